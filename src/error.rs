@@ -1,0 +1,132 @@
+//! The one error type of the pool.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+/// A boxed error from a backend, kept whole so callers can downcast it.
+pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
+
+/// Everything that can go wrong when asking the pool for a connection or building one.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// Opening a connection failed. The backend's own error is the source: a refused
+    /// connection or a wrong password is reported as such, at once, never as a timeout.
+    Connect(BoxError),
+    /// No connection became free before the checkout timeout.
+    Timeout(TimeoutDetails),
+    /// The pool was closed with [`Pool::close`](crate::Pool::close) (or all its handles dropped).
+    Closed,
+    /// An option, or a combination of options, is not accepted.
+    Config(ConfigError),
+}
+
+impl Error {
+    /// The backend's error behind [`Error::Connect`], if this is one.
+    pub fn connect_source(&self) -> Option<&(dyn StdError + Send + Sync + 'static)> {
+        match self {
+            Error::Connect(source) => Some(source.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Whether this is [`Error::Timeout`].
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Error::Timeout(_))
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Connect(source) => write!(f, "could not open a database connection: {source}"),
+            Error::Timeout(details) => details.fmt(f),
+            Error::Closed => f.write_str("the connection pool is closed"),
+            Error::Config(err) => err.fmt(f),
+        }
+    }
+}
+
+impl StdError for Error {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match self {
+            Error::Connect(source) => Some(source.as_ref()),
+            Error::Config(err) => Some(err),
+            Error::Timeout(_) | Error::Closed => None,
+        }
+    }
+}
+
+/// What the pool looked like when a checkout timed out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimeoutDetails {
+    /// How long the caller waited.
+    pub waited: Duration,
+    /// The pool's `pool_size`.
+    pub pool_size: usize,
+    /// The pool's `max_overflow` (`None` when unlimited).
+    pub max_overflow: Option<usize>,
+    /// Connections checked out when the wait ended.
+    pub in_use: usize,
+    /// Idle connections when the wait ended (non-zero only in a race with a return).
+    pub idle: usize,
+    /// Other threads still waiting.
+    pub waiting: usize,
+    /// The last connect error the pool saw, if any: the likely reason nothing came free.
+    pub last_connect_error: Option<String>,
+}
+
+impl fmt::Display for TimeoutDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "timed out after {:?} waiting for a connection (pool_size {}, max_overflow {}; {} in use, {} idle, {} other waiting)",
+            self.waited,
+            self.pool_size,
+            match self.max_overflow {
+                Some(n) => n.to_string(),
+                None => "unlimited".to_owned(),
+            },
+            self.in_use,
+            self.idle,
+            self.waiting,
+        )?;
+        if let Some(last) = &self.last_connect_error {
+            write!(f, "; last connect error: {last}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An option that was refused, and what would be accepted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The option's name, as the builder spells it (`pool_size`, `idle_timeout`, …).
+    pub option: &'static str,
+    /// What was wrong and what is accepted.
+    pub message: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(option: &'static str, message: impl Into<String>) -> Self {
+        ConfigError {
+            option,
+            message: message.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid pool option `{}`: {}", self.option, self.message)
+    }
+}
+
+impl StdError for ConfigError {}
+
+impl From<ConfigError> for Error {
+    fn from(err: ConfigError) -> Self {
+        Error::Config(err)
+    }
+}

@@ -1,0 +1,26 @@
+#![doc = include_str!("../README.md")]
+#![deny(unsafe_code)]
+#![warn(
+    missing_docs,
+    missing_debug_implementations,
+    rust_2018_idioms,
+    unreachable_pub,
+    clippy::all,
+    clippy::dbg_macro,
+    clippy::todo
+)]
+
+mod backends;
+mod config;
+mod error;
+mod manage;
+mod pool;
+
+#[cfg(feature = "sqlite")]
+pub use backends::sqlite;
+pub use config::{Builder, PoolOptions, ResetOnReturn};
+pub use error::{BoxError, ConfigError, Error, TimeoutDetails};
+pub use manage::{ManageConnection, R2d2Manager, ResetAction, TransactionState};
+pub use pool::{
+    CloseReason, Event, HandleEvent, InvalidateReason, Pool, PooledConnection, State, Stats, WAIT_BUCKETS,
+};

@@ -1,0 +1,98 @@
+//! The backend contract, and the adapter that lets any r2d2 manager plug in.
+
+use std::error::Error as StdError;
+use std::time::Duration;
+
+/// Whether a connection has a transaction open, as far as the backend can tell without I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TransactionState {
+    /// No transaction is open: returning the connection needs no round trip.
+    Idle,
+    /// A transaction is open (or failed and not yet ended).
+    Active,
+    /// The backend cannot tell; the pool resets as if a transaction were open.
+    Unknown,
+}
+
+/// What the pool asks a backend to do to a connection coming back, per the reset policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetAction<'a> {
+    /// End the open transaction with a rollback.
+    Rollback,
+    /// End the open transaction with a commit.
+    Commit,
+    /// Run this statement (for example `DISCARD ALL`).
+    Statement(&'a str),
+}
+
+/// A backend: how to open, check, reset and classify connections of one database.
+///
+/// The first three methods are r2d2's, with one change: `is_valid` is told how long it may take.
+/// The others have defaults, so a minimal manager is as small as an r2d2 one.
+pub trait ManageConnection: Send + Sync + 'static {
+    /// The connection type this manager opens.
+    type Connection: Send + 'static;
+    /// The error its operations return.
+    type Error: StdError + Send + Sync + 'static;
+
+    /// Opens a new connection. Called in the borrowing thread, never under the pool's lock.
+    fn connect(&self) -> Result<Self::Connection, Self::Error>;
+
+    /// Checks that the connection still works (for example with `SELECT 1`), taking no longer
+    /// than `timeout`. Used by pre-ping and keepalive.
+    fn is_valid(&self, conn: &mut Self::Connection, timeout: Duration) -> Result<(), Self::Error>;
+
+    /// Says, quickly and without I/O, whether the connection is known to be unusable. Called on
+    /// every return.
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool;
+
+    /// The connection's transaction state, without I/O. The default, [`TransactionState::Unknown`],
+    /// makes the pool reset every returned connection.
+    fn transaction_state(&self, conn: &mut Self::Connection) -> TransactionState {
+        let _ = conn;
+        TransactionState::Unknown
+    }
+
+    /// Resets a returned connection. The default does nothing, as r2d2 does.
+    fn reset(&self, conn: &mut Self::Connection, action: ResetAction<'_>) -> Result<(), Self::Error> {
+        let _ = (conn, action);
+        Ok(())
+    }
+
+    /// Whether an error means the server is gone (restarted, killed, unreachable), in which case
+    /// every connection opened before it is suspect and the pool is invalidated.
+    fn is_lost_server(&self, error: &Self::Error) -> bool {
+        let _ = error;
+        false
+    }
+}
+
+/// Wraps any [`r2d2::ManageConnection`] (r2d2_postgres, r2d2_mysql, diesel's manager, …) so it can
+/// be pooled by millpond: `Pool::builder().build(R2d2Manager(manager))`.
+///
+/// r2d2 managers cannot bound their validation time, report transaction state or reset, so the
+/// pool's defaults apply: validation takes as long as the manager's `is_valid` does, and returned
+/// connections are not reset (as in r2d2).
+#[derive(Debug, Clone)]
+pub struct R2d2Manager<M>(pub M);
+
+impl<M> ManageConnection for R2d2Manager<M>
+where
+    M: r2d2::ManageConnection,
+    M::Error: Send + Sync,
+{
+    type Connection = M::Connection;
+    type Error = M::Error;
+
+    fn connect(&self) -> Result<Self::Connection, Self::Error> {
+        self.0.connect()
+    }
+
+    fn is_valid(&self, conn: &mut Self::Connection, _timeout: Duration) -> Result<(), Self::Error> {
+        self.0.is_valid(conn)
+    }
+
+    fn has_broken(&self, conn: &mut Self::Connection) -> bool {
+        self.0.has_broken(conn)
+    }
+}

@@ -1,0 +1,88 @@
+//! A pooled connection's bookkeeping: when it was made, when it expires, when it was last used.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::manage::ManageConnection;
+
+/// A connection and what the pool knows about it.
+pub(crate) struct Conn<M: ManageConnection> {
+    pub(crate) raw: M::Connection,
+    pub(crate) id: u64,
+    /// When it must be replaced (`recycle` less its jitter), if ever.
+    pub(crate) expires: Option<Instant>,
+    /// The pool's invalidation generation when it was opened.
+    pub(crate) generation: u64,
+    /// The fork generation of the process that opened it.
+    pub(crate) fork_generation: u64,
+    /// When it was last given back (or opened): the pre-ping bypass window and the idle timeout
+    /// count from here.
+    pub(crate) last_used: Instant,
+    /// When it was last known to work (given back, or pinged): the pre-ping bypass window and
+    /// keepalive count from here.
+    pub(crate) alive_at: Instant,
+}
+
+impl<M: ManageConnection> Conn<M> {
+    pub(crate) fn new(
+        raw: M::Connection,
+        id: u64,
+        opened: Instant,
+        recycle: Option<Duration>,
+        generation: u64,
+        fork_generation: u64,
+    ) -> Self {
+        Conn {
+            raw,
+            id,
+            expires: recycle.map(|lifetime| opened + jittered(lifetime, id)),
+            generation,
+            fork_generation,
+            last_used: opened,
+            alive_at: opened,
+        }
+    }
+
+    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+        self.expires.is_some_and(|expires| now >= expires)
+    }
+}
+
+/// A lifetime shortened by a random 0–2.5%, so connections opened together expire apart.
+fn jittered(lifetime: Duration, id: u64) -> Duration {
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    let mut seed = SEED.load(Ordering::Relaxed);
+    if seed == 0 {
+        seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 | 1);
+        SEED.store(seed, Ordering::Relaxed);
+    }
+    let fraction = (splitmix64(seed ^ id) >> 11) as f64 / (1u64 << 53) as f64;
+    lifetime.mul_f64(1.0 - 0.025 * fraction)
+}
+
+/// One step of splitmix64: a well-mixed 64-bit value from any input.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn jitter_stays_within_two_and_a_half_percent_and_varies() {
+        let lifetime = Duration::from_secs(1000);
+        let lifetimes: Vec<Duration> = (0..1000).map(|id| jittered(lifetime, id)).collect();
+        for l in &lifetimes {
+            assert!(*l <= lifetime && *l >= Duration::from_secs(975), "{l:?}");
+        }
+        let min = lifetimes.iter().min().unwrap();
+        let max = lifetimes.iter().max().unwrap();
+        assert!(*max - *min > Duration::from_secs(20), "spread {min:?}..{max:?}");
+    }
+}

@@ -1,0 +1,297 @@
+//! What the pool shows of itself: its state, its cumulative stats, and its events.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A snapshot of the pool's counts, taken under its lock so they add up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct State {
+    /// The pool's `pool_size`.
+    pub pool_size: usize,
+    /// The pool's `max_overflow` (`None` when unlimited).
+    pub max_overflow: Option<usize>,
+    /// Connections that exist, counting those being opened and closed: never more than
+    /// `pool_size + max_overflow`.
+    pub open: usize,
+    /// Connections idle in the pool.
+    pub idle: usize,
+    /// Connections checked out (or being handed to a waiter).
+    pub in_use: usize,
+    /// Connections beyond `pool_size` (SQLAlchemy's `overflow()`, never negative here).
+    pub overflow: usize,
+    /// Connections being opened.
+    pub opening: usize,
+    /// Connections being closed.
+    pub closing: usize,
+    /// Threads waiting for a connection.
+    pub waiting: usize,
+    /// Whether the pool was closed.
+    pub closed: bool,
+}
+
+/// Upper bounds of the wait-time histogram's buckets; the last bucket has no bound.
+pub const WAIT_BUCKETS: [Duration; 7] = [
+    Duration::from_micros(10),
+    Duration::from_micros(100),
+    Duration::from_millis(1),
+    Duration::from_millis(10),
+    Duration::from_millis(100),
+    Duration::from_secs(1),
+    Duration::from_secs(10),
+];
+
+/// Cumulative counters since the pool was made (in a forked child: since the child's first use).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Connections opened.
+    pub connects: u64,
+    /// Connection attempts that failed.
+    pub connect_errors: u64,
+    /// Successful checkouts.
+    pub checkouts: u64,
+    /// Checkouts that had to wait (no idle connection and no free slot at once).
+    pub waits: u64,
+    /// The total time checkouts spent waiting.
+    pub wait_time_total: Duration,
+    /// The longest a successful checkout waited.
+    pub wait_time_max: Duration,
+    /// Waits by duration: bucket `i` counts waits up to [`WAIT_BUCKETS`]`[i]`, the last one
+    /// the rest.
+    pub wait_histogram: [u64; WAIT_BUCKETS.len() + 1],
+    /// Checkouts that timed out.
+    pub timeouts: u64,
+    /// Validations run (pre-ping and keepalive).
+    pub pings: u64,
+    /// Validations that failed.
+    pub ping_failures: u64,
+    /// Resets that made a round trip (a transaction was open, or a reset statement is set).
+    pub resets: u64,
+    /// Resets that failed (the connection was closed).
+    pub reset_failures: u64,
+    /// Connections closed because they outlived `recycle`.
+    pub recycled: u64,
+    /// Connections closed because they were opened before an invalidation.
+    pub invalidated: u64,
+    /// Connections closed as broken: `has_broken`, a failed ping or reset, a panicking borrower,
+    /// or the borrower's own [`invalidate`](crate::PooledConnection::invalidate).
+    pub broken: u64,
+    /// Overflow connections closed on return because `pool_size` were already idle.
+    pub overflow_closes: u64,
+    /// Connections closed by the reaper after `idle_timeout`.
+    pub idle_closes: u64,
+    /// Connections closed because the pool was closed.
+    pub pool_closes: u64,
+    /// Checkouts held past `leak_threshold`.
+    pub leaks: u64,
+}
+
+/// Why a connection was closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CloseReason {
+    /// It outlived its lifetime (`recycle`).
+    Recycled,
+    /// It was opened before the pool's last invalidation.
+    Invalidated,
+    /// `has_broken` said so.
+    Broken,
+    /// The pre-ping or keepalive validation failed.
+    PingFailed,
+    /// The reset on return failed.
+    ResetFailed,
+    /// The borrowing thread panicked while holding it.
+    Panicked,
+    /// The borrower called [`PooledConnection::invalidate`](crate::PooledConnection::invalidate).
+    InvalidatedByBorrower,
+    /// It was an overflow connection returned while `pool_size` were idle.
+    Overflow,
+    /// It sat idle longer than `idle_timeout`.
+    IdleTimeout,
+    /// The pool was closed.
+    PoolClosed,
+}
+
+/// Why the pool was invalidated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InvalidateReason {
+    /// [`Pool::invalidate`](crate::Pool::invalidate) was called.
+    Requested,
+    /// A validation failed with an error the backend classifies as a lost server.
+    LostServer(String),
+}
+
+/// Something that happened in the pool, given to the [`HandleEvent`] handler.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Event<'a> {
+    /// A connection was opened.
+    Connect {
+        /// The connection's id, unique within the pool.
+        id: u64,
+        /// How long opening it took.
+        duration: Duration,
+    },
+    /// Opening a connection failed.
+    ConnectFailed {
+        /// The backend's error.
+        error: &'a (dyn StdError + Send + Sync),
+        /// How long the attempt took.
+        duration: Duration,
+    },
+    /// A connection was checked out.
+    Checkout {
+        /// The connection's id.
+        id: u64,
+        /// How long the borrower waited for it (zero when one was ready).
+        waited: Duration,
+    },
+    /// A connection was given back.
+    Checkin {
+        /// The connection's id.
+        id: u64,
+    },
+    /// A connection given back was reset with a round trip.
+    Reset {
+        /// The connection's id.
+        id: u64,
+        /// Whether the reset succeeded (when it failed the connection is closed).
+        ok: bool,
+    },
+    /// The pool was invalidated: every connection opened before now will be replaced.
+    Invalidate {
+        /// The new invalidation generation.
+        generation: u64,
+        /// Why.
+        reason: &'a InvalidateReason,
+    },
+    /// A connection was closed.
+    Close {
+        /// The connection's id.
+        id: u64,
+        /// Why.
+        reason: CloseReason,
+    },
+}
+
+/// Receives the pool's events. Called outside the pool's lock, in the thread where the event
+/// happened (the borrower's, or the reaper's); keep it quick.
+pub trait HandleEvent: Send + Sync + 'static {
+    /// Called for every event.
+    fn handle(&self, event: &Event<'_>);
+}
+
+/// The handler behind the `echo` option: every event as one `log` line at info level.
+#[derive(Debug)]
+pub(crate) struct EchoEvents {
+    pub(crate) pool_name: String,
+}
+
+impl HandleEvent for EchoEvents {
+    fn handle(&self, event: &Event<'_>) {
+        log::info!(target: "millpond::pool", "[{}] {:?}", self.pool_name, event);
+    }
+}
+
+/// Both the echo handler and the user's.
+pub(crate) struct BothHandlers(pub(crate) EchoEvents, pub(crate) std::sync::Arc<dyn HandleEvent>);
+
+impl HandleEvent for BothHandlers {
+    fn handle(&self, event: &Event<'_>) {
+        self.0.handle(event);
+        self.1.handle(event);
+    }
+}
+
+/// Counters bumped outside the lock, on paths that already made a round trip or a syscall.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) connects: AtomicU64,
+    pub(crate) connect_errors: AtomicU64,
+    pub(crate) pings: AtomicU64,
+    pub(crate) ping_failures: AtomicU64,
+    pub(crate) resets: AtomicU64,
+    pub(crate) reset_failures: AtomicU64,
+    pub(crate) leaks: AtomicU64,
+    closes: [AtomicU64; 10],
+}
+
+impl Counters {
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn closed(&self, reason: CloseReason) {
+        Counters::bump(&self.closes[reason as usize]);
+    }
+
+    /// Copies the counters into `stats`, leaving the fields kept under the lock alone.
+    pub(crate) fn fill(&self, stats: &mut Stats) {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let closes = |r: CloseReason| get(&self.closes[r as usize]);
+        stats.connects = get(&self.connects);
+        stats.connect_errors = get(&self.connect_errors);
+        stats.pings = get(&self.pings);
+        stats.ping_failures = get(&self.ping_failures);
+        stats.resets = get(&self.resets);
+        stats.reset_failures = get(&self.reset_failures);
+        stats.leaks = get(&self.leaks);
+        stats.recycled = closes(CloseReason::Recycled);
+        stats.invalidated = closes(CloseReason::Invalidated);
+        stats.broken = closes(CloseReason::Broken)
+            + closes(CloseReason::PingFailed)
+            + closes(CloseReason::ResetFailed)
+            + closes(CloseReason::Panicked)
+            + closes(CloseReason::InvalidatedByBorrower);
+        stats.overflow_closes = closes(CloseReason::Overflow);
+        stats.idle_closes = closes(CloseReason::IdleTimeout);
+        stats.pool_closes = closes(CloseReason::PoolClosed);
+    }
+}
+
+/// The wait figures, kept under the pool's lock (they change on the checkout path).
+#[derive(Debug, Default, Clone)]
+pub(crate) struct WaitStats {
+    pub(crate) checkouts: u64,
+    pub(crate) waits: u64,
+    pub(crate) total: Duration,
+    pub(crate) max: Duration,
+    pub(crate) histogram: [u64; WAIT_BUCKETS.len() + 1],
+    pub(crate) timeouts: u64,
+}
+
+impl WaitStats {
+    pub(crate) fn record_wait(&mut self, waited: Duration) {
+        self.waits += 1;
+        self.total += waited;
+        self.max = self.max.max(waited);
+        let bucket = WAIT_BUCKETS
+            .iter()
+            .position(|bound| waited <= *bound)
+            .unwrap_or(WAIT_BUCKETS.len());
+        self.histogram[bucket] += 1;
+    }
+
+    pub(crate) fn fill(&self, stats: &mut Stats) {
+        stats.checkouts = self.checkouts;
+        stats.waits = self.waits;
+        stats.wait_time_total = self.total;
+        stats.wait_time_max = self.max;
+        stats.wait_histogram = self.histogram;
+        stats.timeouts = self.timeouts;
+    }
+}
+
+impl fmt::Display for State {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "open {} (idle {}, in use {}, opening {}, closing {}), overflow {}, waiting {}",
+            self.open, self.idle, self.in_use, self.opening, self.closing, self.overflow, self.waiting
+        )
+    }
+}

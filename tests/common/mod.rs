@@ -1,0 +1,226 @@
+//! A fake backend for the pool core's tests: it counts opens, closes and live connections
+//! (checked at every open), and fails, stalls or reports a lost server on demand.
+#![allow(dead_code, unreachable_pub)]
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use millpond::{ManageConnection, ResetAction, TransactionState};
+
+/// What the fake manager saw and what it is told to do. Shared by the manager and its connections.
+#[derive(Default)]
+pub struct FakeState {
+    /// Connect attempts, successful or not.
+    pub attempts: AtomicUsize,
+    /// Connections opened.
+    pub opens: AtomicUsize,
+    /// Connections closed (dropped).
+    pub closes: AtomicUsize,
+    /// Connections open or being opened right now.
+    pub live: AtomicUsize,
+    /// The most `live` ever reached, as checked at every open.
+    pub max_live: AtomicUsize,
+    pub pings: AtomicUsize,
+    pub resets: AtomicUsize,
+    /// The reset actions asked for, in order.
+    pub reset_log: Mutex<Vec<String>>,
+    pub fail_connect: AtomicBool,
+    pub fail_ping: AtomicBool,
+    /// Failed pings say the server is lost.
+    pub ping_says_lost: AtomicBool,
+    pub fail_reset: AtomicBool,
+    pub connect_delay_ms: AtomicU64,
+    pub close_delay_ms: AtomicU64,
+}
+
+impl FakeState {
+    pub fn live(&self) -> usize {
+        self.live.load(SeqCst)
+    }
+    pub fn opens(&self) -> usize {
+        self.opens.load(SeqCst)
+    }
+    pub fn closes(&self) -> usize {
+        self.closes.load(SeqCst)
+    }
+    pub fn max_live(&self) -> usize {
+        self.max_live.load(SeqCst)
+    }
+    pub fn pings(&self) -> usize {
+        self.pings.load(SeqCst)
+    }
+    pub fn resets(&self) -> usize {
+        self.resets.load(SeqCst)
+    }
+}
+
+/// The fake manager. Clone it to keep a handle on its state.
+#[derive(Clone, Default)]
+pub struct Fake {
+    pub state: Arc<FakeState>,
+}
+
+impl Fake {
+    pub fn new() -> Self {
+        Fake::default()
+    }
+}
+
+/// A fake connection.
+#[derive(Debug)]
+pub struct FakeConn {
+    /// 1 for the first connection opened, 2 for the next…
+    pub serial: usize,
+    /// A transaction is open (the borrower sets it).
+    pub in_transaction: bool,
+    /// `has_broken` answers this.
+    pub broken: bool,
+    state: Arc<FakeState>,
+}
+
+impl fmt::Debug for FakeState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "FakeState {{ opens: {}, closes: {}, live: {} }}", self.opens(), self.closes(), self.live())
+    }
+}
+
+impl Drop for FakeConn {
+    fn drop(&mut self) {
+        let delay = self.state.close_delay_ms.load(SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
+        self.state.closes.fetch_add(1, SeqCst);
+        self.state.live.fetch_sub(1, SeqCst);
+    }
+}
+
+/// The fake's error; `lost` marks a lost server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeError {
+    pub message: String,
+    pub lost: bool,
+}
+
+impl fmt::Display for FakeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FakeError {}
+
+impl ManageConnection for Fake {
+    type Connection = FakeConn;
+    type Error = FakeError;
+
+    fn connect(&self) -> Result<FakeConn, FakeError> {
+        let s = &self.state;
+        s.attempts.fetch_add(1, SeqCst);
+        let live = s.live.fetch_add(1, SeqCst) + 1;
+        s.max_live.fetch_max(live, SeqCst);
+        let delay = s.connect_delay_ms.load(SeqCst);
+        if delay > 0 {
+            std::thread::sleep(Duration::from_millis(delay));
+        }
+        if s.fail_connect.load(SeqCst) {
+            s.live.fetch_sub(1, SeqCst);
+            return Err(FakeError { message: "connection refused (fake)".into(), lost: false });
+        }
+        let serial = s.opens.fetch_add(1, SeqCst) + 1;
+        Ok(FakeConn { serial, in_transaction: false, broken: false, state: Arc::clone(s) })
+    }
+
+    fn is_valid(&self, _conn: &mut FakeConn, _timeout: Duration) -> Result<(), FakeError> {
+        self.state.pings.fetch_add(1, SeqCst);
+        if self.state.fail_ping.load(SeqCst) {
+            return Err(FakeError {
+                message: "server closed the connection (fake)".into(),
+                lost: self.state.ping_says_lost.load(SeqCst),
+            });
+        }
+        Ok(())
+    }
+
+    fn has_broken(&self, conn: &mut FakeConn) -> bool {
+        conn.broken
+    }
+
+    fn transaction_state(&self, conn: &mut FakeConn) -> TransactionState {
+        if conn.in_transaction { TransactionState::Active } else { TransactionState::Idle }
+    }
+
+    fn reset(&self, conn: &mut FakeConn, action: ResetAction<'_>) -> Result<(), FakeError> {
+        self.state.resets.fetch_add(1, SeqCst);
+        self.state.reset_log.lock().unwrap().push(format!("{action:?}"));
+        if self.state.fail_reset.load(SeqCst) {
+            return Err(FakeError { message: "reset failed (fake)".into(), lost: false });
+        }
+        conn.in_transaction = false;
+        Ok(())
+    }
+
+    fn is_lost_server(&self, error: &FakeError) -> bool {
+        error.lost
+    }
+}
+
+/// Polls `condition` until it holds or `limit` passes; returns whether it held. For effects
+/// that happen on the pool's worker threads (background closes, the reaper), which a test
+/// cannot join.
+pub fn eventually(limit: Duration, mut condition: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + limit;
+    loop {
+        if condition() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+/// Waits until no close is in flight in `pool` (closes run on its worker threads).
+pub fn settle<M: ManageConnection>(pool: &millpond::Pool<M>) {
+    assert!(
+        eventually(Duration::from_secs(10), || pool.state().closing == 0),
+        "closes still in flight after 10 s: {:?}",
+        pool.state()
+    );
+}
+
+/// A logger that keeps every line, so tests can read what the pool logged.
+pub struct CaptureLog {
+    lines: Mutex<Vec<String>>,
+}
+
+impl log::Log for CaptureLog {
+    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
+        true
+    }
+    fn log(&self, record: &log::Record<'_>) {
+        self.lines.lock().unwrap().push(format!("{} {} {}", record.level(), record.target(), record.args()));
+    }
+    fn flush(&self) {}
+}
+
+/// Installs the capturing logger (once per test binary) and returns it.
+pub fn capture_log() -> &'static CaptureLog {
+    static LOG: OnceLock<&'static CaptureLog> = OnceLock::new();
+    LOG.get_or_init(|| {
+        let logger: &'static CaptureLog = Box::leak(Box::new(CaptureLog { lines: Mutex::new(Vec::new()) }));
+        log::set_logger(logger).expect("no other logger in this test binary");
+        log::set_max_level(log::LevelFilter::Trace);
+        logger
+    })
+}
+
+impl CaptureLog {
+    /// The lines logged so far that contain `needle`.
+    pub fn lines_with(&self, needle: &str) -> Vec<String> {
+        self.lines.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
+    }
+}
