@@ -95,4 +95,10 @@ where
     fn has_broken(&self, conn: &mut Self::Connection) -> bool {
         self.0.has_broken(conn)
     }
+
+    /// r2d2 managers do not reset connections, so there is nothing to ask: `Idle` spares the
+    /// pool a reset call per return.
+    fn transaction_state(&self, _conn: &mut Self::Connection) -> TransactionState {
+        TransactionState::Idle
+    }
 }

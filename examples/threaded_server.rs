@@ -1,0 +1,301 @@
+//! The main job: a threaded server in miniature. Worker threads serve simulated requests, each
+//! checking a connection out of one shared pool, running a statement and doing a little work
+//! while holding it; at the end it prints throughput, checkout-wait percentiles, and the pool's
+//! state and stats.
+//!
+//! ```text
+//! cargo run --release --example threaded_server                 # embedded SQLite file
+//! cargo run --release --example threaded_server -- --threads 64 --pool-size 4 --max-overflow 0
+//! cargo run --release --example threaded_server -- --url sqlite:///tmp/other.db
+//! ```
+
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use millpond::{ManageConnection, Pool};
+
+const USAGE: &str = "usage: threaded_server [--url URL] [--threads N] [--pool-size N] [--max-overflow N] \
+[--requests N] [--hold-us N]
+
+  --url URL          database to serve from (default: a new SQLite file in the temp dir);
+                     compiled-in backends: sqlite (sqlite:///path.db, sqlite::memory:, a path)
+  --threads N        worker threads (default 32)
+  --pool-size N      connections kept (default 8)
+  --max-overflow N   extra connections under load (default 4)
+  --requests N       requests to serve in all (default 5000)
+  --hold-us N        simulated work per request while holding the connection, in µs (default 200)";
+
+struct Args {
+    url: Option<String>,
+    threads: usize,
+    pool_size: usize,
+    max_overflow: usize,
+    requests: usize,
+    hold: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let mut args = Args {
+        url: None,
+        threads: 32,
+        pool_size: 8,
+        max_overflow: 4,
+        requests: 5000,
+        hold: Duration::from_micros(200),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        if flag == "--help" || flag == "-h" {
+            return Err(String::new());
+        }
+        let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
+        let number = || value.parse::<usize>().map_err(|_| format!("{flag} takes a whole number, not `{value}`"));
+        match flag.as_str() {
+            "--url" => args.url = Some(value.clone()),
+            "--threads" => args.threads = number()?.max(1),
+            "--pool-size" => args.pool_size = number()?,
+            "--max-overflow" => args.max_overflow = number()?,
+            "--requests" => args.requests = number()?,
+            "--hold-us" => args.hold = Duration::from_micros(number()? as u64),
+            _ => return Err(format!("unknown option {flag}")),
+        }
+    }
+    Ok(args)
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("error: {message}\n");
+            }
+            eprintln!("{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let url = args.url.clone().unwrap_or_else(|| {
+        let path = std::env::temp_dir().join(format!("millpond-threaded-server-{}.db", std::process::id()));
+        format!("sqlite://{}", path.display())
+    });
+    let scheme = url.split(':').next().unwrap_or_default();
+    let result = match scheme {
+        #[cfg(feature = "sqlite")]
+        _ if scheme == "sqlite" || !url.contains("://") => sqlite::run(&url, &args),
+        _ => Err(format!(
+            "no compiled-in backend serves `{scheme}:` URLs; compiled in: {}",
+            if cfg!(feature = "sqlite") { "sqlite" } else { "none (enable a backend feature)" }
+        )),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+#[cfg(feature = "sqlite")]
+mod sqlite {
+    use millpond::sqlite::SqliteManager;
+
+    use super::*;
+
+    pub(super) fn run(url: &str, args: &Args) -> Result<(), String> {
+        let manager = SqliteManager::from_url(url).map_err(|e| e.to_string())?;
+        let created = manager.path().filter(|p| !p.exists()).map(|p| p.to_path_buf());
+        let pool = Pool::builder()
+            .pool_size(args.pool_size)
+            .max_overflow(Some(args.max_overflow))
+            .name("threaded_server")
+            .build(manager)
+            .map_err(|e| e.to_string())?;
+        pool.get()
+            .map_err(|e| e.to_string())?
+            .execute_batch(
+                "CREATE TABLE IF NOT EXISTS hits (id INTEGER PRIMARY KEY, worker INTEGER NOT NULL, request INTEGER NOT NULL)",
+            )
+            .map_err(|e| e.to_string())?;
+        let outcome = serve(&pool, args, url, |conn, worker, request| {
+            // One request in four writes; the rest read, as a typical web workload.
+            if request % 4 == 0 {
+                conn.execute("INSERT INTO hits (worker, request) VALUES (?1, ?2)", (worker as i64, request as i64))
+                    .map(drop)
+            } else {
+                conn.query_row("SELECT count(*) FROM hits WHERE worker = ?1", [worker as i64], |row| row.get::<_, i64>(0))
+                    .map(drop)
+            }
+        });
+        if let Some(path) = created {
+            drop(pool);
+            for suffix in ["", "-wal", "-shm"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+            }
+        }
+        outcome
+    }
+}
+
+/// Serves `args.requests` requests from `args.threads` threads through `pool`, then reports.
+fn serve<M, E>(
+    pool: &Pool<M>,
+    args: &Args,
+    url: &str,
+    request: impl Fn(&mut M::Connection, usize, usize) -> Result<(), E> + Sync,
+) -> Result<(), String>
+where
+    M: ManageConnection,
+    E: std::fmt::Display,
+{
+    println!(
+        "serving {} requests from {} threads through a pool of {} + {} overflow on {url}",
+        args.requests, args.threads, args.pool_size, args.max_overflow
+    );
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let failed = AtomicUsize::new(0);
+    let finished = AtomicBool::new(false);
+    let start_line = Barrier::new(args.threads + 1);
+    let mut waits: Vec<Duration> = Vec::with_capacity(args.requests);
+    let mut first_error = None;
+    let elapsed;
+    {
+        let (next, done, failed, finished, start_line, request) = (&next, &done, &failed, &finished, &start_line, &request);
+        let outcome = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..args.threads)
+                .map(|worker| {
+                    scope.spawn(move || {
+                        let mut waits = Vec::new();
+                        let mut error = None;
+                        start_line.wait();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= args.requests {
+                                break;
+                            }
+                            let asked = Instant::now();
+                            let result = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
+                                waits.push(asked.elapsed());
+                                let result = request(&mut conn, worker, i).map_err(|e| e.to_string());
+                                spin_for(args.hold);
+                                result
+                            });
+                            if let Err(e) = result {
+                                failed.fetch_add(1, Ordering::Relaxed);
+                                error.get_or_insert(e);
+                            }
+                            done.fetch_add(1, Ordering::Relaxed);
+                        }
+                        (waits, error)
+                    })
+                })
+                .collect();
+            let progress = scope.spawn(move || show_progress(pool, args.requests, done, failed, finished));
+            start_line.wait();
+            let started = Instant::now();
+            let results: Vec<_> = workers.into_iter().map(|w| w.join().expect("worker panicked")).collect();
+            let elapsed = started.elapsed();
+            finished.store(true, Ordering::Relaxed);
+            progress.join().expect("progress thread panicked");
+            (elapsed, results)
+        });
+        elapsed = outcome.0;
+        for (w, e) in outcome.1 {
+            waits.extend(w);
+            if first_error.is_none() {
+                first_error = e;
+            }
+        }
+    }
+    waits.sort_unstable();
+    let served = done.load(Ordering::Relaxed);
+    let failed = failed.load(Ordering::Relaxed);
+    println!();
+    println!(
+        "throughput: {:.0} requests/s ({served} served, {failed} failed, in {:.2} s)",
+        served as f64 / elapsed.as_secs_f64(),
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "checkout wait: p50 {:?}, p99 {:?}, max {:?}",
+        percentile(&waits, 0.50),
+        percentile(&waits, 0.99),
+        waits.last().copied().unwrap_or_default()
+    );
+    println!("pool state: {}", pool.state());
+    let s = pool.stats();
+    println!(
+        "pool stats: connects {}, connect errors {}, checkouts {}, waits {} (total {:?}, max {:?}), timeouts {}, \
+pings {}, resets {}, recycled {}, broken {}, overflow closes {}, idle closes {}",
+        s.connects,
+        s.connect_errors,
+        s.checkouts,
+        s.waits,
+        s.wait_time_total,
+        s.wait_time_max,
+        s.timeouts,
+        s.pings,
+        s.resets,
+        s.recycled,
+        s.broken,
+        s.overflow_closes,
+        s.idle_closes
+    );
+    match first_error {
+        Some(e) => Err(format!("{failed} requests failed; the first: {e}")),
+        None => Ok(()),
+    }
+}
+
+/// Busy-waits: a request's CPU work while it holds the connection (sleeping would hand the core
+/// to another thread and measure the scheduler instead).
+fn spin_for(d: Duration) {
+    let until = Instant::now() + d;
+    while Instant::now() < until {
+        std::hint::spin_loop();
+    }
+}
+
+fn percentile(sorted: &[Duration], q: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn show_progress<M: ManageConnection>(
+    pool: &Pool<M>,
+    total: usize,
+    done: &AtomicUsize,
+    failed: &AtomicUsize,
+    finished: &AtomicBool,
+) {
+    let mut err = std::io::stderr();
+    loop {
+        let n = done.load(Ordering::Relaxed).min(total);
+        let width = 30;
+        let filled = if total == 0 { width } else { n * width / total };
+        let state = pool.state();
+        let _ = write!(
+            err,
+            "\r[{}{}] {n}/{total} requests, {} failed | open {}, in use {}, idle {}, waiting {}   ",
+            "=".repeat(filled),
+            " ".repeat(width - filled),
+            failed.load(Ordering::Relaxed),
+            state.open,
+            state.in_use,
+            state.idle,
+            state.waiting
+        );
+        let _ = err.flush();
+        if finished.load(Ordering::Relaxed) {
+            let _ = writeln!(err);
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
