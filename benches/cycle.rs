@@ -8,8 +8,8 @@
 //! ```
 
 use std::convert::Infallible;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// A connection that is nothing at all: the pool's own cost is all that is measured.
@@ -140,7 +140,10 @@ fn main() {
     let duration = Duration::from_millis(if quick { 300 } else { 500 });
     let peers = [Peer::Millpond, Peer::R2d2NoTest, Peer::R2d2Default];
 
-    println!("| pool | threads | {} | millpond / r2d2 (no test) |", peers.map(Peer::name).join(" | "));
+    println!(
+        "| pool | threads | {} | millpond / r2d2 (no test) |",
+        peers.map(Peer::name).join(" | ")
+    );
     println!("|---:|---:|{}---:|", "---:|".repeat(peers.len()));
     for &pool_size in pools {
         for &threads in &threads_grid {
@@ -153,7 +156,10 @@ fn main() {
                 }
             }
             let medians: Vec<f64> = samples.into_iter().map(median).collect();
-            let cells: Vec<String> = medians.iter().map(|ops| format!("{:.2} M/s", ops / 1e6)).collect();
+            let cells: Vec<String> = medians
+                .iter()
+                .map(|ops| format!("{:.2} M/s", ops / 1e6))
+                .collect();
             println!(
                 "| {pool_size} | {threads} | {} | {:.2}× |",
                 cells.join(" | "),

@@ -11,8 +11,8 @@
 
 use std::io::Write;
 use std::process::ExitCode;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use millpond::{ManageConnection, Pool};
@@ -52,7 +52,11 @@ fn parse_args() -> Result<Args, String> {
             return Err(String::new());
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let number = || value.parse::<usize>().map_err(|_| format!("{flag} takes a whole number, not `{value}`"));
+        let number = || {
+            value
+                .parse::<usize>()
+                .map_err(|_| format!("{flag} takes a whole number, not `{value}`"))
+        };
         match flag.as_str() {
             "--url" => args.url = Some(value.clone()),
             "--threads" => args.threads = number()?.max(1),
@@ -87,7 +91,11 @@ fn main() -> ExitCode {
         _ if scheme == "sqlite" || !url.contains("://") => sqlite::run(&url, &args),
         _ => Err(format!(
             "no compiled-in backend serves `{scheme}:` URLs; compiled in: {}",
-            if cfg!(feature = "sqlite") { "sqlite" } else { "none (enable a backend feature)" }
+            if cfg!(feature = "sqlite") {
+                "sqlite"
+            } else {
+                "none (enable a backend feature)"
+            }
         )),
     };
     match result {
@@ -123,11 +131,18 @@ mod sqlite {
         let outcome = serve(&pool, args, url, |conn, worker, request| {
             // One request in four writes; the rest read, as a typical web workload.
             if request % 4 == 0 {
-                conn.execute("INSERT INTO hits (worker, request) VALUES (?1, ?2)", (worker as i64, request as i64))
-                    .map(drop)
+                conn.execute(
+                    "INSERT INTO hits (worker, request) VALUES (?1, ?2)",
+                    (worker as i64, request as i64),
+                )
+                .map(drop)
             } else {
-                conn.query_row("SELECT count(*) FROM hits WHERE worker = ?1", [worker as i64], |row| row.get::<_, i64>(0))
-                    .map(drop)
+                conn.query_row(
+                    "SELECT count(*) FROM hits WHERE worker = ?1",
+                    [worker as i64],
+                    |row| row.get::<_, i64>(0),
+                )
+                .map(drop)
             }
         });
         if let Some(path) = created {
@@ -164,7 +179,8 @@ where
     let mut first_error = None;
     let elapsed;
     {
-        let (next, done, failed, finished, start_line, request) = (&next, &done, &failed, &finished, &start_line, &request);
+        let (next, done, failed, finished, start_line, request) =
+            (&next, &done, &failed, &finished, &start_line, &request);
         let outcome = std::thread::scope(|scope| {
             let workers: Vec<_> = (0..args.threads)
                 .map(|worker| {
@@ -197,7 +213,10 @@ where
             let progress = scope.spawn(move || show_progress(pool, args.requests, done, failed, finished));
             start_line.wait();
             let started = Instant::now();
-            let results: Vec<_> = workers.into_iter().map(|w| w.join().expect("worker panicked")).collect();
+            let results: Vec<_> = workers
+                .into_iter()
+                .map(|w| w.join().expect("worker panicked"))
+                .collect();
             let elapsed = started.elapsed();
             finished.store(true, Ordering::Relaxed);
             progress.join().expect("progress thread panicked");
@@ -278,7 +297,7 @@ fn show_progress<M: ManageConnection>(
     loop {
         let n = done.load(Ordering::Relaxed).min(total);
         let width = 30;
-        let filled = if total == 0 { width } else { n * width / total };
+        let filled = (n * width).checked_div(total).unwrap_or(width);
         let state = pool.state();
         let _ = write!(
             err,
