@@ -103,7 +103,7 @@ fn measure(peer: Peer, threads: usize, pool_size: usize, duration: Duration) -> 
         Peer::Millpond => {
             let pool = millpond::Pool::builder()
                 .pool_size(pool_size)
-                .max_overflow(Some(0))
+                .max_overflow(0)
                 .min_idle(0)
                 .timeout(timeout)
                 .build(Stub)

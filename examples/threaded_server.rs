@@ -118,7 +118,7 @@ mod sqlite {
         let created = manager.path().filter(|p| !p.exists()).map(|p| p.to_path_buf());
         let pool = Pool::builder()
             .pool_size(args.pool_size)
-            .max_overflow(Some(args.max_overflow))
+            .max_overflow(args.max_overflow)
             .name("threaded_server")
             .build(manager)
             .map_err(|e| e.to_string())?;

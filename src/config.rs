@@ -251,6 +251,18 @@ macro_rules! setters {
     )*};
 }
 
+/// Setters for optional options: they take the value itself or `None` (`.recycle(d)`,
+/// `.recycle(None)`).
+macro_rules! optional_setters {
+    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {$(
+        $(#[$doc])*
+        pub fn $name(mut self, value: impl Into<Option<$ty>>) -> Self {
+            self.options.$name = value.into();
+            self
+        }
+    )*};
+}
+
 impl<M: ManageConnection> Builder<M> {
     /// A builder starting from `options`.
     pub fn from_options(options: PoolOptions) -> Self {
@@ -263,16 +275,10 @@ impl<M: ManageConnection> Builder<M> {
     setters! {
         /// See [`PoolOptions::pool_size`] (default 10).
         pool_size: usize;
-        /// See [`PoolOptions::max_overflow`] (default `Some(10)`; `None` for unlimited).
-        max_overflow: Option<usize>;
         /// See [`PoolOptions::min_idle`] (default 0).
         min_idle: usize;
         /// See [`PoolOptions::timeout`] (default 30 s).
         timeout: Duration;
-        /// See [`PoolOptions::recycle`] (default 900 s).
-        recycle: Option<Duration>;
-        /// See [`PoolOptions::idle_timeout`] (default 600 s).
-        idle_timeout: Option<Duration>;
         /// See [`PoolOptions::pre_ping`] (default on).
         pre_ping: bool;
         /// See [`PoolOptions::pre_ping_bypass`] (default 500 ms).
@@ -283,14 +289,23 @@ impl<M: ManageConnection> Builder<M> {
         reset_on_return: ResetOnReturn;
         /// See [`PoolOptions::lifo`] (default `true`).
         lifo: bool;
-        /// See [`PoolOptions::leak_threshold`] (default off).
-        leak_threshold: Option<Duration>;
         /// See [`PoolOptions::reaper_rate`] (default 30 s).
         reaper_rate: Duration;
-        /// See [`PoolOptions::keepalive`] (default off).
-        keepalive: Option<Duration>;
         /// See [`PoolOptions::echo`] (default off).
         echo: bool;
+    }
+
+    optional_setters! {
+        /// See [`PoolOptions::max_overflow`] (default 10; `None` for unlimited).
+        max_overflow: usize;
+        /// See [`PoolOptions::recycle`] (default 900 s; `None` keeps connections forever).
+        recycle: Duration;
+        /// See [`PoolOptions::idle_timeout`] (default 600 s; `None` never closes for idleness).
+        idle_timeout: Duration;
+        /// See [`PoolOptions::leak_threshold`] (default off).
+        leak_threshold: Duration;
+        /// See [`PoolOptions::keepalive`] (default off).
+        keepalive: Duration;
     }
 
     /// See [`PoolOptions::name`] (default `"millpond"`).
@@ -307,7 +322,7 @@ impl<M: ManageConnection> Builder<M> {
 
     /// r2d2's `max_size`: a pool of `max_size` connections with no overflow.
     pub fn max_size(self, max_size: usize) -> Self {
-        self.pool_size(max_size).max_overflow(Some(0))
+        self.pool_size(max_size).max_overflow(0)
     }
 
     /// r2d2's `connection_timeout`: the same as [`Builder::timeout`].
@@ -316,7 +331,7 @@ impl<M: ManageConnection> Builder<M> {
     }
 
     /// r2d2's `max_lifetime`: the same as [`Builder::recycle`].
-    pub fn max_lifetime(self, lifetime: Option<Duration>) -> Self {
+    pub fn max_lifetime(self, lifetime: impl Into<Option<Duration>>) -> Self {
         self.recycle(lifetime)
     }
 
