@@ -54,7 +54,8 @@ pub struct PoolOptions {
     /// `pool_recycle`, r2d2 `max_lifetime`.
     pub recycle: Option<Duration>,
     /// Idle connections unused for this long are closed by the reaper, down to `min_idle`.
-    /// `None` never closes them for idleness. Default 600 s; may not be longer than `recycle`.
+    /// `None` never closes them for idleness. Default 600 s; may not be longer than `recycle` (the builder
+    /// drops the default when `recycle` is set shorter).
     /// HikariCP `idleTimeout`, r2d2 `idle_timeout`.
     pub idle_timeout: Option<Duration>,
     /// Validate a connection before handing it out, unless it was used within
@@ -226,6 +227,9 @@ impl PoolOptions {
 /// Builds a [`Pool`], r2d2-style: `Pool::builder().pool_size(4).build(manager)`.
 pub struct Builder<M> {
     options: PoolOptions,
+    /// Whether `idle_timeout` was chosen rather than left at its default: a default longer than
+    /// a chosen `recycle` is dropped, a chosen one is refused.
+    idle_timeout_chosen: bool,
     manager: PhantomData<fn() -> M>,
 }
 
@@ -237,7 +241,11 @@ impl<M> fmt::Debug for Builder<M> {
 
 impl<M: ManageConnection> Default for Builder<M> {
     fn default() -> Self {
-        Builder::from_options(PoolOptions::default())
+        Builder {
+            options: PoolOptions::default(),
+            idle_timeout_chosen: false,
+            manager: PhantomData,
+        }
     }
 }
 
@@ -268,6 +276,7 @@ impl<M: ManageConnection> Builder<M> {
     pub fn from_options(options: PoolOptions) -> Self {
         Builder {
             options,
+            idle_timeout_chosen: true,
             manager: PhantomData,
         }
     }
@@ -300,12 +309,19 @@ impl<M: ManageConnection> Builder<M> {
         max_overflow: usize;
         /// See [`PoolOptions::recycle`] (default 900 s; `None` keeps connections forever).
         recycle: Duration;
-        /// See [`PoolOptions::idle_timeout`] (default 600 s; `None` never closes for idleness).
-        idle_timeout: Duration;
         /// See [`PoolOptions::leak_threshold`] (default off).
         leak_threshold: Duration;
         /// See [`PoolOptions::keepalive`] (default off).
         keepalive: Duration;
+    }
+
+    /// See [`PoolOptions::idle_timeout`] (default 600 s; `None` never closes for idleness). Left
+    /// at its default, it is dropped when `recycle` is shorter (connections then close when
+    /// they expire, as HikariCP does); chosen longer than `recycle`, it is refused.
+    pub fn idle_timeout(mut self, value: impl Into<Option<Duration>>) -> Self {
+        self.options.idle_timeout = value.into();
+        self.idle_timeout_chosen = true;
+        self
     }
 
     /// See [`PoolOptions::name`] (default `"millpond"`).
@@ -355,7 +371,13 @@ impl<M: ManageConnection> Builder<M> {
 
     /// Validates the options and makes the pool without opening any connection: the first
     /// checkouts (or the reaper) open them.
-    pub fn build_unchecked(self, manager: M) -> Result<Pool<M>, Error> {
+    pub fn build_unchecked(mut self, manager: M) -> Result<Pool<M>, Error> {
+        if !self.idle_timeout_chosen
+            && let (Some(idle), Some(recycle)) = (self.options.idle_timeout, self.options.recycle)
+            && idle > recycle
+        {
+            self.options.idle_timeout = None;
+        }
         self.options.validate()?;
         Ok(Pool::from_parts(manager, self.options))
     }

@@ -145,13 +145,13 @@ impl<M: ManageConnection> Core<M> {
                 inner.idle.pop_front()
             };
             if let Some(conn) = idle {
-                inner.waits.checkouts += 1;
+                inner.waits.acquired += 1;
                 return Ok(Some((Acquired::Idle(conn), Duration::ZERO)));
             }
             if options.max_connections().is_none_or(|cap| inner.open < cap) {
                 inner.open += 1;
                 inner.opening += 1;
-                inner.waits.checkouts += 1;
+                inner.waits.acquired += 1;
                 return Ok(Some((Acquired::Slot, Duration::ZERO)));
             }
         }
@@ -171,7 +171,7 @@ impl<M: ManageConnection> Core<M> {
             if let Some(at) = inner.granted.iter().position(|(t, _)| *t == ticket) {
                 let (_, grant) = inner.granted.swap_remove(at);
                 let waited = now.saturating_duration_since(start);
-                inner.waits.checkouts += 1;
+                inner.waits.acquired += 1;
                 inner.waits.record_wait(waited);
                 let acquired = match grant {
                     Grant::Conn(conn) => Acquired::Idle(conn),

@@ -9,7 +9,7 @@ mod reaper;
 
 use std::backtrace::Backtrace;
 use std::fmt;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
@@ -65,6 +65,9 @@ pub(crate) struct Shared<M: ManageConnection> {
     /// The invalidation generation: connections opened before the current one are replaced.
     pub(crate) generation: AtomicU64,
     pub(crate) events: Option<Arc<dyn HandleEvent>>,
+    /// Set by `close`, outside any core, so a pool closed before a fork stays closed in the
+    /// child (whose fresh core knows nothing of the parent's).
+    closed: AtomicBool,
     myself: Weak<Shared<M>>,
 }
 
@@ -103,6 +106,7 @@ impl<M: ManageConnection> Pool<M> {
                 core: AtomicPtr::new(Box::into_raw(core)),
                 generation: AtomicU64::new(0),
                 events,
+                closed: AtomicBool::new(false),
                 myself: myself.clone(),
             }
         });
@@ -211,7 +215,11 @@ impl<M: ManageConnection> Shared<M> {
     #[cold]
     fn replace_core(&self, old: *mut Core<M>) -> &Core<M> {
         let fresh = Box::new(Core::new(&self.options, fork::generation()));
-        reaper::start(&fresh, &self.options, self.myself.clone());
+        if self.closed.load(Ordering::Acquire) {
+            fresh.close();
+        } else {
+            reaper::start(&fresh, &self.options, self.myself.clone());
+        }
         let fresh = Box::into_raw(fresh);
         let current = match self
             .core
@@ -258,10 +266,15 @@ impl<M: ManageConnection> Shared<M> {
             let conn = match acquired {
                 Acquired::Idle(conn) => match self.check_idle(core, conn, now, deadline) {
                     Some(conn) => conn,
-                    None => continue,
+                    None => {
+                        Counters::bump(&core.counters.unlent);
+                        continue;
+                    }
                 },
                 Acquired::Slot => {
-                    let conn = self.open(core)?;
+                    let conn = self
+                        .open(core)
+                        .inspect_err(|_| Counters::bump(&core.counters.unlent))?;
                     core.opened();
                     conn
                 }
@@ -442,6 +455,7 @@ impl<M: ManageConnection> Shared<M> {
     }
 
     fn close(&self) {
+        self.closed.store(true, Ordering::Release);
         let core = self.core();
         if let Some(job) = core
             .reaper_job

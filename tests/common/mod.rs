@@ -82,7 +82,13 @@ pub struct FakeConn {
 
 impl fmt::Debug for FakeState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "FakeState {{ opens: {}, closes: {}, live: {} }}", self.opens(), self.closes(), self.live())
+        write!(
+            f,
+            "FakeState {{ opens: {}, closes: {}, live: {} }}",
+            self.opens(),
+            self.closes(),
+            self.live()
+        )
     }
 }
 
@@ -127,10 +133,18 @@ impl ManageConnection for Fake {
         }
         if s.fail_connect.load(SeqCst) {
             s.live.fetch_sub(1, SeqCst);
-            return Err(FakeError { message: "connection refused (fake)".into(), lost: false });
+            return Err(FakeError {
+                message: "connection refused (fake)".into(),
+                lost: false,
+            });
         }
         let serial = s.opens.fetch_add(1, SeqCst) + 1;
-        Ok(FakeConn { serial, in_transaction: false, broken: false, state: Arc::clone(s) })
+        Ok(FakeConn {
+            serial,
+            in_transaction: false,
+            broken: false,
+            state: Arc::clone(s),
+        })
     }
 
     fn is_valid(&self, _conn: &mut FakeConn, _timeout: Duration) -> Result<(), FakeError> {
@@ -149,14 +163,21 @@ impl ManageConnection for Fake {
     }
 
     fn transaction_state(&self, conn: &mut FakeConn) -> TransactionState {
-        if conn.in_transaction { TransactionState::Active } else { TransactionState::Idle }
+        if conn.in_transaction {
+            TransactionState::Active
+        } else {
+            TransactionState::Idle
+        }
     }
 
     fn reset(&self, conn: &mut FakeConn, action: ResetAction<'_>) -> Result<(), FakeError> {
         self.state.resets.fetch_add(1, SeqCst);
         self.state.reset_log.lock().unwrap().push(format!("{action:?}"));
         if self.state.fail_reset.load(SeqCst) {
-            return Err(FakeError { message: "reset failed (fake)".into(), lost: false });
+            return Err(FakeError {
+                message: "reset failed (fake)".into(),
+                lost: false,
+            });
         }
         conn.in_transaction = false;
         Ok(())
@@ -202,7 +223,12 @@ impl log::Log for CaptureLog {
         true
     }
     fn log(&self, record: &log::Record<'_>) {
-        self.lines.lock().unwrap().push(format!("{} {} {}", record.level(), record.target(), record.args()));
+        self.lines.lock().unwrap().push(format!(
+            "{} {} {}",
+            record.level(),
+            record.target(),
+            record.args()
+        ));
     }
     fn flush(&self) {}
 }
@@ -211,7 +237,9 @@ impl log::Log for CaptureLog {
 pub fn capture_log() -> &'static CaptureLog {
     static LOG: OnceLock<&'static CaptureLog> = OnceLock::new();
     LOG.get_or_init(|| {
-        let logger: &'static CaptureLog = Box::leak(Box::new(CaptureLog { lines: Mutex::new(Vec::new()) }));
+        let logger: &'static CaptureLog = Box::leak(Box::new(CaptureLog {
+            lines: Mutex::new(Vec::new()),
+        }));
         log::set_logger(logger).expect("no other logger in this test binary");
         log::set_max_level(log::LevelFilter::Trace);
         logger
@@ -221,6 +249,12 @@ pub fn capture_log() -> &'static CaptureLog {
 impl CaptureLog {
     /// The lines logged so far that contain `needle`.
     pub fn lines_with(&self, needle: &str) -> Vec<String> {
-        self.lines.lock().unwrap().iter().filter(|l| l.contains(needle)).cloned().collect()
+        self.lines
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(needle))
+            .cloned()
+            .collect()
     }
 }
