@@ -3,7 +3,7 @@
 //! carries on as if nothing happened. Pools made in the child after the fork work too.
 //!
 //! Forking a multi-threaded test harness is risky: the tests that fork take `FORK_LOCK` first, so
-//! no two forks overlap (and the one that documents a bug is ignored, so a normal run forks once).
+//! no two forks overlap.
 //! The child does its checks without panicking across the fork boundary and reports through its
 //! exit code; the parent `waitpid`s for it.
 #![cfg(unix)]

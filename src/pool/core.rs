@@ -222,7 +222,18 @@ impl<M: ManageConnection> Core<M> {
             return Returned::Kept;
         }
         if inner.idle.len() < options.pool_size {
-            inner.idle.push_back(conn);
+            // Keep the idle list ordered by last use, so LIFO and FIFO hold even for a connection
+            // the reaper took out to ping; a plain return is always the newest.
+            if inner
+                .idle
+                .back()
+                .is_none_or(|last| last.last_used <= conn.last_used)
+            {
+                inner.idle.push_back(conn);
+            } else {
+                let at = inner.idle.partition_point(|c| c.last_used <= conn.last_used);
+                inner.idle.insert(at, conn);
+            }
             return Returned::Kept;
         }
         inner.closing += 1;

@@ -333,6 +333,8 @@ impl<M: ManageConnection> Shared<M> {
     /// backend's error returned as `Error::Connect`.
     fn open(&self, core: &Core<M>) -> Result<Conn<M>, Error> {
         let started = Instant::now();
+        // Read before connecting: a connect that began before an invalidation is suspect too.
+        let generation = self.generation.load(Ordering::Relaxed);
         match self.manager.connect() {
             Ok(raw) => {
                 let now = Instant::now();
@@ -343,7 +345,7 @@ impl<M: ManageConnection> Shared<M> {
                     id,
                     now,
                     self.options.recycle,
-                    self.generation.load(Ordering::Relaxed),
+                    generation,
                     core.fork_generation,
                 );
                 self.emit(&Event::Connect {

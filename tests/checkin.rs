@@ -1,0 +1,341 @@
+//! Checkin: the reset on return and its policies, and the connections that are closed instead of
+//! kept (panicking borrower, `has_broken`, the borrower's `invalidate`, a failed reset), `detach`,
+//! and closes that run in the background without delaying anyone.
+
+mod common;
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::time::{Duration, Instant};
+
+use common::{Fake, eventually, settle};
+use millpond::{Pool, ResetOnReturn};
+
+const LIMIT: Duration = Duration::from_secs(5);
+
+fn reset_log(fake: &Fake) -> Vec<String> {
+    fake.state.reset_log.lock().unwrap().clone()
+}
+
+fn pool_with(fake: &Fake, reset: ResetOnReturn) -> Pool<Fake> {
+    Pool::builder()
+        .pool_size(2)
+        .reset_on_return(reset)
+        .build(fake.clone())
+        .unwrap()
+}
+
+#[test]
+fn rollback_only_when_a_transaction_is_open() {
+    let fake = Fake::new();
+    let pool = pool_with(&fake, ResetOnReturn::Rollback);
+
+    drop(pool.get().unwrap());
+    assert_eq!(fake.state.resets(), 0, "a clean connection costs no round trip");
+    assert_eq!(pool.stats().resets, 0);
+
+    let mut conn = pool.get().unwrap();
+    conn.in_transaction = true;
+    drop(conn);
+    assert_eq!(reset_log(&fake), ["Rollback"]);
+    assert_eq!(pool.stats().resets, 1);
+
+    let conn = pool.get().unwrap();
+    assert_eq!(conn.serial, 1, "a connection reset successfully is kept");
+    assert!(!conn.in_transaction, "the transaction was rolled back");
+    drop(conn);
+    assert_eq!(reset_log(&fake), ["Rollback"], "no reset for a clean return");
+}
+
+#[test]
+fn the_default_policy_is_rollback() {
+    let fake = Fake::new();
+    let pool = Pool::builder().pool_size(1).build(fake.clone()).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.in_transaction = true;
+    drop(conn);
+    assert_eq!(reset_log(&fake), ["Rollback"]);
+}
+
+#[test]
+fn commit_policy_commits_an_open_transaction() {
+    let fake = Fake::new();
+    let pool = pool_with(&fake, ResetOnReturn::Commit);
+    drop(pool.get().unwrap());
+    assert_eq!(fake.state.resets(), 0, "nothing to commit, no round trip");
+    let mut conn = pool.get().unwrap();
+    conn.in_transaction = true;
+    drop(conn);
+    assert_eq!(reset_log(&fake), ["Commit"]);
+    assert_eq!(pool.get().unwrap().serial, 1);
+}
+
+#[test]
+fn nothing_policy_never_resets() {
+    let fake = Fake::new();
+    let pool = pool_with(&fake, ResetOnReturn::Nothing);
+    let mut conn = pool.get().unwrap();
+    conn.in_transaction = true;
+    drop(conn);
+    assert_eq!(fake.state.resets(), 0);
+    assert_eq!(pool.stats().resets, 0);
+    let conn = pool.get().unwrap();
+    assert_eq!(conn.serial, 1);
+    assert!(conn.in_transaction, "the borrower's transaction was left alone");
+}
+
+#[test]
+fn statement_policy_runs_on_every_return() {
+    let fake = Fake::new();
+    let pool = pool_with(&fake, ResetOnReturn::Statement("DISCARD ALL".into()));
+    drop(pool.get().unwrap());
+    let mut conn = pool.get().unwrap();
+    conn.in_transaction = true;
+    drop(conn);
+    assert_eq!(
+        reset_log(&fake),
+        [r#"Statement("DISCARD ALL")"#, r#"Statement("DISCARD ALL")"#]
+    );
+    assert_eq!(pool.stats().resets, 2);
+    assert_eq!(pool.get().unwrap().serial, 1);
+}
+
+#[test]
+fn a_failed_reset_closes_the_connection() {
+    let fake = Fake::new();
+    let pool = pool_with(&fake, ResetOnReturn::Rollback);
+    let mut conn = pool.get().unwrap();
+    conn.in_transaction = true;
+    fake.state.fail_reset.store(true, SeqCst);
+    drop(conn);
+    assert_eq!(
+        pool.state().idle,
+        0,
+        "a connection whose reset failed is not kept"
+    );
+    assert!(
+        eventually(LIMIT, || fake.state.closes() == 1),
+        "{:?}",
+        pool.state()
+    );
+    settle(&pool);
+    let stats = pool.stats();
+    assert_eq!(stats.resets, 1, "{stats:?}");
+    assert_eq!(stats.reset_failures, 1, "{stats:?}");
+    assert_eq!(stats.broken, 1, "{stats:?}");
+    fake.state.fail_reset.store(false, SeqCst);
+    assert_eq!(pool.get().unwrap().serial, 2);
+}
+
+#[test]
+fn a_panicking_borrower_frees_its_slot() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .build(fake.clone())
+        .unwrap();
+    let borrower = {
+        let pool = pool.clone();
+        std::thread::spawn(move || {
+            let conn = pool.get().unwrap();
+            assert_eq!(conn.serial, 1);
+            panic!("the borrower panics while holding connection {}", conn.serial);
+        })
+    };
+    assert!(borrower.join().is_err(), "the borrower was meant to panic");
+
+    let started = Instant::now();
+    let conn = pool.get_timeout(Duration::from_secs(5)).unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "the slot came free only after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(
+        conn.serial, 2,
+        "a connection held by a panicking thread must not be reused"
+    );
+    settle(&pool);
+    assert_eq!(fake.state.closes(), 1);
+    assert_eq!(pool.stats().broken, 1);
+    assert_eq!(
+        pool.stats().resets,
+        0,
+        "a panicked connection is closed, not reset"
+    );
+}
+
+#[test]
+fn has_broken_closes_the_connection_without_a_reset() {
+    let fake = Fake::new();
+    let pool = pool_with(&fake, ResetOnReturn::Rollback);
+    let mut conn = pool.get().unwrap();
+    conn.broken = true;
+    conn.in_transaction = true;
+    drop(conn);
+    assert_eq!(pool.state().idle, 0);
+    assert!(
+        eventually(LIMIT, || fake.state.closes() == 1),
+        "{:?}",
+        pool.state()
+    );
+    settle(&pool);
+    assert_eq!(fake.state.resets(), 0, "a broken connection is not reset");
+    assert_eq!(pool.stats().broken, 1);
+    assert_eq!(pool.get().unwrap().serial, 2);
+}
+
+#[test]
+fn the_borrowers_invalidate_closes_only_that_connection() {
+    let fake = Fake::new();
+    let pool = pool_with(&fake, ResetOnReturn::Rollback);
+    let mut doomed = pool.get().unwrap();
+    let other = pool.get().unwrap();
+    assert_eq!((doomed.serial, other.serial), (1, 2));
+    drop(other);
+    doomed.invalidate();
+    drop(doomed);
+    assert!(
+        eventually(LIMIT, || fake.state.closes() == 1),
+        "{:?}",
+        pool.state()
+    );
+    settle(&pool);
+    let stats = pool.stats();
+    assert_eq!(stats.broken, 1, "{stats:?}");
+    assert_eq!(
+        stats.invalidated, 0,
+        "the pool itself is not invalidated: {stats:?}"
+    );
+    let state = pool.state();
+    assert_eq!((state.open, state.idle), (1, 1), "{state:?}");
+    assert_eq!(pool.get().unwrap().serial, 2, "the other connection is kept");
+}
+
+#[test]
+fn detach_frees_the_slot_and_keeps_the_connection_alive() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .build(fake.clone())
+        .unwrap();
+    let raw = pool.get().unwrap().detach();
+    assert_eq!(raw.serial, 1);
+    let state = pool.state();
+    assert_eq!(
+        (state.open, state.in_use, state.idle, state.closing),
+        (0, 0, 0, 0),
+        "{state:?}"
+    );
+
+    let conn = pool
+        .try_get()
+        .unwrap()
+        .expect("the detached connection's slot is free");
+    assert_eq!(conn.serial, 2);
+    assert_eq!(fake.state.live(), 2, "the detached connection is still open");
+    assert_eq!(fake.state.closes(), 0);
+    drop(conn);
+    settle(&pool);
+    assert_eq!(
+        fake.state.closes(),
+        0,
+        "the pool never closes a detached connection"
+    );
+    assert_eq!(pool.stats().broken, 0);
+
+    drop(raw);
+    assert_eq!(fake.state.closes(), 1);
+    assert_eq!(pool.state().open, 1, "the pool forgot the detached connection");
+}
+
+/// A returned connection whose close is slow (1 s), while a second connection is idle.
+#[test]
+fn a_slow_close_does_not_delay_a_borrower_of_an_idle_connection() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(2)
+        .max_overflow(0)
+        .build(fake.clone())
+        .unwrap();
+    let mut slow = pool.get().unwrap();
+    drop(pool.get().unwrap()); // serial 2, idle
+    slow.broken = true;
+    fake.state.close_delay_ms.store(1000, SeqCst);
+
+    let started = Instant::now();
+    drop(slow);
+    let drop_took = started.elapsed();
+    let started = Instant::now();
+    let conn = pool.get().unwrap();
+    let get_took = started.elapsed();
+    let closes_then = fake.state.closes();
+
+    assert!(
+        drop_took < Duration::from_millis(300),
+        "the return took {drop_took:?}"
+    );
+    assert!(
+        get_took < Duration::from_millis(300),
+        "the checkout took {get_took:?}"
+    );
+    assert_eq!(conn.serial, 2);
+    assert_eq!(
+        closes_then, 0,
+        "the slow close was still running when the checkout returned"
+    );
+
+    assert!(
+        eventually(LIMIT, || fake.state.closes() == 1),
+        "the slow close never ended"
+    );
+    fake.state.close_delay_ms.store(0, SeqCst);
+    settle(&pool);
+    assert_eq!(pool.stats().broken, 1);
+}
+
+/// The same, with a free slot instead of an idle connection: the checkout opens a connection.
+#[test]
+fn a_slow_close_does_not_delay_a_borrower_of_a_free_slot() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(2)
+        .max_overflow(0)
+        .build(fake.clone())
+        .unwrap();
+    let mut slow = pool.get().unwrap();
+    slow.broken = true;
+    fake.state.close_delay_ms.store(1000, SeqCst);
+
+    let started = Instant::now();
+    drop(slow);
+    let drop_took = started.elapsed();
+    let started = Instant::now();
+    let conn = pool.get().unwrap();
+    let get_took = started.elapsed();
+    let closes_then = fake.state.closes();
+
+    assert!(
+        drop_took < Duration::from_millis(300),
+        "the return took {drop_took:?}"
+    );
+    assert!(
+        get_took < Duration::from_millis(300),
+        "the checkout took {get_took:?}"
+    );
+    assert_eq!(conn.serial, 2);
+    assert_eq!(
+        closes_then, 0,
+        "the slow close was still running when the checkout returned"
+    );
+
+    assert!(
+        eventually(LIMIT, || fake.state.closes() == 1),
+        "the slow close never ended"
+    );
+    fake.state.close_delay_ms.store(0, SeqCst);
+    settle(&pool);
+    let state = pool.state();
+    assert_eq!((state.open, state.in_use), (1, 1), "{state:?}");
+}
