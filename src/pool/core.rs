@@ -124,13 +124,16 @@ impl<M: ManageConnection> Core<M> {
     }
 
     /// Takes an idle connection or a free slot, waiting until `deadline` if `wait` allows.
-    /// `Ok(None)` means nothing was free and `wait` was false.
+    /// `Ok(None)` means nothing was free and `wait` was false. `retry` marks a caller whose
+    /// turn came but whose connection failed the checkout checks: it keeps its place at the
+    /// head of the queue.
     pub(crate) fn acquire(
         &self,
         options: &PoolOptions,
         start: Instant,
         deadline: Instant,
         wait: bool,
+        retry: bool,
     ) -> Result<Option<(Acquired<M>, Duration)>, Error> {
         let mut inner = self.lock();
         if inner.closed {
@@ -138,7 +141,7 @@ impl<M: ManageConnection> Core<M> {
         }
         // First come, first served: with others waiting, nothing is free anyway except what is
         // already granted to them.
-        if inner.waiters.is_empty() {
+        if retry || inner.waiters.is_empty() {
             let idle = if options.lifo {
                 inner.idle.pop_back()
             } else {
@@ -162,10 +165,15 @@ impl<M: ManageConnection> Core<M> {
         let ticket = inner.next_ticket;
         inner.next_ticket += 1;
         let wake = Arc::new(Condvar::new());
-        inner.waiters.push_back(Waiter {
+        let waiter = Waiter {
             ticket,
             wake: Arc::clone(&wake),
-        });
+        };
+        if retry {
+            inner.waiters.push_front(waiter);
+        } else {
+            inner.waiters.push_back(waiter);
+        }
         loop {
             let now = Instant::now();
             if let Some(at) = inner.granted.iter().position(|(t, _)| *t == ticket) {

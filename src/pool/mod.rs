@@ -141,8 +141,11 @@ impl<M: ManageConnection> Pool<M> {
     pub fn stats(&self) -> Stats {
         let core = self.shared.core();
         let mut stats = Stats::default();
-        core.wait_stats().fill(&mut stats);
+        // Counters first: a failed acquisition is counted after its acquisition, so reading the
+        // failures before the acquisitions never makes `checkouts` count low.
         core.counters.fill(&mut stats);
+        let unlent = core.counters.unlent.load(Ordering::Relaxed);
+        core.wait_stats().fill(&mut stats, unlent);
         stats
     }
 
@@ -258,8 +261,9 @@ impl<M: ManageConnection> Shared<M> {
         let deadline = start
             .checked_add(timeout)
             .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365));
+        let mut retry = false;
         loop {
-            let Some((acquired, waited)) = core.acquire(&self.options, start, deadline, wait)? else {
+            let Some((acquired, waited)) = core.acquire(&self.options, start, deadline, wait, retry)? else {
                 return Ok(None);
             };
             let now = if waited.is_zero() { start } else { Instant::now() };
@@ -268,6 +272,7 @@ impl<M: ManageConnection> Shared<M> {
                     Some(conn) => conn,
                     None => {
                         Counters::bump(&core.counters.unlent);
+                        retry = true;
                         continue;
                     }
                 },

@@ -243,7 +243,6 @@ impl Counters {
         stats.resets = get(&self.resets);
         stats.reset_failures = get(&self.reset_failures);
         stats.leaks = get(&self.leaks);
-        stats.checkouts = stats.checkouts.saturating_sub(get(&self.unlent));
         stats.recycled = closes(CloseReason::Recycled);
         stats.invalidated = closes(CloseReason::Invalidated);
         stats.broken = closes(CloseReason::Broken)
@@ -282,8 +281,9 @@ impl WaitStats {
         self.histogram[bucket] += 1;
     }
 
-    pub(crate) fn fill(&self, stats: &mut Stats) {
-        stats.checkouts = self.acquired;
+    /// `unlent` is [`Counters::unlent`], read before these figures.
+    pub(crate) fn fill(&self, stats: &mut Stats, unlent: u64) {
+        stats.checkouts = self.acquired.saturating_sub(unlent);
         stats.waits = self.waits;
         stats.wait_time_total = self.total;
         stats.wait_time_max = self.max;

@@ -1,0 +1,298 @@
+//! Connect errors: reported at once as `Error::Connect` with the backend's own error, to every
+//! caller, never disguised as a timeout, and never costing a slot.
+
+mod common;
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::{Arc, Barrier, mpsc};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Fake, FakeError};
+use millpond::{Error, Pool};
+
+const REFUSED: &str = "connection refused (fake)";
+/// Far longer than any test here may take: a caller that waits it out has been made to wait.
+const LONG_TIMEOUT: Duration = Duration::from_secs(30);
+/// A connect error must come back well within this.
+const AT_ONCE: Duration = Duration::from_secs(1);
+
+fn pool(fake: &Fake, pool_size: usize, max_overflow: usize) -> Pool<Fake> {
+    Pool::builder()
+        .pool_size(pool_size)
+        .max_overflow(Some(max_overflow))
+        .timeout(LONG_TIMEOUT)
+        .build(fake.clone())
+        .unwrap()
+}
+
+/// Asserts `err` is `Error::Connect` carrying the fake's refusal, and returns nothing else.
+fn assert_refused(err: &Error) {
+    assert!(
+        matches!(err, Error::Connect(_)),
+        "expected Error::Connect, got {err:?}"
+    );
+    assert!(!err.is_timeout());
+    let source = err.connect_source().expect("a connect error has a source");
+    let fake = source
+        .downcast_ref::<FakeError>()
+        .unwrap_or_else(|| panic!("the source is the manager's own error, got {source:?}"));
+    assert_eq!(fake.message, REFUSED);
+    assert!(err.to_string().contains(REFUSED), "{err}");
+    let std_source = std::error::Error::source(err).expect("Error::source is set for Connect");
+    assert!(std_source.downcast_ref::<FakeError>().is_some());
+}
+
+/// `get()` with a refusing backend fails at once with the backend's error, not after the
+/// 30 s timeout, and gives its slot back.
+#[test]
+fn get_returns_the_connect_error_at_once() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, 1);
+    fake.state.fail_connect.store(true, SeqCst);
+
+    let started = Instant::now();
+    let err = pool.get().expect_err("the backend refuses");
+    let elapsed = started.elapsed();
+    assert_refused(&err);
+    assert!(elapsed < AT_ONCE, "a connect error took {elapsed:?}");
+
+    let s = pool.state();
+    assert_eq!((s.open, s.opening, s.in_use, s.waiting), (0, 0, 0, 0), "{s:?}");
+    let stats = pool.stats();
+    assert_eq!(stats.connect_errors, 1, "{stats:?}");
+    assert_eq!(stats.connects, 0);
+    assert_eq!(stats.timeouts, 0);
+    assert_eq!(pool.last_connect_error().as_deref(), Some(REFUSED));
+    assert_eq!(fake.state.attempts.load(SeqCst), 1);
+    assert_eq!(fake.state.live(), 0);
+}
+
+/// 16 threads at once against a refusing backend and a pool of 4 + 4: all 16 get `Connect`
+/// (those queued behind the 8 slots too), none a timeout, none slowly; no slot is lost, so once
+/// the backend accepts again all 8 connections can be held at the same time.
+#[test]
+fn concurrent_callers_all_get_connect_errors_and_no_slot_is_lost() {
+    const CALLERS: usize = 16;
+    let fake = Fake::new();
+    let pool = pool(&fake, 4, 4);
+    fake.state.fail_connect.store(true, SeqCst);
+
+    let start = Arc::new(Barrier::new(CALLERS));
+    let threads: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let pool = pool.clone();
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                let started = Instant::now();
+                let result = pool.get();
+                (result.map(|_| ()), started.elapsed())
+            })
+        })
+        .collect();
+    for t in threads {
+        let (result, elapsed) = t.join().unwrap();
+        let err = result.expect_err("the backend refuses");
+        assert_refused(&err);
+        assert!(
+            elapsed < AT_ONCE,
+            "a caller waited {elapsed:?} for a connect error"
+        );
+    }
+
+    let stats = pool.stats();
+    assert_eq!(stats.connect_errors, CALLERS as u64, "{stats:?}");
+    assert_eq!(stats.timeouts, 0, "{stats:?}");
+    assert_eq!(
+        fake.state.attempts.load(SeqCst),
+        CALLERS,
+        "each caller tried exactly once"
+    );
+    assert!(fake.state.max_live() <= 8, "the cap holds while connects fail");
+    let s = pool.state();
+    assert_eq!(
+        (s.open, s.opening, s.in_use, s.idle, s.waiting),
+        (0, 0, 0, 0, 0),
+        "{s:?}"
+    );
+
+    // Every slot is still there: 8 connections held at once.
+    fake.state.fail_connect.store(false, SeqCst);
+    let (got_tx, got_rx) = mpsc::channel();
+    let release = Arc::new(Barrier::new(8 + 1));
+    let holders: Vec<_> = (0..8)
+        .map(|_| {
+            let pool = pool.clone();
+            let got_tx = got_tx.clone();
+            let release = Arc::clone(&release);
+            thread::spawn(move || match pool.get_timeout(Duration::from_secs(2)) {
+                Ok(conn) => {
+                    got_tx.send(Ok(())).unwrap();
+                    release.wait();
+                    drop(conn);
+                }
+                Err(err) => got_tx.send(Err(err.to_string())).unwrap(),
+            })
+        })
+        .collect();
+    let results: Vec<_> = (0..8).map(|_| got_rx.recv().unwrap()).collect();
+    let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert!(failures.is_empty(), "a slot was lost: {failures:?}");
+    let s = pool.state();
+    assert_eq!((s.open, s.in_use, s.overflow), (8, 8, 4), "{s:?}");
+    assert!(pool.try_get().unwrap().is_none(), "the cap is 8");
+    release.wait();
+    for h in holders {
+        h.join().unwrap();
+    }
+    common::settle(&pool);
+    let s = pool.state();
+    assert_eq!((s.open, s.idle), (4, 4), "{s:?}");
+}
+
+/// Waiters queued behind a full pool are handed the slot a broken connection frees; when the
+/// connect in it fails, each of them gets `Connect` at once (the slot passing on to the next),
+/// not a timeout after 30 s.
+#[test]
+fn queued_waiters_get_the_freed_slot_and_see_connect_errors() {
+    const WAITERS: usize = 4;
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, 0);
+    let a = pool.get().unwrap();
+    let mut b = pool.get().unwrap();
+
+    let (tx, rx) = mpsc::channel();
+    let waiters: Vec<_> = (0..WAITERS)
+        .map(|k| {
+            let waiter_pool = pool.clone();
+            let tx = tx.clone();
+            let t = thread::spawn(move || {
+                let started = Instant::now();
+                let result = waiter_pool.get().map(|_| ());
+                tx.send((result, started.elapsed())).unwrap();
+            });
+            assert!(
+                common::eventually(Duration::from_secs(5), || pool.state().waiting == k + 1),
+                "waiter {k} did not queue: {:?}",
+                pool.state()
+            );
+            t
+        })
+        .collect();
+
+    fake.state.fail_connect.store(true, SeqCst);
+    let returned = Instant::now();
+    b.broken = true;
+    drop(b); // closed in the background; its slot goes to the oldest waiter
+
+    for _ in 0..WAITERS {
+        let (result, _waited) = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a waiter answered");
+        let err = result.expect_err("the backend refuses");
+        assert_refused(&err);
+    }
+    let since_return = returned.elapsed();
+    assert!(
+        since_return < AT_ONCE,
+        "the waiters took {since_return:?} after the slot freed"
+    );
+    for w in waiters {
+        w.join().unwrap();
+    }
+
+    common::settle(&pool);
+    let s = pool.state();
+    assert_eq!(
+        (s.open, s.in_use, s.idle, s.opening, s.waiting),
+        (1, 1, 0, 0, 0),
+        "{s:?}"
+    );
+    let stats = pool.stats();
+    assert_eq!(stats.connect_errors, WAITERS as u64, "{stats:?}");
+    assert_eq!(stats.timeouts, 0, "{stats:?}");
+    assert_eq!(stats.broken, 1, "{stats:?}");
+    assert_eq!(pool.last_connect_error().as_deref(), Some(REFUSED));
+    assert_eq!(fake.state.live(), 1);
+
+    // The freed slot is still free: with the backend back, the pool fills to 2 again.
+    fake.state.fail_connect.store(false, SeqCst);
+    let c = pool.try_get().unwrap().expect("the freed slot is free");
+    assert_eq!(pool.state().open, 2);
+    drop((a, c));
+}
+
+/// `try_get()` does not wait, but a connect error is still an error, not `Ok(None)`.
+#[test]
+fn try_get_returns_the_connect_error_not_none() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, 0);
+    fake.state.fail_connect.store(true, SeqCst);
+    let err = pool
+        .try_get()
+        .map(|c| c.is_some())
+        .expect_err("the backend refuses");
+    assert_refused(&err);
+    assert_eq!(pool.state().open, 0);
+    assert_eq!(pool.stats().connect_errors, 1);
+
+    fake.state.fail_connect.store(false, SeqCst);
+    let a = pool.try_get().unwrap().expect("both slots are free");
+    let b = pool.try_get().unwrap().expect("both slots are free");
+    assert!(pool.try_get().unwrap().is_none(), "full: None, not an error");
+    drop((a, b));
+}
+
+/// The last connect error is kept: `last_connect_error()` has it, and a later timeout names it
+/// as the likely reason nothing came free.
+#[test]
+fn last_connect_error_is_reported_by_the_pool_and_in_timeouts() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 1, 0);
+    assert_eq!(pool.last_connect_error(), None);
+
+    fake.state.fail_connect.store(true, SeqCst);
+    for _ in 0..3 {
+        assert_refused(&pool.get().unwrap_err());
+    }
+    assert_eq!(pool.stats().connect_errors, 3);
+    assert_eq!(pool.last_connect_error().as_deref(), Some(REFUSED));
+
+    fake.state.fail_connect.store(false, SeqCst);
+    let held = pool.get().unwrap();
+    let err = pool
+        .get_timeout(Duration::from_millis(50))
+        .map(|_| ())
+        .unwrap_err();
+    let Error::Timeout(details) = &err else {
+        panic!("expected a timeout, got {err:?}");
+    };
+    assert_eq!(details.last_connect_error.as_deref(), Some(REFUSED));
+    let shown = err.to_string();
+    assert!(
+        shown.contains(&format!("last connect error: {REFUSED}")),
+        "{shown}"
+    );
+    // A success does not erase what the pool last saw going wrong.
+    assert_eq!(pool.last_connect_error().as_deref(), Some(REFUSED));
+    drop(held);
+}
+
+/// `stats().checkouts` is documented as "successful checkouts": a `get()` that ends in a
+/// connect error is not one.
+#[test]
+fn failed_connects_are_not_counted_as_checkouts() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, 0);
+    fake.state.fail_connect.store(true, SeqCst);
+    for _ in 0..3 {
+        assert_refused(&pool.get().unwrap_err());
+    }
+    assert_refused(&pool.try_get().map(|_| ()).unwrap_err());
+    assert_eq!(pool.stats().checkouts, 0, "{:?}", pool.stats());
+
+    fake.state.fail_connect.store(false, SeqCst);
+    drop(pool.get().unwrap());
+    assert_eq!(pool.stats().checkouts, 1, "{:?}", pool.stats());
+}

@@ -1,0 +1,232 @@
+//! Fairness: waiters are served first come, first served; a returned connection (or a freed
+//! slot) goes straight to the oldest waiter, and nobody arriving later can take it.
+
+mod common;
+
+use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::thread;
+use std::time::Duration;
+
+use common::Fake;
+use millpond::Pool;
+
+const WAIT_LIMIT: Duration = Duration::from_secs(5);
+
+/// A pool of one connection and no overflow, so that every other caller waits.
+fn pool_of_one(fake: &Fake) -> Pool<Fake> {
+    Pool::builder()
+        .pool_size(1)
+        .max_overflow(Some(0))
+        .timeout(Duration::from_secs(10))
+        .build(fake.clone())
+        .unwrap()
+}
+
+/// Starts a waiter that, once it has a connection, pushes `label` to `order` while holding it,
+/// then gives it back. Returns after the waiter has joined the queue (the pool counts
+/// `queued_before + 1` waiters), so waiters started one after another arrive in that order.
+fn start_waiter(
+    pool: &Pool<Fake>,
+    order: &Arc<Mutex<Vec<usize>>>,
+    label: usize,
+    queued_before: usize,
+) -> thread::JoinHandle<()> {
+    let handle = {
+        let pool = pool.clone();
+        let order = Arc::clone(order);
+        thread::spawn(move || {
+            let conn = pool.get().unwrap_or_else(|e| panic!("waiter {label}: {e}"));
+            order.lock().unwrap().push(label);
+            drop(conn);
+        })
+    };
+    assert!(
+        common::eventually(WAIT_LIMIT, || pool.state().waiting == queued_before + 1),
+        "waiter {label} did not queue: {:?}",
+        pool.state()
+    );
+    handle
+}
+
+/// Eight waiters queued one by one behind the only connection are served in arrival order, and
+/// the pool's wait statistics record them.
+#[test]
+fn waiters_are_served_in_arrival_order() {
+    const WAITERS: usize = 8;
+    let fake = Fake::new();
+    let pool = pool_of_one(&fake);
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let holder = pool.get().unwrap();
+
+    let waiters: Vec<_> = (0..WAITERS).map(|k| start_waiter(&pool, &order, k, k)).collect();
+    assert_eq!(pool.state().waiting, WAITERS);
+    drop(holder);
+    for w in waiters {
+        w.join().unwrap();
+    }
+
+    assert_eq!(*order.lock().unwrap(), (0..WAITERS).collect::<Vec<_>>());
+    assert_eq!(
+        fake.state.opens(),
+        1,
+        "one connection, handed from waiter to waiter"
+    );
+    let stats = pool.stats();
+    assert_eq!(stats.waits, WAITERS as u64, "{stats:?}");
+    assert_eq!(stats.checkouts, WAITERS as u64 + 1, "{stats:?}");
+    assert!(stats.wait_time_max > Duration::ZERO, "{stats:?}");
+    assert!(stats.wait_time_total >= stats.wait_time_max, "{stats:?}");
+    assert_eq!(
+        stats.wait_histogram.iter().sum::<u64>(),
+        WAITERS as u64,
+        "{stats:?}"
+    );
+    assert_eq!(stats.timeouts, 0);
+    let s = pool.state();
+    assert_eq!((s.open, s.idle, s.waiting), (1, 1, 0), "{s:?}");
+}
+
+/// The connection returned is handed to the oldest waiter directly: a `try_get()` right after
+/// the return finds nothing, and a newcomer queued behind later waiters is served after them.
+#[test]
+fn returned_connection_goes_to_the_oldest_waiter_not_a_newcomer() {
+    let fake = Fake::new();
+    let pool = pool_of_one(&fake);
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let holder = pool.get().unwrap();
+
+    // The oldest waiter keeps the connection until told to let go.
+    let (got_tx, got_rx) = mpsc::channel();
+    let (release_tx, release_rx) = mpsc::channel::<()>();
+    let oldest = {
+        let pool = pool.clone();
+        let order = Arc::clone(&order);
+        thread::spawn(move || {
+            let conn = pool.get().unwrap();
+            order.lock().unwrap().push(0);
+            got_tx.send(conn.serial).unwrap();
+            release_rx.recv().unwrap();
+            drop(conn);
+        })
+    };
+    assert!(common::eventually(WAIT_LIMIT, || pool.state().waiting == 1));
+    let second = start_waiter(&pool, &order, 1, 1);
+
+    let serial = holder.serial;
+    drop(holder);
+    // Handed over under the lock, before the oldest waiter even wakes: nothing is idle and
+    // nobody else may take it, whatever the scheduler does next.
+    assert!(
+        pool.try_get().unwrap().is_none(),
+        "a newcomer took the connection: {:?}",
+        pool.state()
+    );
+    let s = pool.state();
+    assert_eq!((s.idle, s.in_use, s.waiting), (0, 1, 1), "{s:?}");
+    assert_eq!(got_rx.recv_timeout(WAIT_LIMIT).unwrap(), serial);
+
+    // A newcomer arriving now queues behind the second waiter.
+    let newcomer = start_waiter(&pool, &order, 2, 1);
+    assert!(
+        pool.try_get().unwrap().is_none(),
+        "try_get must not jump the queue"
+    );
+    release_tx.send(()).unwrap();
+    for t in [oldest, second, newcomer] {
+        t.join().unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), vec![0, 1, 2]);
+    assert_eq!(fake.state.opens(), 1);
+}
+
+/// A newcomer racing the return (it calls `try_get`, then `get` if that found nothing, at the
+/// moment the holder gives the connection back) never gets it before the waiter already queued.
+#[test]
+fn newcomer_racing_a_return_does_not_jump_the_queue() {
+    const ROUNDS: usize = 50;
+    let fake = Fake::new();
+    let pool = pool_of_one(&fake);
+    for round in 0..ROUNDS {
+        let order = Arc::new(Mutex::new(Vec::new()));
+        let holder = pool.get().unwrap();
+        let waiter = start_waiter(&pool, &order, 0, 0);
+
+        let go = Arc::new(Barrier::new(2));
+        let newcomer = {
+            let pool = pool.clone();
+            let order = Arc::clone(&order);
+            let go = Arc::clone(&go);
+            thread::spawn(move || {
+                go.wait();
+                // Some only once the waiter has had the connection and given it back; the
+                // order says which.
+                let conn = match pool.try_get().unwrap() {
+                    Some(conn) => conn,
+                    None => pool.get().unwrap(),
+                };
+                order.lock().unwrap().push(1);
+                drop(conn);
+            })
+        };
+        go.wait();
+        drop(holder);
+        waiter.join().unwrap();
+        newcomer.join().unwrap();
+        assert_eq!(*order.lock().unwrap(), vec![0, 1], "round {round}");
+    }
+    assert_eq!(fake.state.opens(), 1);
+}
+
+/// A slot freed by a closed connection is also handed to the oldest waiter, who opens a new
+/// connection in it; the others follow in arrival order.
+#[test]
+fn freed_slot_goes_to_the_oldest_waiter() {
+    const WAITERS: usize = 4;
+    let fake = Fake::new();
+    let pool = pool_of_one(&fake);
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut holder = pool.get().unwrap();
+
+    let waiters: Vec<_> = (0..WAITERS).map(|k| start_waiter(&pool, &order, k, k)).collect();
+    holder.broken = true;
+    drop(holder); // closed in the background, then its slot goes to waiter 0
+    for w in waiters {
+        w.join().unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), (0..WAITERS).collect::<Vec<_>>());
+    assert_eq!(fake.state.opens(), 2, "the broken connection was replaced once");
+    common::settle(&pool);
+    let s = pool.state();
+    assert_eq!((s.open, s.idle, s.waiting), (1, 1, 0), "{s:?}");
+    assert_eq!(pool.stats().broken, 1);
+    assert_eq!(pool.stats().waits, WAITERS as u64);
+}
+
+/// The oldest waiter keeps its turn when the connection handed to it fails its checks (here a
+/// pre-ping): it is closed and the slot it frees goes back to that waiter ("close it and go to
+/// 3"), not to a waiter that arrived later.
+#[test]
+fn oldest_waiter_keeps_its_turn_when_its_connection_fails_the_pre_ping() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(Some(0))
+        .timeout(Duration::from_secs(10))
+        .pre_ping(true)
+        .pre_ping_bypass(Duration::ZERO)
+        .build(fake.clone())
+        .unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let holder = pool.get().unwrap();
+    let waiters: Vec<_> = (0..2).map(|k| start_waiter(&pool, &order, k, k)).collect();
+
+    fake.state
+        .fail_ping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    drop(holder); // handed to waiter 0, whose pre-ping fails
+    for w in waiters {
+        w.join().unwrap();
+    }
+    assert!(pool.stats().ping_failures >= 1, "{:?}", pool.stats());
+    assert_eq!(*order.lock().unwrap(), vec![0, 1], "waiter 1 overtook waiter 0");
+}
