@@ -342,6 +342,18 @@ impl<M: ManageConnection> Core<M> {
         doomed
     }
 
+    /// Cancels the reaper's periodic job, if it runs.
+    pub(crate) fn stop_reaper(&self) {
+        if let Some(job) = self
+            .reaper_job
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            job.cancel();
+        }
+    }
+
     pub(crate) fn is_closed(&self) -> bool {
         self.lock().closed
     }

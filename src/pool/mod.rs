@@ -464,14 +464,7 @@ impl<M: ManageConnection> Shared<M> {
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
         let core = self.core();
-        if let Some(job) = core
-            .reaper_job
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            job.cancel();
-        }
+        core.stop_reaper();
         for conn in core.close() {
             self.finish_close(core, conn, CloseReason::PoolClosed);
         }
@@ -504,14 +497,7 @@ impl<M: ManageConnection> Drop for Shared<M> {
         // SAFETY: the pointer came from Box::into_raw and nothing else can reach it now.
         #[allow(unsafe_code)]
         let core = unsafe { Box::from_raw(core) };
-        if let Some(job) = core
-            .reaper_job
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take()
-        {
-            job.cancel();
-        }
+        core.stop_reaper();
         if core.fork_generation != fork::generation() {
             // The parent's core in a child that never used the pool: its connections and lock
             // belong to the parent.
