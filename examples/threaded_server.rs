@@ -240,22 +240,22 @@ where
         elapsed.as_secs_f64()
     );
     println!(
-        "checkout wait: p50 {:?}, p99 {:?}, max {:?}",
-        percentile(&waits, 0.50),
-        percentile(&waits, 0.99),
-        waits.last().copied().unwrap_or_default()
+        "checkout wait: p50 {}, p99 {}, max {}",
+        human(percentile(&waits, 0.50)),
+        human(percentile(&waits, 0.99)),
+        human(waits.last().copied().unwrap_or_default())
     );
     println!("pool state: {}", pool.state());
     let s = pool.stats();
     println!(
-        "pool stats: connects {}, connect errors {}, checkouts {}, waits {} (total {:?}, max {:?}), timeouts {}, \
+        "pool stats: connects {}, connect errors {}, checkouts {}, waits {} (total {}, max {}), timeouts {}, \
 pings {}, resets {}, recycled {}, broken {}, overflow closes {}, idle closes {}",
         s.connects,
         s.connect_errors,
         s.checkouts,
         s.waits,
-        s.wait_time_total,
-        s.wait_time_max,
+        human(s.wait_time_total),
+        human(s.wait_time_max),
         s.timeouts,
         s.pings,
         s.resets,
@@ -276,6 +276,16 @@ fn spin_for(d: Duration) {
     let until = Instant::now() + d;
     while Instant::now() < until {
         std::hint::spin_loop();
+    }
+}
+
+/// A duration with a unit a person reads at a glance.
+fn human(d: Duration) -> String {
+    let micros = d.as_secs_f64() * 1e6;
+    match micros {
+        m if m < 1000.0 => format!("{m:.1} µs"),
+        m if m < 1e6 => format!("{:.2} ms", m / 1e3),
+        m => format!("{:.2} s", m / 1e6),
     }
 }
 
