@@ -124,16 +124,13 @@ impl<M: ManageConnection> Core<M> {
     }
 
     /// Takes an idle connection or a free slot, waiting until `deadline` if `wait` allows.
-    /// `Ok(None)` means nothing was free and `wait` was false. `retry` marks a caller whose
-    /// turn came but whose connection failed the checkout checks: it keeps its place at the
-    /// head of the queue.
+    /// `Ok(None)` means nothing was free and `wait` was false.
     pub(crate) fn acquire(
         &self,
         options: &PoolOptions,
         start: Instant,
         deadline: Instant,
         wait: bool,
-        retry: bool,
     ) -> Result<Option<(Acquired<M>, Duration)>, Error> {
         let mut inner = self.lock();
         if inner.closed {
@@ -141,22 +138,10 @@ impl<M: ManageConnection> Core<M> {
         }
         // First come, first served: with others waiting, nothing is free anyway except what is
         // already granted to them.
-        if retry || inner.waiters.is_empty() {
-            let idle = if options.lifo {
-                inner.idle.pop_back()
-            } else {
-                inner.idle.pop_front()
-            };
-            if let Some(conn) = idle {
-                inner.waits.acquired += 1;
-                return Ok(Some((Acquired::Idle(conn), Duration::ZERO)));
-            }
-            if options.max_connections().is_none_or(|cap| inner.open < cap) {
-                inner.open += 1;
-                inner.opening += 1;
-                inner.waits.acquired += 1;
-                return Ok(Some((Acquired::Slot, Duration::ZERO)));
-            }
+        if inner.waiters.is_empty()
+            && let Some(acquired) = inner.take_next(options)
+        {
+            return Ok(Some((acquired, Duration::ZERO)));
         }
         if !wait {
             return Ok(None);
@@ -165,15 +150,10 @@ impl<M: ManageConnection> Core<M> {
         let ticket = inner.next_ticket;
         inner.next_ticket += 1;
         let wake = Arc::new(Condvar::new());
-        let waiter = Waiter {
+        inner.waiters.push_back(Waiter {
             ticket,
             wake: Arc::clone(&wake),
-        };
-        if retry {
-            inner.waiters.push_front(waiter);
-        } else {
-            inner.waiters.push_back(waiter);
-        }
+        });
         loop {
             let now = Instant::now();
             if let Some(at) = inner.granted.iter().position(|(t, _)| *t == ticket) {
@@ -278,6 +258,19 @@ impl<M: ManageConnection> Core<M> {
             return;
         }
         inner.open -= 1;
+    }
+
+    /// For a checkout whose connection failed its checks, and which keeps its turn whoever
+    /// waits: an idle connection or a free slot, if there is one.
+    pub(crate) fn take_next(&self, options: &PoolOptions) -> Option<Acquired<M>> {
+        self.lock().take_next(options)
+    }
+
+    /// A checked-out connection was closed by its borrower, who opens a new one in its slot.
+    pub(crate) fn reopen_slot(&self) {
+        let mut inner = self.lock();
+        inner.opening += 1;
+        inner.waits.acquired += 1;
     }
 
     /// A connection was opened for a borrower: it is in use now.
@@ -400,6 +393,26 @@ impl<M: ManageConnection> Core<M> {
 }
 
 impl<M: ManageConnection> Inner<M> {
+    /// An idle connection (newest or oldest first, per `lifo`) or a reserved free slot.
+    fn take_next(&mut self, options: &PoolOptions) -> Option<Acquired<M>> {
+        let idle = if options.lifo {
+            self.idle.pop_back()
+        } else {
+            self.idle.pop_front()
+        };
+        let acquired = match idle {
+            Some(conn) => Acquired::Idle(conn),
+            None if options.max_connections().is_none_or(|cap| self.open < cap) => {
+                self.open += 1;
+                self.opening += 1;
+                Acquired::Slot
+            }
+            None => return None,
+        };
+        self.waits.acquired += 1;
+        Some(acquired)
+    }
+
     fn state(&self, options: &PoolOptions) -> State {
         let idle = self.idle.len();
         State {

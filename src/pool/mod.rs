@@ -261,18 +261,24 @@ impl<M: ManageConnection> Shared<M> {
         let deadline = start
             .checked_add(timeout)
             .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365));
-        let mut retry = false;
+        // What to try next without going back to the queue: after a connection failed its
+        // checks, the caller keeps its turn.
+        let mut next = None;
         loop {
-            let Some((acquired, waited)) = core.acquire(&self.options, start, deadline, wait, retry)? else {
-                return Ok(None);
+            let (acquired, waited) = match next.take() {
+                Some(next) => next,
+                None => match core.acquire(&self.options, start, deadline, wait)? {
+                    Some(acquired) => acquired,
+                    None => return Ok(None),
+                },
             };
             let now = if waited.is_zero() { start } else { Instant::now() };
             let conn = match acquired {
                 Acquired::Idle(conn) => match self.check_idle(core, conn, now, deadline) {
-                    Some(conn) => conn,
-                    None => {
+                    Ok(conn) => conn,
+                    Err((failed, reason)) => {
                         Counters::bump(&core.counters.unlent);
-                        retry = true;
+                        next = Some((self.replace(core, failed, reason), waited));
                         continue;
                     }
                 },
@@ -289,21 +295,19 @@ impl<M: ManageConnection> Shared<M> {
     }
 
     /// The checks before an idle connection is handed out: lifetime, invalidation, pre-ping.
-    /// A connection that fails them is closed in the background.
+    /// A connection that fails them comes back with the reason, for [`Shared::replace`].
     fn check_idle(
         &self,
         core: &Core<M>,
         mut conn: Conn<M>,
         now: Instant,
         deadline: Instant,
-    ) -> Option<Conn<M>> {
+    ) -> Result<Conn<M>, (Conn<M>, CloseReason)> {
         if conn.is_expired(now) {
-            self.dispose(core, conn, CloseReason::Recycled, CloseIn::Background, false);
-            return None;
+            return Err((conn, CloseReason::Recycled));
         }
         if conn.generation < self.generation.load(Ordering::Relaxed) {
-            self.dispose(core, conn, CloseReason::Invalidated, CloseIn::Background, false);
-            return None;
+            return Err((conn, CloseReason::Invalidated));
         }
         if self.options.pre_ping
             && now.saturating_duration_since(conn.alive_at) >= self.options.pre_ping_bypass
@@ -314,11 +318,26 @@ impl<M: ManageConnection> Shared<M> {
                 .min(deadline.saturating_duration_since(now));
             if let Err(err) = self.ping(core, &mut conn, budget) {
                 log::warn!(target: "millpond::pool", "[{}] connection {} failed its pre-ping and is replaced: {err}", self.options.name, conn.id);
-                self.dispose(core, conn, CloseReason::PingFailed, CloseIn::Background, false);
-                return None;
+                return Err((conn, CloseReason::PingFailed));
             }
         }
-        Some(conn)
+        Ok(conn)
+    }
+
+    /// What a checkout tries after its connection failed the checks, keeping its turn: another
+    /// idle connection or a free slot, the failed one being closed in the background; or, with
+    /// the pool at its cap, the failed connection's own slot, closed here first so the cap holds.
+    fn replace(&self, core: &Core<M>, failed: Conn<M>, reason: CloseReason) -> Acquired<M> {
+        match core.take_next(&self.options) {
+            Some(acquired) => {
+                self.dispose(core, failed, reason, CloseIn::Background, false);
+                acquired
+            }
+            None => {
+                self.close_now(core, failed, reason);
+                Acquired::Slot
+            }
+        }
     }
 
     /// Validates a connection; a failure that means a lost server invalidates the pool.
@@ -430,6 +449,16 @@ impl<M: ManageConnection> Shared<M> {
         drop(conn);
         core.counters.closed(reason);
         core.slot_done(SlotEnd::Closed, None);
+        self.emit(&Event::Close { id, reason });
+    }
+
+    /// Closes a checked-out connection in this thread and keeps its slot for a new connection
+    /// this thread opens.
+    fn close_now(&self, core: &Core<M>, conn: Conn<M>, reason: CloseReason) {
+        let id = conn.id;
+        drop(conn);
+        core.counters.closed(reason);
+        core.reopen_slot();
         self.emit(&Event::Close { id, reason });
     }
 
