@@ -16,6 +16,12 @@ mod error;
 mod manage;
 mod pool;
 
+#[cfg(feature = "mysql")]
+pub use backends::mysql;
+#[cfg(feature = "oracle")]
+pub use backends::oracle;
+#[cfg(feature = "postgres")]
+pub use backends::postgres;
 #[cfg(feature = "sqlite")]
 pub use backends::sqlite;
 pub use config::{Builder, PoolOptions, ResetOnReturn};

@@ -1,0 +1,842 @@
+//! The PostgreSQL backend against the local server (127.0.0.1:5432, user `postgres`, database
+//! `test`, trust authentication): many threads, the connection cap as the server sees it, a
+//! server-side kill, the reset on return, connect errors, an unresponsive server, TLS modes and
+//! secrets. The tests fail, rather than skip, when the server is not there.
+//!
+//! Every pool tags its connections with an `application_name` of its own, so the server's
+//! `pg_stat_activity` can count them from a separate monitoring connection.
+//! The restart test lives in `postgres_restart.rs`: it would break the tests running beside it.
+#![cfg(feature = "postgres")]
+
+mod common;
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Barrier, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{eventually, settle};
+use millpond::postgres::{Config, PgConnection, PostgresError, PostgresManager, SqlState, SslMode};
+use millpond::{
+    Error, Event, HandleEvent, InvalidateReason, ManageConnection, Pool, ResetOnReturn, TransactionState,
+};
+
+const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A tag unique to this test and process, at most 63 bytes (the server truncates longer names).
+fn tag(test: &str) -> String {
+    format!("mp-{test}-{}", std::process::id())
+}
+
+/// A plain-TCP manager for the local server whose connections carry `tag`.
+fn manager(tag: &str) -> PostgresManager {
+    PostgresManager::from_url(URL)
+        .unwrap()
+        .ssl_mode(SslMode::Disable)
+        .application_name(tag)
+}
+
+/// A connection of the test's own, outside any pool.
+fn monitor() -> postgres::Client {
+    postgres::Client::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test application_name=mp-monitor connect_timeout=5",
+        postgres::NoTls,
+    )
+    .expect("the local PostgreSQL server must be running at 127.0.0.1:5432 (user postgres, database test)")
+}
+
+/// Server processes whose connection carries `tag`.
+fn count_tagged(mon: &mut postgres::Client, tag: &str) -> i64 {
+    mon.query_one(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+        &[&tag],
+    )
+    .unwrap()
+    .get(0)
+}
+
+/// What the server shows for one backend: its last statement and its state.
+fn last_query(mon: &mut postgres::Client, pid: i32) -> (String, String) {
+    let row = mon
+        .query_one(
+            "SELECT query, state FROM pg_stat_activity WHERE pid = $1",
+            &[&pid],
+        )
+        .unwrap();
+    (row.get(0), row.get(1))
+}
+
+/// Terminates every backend tagged `tag`, waiting (up to 5 s each) until each has exited.
+fn terminate_tagged(mon: &mut postgres::Client, tag: &str) -> i64 {
+    mon.query_one(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) FROM pg_stat_activity WHERE application_name = $1",
+        &[&tag],
+    )
+    .unwrap()
+    .get(0)
+}
+
+fn pid_of(conn: &mut PgConnection) -> i32 {
+    conn.backend_pid().unwrap()
+}
+
+/// Records the pool's invalidations.
+#[derive(Clone, Default)]
+struct Invalidations(Arc<Mutex<Vec<InvalidateReason>>>);
+
+impl HandleEvent for Invalidations {
+    fn handle(&self, event: &Event<'_>) {
+        if let Event::Invalidate { reason, .. } = event {
+            self.0.lock().unwrap().push((*reason).clone());
+        }
+    }
+}
+
+#[test]
+fn queries_statements_and_transactions_from_many_threads() {
+    const THREADS: i32 = 16;
+    const ROUNDS: i32 = 30;
+    let tag = tag("basic");
+    let table = format!("mp_basic_{}", std::process::id());
+    let pool = Pool::builder()
+        .pool_size(4)
+        .max_overflow(4)
+        .timeout(Duration::from_secs(20))
+        .build(manager(&tag))
+        .unwrap();
+    pool.get()
+        .unwrap()
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (thread int NOT NULL, n int NOT NULL, PRIMARY KEY (thread, n))"
+        ))
+        .unwrap();
+
+    let start = Arc::new(Barrier::new(THREADS as usize));
+    let workers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let pool = pool.clone();
+            let table = table.clone();
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                for n in 0..ROUNDS {
+                    let mut conn = pool.get().unwrap();
+                    match n % 4 {
+                        0 => {
+                            let row = conn.query_one("SELECT $1::int * 2", &[&n]).unwrap();
+                            assert_eq!(row.get::<_, i32>(0), n * 2);
+                            conn.execute(&format!("INSERT INTO {table} VALUES ($1, $2)"), &[&t, &n])
+                                .unwrap();
+                        }
+                        1 => {
+                            let mut tx = conn.transaction().unwrap();
+                            tx.execute(&format!("INSERT INTO {table} VALUES ($1, $2)"), &[&t, &n])
+                                .unwrap();
+                            tx.commit().unwrap();
+                        }
+                        2 => {
+                            let insert = conn
+                                .prepare(&format!("INSERT INTO {table} VALUES ($1, $2)"))
+                                .unwrap();
+                            assert_eq!(conn.execute(&insert, &[&t, &n]).unwrap(), 1);
+                        }
+                        _ => {
+                            conn.batch_execute(&format!("BEGIN; INSERT INTO {table} VALUES ({t}, {n})"))
+                                .unwrap();
+                            assert_eq!(conn.transaction_state(), TransactionState::Active);
+                            conn.batch_execute("COMMIT").unwrap();
+                        }
+                    }
+                    assert_eq!(conn.transaction_state(), TransactionState::Idle);
+                    let mine: i64 = conn
+                        .query_one(&format!("SELECT count(*) FROM {table} WHERE thread = $1"), &[&t])
+                        .unwrap()
+                        .get(0);
+                    assert_eq!(mine, i64::from(n) + 1);
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.join().unwrap();
+    }
+
+    let mut conn = pool.get().unwrap();
+    let total: i64 = conn
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(total, i64::from(THREADS * ROUNDS));
+    conn.batch_execute(&format!("DROP TABLE {table}")).unwrap();
+    drop(conn);
+
+    let stats = pool.stats();
+    assert_eq!(stats.checkouts, (THREADS * ROUNDS + 2) as u64);
+    assert!(stats.connects <= 8, "{stats:?}");
+    assert_eq!(
+        stats.resets, 0,
+        "every borrower ended its transactions: {stats:?}"
+    );
+    assert_eq!(stats.connect_errors, 0);
+    settle(&pool);
+    let open = pool.state().open as i64;
+    assert!(open <= 4, "{}", pool.state());
+    let mut mon = monitor();
+    assert!(
+        eventually(Duration::from_secs(5), || count_tagged(&mut mon, &tag) == open),
+        "the server shows {} connections tagged {tag}, the pool {open}",
+        count_tagged(&mut mon, &tag)
+    );
+}
+
+#[test]
+fn the_server_never_sees_more_than_pool_size_plus_overflow() {
+    const THREADS: usize = 32;
+    const ROUNDS: usize = 40;
+    let tag = tag("cap");
+    let pool = Pool::builder()
+        .pool_size(4)
+        .max_overflow(4)
+        .timeout(Duration::from_secs(25))
+        .build_unchecked(manager(&tag))
+        .unwrap();
+    let mut mon = monitor();
+    let done = Arc::new(AtomicBool::new(false));
+    let start = Arc::new(Barrier::new(THREADS + 1));
+
+    let sampler = {
+        let done = Arc::clone(&done);
+        let tag = tag.clone();
+        let pool = pool.clone();
+        thread::spawn(move || {
+            let (mut most_seen, mut most_open, mut samples) = (0, 0, 0);
+            while !done.load(SeqCst) {
+                most_seen = most_seen.max(count_tagged(&mut mon, &tag));
+                most_open = most_open.max(pool.state().open);
+                samples += 1;
+            }
+            (most_seen, most_open, samples, mon)
+        })
+    };
+    let workers: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let pool = pool.clone();
+            let start = Arc::clone(&start);
+            thread::spawn(move || {
+                start.wait();
+                for _ in 0..ROUNDS {
+                    let mut conn = pool.get().unwrap();
+                    conn.batch_execute("SELECT pg_sleep(0.002)").unwrap();
+                }
+            })
+        })
+        .collect();
+    let began = Instant::now();
+    start.wait();
+    for w in workers {
+        w.join().unwrap();
+    }
+    let elapsed = began.elapsed();
+    done.store(true, SeqCst);
+    let (most_seen, most_open, samples, mut mon) = sampler.join().unwrap();
+    let stats = pool.stats();
+    println!(
+        "{THREADS} threads x {ROUNDS} checkouts in {elapsed:?}: the server showed at most {most_seen} connections in {samples} samples; the pool at most {most_open} open; {stats:?}"
+    );
+    assert!(
+        most_seen <= 8,
+        "the server saw {most_seen} connections tagged {tag}"
+    );
+    assert!(most_open <= 8, "the pool had {most_open} open");
+    assert!(
+        most_seen >= 5,
+        "the overflow was never used under load? {most_seen} in {samples} samples"
+    );
+    assert!(samples >= 10, "too few samples ({samples}) to say anything");
+    assert_eq!(stats.checkouts, (THREADS * ROUNDS) as u64);
+    assert!(stats.waits > 0);
+    assert_eq!(stats.timeouts, 0);
+    assert!(stats.connects <= 8, "{stats:?}");
+
+    // The burst is over: the overflow drains back to pool_size.
+    settle(&pool);
+    assert!(pool.state().open <= 4, "{}", pool.state());
+    assert!(
+        eventually(Duration::from_secs(5), || count_tagged(&mut mon, &tag) <= 4),
+        "the server still shows {} connections",
+        count_tagged(&mut mon, &tag)
+    );
+}
+
+#[test]
+fn backends_killed_by_the_server_are_replaced_and_the_pool_invalidated() {
+    let tag = tag("kill");
+    let invalidations = Invalidations::default();
+    let pool = Pool::builder()
+        .pool_size(4)
+        .max_overflow(0)
+        .pre_ping(true)
+        .pre_ping_bypass(Duration::ZERO) // every checkout pings
+        .timeout(Duration::from_secs(10))
+        .event_handler(invalidations.clone())
+        .build(manager(&tag))
+        .unwrap();
+    let mut held: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
+    let old: HashSet<i32> = held.iter_mut().map(|c| pid_of(c)).collect();
+    assert_eq!(old.len(), 4);
+    drop(held);
+
+    let mut mon = monitor();
+    assert_eq!(
+        terminate_tagged(&mut mon, &tag),
+        4,
+        "every idle backend is terminated"
+    );
+    assert_eq!(count_tagged(&mut mon, &tag), 0);
+
+    for i in 0..8 {
+        let mut conn = pool
+            .get()
+            .unwrap_or_else(|e| panic!("checkout {i} after the kill failed: {e}"));
+        let pid = pid_of(&mut conn);
+        assert!(!old.contains(&pid), "checkout {i} got a killed backend");
+        let one: i32 = conn.query_one("SELECT 1", &[]).unwrap().get(0);
+        assert_eq!(one, 1);
+    }
+    let stats = pool.stats();
+    println!("after the kill: {stats:?}");
+    assert!(stats.ping_failures >= 1, "{stats:?}");
+    assert!(
+        stats.invalidated >= 1,
+        "the other killed connections go as invalidated: {stats:?}"
+    );
+    assert_eq!(stats.connect_errors, 0);
+    let seen = invalidations.0.lock().unwrap().clone();
+    // The reason is the server's FATAL 57P01 ("terminating connection due to administrator
+    // command") when the ping is the first to read it, or "connection closed" when the driver
+    // had a statement close queued that took the FATAL as its reply (after any query).
+    println!("invalidations: {seen:?}");
+    assert!(
+        seen.iter().any(|r| matches!(r, InvalidateReason::LostServer(_))),
+        "no lost-server invalidation: {seen:?}"
+    );
+}
+
+#[test]
+fn a_terminated_connection_is_a_lost_server_and_a_query_error_is_not() {
+    let tag = tag("lost");
+    let m = manager(&tag);
+    let mut conn = m.connect().unwrap();
+    let err = conn.query_one("SELECT 1 / 0", &[]).unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::DIVISION_BY_ZERO));
+    assert!(!m.is_lost_server(&PostgresError::from(err)));
+    assert!(!m.has_broken(&mut conn));
+
+    let mut mon = monitor();
+    assert_eq!(terminate_tagged(&mut mon, &tag), 1);
+    let err = m.is_valid(&mut conn, Duration::from_secs(5)).unwrap_err();
+    assert!(m.is_lost_server(&err), "{err}");
+    assert!(!err.is_timeout());
+    assert!(m.has_broken(&mut conn), "the driver saw the connection close");
+}
+
+#[test]
+fn an_open_transaction_is_rolled_back_before_the_next_borrower_and_an_idle_return_costs_nothing() {
+    let tag = tag("reset");
+    let table = format!("mp_reset_{}", std::process::id());
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .pre_ping(false) // no validation queries to blur pg_stat_activity.query
+        .build(manager(&tag))
+        .unwrap();
+    let mut mon = monitor();
+    let default_work_mem: String = mon.query_one("SHOW work_mem", &[]).unwrap().get(0);
+    mon.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int)"
+    ))
+    .unwrap();
+    let count = |conn: &mut PgConnection| -> i64 {
+        conn.query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0)
+    };
+
+    // A borrower leaves a transaction open, with an uncommitted row and settings made inside it.
+    let pid = {
+        let mut conn = pool.get().unwrap();
+        conn.batch_execute("BEGIN").unwrap();
+        conn.execute(&format!("INSERT INTO {table} VALUES (1)"), &[])
+            .unwrap();
+        conn.batch_execute("SET LOCAL statement_timeout = '4321ms'; SET work_mem = '7MB'")
+            .unwrap();
+        assert_eq!(conn.transaction_state(), TransactionState::Active);
+        pid_of(&mut conn)
+    };
+    assert_eq!(pool.stats().resets, 1);
+    assert_eq!(
+        last_query(&mut mon, pid),
+        ("ROLLBACK".to_owned(), "idle".to_owned()),
+        "the pool rolled back before the connection went back"
+    );
+    {
+        let mut conn = pool.get().unwrap();
+        assert_eq!(
+            pid_of(&mut conn),
+            pid,
+            "a pool of one hands out the same connection"
+        );
+        assert_eq!(count(&mut conn), 0, "the uncommitted row is gone");
+        let timeout: String = conn.query_one("SHOW statement_timeout", &[]).unwrap().get(0);
+        assert_eq!(timeout, "0");
+        let work_mem: String = conn.query_one("SHOW work_mem", &[]).unwrap().get(0);
+        assert_eq!(
+            work_mem, default_work_mem,
+            "a SET inside the transaction is undone too"
+        );
+        conn.query_one("SELECT 'mp-last-before-return'", &[]).unwrap();
+    }
+    // No transaction was open: the return made no round trip, so the server's last statement
+    // on that backend is still the borrower's.
+    assert_eq!(pool.stats().resets, 1);
+    assert_eq!(
+        last_query(&mut mon, pid),
+        ("SELECT 'mp-last-before-return'".to_owned(), "idle".to_owned())
+    );
+
+    // The transaction API: dropped uncommitted, it rolls back itself; no reset needed.
+    {
+        let mut conn = pool.get().unwrap();
+        let mut tx = conn.transaction().unwrap();
+        tx.execute(&format!("INSERT INTO {table} VALUES (2)"), &[])
+            .unwrap();
+        drop(tx);
+        assert_eq!(conn.transaction_state(), TransactionState::Idle);
+        let mut tx = conn.transaction().unwrap();
+        tx.execute(&format!("INSERT INTO {table} VALUES (3)"), &[])
+            .unwrap();
+        tx.commit().unwrap();
+        assert_eq!(count(&mut conn), 1);
+    }
+    assert_eq!(pool.stats().resets, 1);
+
+    // A failed statement inside a transaction leaves it aborted: rolled back on return, and the
+    // next borrower can work.
+    {
+        let mut conn = pool.get().unwrap();
+        conn.batch_execute("BEGIN").unwrap();
+        assert!(conn.query_one("SELECT 1 / 0", &[]).is_err());
+    }
+    assert_eq!(pool.stats().resets, 2);
+    assert_eq!(count(&mut pool.get().unwrap()), 1);
+
+    // The raw client lent out: the state is unknown, so the return rolls back.
+    {
+        let mut conn = pool.get().unwrap();
+        conn.client_mut().batch_execute("SELECT 'raw'").unwrap();
+        assert_eq!(conn.transaction_state(), TransactionState::Unknown);
+    }
+    assert_eq!(pool.stats().resets, 3);
+    assert_eq!(last_query(&mut mon, pid).0, "ROLLBACK");
+
+    assert_eq!(pool.stats().reset_failures, 0);
+    assert_eq!(pool.stats().connects, 1, "one connection served every borrower");
+    mon.batch_execute(&format!("DROP TABLE {table}")).unwrap();
+}
+
+#[test]
+fn a_reset_statement_runs_after_a_rollback_when_a_transaction_is_open() {
+    let tag = tag("discard");
+    let table = format!("mp_discard_{}", std::process::id());
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .pre_ping(false)
+        .reset_on_return(ResetOnReturn::Statement("DISCARD ALL".to_owned()))
+        .build(manager(&tag))
+        .unwrap();
+    let mut mon = monitor();
+    let default_work_mem: String = mon.query_one("SHOW work_mem", &[]).unwrap().get(0);
+    mon.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int)"
+    ))
+    .unwrap();
+    {
+        let mut conn = pool.get().unwrap();
+        conn.batch_execute("SET work_mem = '9MB'").unwrap(); // a session setting
+        conn.batch_execute(&format!("BEGIN; INSERT INTO {table} VALUES (1)"))
+            .unwrap();
+    }
+    {
+        let mut conn = pool.get().unwrap();
+        let work_mem: String = conn.query_one("SHOW work_mem", &[]).unwrap().get(0);
+        assert_eq!(work_mem, default_work_mem, "DISCARD ALL reset the session");
+        let n: i64 = conn
+            .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(n, 0);
+    }
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.resets, stats.reset_failures, stats.connects),
+        (2, 0, 1),
+        "{stats:?}"
+    );
+    mon.batch_execute(&format!("DROP TABLE {table}")).unwrap();
+}
+
+#[test]
+fn the_init_statement_runs_on_every_new_connection() {
+    let tag = tag("init");
+    let pool = Pool::builder()
+        .pool_size(2)
+        .build(manager(&tag).init("SET statement_timeout = '7s'; SET TIME ZONE 'UTC'"))
+        .unwrap();
+    let mut a = pool.get().unwrap();
+    let mut b = pool.get().unwrap();
+    for conn in [&mut a, &mut b] {
+        let timeout: String = conn.query_one("SHOW statement_timeout", &[]).unwrap().get(0);
+        let zone: String = conn.query_one("SHOW TimeZone", &[]).unwrap().get(0);
+        assert_eq!((timeout.as_str(), zone.as_str()), ("7s", "UTC"));
+        assert_eq!(conn.transaction_state(), TransactionState::Idle);
+    }
+    let err = manager(&tag)
+        .init("SELECT no_such_function()")
+        .connect()
+        .unwrap_err();
+    assert!(err.to_string().contains("init statement"), "{err}");
+    assert_eq!(err.code(), Some(&SqlState::UNDEFINED_FUNCTION));
+}
+
+fn connect_error(pool: &Pool<PostgresManager>) -> (String, Duration, Option<SqlState>) {
+    let started = Instant::now();
+    let err = pool.get().expect_err("the connection must fail");
+    let elapsed = started.elapsed();
+    let Error::Connect(source) = &err else {
+        panic!("expected Error::Connect, got {err:?}");
+    };
+    let pg = source
+        .downcast_ref::<PostgresError>()
+        .expect("the source is the backend's error");
+    (err.to_string(), elapsed, pg.code().cloned())
+}
+
+#[test]
+fn connect_errors_come_at_once_with_the_servers_own_words() {
+    let pool_for = |url: &str| {
+        Pool::builder()
+            .timeout(Duration::from_secs(10))
+            .build_unchecked(PostgresManager::from_url(url).unwrap())
+            .unwrap()
+    };
+
+    // Nothing listens on port 1 of the loopback: refused at once.
+    let pool = pool_for("postgres://postgres@127.0.0.1:1/test?sslmode=disable");
+    let (message, elapsed, code) = connect_error(&pool);
+    println!("closed port: {elapsed:?}: {message}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert!(message.contains("Connection refused"), "{message}");
+    assert!(
+        message.contains("127.0.0.1:1"),
+        "the message names the server: {message}"
+    );
+    assert_eq!(code, None);
+    assert_eq!(pool.stats().connect_errors, 1);
+    assert_eq!(pool.state().open, 0, "the slot is freed");
+    assert!(pool.last_connect_error().unwrap().contains("Connection refused"));
+
+    // Authentication is `trust` for every local user, so a wrong password is accepted; a
+    // database or a role that does not exist gives a real error from the server instead.
+    let pool = pool_for("postgres://postgres@127.0.0.1:5432/nope?sslmode=disable");
+    let (message, elapsed, code) = connect_error(&pool);
+    println!("missing database: {elapsed:?}: {message}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert!(message.contains(r#"database "nope" does not exist"#), "{message}");
+    assert_eq!(code, Some(SqlState::INVALID_CATALOG_NAME));
+
+    let pool = pool_for("postgres://nobody@127.0.0.1:5432/test");
+    let (message, elapsed, code) = connect_error(&pool);
+    println!("missing role: {elapsed:?}: {message}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert!(message.contains(r#"role "nobody" does not exist"#), "{message}");
+    assert_eq!(code, Some(SqlState::INVALID_AUTHORIZATION_SPECIFICATION));
+
+    // `build` opens min_idle connections and reports the failure itself.
+    let err = Pool::builder()
+        .min_idle(1)
+        .build(PostgresManager::from_url("postgres://postgres@127.0.0.1:1/test").unwrap())
+        .unwrap_err();
+    assert!(matches!(err, Error::Connect(_)), "{err:?}");
+}
+
+/// `kill -STOP` on a server process, undone (and the process terminated) when dropped.
+struct Stopped {
+    pid: i32,
+}
+
+impl Stopped {
+    fn new(pid: i32) -> Stopped {
+        // SAFETY: kill(2) with a valid signal number; the pid is a server process of this test.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "kill -STOP {pid}");
+        let stopped = Stopped { pid };
+        assert!(
+            eventually(Duration::from_secs(5), || process_state(pid) == Some('T')),
+            "process {pid} did not stop"
+        );
+        stopped
+    }
+}
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        // SAFETY: as above.
+        unsafe { libc::kill(self.pid, libc::SIGCONT) };
+        let mut mon = monitor();
+        mon.query_one("SELECT pg_terminate_backend($1, 5000)", &[&self.pid])
+            .unwrap();
+    }
+}
+
+/// The state letter from /proc/PID/stat (`T` for stopped).
+fn process_state(pid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+#[test]
+fn an_unresponsive_server_process_cannot_hang_a_checkout_or_a_validation() {
+    let tag = tag("stop");
+    let validation = Duration::from_millis(300);
+    let pool = Pool::builder()
+        .pool_size(2)
+        .max_overflow(2)
+        .pre_ping(true)
+        .pre_ping_bypass(Duration::ZERO)
+        .validation_timeout(validation)
+        .timeout(Duration::from_secs(5))
+        .build(manager(&tag))
+        .unwrap();
+    let stuck_pid = pid_of(&mut pool.get().unwrap());
+    let _stopped = Stopped::new(stuck_pid);
+
+    let started = Instant::now();
+    let mut conn = pool
+        .get_timeout(Duration::from_secs(3))
+        .expect("a fresh connection replaces the unresponsive one");
+    let elapsed = started.elapsed();
+    println!("checkout past a stopped backend: {elapsed:?}");
+    assert!(
+        elapsed >= validation,
+        "the pre-ping waited for its timeout: {elapsed:?}"
+    );
+    assert!(elapsed < Duration::from_secs(3), "{elapsed:?}");
+    assert_ne!(pid_of(&mut conn), stuck_pid);
+    assert_eq!(conn.query_one("SELECT 1", &[]).unwrap().get::<_, i32>(0), 1);
+    drop(conn);
+    let stats = pool.stats();
+    assert_eq!((stats.pings, stats.ping_failures), (1, 1), "{stats:?}");
+    assert_eq!(
+        stats.invalidated, 0,
+        "one stuck process is not a lost server: {stats:?}"
+    );
+    // The failed connection is closed in the background without waiting for the stopped
+    // process, so its slot comes back while the process is still stopped.
+    settle(&pool);
+    assert_eq!(process_state(stuck_pid), Some('T'));
+    assert!(pool.state().open <= 2, "{}", pool.state());
+
+    // The same at the manager's level, timed.
+    let m = pool.manager();
+    let mut raw = m.connect().unwrap();
+    let _stopped_too = Stopped::new(pid_of(&mut raw));
+    let timeout = Duration::from_millis(200);
+    let started = Instant::now();
+    let err = m.is_valid(&mut raw, timeout).unwrap_err();
+    let elapsed = started.elapsed();
+    println!("is_valid on a stopped backend: {elapsed:?}: {err}");
+    assert!(err.is_timeout(), "{err}");
+    assert!(!m.is_lost_server(&err));
+    assert!(
+        elapsed >= timeout && elapsed < timeout + Duration::from_millis(500),
+        "{elapsed:?}"
+    );
+    assert!(
+        m.has_broken(&mut raw),
+        "a connection that owes a reply cannot be reused"
+    );
+    let started = Instant::now();
+    let err = m.is_valid(&mut raw, timeout).unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_millis(50),
+        "a second validation fails at once"
+    );
+    assert!(err.is_timeout());
+    let started = Instant::now();
+    drop(raw);
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "closing it does not wait for the stopped process: {:?}",
+        started.elapsed()
+    );
+}
+
+/// A loopback listener that accepts connections and never says a word.
+struct Silent {
+    port: u16,
+    held: Arc<Mutex<Vec<TcpStream>>>,
+    accepted: Arc<AtomicUsize>,
+}
+
+impl Silent {
+    fn start() -> Silent {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let held = Arc::new(Mutex::new(Vec::new()));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        {
+            let held = Arc::clone(&held);
+            let accepted = Arc::clone(&accepted);
+            thread::spawn(move || {
+                for stream in listener.incoming().flatten() {
+                    accepted.fetch_add(1, SeqCst);
+                    held.lock().unwrap().push(stream);
+                }
+            });
+        }
+        Silent { port, held, accepted }
+    }
+}
+
+impl Drop for Silent {
+    fn drop(&mut self) {
+        // Hanging up lets the abandoned connection attempts finish.
+        self.held.lock().unwrap().clear();
+    }
+}
+
+#[test]
+fn a_server_that_accepts_and_never_answers_fails_within_connect_timeout() {
+    let silent = Silent::start();
+    let connect_timeout = Duration::from_millis(500);
+    for mode in [SslMode::Disable, SslMode::Prefer] {
+        let mut config = Config::new();
+        config
+            .host("127.0.0.1")
+            .port(silent.port)
+            .user("postgres")
+            .dbname("test");
+        let pool = Pool::builder()
+            .timeout(Duration::from_secs(5))
+            .build_unchecked(
+                PostgresManager::new(config)
+                    .ssl_mode(mode)
+                    .connect_timeout(connect_timeout),
+            )
+            .unwrap();
+        let started = Instant::now();
+        let err = pool.get().expect_err("nothing answers");
+        let elapsed = started.elapsed();
+        println!("silent server, sslmode={mode}: {elapsed:?}: {err}");
+        let Error::Connect(source) = &err else {
+            panic!("expected Error::Connect, got {err:?}");
+        };
+        assert!(source.downcast_ref::<PostgresError>().unwrap().is_timeout());
+        assert!(elapsed >= connect_timeout, "{elapsed:?}");
+        assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+        let message = err.to_string();
+        assert!(message.contains("connect_timeout"), "{message}");
+        assert!(
+            message.contains(&format!("127.0.0.1:{}", silent.port)),
+            "{message}"
+        );
+    }
+    assert!(
+        silent.accepted.load(SeqCst) >= 2,
+        "the TCP connections were accepted"
+    );
+    // And the listener really was silent: it never wrote, and the client's startup bytes are there.
+    let mut first = silent.held.lock().unwrap().remove(0);
+    first.set_read_timeout(Some(Duration::from_secs(1))).unwrap();
+    let mut buf = [0u8; 8];
+    first.read_exact(&mut buf).unwrap();
+}
+
+#[test]
+fn passwords_never_show() {
+    const SECRET: &str = "s3cr3t-PgPw";
+    let log = common::capture_log();
+    let m = PostgresManager::from_url(&format!(
+        "postgres://postgres:{SECRET}@127.0.0.1:1/test?sslmode=disable"
+    ))
+    .unwrap();
+    assert!(!format!("{m:?}").contains(SECRET), "{m:?}");
+    assert!(!m.to_string().contains(SECRET), "{m}");
+    let pool = Pool::builder()
+        .echo(true)
+        .timeout(Duration::from_secs(5))
+        .build_unchecked(m)
+        .unwrap();
+    let err = pool.get().unwrap_err();
+    assert!(!err.to_string().contains(SECRET), "{err}");
+    assert!(!format!("{err:?}").contains(SECRET), "{err:?}");
+    assert!(!pool.last_connect_error().unwrap().contains(SECRET));
+    assert!(!format!("{pool:?}").contains(SECRET));
+
+    // A server-side error with a password given (trust authentication never asks for it).
+    let tag = tag("secret");
+    let m = manager(&tag).password(SECRET).dbname("nope");
+    let err = m.connect().unwrap_err();
+    assert!(
+        err.to_string().contains("does not exist") && !err.to_string().contains(SECRET),
+        "{err}"
+    );
+    let mut conn = manager(&tag).password(SECRET).connect().unwrap();
+    assert!(!format!("{conn:?}").contains(SECRET));
+    conn.query_one("SELECT 1", &[]).unwrap();
+    assert!(log.lines_with(SECRET).is_empty(), "{:?}", log.lines_with(SECRET));
+}
+
+#[test]
+fn tls_modes_against_the_local_server() {
+    let mut mon = monitor();
+    let ssl: String = mon.query_one("SHOW ssl", &[]).unwrap().get(0);
+    assert_eq!(ssl, "on", "these tests need the local server to offer TLS");
+    let cert: String = mon.query_one("SHOW ssl_cert_file", &[]).unwrap().get(0);
+    let tag = tag("tls");
+    let uses_tls = |url: &str| -> Result<bool, PostgresError> {
+        let mut conn = PostgresManager::from_url(url)
+            .unwrap()
+            .application_name(&tag)
+            .connect()?;
+        Ok(conn
+            .query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[])
+            .unwrap()
+            .get(0))
+    };
+    assert!(!uses_tls(&format!("{URL}?sslmode=disable")).unwrap());
+    assert!(
+        uses_tls(URL).unwrap(),
+        "prefer (the default) takes the TLS offered"
+    );
+    assert!(uses_tls(&format!("{URL}?sslmode=require")).unwrap());
+
+    // The server's certificate is self-signed for `localhost`.
+    let err = uses_tls(&format!("{URL}?sslmode=verify-full")).unwrap_err();
+    println!("verify-full with the Mozilla roots: {err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    let root = format!("sslrootcert={}", cert.replace('/', "%2F"));
+    assert!(uses_tls(&format!("{URL}?sslmode=verify-ca&{root}")).unwrap());
+    let err = uses_tls(&format!("{URL}?sslmode=verify-full&{root}")).unwrap_err();
+    println!("verify-full for 127.0.0.1 with the right root: {err}");
+    assert!(err.to_string().contains("certificate"), "{err}");
+    assert!(
+        uses_tls(&format!(
+            "postgres://postgres@localhost:5432/test?hostaddr=127.0.0.1&sslmode=verify-full&{root}"
+        ))
+        .unwrap()
+    );
+}
