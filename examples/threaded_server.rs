@@ -20,13 +20,26 @@ use millpond::{ManageConnection, Pool};
 const USAGE: &str = "usage: threaded_server [--url URL] [--threads N] [--pool-size N] [--max-overflow N] \
 [--requests N] [--hold-us N]
 
-  --url URL          database to serve from (default: a new SQLite file in the temp dir);
-                     compiled-in backends: sqlite (sqlite:///path.db, sqlite::memory:, a path)
+  --url URL          database to serve from (default: a new SQLite file in the temp dir):
+                     sqlite:///path.db, sqlite::memory: or a path; postgres://…, mysql://…
+                     and oracle://… when built with those features
   --threads N        worker threads (default 32)
   --pool-size N      connections kept (default 8)
   --max-overflow N   extra connections under load (default 4)
   --requests N       requests to serve in all (default 5000)
   --hold-us N        simulated work per request while holding the connection, in µs (default 200)";
+
+/// The backends this build can serve (`--features postgres,mysql,oracle` adds to the default).
+const COMPILED_IN: &[&str] = &[
+    #[cfg(feature = "sqlite")]
+    "sqlite",
+    #[cfg(feature = "postgres")]
+    "postgres",
+    #[cfg(feature = "mysql")]
+    "mysql",
+    #[cfg(feature = "oracle")]
+    "oracle",
+];
 
 struct Args {
     url: Option<String>,
@@ -87,15 +100,17 @@ fn main() -> ExitCode {
     });
     let scheme = url.split(':').next().unwrap_or_default();
     let result = match scheme {
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => postgres::run(&url, &args),
+        #[cfg(feature = "mysql")]
+        "mysql" | "mariadb" => mysql::run(&url, &args),
+        #[cfg(feature = "oracle")]
+        "oracle" => oracle::run(&url, &args),
         #[cfg(feature = "sqlite")]
         _ if scheme == "sqlite" || !url.contains("://") => sqlite::run(&url, &args),
         _ => Err(format!(
             "no compiled-in backend serves `{scheme}:` URLs; compiled in: {}",
-            if cfg!(feature = "sqlite") {
-                "sqlite"
-            } else {
-                "none (enable a backend feature)"
-            }
+            COMPILED_IN.join(", ")
         )),
     };
     match result {
@@ -116,12 +131,7 @@ mod sqlite {
     pub(super) fn run(url: &str, args: &Args) -> Result<(), String> {
         let manager = SqliteManager::from_url(url).map_err(|e| e.to_string())?;
         let created = manager.path().filter(|p| !p.exists()).map(|p| p.to_path_buf());
-        let pool = Pool::builder()
-            .pool_size(args.pool_size)
-            .max_overflow(args.max_overflow)
-            .name("threaded_server")
-            .build(manager)
-            .map_err(|e| e.to_string())?;
+        let pool = builder(args).build(manager).map_err(|e| e.to_string())?;
         pool.get()
             .map_err(|e| e.to_string())?
             .execute_batch(
@@ -152,6 +162,94 @@ mod sqlite {
             }
         }
         outcome
+    }
+}
+
+/// The pool options the command line sets, for every backend.
+fn builder<M: ManageConnection>(args: &Args) -> millpond::Builder<M> {
+    Pool::builder()
+        .pool_size(args.pool_size)
+        .max_overflow(args.max_overflow)
+        .name("threaded_server")
+}
+
+#[cfg(feature = "postgres")]
+mod postgres {
+    use millpond::postgres::PostgresManager;
+
+    use super::*;
+
+    pub(super) fn run(url: &str, args: &Args) -> Result<(), String> {
+        let manager = PostgresManager::from_url(url).map_err(|e| e.to_string())?;
+        let pool = builder(args).build(manager).map_err(|e| e.to_string())?;
+        pool.get()
+            .map_err(|e| e.to_string())?
+            .batch_execute(
+                "CREATE TABLE IF NOT EXISTS millpond_hits \
+                 (id bigserial PRIMARY KEY, worker bigint NOT NULL, request bigint NOT NULL)",
+            )
+            .map_err(|e| e.to_string())?;
+        serve(&pool, args, url, |conn, worker, request| {
+            let (worker, request) = (worker as i64, request as i64);
+            if request % 4 == 0 {
+                conn.execute(
+                    "INSERT INTO millpond_hits (worker, request) VALUES ($1, $2)",
+                    &[&worker, &request],
+                )
+                .map(drop)
+            } else {
+                conn.query_one("SELECT count(*) FROM millpond_hits WHERE worker = $1", &[&worker])
+                    .map(drop)
+            }
+        })
+    }
+}
+
+#[cfg(feature = "mysql")]
+mod mysql {
+    use millpond::mysql::{MySqlManager, Queryable};
+
+    use super::*;
+
+    pub(super) fn run(url: &str, args: &Args) -> Result<(), String> {
+        let manager = MySqlManager::from_url(url).map_err(|e| e.to_string())?;
+        let pool = builder(args).build(manager).map_err(|e| e.to_string())?;
+        pool.get()
+            .map_err(|e| e.to_string())?
+            .query_drop(
+                "CREATE TABLE IF NOT EXISTS millpond_hits \
+                 (id BIGINT AUTO_INCREMENT PRIMARY KEY, worker BIGINT NOT NULL, request BIGINT NOT NULL)",
+            )
+            .map_err(|e| e.to_string())?;
+        serve(&pool, args, url, |conn, worker, request| {
+            let (worker, request) = (worker as i64, request as i64);
+            if request % 4 == 0 {
+                conn.exec_drop(
+                    "INSERT INTO millpond_hits (worker, request) VALUES (?, ?)",
+                    (worker, request),
+                )
+            } else {
+                conn.exec_first::<i64, _, _>("SELECT count(*) FROM millpond_hits WHERE worker = ?", (worker,))
+                    .map(drop)
+            }
+        })
+    }
+}
+
+#[cfg(feature = "oracle")]
+mod oracle {
+    use millpond::oracle::OracleManager;
+
+    use super::*;
+
+    /// Oracle serves reads only here: `CREATE TABLE IF NOT EXISTS` needs 23ai.
+    pub(super) fn run(url: &str, args: &Args) -> Result<(), String> {
+        let manager = OracleManager::from_url(url).map_err(|e| e.to_string())?;
+        let pool = builder(args).build(manager).map_err(|e| e.to_string())?;
+        serve(&pool, args, url, |conn, worker, _request| {
+            conn.query_row_as::<i64>("SELECT :1 FROM dual", &[&(worker as i64)])
+                .map(drop)
+        })
     }
 }
 
