@@ -9,6 +9,17 @@
 //! cargo run --release --example threaded_server -- --url sqlite:///tmp/other.db
 //! ```
 
+// Built with no backend feature there is nothing to serve, and the serving code goes unused.
+#![cfg_attr(
+    not(any(
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "oracle"
+    )),
+    allow(dead_code, unused_imports)
+)]
+
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Barrier;

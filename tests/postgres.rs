@@ -549,8 +549,31 @@ fn connect_errors_come_at_once_with_the_servers_own_words() {
     assert_eq!(pool.state().open, 0, "the slot is freed");
     assert!(pool.last_connect_error().unwrap().contains("Connection refused"));
 
-    // Authentication is `trust` for every local user, so a wrong password is accepted; a
-    // database or a role that does not exist gives a real error from the server instead.
+    // scripts/test makes `millpond_pw` the one local role that must give a password (secret):
+    // a wrong one is the server's own authentication error, at once, without the password.
+    let pool = pool_for("postgres://millpond_pw:wrong-horse@127.0.0.1:5432/test?sslmode=disable");
+    let (message, elapsed, code) = connect_error(&pool);
+    println!("wrong password: {elapsed:?}: {message}");
+    assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
+    assert!(
+        message.contains(r#"password authentication failed for user "millpond_pw""#),
+        "{message}"
+    );
+    assert!(!message.contains("wrong-horse"), "the password leaked: {message}");
+    assert_eq!(code, Some(SqlState::INVALID_PASSWORD));
+    assert_eq!(pool.stats().timeouts, 0);
+    let right = pool_for("postgres://millpond_pw:secret@127.0.0.1:5432/test?sslmode=disable");
+    assert_eq!(
+        right
+            .get()
+            .unwrap()
+            .query_one("SELECT 1", &[])
+            .unwrap()
+            .get::<_, i32>(0),
+        1
+    );
+
+    // A database or a role that does not exist is the server's error too.
     let pool = pool_for("postgres://postgres@127.0.0.1:5432/nope?sslmode=disable");
     let (message, elapsed, code) = connect_error(&pool);
     println!("missing database: {elapsed:?}: {message}");

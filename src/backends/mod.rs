@@ -6,6 +6,8 @@ pub mod mysql;
 pub mod oracle;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+mod redact;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 mod txn;
+mod url;

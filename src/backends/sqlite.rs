@@ -8,6 +8,7 @@ use std::time::Duration;
 
 pub use rusqlite::{Connection, OpenFlags};
 
+use super::url::{Unit, not_accepted, pairs, parse_bool, parse_duration, split_query, unknown_parameter};
 use crate::error::ConfigError;
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
 
@@ -81,10 +82,7 @@ impl SqliteManager {
     /// - query parameters: `mode=ro|rw|rwc` (read-only, read-write, read-write-create, the
     ///   default), `busy_timeout_ms=N`, `wal=true|false`.
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
-        let (location, query) = match url.split_once('?') {
-            Some((location, query)) => (location, Some(query)),
-            None => (url, None),
-        };
+        let (location, query) = split_query(url);
         let mut manager = match location {
             "sqlite::memory:" | ":memory:" | "sqlite://:memory:" => SqliteManager::memory(),
             _ => {
@@ -103,12 +101,8 @@ impl SqliteManager {
                 SqliteManager::file(path)
             }
         };
-        for pair in query
-            .into_iter()
-            .flat_map(|q| q.split('&'))
-            .filter(|p| !p.is_empty())
-        {
-            let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        for pair in pairs(query) {
+            let (key, value) = (pair.key, pair.value);
             manager = match key {
                 "mode" => {
                     let base = OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
@@ -116,43 +110,14 @@ impl SqliteManager {
                         "ro" => base | OpenFlags::SQLITE_OPEN_READ_ONLY,
                         "rw" => base | OpenFlags::SQLITE_OPEN_READ_WRITE,
                         "rwc" => base | OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
-                        _ => {
-                            return Err(ConfigError::new(
-                                "url",
-                                format!("mode `{value}` is not accepted; use ro, rw or rwc"),
-                            ));
-                        }
+                        _ => return Err(not_accepted("url", key, value, "ro, rw or rwc")),
                     })
                 }
-                "busy_timeout_ms" => match value.parse::<u64>() {
-                    Ok(ms) => manager.busy_timeout(Duration::from_millis(ms)),
-                    Err(_) => {
-                        return Err(ConfigError::new(
-                            "url",
-                            format!(
-                                "busy_timeout_ms `{value}` is not accepted; use a whole number of milliseconds"
-                            ),
-                        ));
-                    }
-                },
-                "wal" => match value {
-                    "true" | "1" | "on" => manager.wal(true),
-                    "false" | "0" | "off" => manager.wal(false),
-                    _ => {
-                        return Err(ConfigError::new(
-                            "url",
-                            format!("wal `{value}` is not accepted; use true or false"),
-                        ));
-                    }
-                },
-                _ => {
-                    return Err(ConfigError::new(
-                        "url",
-                        format!(
-                            "query parameter `{key}` is not accepted; the accepted ones are mode, busy_timeout_ms and wal"
-                        ),
-                    ));
+                "busy_timeout_ms" => {
+                    manager.busy_timeout(parse_duration("url", key, value, Unit::Millis)?.unwrap_or_default())
                 }
+                "wal" => manager.wal(parse_bool("url", key, value)?),
+                _ => return Err(unknown_parameter(key, &[&["mode", "busy_timeout_ms", "wal"]])),
             };
         }
         Ok(manager)

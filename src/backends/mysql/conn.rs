@@ -1,0 +1,367 @@
+//! [`MySqlConnection`]: the pooled connection, watching its statements for transactions and breakage.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use ::mysql::prelude::{AsStatement, Queryable};
+use ::mysql::{AccessMode, Conn, Error, Statement, TxOpts};
+
+use super::Result;
+use super::config::Timeouts;
+use super::error::{breaks_connection, timed_out};
+use super::transaction::MySqlTransaction;
+use crate::backends::txn::{self, Dialect, TxTracker};
+use crate::manage::TransactionState;
+
+/// A pooled MySQL connection: the driver's [`Conn`], plus what the pool needs to know about it
+/// without asking the server (whether a transaction is open, whether it broke).
+///
+/// Use it through [`Queryable`] as a `mysql::Conn`. Every statement run through it is watched;
+/// only [`conn_mut`](Self::conn_mut) bypasses that.
+///
+/// Results are the driver's, including its habit of ignoring errors met while draining the
+/// rest of a result (a later statement of a batch failing, say): such an error still does not
+/// fail the call, but one that leaves the session unusable marks the connection broken, so the
+/// pool closes it. The exception is a result from [`Queryable::query_iter`] or
+/// [`Queryable::exec_iter`], which is read after the connection has handed it over: an error
+/// there is seen by the next statement or ping.
+pub struct MySqlConnection {
+    pub(super) conn: Conn,
+    pub(super) track: Track,
+    pub(super) timeouts: Timeouts,
+}
+
+/// What the connection knows about itself.
+pub(super) struct Track {
+    pub(super) tracker: TxTracker,
+    /// The raw connection was lent out: the transaction state is unknown for good.
+    raw: bool,
+    pub(super) broken: bool,
+    /// Statements prepared through the connection, by id: their SQL when it controls
+    /// transactions, `None` when it does not.
+    statements: HashMap<u32, Option<Box<str>>>,
+}
+
+/// Prepared statements remembered per connection before the memory is cleared (statements then
+/// unknown make the state unknown, which costs a rollback, never a leak).
+const STATEMENTS_REMEMBERED: usize = 1024;
+
+impl Track {
+    /// Observes SQL about to be sent; returns the state before it.
+    fn before_text(&mut self, sql: &str) -> TransactionState {
+        let before = self.tracker.state();
+        self.tracker.observe(sql);
+        // In several statements sent at once, one failing stops the rest, which may leave a
+        // transaction open although the text ends it: say unknown.
+        if sql.contains(';') && touches_transactions(sql) && txn::statements(sql).len() > 1 {
+            self.tracker.lost_track();
+        }
+        before
+    }
+
+    /// Observes a prepared statement about to be executed; returns the state before it.
+    fn before_statement(&mut self, id: u32) -> TransactionState {
+        let before = self.tracker.state();
+        match self.statements.get(&id) {
+            Some(Some(sql)) => self.tracker.observe(sql),
+            Some(None) => {}
+            None => self.tracker.lost_track(),
+        }
+        before
+    }
+
+    fn prepared(&mut self, id: u32, sql: &str) {
+        if !self.statements.contains_key(&id) {
+            if self.statements.len() >= STATEMENTS_REMEMBERED {
+                self.statements.clear();
+            }
+            self.statements
+                .insert(id, touches_transactions(sql).then(|| sql.into()));
+        }
+    }
+
+    /// Records a failed operation: a broken connection, and a transaction state made doubtful
+    /// when the failed SQL would have changed it.
+    fn failed(&mut self, err: &Error, before: TransactionState) {
+        if breaks_connection(err) {
+            self.broken = true;
+        }
+        if self.tracker.state() != before {
+            self.tracker.lost_track();
+        }
+    }
+}
+
+impl fmt::Debug for MySqlConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MySqlConnection")
+            .field("connection_id", &self.conn.connection_id())
+            .field("transaction", &self.transaction_state())
+            .field("broken", &self.track.broken)
+            .finish()
+    }
+}
+
+impl MySqlConnection {
+    pub(super) fn new(conn: Conn, timeouts: Timeouts) -> Self {
+        MySqlConnection {
+            conn,
+            track: Track {
+                tracker: TxTracker::new(Dialect::MySql),
+                raw: false,
+                broken: false,
+                statements: HashMap::new(),
+            },
+            timeouts,
+        }
+    }
+
+    /// The server's id for this session (what `CONNECTION_ID()` returns, and what
+    /// `KILL` and `information_schema.processlist` use).
+    pub fn connection_id(&self) -> u32 {
+        self.conn.connection_id()
+    }
+
+    /// Rows affected by the last statement.
+    pub fn affected_rows(&self) -> u64 {
+        self.conn.affected_rows()
+    }
+
+    /// The id generated by the last `INSERT`, if any.
+    pub fn last_insert_id(&self) -> u64 {
+        self.conn.last_insert_id()
+    }
+
+    /// The number of warnings of the last statement.
+    pub fn warnings(&self) -> u16 {
+        self.conn.warnings()
+    }
+
+    /// The server's version as `(major, minor, patch)`.
+    pub fn server_version(&self) -> (u16, u16, u16) {
+        self.conn.server_version()
+    }
+
+    /// The connection's transaction state as the pool sees it.
+    pub fn transaction_state(&self) -> TransactionState {
+        if self.track.raw {
+            TransactionState::Unknown
+        } else {
+            self.track.tracker.state()
+        }
+    }
+
+    /// Whether an operation failed in a way that leaves the connection unusable; the pool
+    /// closes it when it comes back.
+    pub fn is_broken(&self) -> bool {
+        self.track.broken
+    }
+
+    /// Sends `COM_PING`, without a time limit other than the socket's read timeout.
+    pub fn ping(&mut self) -> Result<()> {
+        let result = self.conn.ping();
+        if let Err(err) = &result
+            && breaks_connection(err)
+        {
+            self.track.broken = true;
+        }
+        result
+    }
+
+    /// Sends `COM_PING` and waits at most `timeout` for each socket operation (on Unix; see the
+    /// [module docs](super#timeouts)). A ping that times out leaves the connection broken, since
+    /// its answer may still arrive.
+    pub fn ping_timeout(&mut self, timeout: Duration) -> Result<()> {
+        if self.track.broken {
+            return Err(Error::IoError(io::Error::other(
+                "the connection is broken (an earlier operation on it failed)",
+            )));
+        }
+        if timeout.is_zero() {
+            return Err(timed_out("the ping", timeout));
+        }
+        self.bounded("the ping", timeout, |c| c.ping())
+    }
+
+    /// Starts a transaction (`START TRANSACTION`, preceded by `SET TRANSACTION …` for the
+    /// isolation level and access mode the options ask for). The transaction rolls back when
+    /// dropped without [`MySqlTransaction::commit`].
+    pub fn start_transaction(&mut self, opts: TxOpts) -> Result<MySqlTransaction<'_>> {
+        if let Some(level) = opts.isolation_level() {
+            self.query_drop(format!("SET TRANSACTION ISOLATION LEVEL {level}"))?;
+        }
+        match opts.access_mode() {
+            Some(AccessMode::ReadOnly) => self.query_drop("SET TRANSACTION READ ONLY")?,
+            Some(AccessMode::ReadWrite) => self.query_drop("SET TRANSACTION READ WRITE")?,
+            None => {}
+        }
+        self.query_drop(if opts.with_consistent_snapshot() {
+            "START TRANSACTION WITH CONSISTENT SNAPSHOT"
+        } else {
+            "START TRANSACTION"
+        })?;
+        Ok(MySqlTransaction {
+            conn: self,
+            finished: false,
+        })
+    }
+
+    /// The driver's connection, read-only.
+    pub fn conn(&self) -> &Conn {
+        &self.conn
+    }
+
+    /// The driver's connection, for what this type does not offer. What is done through it is
+    /// not watched, so from then on the connection reports its transaction state as unknown
+    /// and is rolled back on every return for the rest of its life, and its errors do not mark
+    /// it broken.
+    pub fn conn_mut(&mut self) -> &mut Conn {
+        self.track.raw = true;
+        self.track.tracker.lost_track();
+        &mut self.conn
+    }
+
+    /// The driver's connection, leaving the pool's bookkeeping behind (for a connection
+    /// detached from the pool).
+    pub fn into_inner(self) -> Conn {
+        self.conn
+    }
+
+    /// Runs text SQL through the driver, watching it.
+    pub(super) fn text<'s, R>(
+        &'s mut self,
+        sql: &str,
+        op: impl FnOnce(&'s mut Conn) -> Result<R>,
+    ) -> Result<R> {
+        let MySqlConnection { conn, track, .. } = self;
+        let before = track.before_text(sql);
+        let result = op(conn);
+        if let Err(err) = &result {
+            track.failed(err, before);
+        }
+        result
+    }
+
+    /// Runs a prepared statement (prepared here first when given as text), watching it.
+    pub(super) fn binary<'s, S: AsStatement, R>(
+        &'s mut self,
+        stmt: S,
+        op: impl FnOnce(&'s mut Conn, &Statement) -> Result<R>,
+    ) -> Result<R> {
+        let stmt = stmt.as_statement(&mut *self)?;
+        let MySqlConnection { conn, track, .. } = self;
+        let before = track.before_statement(stmt.id());
+        let result = op(conn, &stmt);
+        if let Err(err) = &result {
+            track.failed(err, before);
+        }
+        result
+    }
+
+    /// Records an error the caller will not see (or has not yet): a broken connection.
+    pub(super) fn note(&mut self, err: Option<&Error>) {
+        if let Some(err) = err
+            && breaks_connection(err)
+        {
+            self.track.broken = true;
+        }
+    }
+
+    /// Records the error of a result about to be returned.
+    pub(super) fn checked<T>(&mut self, result: Result<T>) -> Result<T> {
+        if let Err(err) = &result {
+            self.note(Some(err));
+        }
+        result
+    }
+
+    pub(super) fn prepare(&mut self, sql: &str) -> Result<Statement> {
+        let result = self.conn.prep(sql);
+        match &result {
+            Ok(stmt) => self.track.prepared(stmt.id(), sql),
+            Err(err) => {
+                let before = self.track.tracker.state();
+                self.track.failed(err, before);
+            }
+        }
+        result
+    }
+
+    pub(super) fn close_statement(&mut self, stmt: Statement) -> Result<()> {
+        self.track.statements.remove(&stmt.id());
+        let result = self.conn.close(stmt);
+        if let Err(err) = &result {
+            let before = self.track.tracker.state();
+            self.track.failed(err, before);
+        }
+        result
+    }
+}
+
+/// Whether `sql` would change the transaction state from idle or from active.
+fn touches_transactions(sql: &str) -> bool {
+    let mut from_idle = TxTracker::new(Dialect::MySql);
+    from_idle.observe(sql);
+    let mut from_active = TxTracker::new(Dialect::MySql);
+    from_active.began();
+    from_active.observe(sql);
+    from_idle.state() != TransactionState::Idle || from_active.state() != TransactionState::Active
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_control_is_recognised() {
+        for sql in [
+            "START TRANSACTION",
+            "begin",
+            "COMMIT",
+            "rollback",
+            "SET autocommit = 0",
+            "XA START 'x'",
+            "BEGIN; SELECT 1; COMMIT",
+        ] {
+            assert!(touches_transactions(sql), "{sql}");
+        }
+        for sql in [
+            "SELECT 1",
+            "INSERT INTO t VALUES (1)",
+            "ROLLBACK TO SAVEPOINT a",
+            "SET @x = 1",
+            "SELECT 'COMMIT'",
+        ] {
+            assert!(!touches_transactions(sql), "{sql}");
+        }
+        let mut track = Track {
+            tracker: TxTracker::new(Dialect::MySql),
+            raw: false,
+            broken: false,
+            statements: HashMap::new(),
+        };
+        track.before_text("START TRANSACTION; INSERT INTO t VALUES (1); COMMIT");
+        assert_eq!(
+            track.tracker.state(),
+            TransactionState::Unknown,
+            "a batch may stop half-way"
+        );
+        track.before_text("ROLLBACK");
+        assert_eq!(track.tracker.state(), TransactionState::Idle);
+        track.prepared(7, "COMMIT");
+        track.prepared(8, "SELECT ?");
+        track.tracker.began();
+        track.before_statement(8);
+        assert_eq!(track.tracker.state(), TransactionState::Active);
+        track.before_statement(7);
+        assert_eq!(track.tracker.state(), TransactionState::Idle);
+        track.before_statement(99);
+        assert_eq!(
+            track.tracker.state(),
+            TransactionState::Unknown,
+            "a statement not prepared here"
+        );
+    }
+}

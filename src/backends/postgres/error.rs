@@ -1,0 +1,177 @@
+//! [`PostgresError`], and which errors mean the server is lost.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+use postgres::error::SqlState;
+
+/// What went wrong opening, checking or resetting a PostgreSQL connection.
+///
+/// Its `Display` is complete on its own (the driver's causes included, for example
+/// `connecting to app@127.0.0.1:5432/app: db error: FATAL: database "app" does not exist`);
+/// [`source`](StdError::source) is the driver's error, for downcasting.
+#[derive(Debug)]
+pub struct PostgresError {
+    kind: Kind,
+    /// What was being done, and to whom (never the password).
+    context: Option<String>,
+}
+
+#[derive(Debug)]
+enum Kind {
+    Driver(postgres::Error),
+    ConnectTimeout(Duration),
+    ValidationTimeout(Duration),
+    Other(String),
+}
+
+impl PostgresError {
+    pub(super) fn driver(err: postgres::Error) -> Self {
+        PostgresError {
+            kind: Kind::Driver(err),
+            context: None,
+        }
+    }
+
+    pub(super) fn other(context: String, message: String) -> Self {
+        PostgresError {
+            kind: Kind::Other(message),
+            context: Some(context),
+        }
+    }
+
+    pub(super) fn connect_timeout(limit: Duration, context: String) -> Self {
+        PostgresError {
+            kind: Kind::ConnectTimeout(limit),
+            context: Some(context),
+        }
+    }
+
+    pub(super) fn validation_timeout(limit: Duration, context: Option<String>) -> Self {
+        PostgresError {
+            kind: Kind::ValidationTimeout(limit),
+            context,
+        }
+    }
+
+    pub(super) fn context(mut self, context: String) -> Self {
+        self.context = Some(context);
+        self
+    }
+
+    /// The driver's error, if this is one.
+    pub fn as_postgres(&self) -> Option<&postgres::Error> {
+        match &self.kind {
+            Kind::Driver(err) => Some(err),
+            _ => None,
+        }
+    }
+
+    /// The driver's error, if this is one.
+    pub fn into_postgres(self) -> Option<postgres::Error> {
+        match self.kind {
+            Kind::Driver(err) => Some(err),
+            _ => None,
+        }
+    }
+
+    /// The server's SQLSTATE, if the server reported the error.
+    pub fn code(&self) -> Option<&SqlState> {
+        self.as_postgres().and_then(postgres::Error::code)
+    }
+
+    /// Whether the server did not answer in time: opening took longer than the connect
+    /// timeout, or a validation longer than its timeout.
+    pub fn is_timeout(&self) -> bool {
+        matches!(self.kind, Kind::ConnectTimeout(_) | Kind::ValidationTimeout(_))
+    }
+
+    /// Whether the error means the server is gone: SQLSTATE class 08, 57P01, 57P02 or 57P03,
+    /// a closed connection, or a broken socket underneath. A timeout is not counted: one stuck
+    /// server process does not mean the others are.
+    pub fn is_lost_server(&self) -> bool {
+        match &self.kind {
+            Kind::Driver(err) => driver_error_is_lost(err),
+            _ => false,
+        }
+    }
+}
+
+fn driver_error_is_lost(err: &postgres::Error) -> bool {
+    if err.is_closed() {
+        return true;
+    }
+    if let Some(code) = err.code() {
+        let code = code.code();
+        return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03");
+    }
+    let mut source = err.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<io::Error>() {
+            use io::ErrorKind::*;
+            return matches!(
+                io.kind(),
+                ConnectionReset
+                    | ConnectionAborted
+                    | ConnectionRefused
+                    | BrokenPipe
+                    | UnexpectedEof
+                    | NotConnected
+                    | TimedOut
+                    | HostUnreachable
+                    | NetworkUnreachable
+            );
+        }
+        source = cause.source();
+    }
+    false
+}
+
+impl fmt::Display for PostgresError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(context) = &self.context {
+            write!(f, "{context}: ")?;
+        }
+        match &self.kind {
+            Kind::Driver(err) => f.write_str(&with_sources(err)),
+            Kind::ConnectTimeout(limit) => write!(
+                f,
+                "the server did not complete the connection within {limit:?} (connect_timeout)"
+            ),
+            Kind::ValidationTimeout(limit) => {
+                write!(f, "the server did not answer the validation within {limit:?}")
+            }
+            Kind::Other(message) => f.write_str(message),
+        }
+    }
+}
+
+impl StdError for PostgresError {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        match &self.kind {
+            Kind::Driver(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<postgres::Error> for PostgresError {
+    fn from(err: postgres::Error) -> Self {
+        PostgresError::driver(err)
+    }
+}
+
+/// An error and its causes on one line: the driver's own `Display` stops at "db error" or
+/// "error connecting to server", leaving the server's message in the source.
+pub(super) fn with_sources(err: &dyn StdError) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}

@@ -1,0 +1,137 @@
+//! The PostgreSQL backend (feature `postgres`): the [`postgres`](https://docs.rs/postgres) crate,
+//! with TLS through rustls, so no system OpenSSL is needed.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use millpond::Pool;
+//! use millpond::postgres::PostgresManager;
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let manager = PostgresManager::from_url("postgres://app:secret@127.0.0.1:5432/app?sslmode=prefer")?
+//!     .application_name("web")                    // shows in pg_stat_activity
+//!     .connect_timeout(Duration::from_secs(5));   // the whole open: TCP, TLS, login, init
+//! let pool = Pool::builder().pool_size(10).max_overflow(10).build(manager)?;
+//!
+//! let mut conn = pool.get()?;
+//! let row = conn.query_one("SELECT $1::int + 1", &[&41i32])?;
+//! assert_eq!(row.get::<_, i32>(0), 42);
+//!
+//! let mut tx = conn.transaction()?;                // rolls back unless committed
+//! tx.execute("INSERT INTO events (kind) VALUES ($1)", &[&"login"])?;
+//! tx.commit()?;
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # What the pool gets from this backend
+//!
+//! - **No round trip on return when no transaction is open.** The `postgres` crate does not
+//!   expose the server's transaction status, so [`PgConnection`] infers it from the SQL it sends
+//!   (`BEGIN`, `START TRANSACTION`, `COMMIT`, `ROLLBACK`, `END`, `ABORT`, `PREPARE TRANSACTION`).
+//!   A connection given back with a transaction open is rolled back; one given back idle is
+//!   kept as it is. Whatever is sent through [`PgConnection::client_mut`] cannot be seen, so
+//!   it makes the state unknown and the next return rolls back, to be safe.
+//! - **Bounded opening.** [`PostgresManager::connect_timeout`] (10 s by default) bounds the
+//!   whole opening of a connection, not only the TCP connect: a server that accepts and then
+//!   says nothing cannot hang a checkout.
+//! - **Bounded validation.** Pre-ping uses [`postgres::Client::is_valid`] with the pool's
+//!   `validation_timeout`. A connection whose validation timed out still owes a reply; it is
+//!   reported broken and closed on a thread of its own, so neither the borrower nor the pool's
+//!   workers wait for a server that has stopped answering.
+//! - **Lost servers.** SQLSTATE class 08 (connection exception), 57P01 (admin shutdown, also what
+//!   `pg_terminate_backend` sends), 57P02 (crash shutdown), 57P03 (cannot connect now), a closed
+//!   connection and a broken socket all count as a lost server: the pool is invalidated.
+//!
+//! What is not bounded: a statement the borrower runs on a server that has stopped answering
+//! waits for it, as it would without a pool (`statement_timeout` is enforced by the server, so
+//! it cannot help there).
+//!
+//! # TLS
+//!
+//! `sslmode` follows libpq: `disable` (plain), `prefer` (the default: TLS if the server offers
+//! it, plain otherwise), `require` (TLS, certificate not verified, as libpq does), `verify-ca`
+//! (the certificate must chain to a trusted root) and `verify-full` (and must name the host).
+//! The trusted roots are the Mozilla set from `webpki-roots`, or the PEM file given as
+//! `sslrootcert`. [`PostgresManager::tls_config`] takes a rustls configuration of your own
+//! (client certificates, other roots).
+//!
+//! # Secrets
+//!
+//! The password never appears in this module's `Debug` or `Display` output, in its log lines
+//! or in its errors.
+
+mod config;
+mod conn;
+mod connect;
+mod error;
+mod tls;
+mod url;
+
+use std::time::Duration;
+
+pub use postgres::error::SqlState;
+pub use postgres::types::{BorrowToSql, ToSql, Type};
+pub use postgres::{
+    CancelToken, Client, Config, CopyInWriter, CopyOutReader, Row, RowIter, SimpleQueryMessage, Statement,
+    ToStatement, Transaction, TransactionBuilder,
+};
+
+pub use config::PostgresManager;
+pub use conn::{PgConnection, Sql};
+pub use error::PostgresError;
+pub use tls::SslMode;
+
+use crate::manage::{ManageConnection, ResetAction, TransactionState};
+use conn::ends_transaction;
+
+/// How long opening a connection may take unless told otherwise: TCP connect, TLS handshake,
+/// authentication and the init statement together.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+impl ManageConnection for PostgresManager {
+    type Connection = PgConnection;
+    type Error = PostgresError;
+
+    /// Opens a connection and runs the init statement. With a connect timeout (the default) the
+    /// work is done on a short-lived thread, so that the wait can be bounded as a whole.
+    fn connect(&self) -> Result<PgConnection, PostgresError> {
+        connect::open_bounded(&self.settings)
+    }
+
+    /// [`postgres::Client::is_valid`]: an empty query, answered within `timeout` or failed.
+    fn is_valid(&self, conn: &mut PgConnection, timeout: Duration) -> Result<(), PostgresError> {
+        conn.validate(timeout)
+    }
+
+    /// The driver saw the connection close, or a validation timed out with a reply still owed.
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        conn.is_broken()
+    }
+
+    fn transaction_state(&self, conn: &mut PgConnection) -> TransactionState {
+        conn.transaction_state()
+    }
+
+    /// `ROLLBACK` or `COMMIT`; a statement of your own (`DISCARD ALL`, say) runs after a
+    /// `ROLLBACK` when a transaction may be open, since PostgreSQL refuses some statements
+    /// inside one, unless the statement ends the transaction itself.
+    fn reset(&self, conn: &mut PgConnection, action: ResetAction<'_>) -> Result<(), PostgresError> {
+        match action {
+            ResetAction::Rollback => conn.batch_execute("ROLLBACK")?,
+            ResetAction::Commit => conn.batch_execute("COMMIT")?,
+            ResetAction::Statement(sql) => {
+                if conn.transaction_state() != TransactionState::Idle && !ends_transaction(sql) {
+                    conn.batch_execute("ROLLBACK")?;
+                }
+                conn.batch_execute(sql)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn is_lost_server(&self, error: &PostgresError) -> bool {
+        error.is_lost_server()
+    }
+}

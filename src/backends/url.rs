@@ -1,0 +1,371 @@
+//! The URL pieces the backends share: percent-decoding, query pairs, parameter values and their errors.
+
+#![cfg_attr(
+    not(all(
+        feature = "postgres",
+        feature = "mysql",
+        feature = "oracle",
+        feature = "sqlite"
+    )),
+    allow(dead_code)
+)]
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::redact::is_plain;
+use crate::error::ConfigError;
+
+/// What a `+` stands for when decoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Plus {
+    /// A plus sign, as in a URL's user name, password and path (and libpq's query values).
+    Literal,
+    /// A space, as in form encoding (how the mysql driver and Oracle read query values).
+    Space,
+}
+
+/// Decodes `%XX` escapes (and `+` as `plus` says) to bytes. `None` when an escape is not `%`
+/// followed by two hexadecimal digits.
+pub(crate) fn decode_bytes(s: &str, plus: Plus) -> Option<Vec<u8>> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = |at: usize| bytes.get(at).and_then(|&b| char::from(b).to_digit(16));
+                let (high, low) = (hex(i + 1)?, hex(i + 2)?);
+                out.push(u8::try_from(high * 16 + low).ok()?);
+                i += 3;
+            }
+            b'+' if plus == Plus::Space => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Decodes `%XX` escapes (and `+` as `plus` says) to text. `None` on a malformed escape or a
+/// result that is not UTF-8.
+pub(crate) fn decode(s: &str, plus: Plus) -> Option<String> {
+    decode_bytes(s, plus).and_then(|bytes| String::from_utf8(bytes).ok())
+}
+
+/// Splits `user:password@rest` (what follows `scheme://`) into the credentials and the rest:
+/// the credentials end at the first `@` met before any `/`, as libpq reads them. A `?` before
+/// that `@` is refused: it could be a password with an unencoded `?` or a query value with an
+/// unencoded `@`, and guessing wrong could put part of a password in an error message.
+pub(crate) fn split_credentials(rest: &str) -> Result<(Option<&str>, &str), ConfigError> {
+    let end = rest.find('/').unwrap_or(rest.len());
+    match rest[..end].find('@') {
+        Some(at) if rest[..at].contains('?') => Err(ConfigError::new(
+            "url",
+            "the URL is ambiguous: percent-encode a `?` in the user or password as %3F, or an `@` in a \
+             query value as %40",
+        )),
+        Some(at) => Ok((Some(&rest[..at]), &rest[at + 1..])),
+        None => Ok((None, rest)),
+    }
+}
+
+/// Splits at the first `?`: what comes before, and the query (empty when there is none).
+pub(crate) fn split_query(s: &str) -> (&str, &str) {
+    s.split_once('?').unwrap_or((s, ""))
+}
+
+/// One `key=value` pair of a query string, as written (still percent-encoded).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Pair<'a> {
+    /// The whole pair, for handing on to a driver's own URL parser.
+    pub(crate) pair: &'a str,
+    pub(crate) key: &'a str,
+    /// Empty when the pair has no `=`.
+    pub(crate) value: &'a str,
+}
+
+impl Pair<'_> {
+    /// The key, percent-decoded; `None` when it is not valid percent-encoded UTF-8.
+    pub(crate) fn decode_key(&self, plus: Plus) -> Option<String> {
+        decode(self.key, plus)
+    }
+
+    /// The value, percent-decoded, or an error that names the key (when it looks like one).
+    pub(crate) fn decode_value(&self, plus: Plus) -> Result<String, ConfigError> {
+        decode(self.value, plus).ok_or_else(|| {
+            let key = decode(self.key, plus).unwrap_or_default();
+            let whose = if is_plain(&key) {
+                format!("the value of `{key}`")
+            } else {
+                "a query parameter's value".to_owned()
+            };
+            ConfigError::new("url", format!("{whose} is not valid percent-encoded UTF-8"))
+        })
+    }
+}
+
+/// The `key=value` pairs of a query string (`a=1&b=2`), empty pairs skipped.
+pub(crate) fn pairs(query: &str) -> impl Iterator<Item = Pair<'_>> {
+    query.split('&').filter(|p| !p.is_empty()).map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        Pair { pair, key, value }
+    })
+}
+
+/// `a`, `a and b`, `a, b and c`.
+pub(crate) fn list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [only] => (*only).to_owned(),
+        [init @ .., last] => format!("{} and {last}", init.join(", ")),
+    }
+}
+
+/// The error for a value that is not accepted: ``key `value` is not accepted; use …``. The
+/// value is quoted only when it looks like one (see [`is_plain`]); `option` is the option the
+/// error names (`url` for a query parameter).
+pub(crate) fn not_accepted(option: &'static str, key: &str, value: &str, accepted: &str) -> ConfigError {
+    let message = if value.is_empty() {
+        format!("`{key}` is empty; use {accepted}")
+    } else if is_plain(value) {
+        format!("{key} `{value}` is not accepted; use {accepted}")
+    } else {
+        format!("the {key} given is not accepted; use {accepted}")
+    };
+    ConfigError::new(option, message)
+}
+
+/// The error for a query parameter nobody reads. It names the key when the key looks like one
+/// (text after an unencoded `?` in a password must not end up in a message) and lists the
+/// accepted parameters, from one or more lists.
+pub(crate) fn unknown_parameter(key: &str, accepted: &[&[&str]]) -> ConfigError {
+    let names: Vec<&str> = accepted.iter().flat_map(|names| names.iter().copied()).collect();
+    let what = if is_plain(key) {
+        format!("query parameter `{key}` is not accepted")
+    } else {
+        "a query parameter is not accepted (if the password holds `?`, `@`, `/` or `#`, \
+         percent-encode them)"
+            .to_owned()
+    };
+    ConfigError::new("url", format!("{what}; the accepted ones are {}", list(&names)))
+}
+
+/// `true`, `1`, `on` or `yes`, or `false`, `0`, `off` or `no`, in any case.
+pub(crate) fn parse_bool(option: &'static str, key: &str, value: &str) -> Result<bool, ConfigError> {
+    match value.to_ascii_lowercase().as_str() {
+        "true" | "1" | "on" | "yes" => Ok(true),
+        "false" | "0" | "off" | "no" => Ok(false),
+        _ => Err(not_accepted(option, key, value, "true or false")),
+    }
+}
+
+/// A number, or an error saying `accepted`.
+pub(crate) fn parse_number<T: FromStr>(
+    option: &'static str,
+    key: &str,
+    value: &str,
+    accepted: &str,
+) -> Result<T, ConfigError> {
+    value
+        .parse()
+        .map_err(|_| not_accepted(option, key, value, accepted))
+}
+
+/// The unit of a duration parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Unit {
+    Seconds,
+    Millis,
+}
+
+impl Unit {
+    fn name(self) -> &'static str {
+        match self {
+            Unit::Seconds => "seconds",
+            Unit::Millis => "milliseconds",
+        }
+    }
+
+    fn duration(self, n: u64) -> Duration {
+        match self {
+            Unit::Seconds => Duration::from_secs(n),
+            Unit::Millis => Duration::from_millis(n),
+        }
+    }
+}
+
+/// A duration in whole `unit`s, where 0 means none (`None`).
+pub(crate) fn parse_duration(
+    option: &'static str,
+    key: &str,
+    value: &str,
+    unit: Unit,
+) -> Result<Option<Duration>, ConfigError> {
+    let accepted = format!("a whole number of {} (0 for none)", unit.name());
+    let n: u64 = parse_number(option, key, value, &accepted)?;
+    Ok((n > 0).then(|| unit.duration(n)))
+}
+
+/// A duration in whole `unit`s, greater than zero.
+pub(crate) fn parse_positive_duration(
+    option: &'static str,
+    key: &str,
+    value: &str,
+    unit: Unit,
+) -> Result<Duration, ConfigError> {
+    let accepted = format!("a whole number of {} greater than zero", unit.name());
+    match parse_number(option, key, value, &accepted)? {
+        0 => Err(not_accepted(option, key, value, &accepted)),
+        n => Ok(unit.duration(n)),
+    }
+}
+
+/// `value`, unless it is empty or blank: then an error asking for `what`.
+pub(crate) fn non_empty<'v>(
+    option: &'static str,
+    key: &str,
+    value: &'v str,
+    what: &str,
+) -> Result<&'v str, ConfigError> {
+    if value.trim().is_empty() {
+        Err(ConfigError::new(
+            option,
+            format!("`{key}` is empty; give it {what}"),
+        ))
+    } else {
+        Ok(value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn credentials_end_at_the_first_at_sign_and_a_question_mark_before_it_is_refused() {
+        assert_eq!(
+            super::split_credentials("u:p@h/db").unwrap(),
+            (Some("u:p"), "h/db")
+        );
+        assert_eq!(
+            super::split_credentials("h:5432/db?x=a@b").unwrap(),
+            (None, "h:5432/db?x=a@b")
+        );
+        let err = super::split_credentials("u:p?s3cr3t=x@h/db").unwrap_err();
+        assert!(
+            !err.message.contains("s3cr3t") && err.message.contains("ambiguous"),
+            "{err}"
+        );
+    }
+
+    use super::*;
+
+    #[test]
+    fn decoding_escapes_and_plus() {
+        assert_eq!(decode("a%2Fb+c", Plus::Literal).as_deref(), Some("a/b+c"));
+        assert_eq!(decode("a%20b+c%2B", Plus::Space).as_deref(), Some("a b c+"));
+        assert_eq!(decode("%e2%82%AC", Plus::Literal).as_deref(), Some("€"));
+        for bad in ["%zz", "%2", "%", "%+1", "%-1", "a%2g"] {
+            assert_eq!(decode(bad, Plus::Space), None, "{bad}");
+        }
+        // Bytes need not be UTF-8; text must be.
+        assert_eq!(decode_bytes("%FF%00", Plus::Literal), Some(vec![0xFF, 0]));
+        assert_eq!(decode("%FF", Plus::Literal), None);
+    }
+
+    #[test]
+    fn queries_split_into_pairs() {
+        assert_eq!(split_query("h/db?a=1&b"), ("h/db", "a=1&b"));
+        assert_eq!(split_query("h/db"), ("h/db", ""));
+        assert_eq!(split_query("h?a=?"), ("h", "a=?"));
+        let pairs: Vec<_> = pairs("a=1&&b&c=x=y&").collect();
+        let seen: Vec<_> = pairs.iter().map(|p| (p.pair, p.key, p.value)).collect();
+        assert_eq!(seen, [("a=1", "a", "1"), ("b", "b", ""), ("c=x=y", "c", "x=y")]);
+        assert_eq!(super::pairs("").count(), 0);
+        let p = super::pairs("init=SET+x%3D1").next().unwrap();
+        assert_eq!(p.decode_value(Plus::Space).unwrap(), "SET x=1");
+        assert_eq!(p.decode_key(Plus::Space).as_deref(), Some("init"));
+    }
+
+    #[test]
+    fn bad_encoding_names_the_key_only_when_plain() {
+        let err = pairs("init=%zz")
+            .next()
+            .unwrap()
+            .decode_value(Plus::Space)
+            .unwrap_err();
+        assert_eq!(err.option, "url");
+        assert!(err.message.contains("`init`"), "{err}");
+        let err = pairs("s3cr3t@h/db=%zz")
+            .next()
+            .unwrap()
+            .decode_value(Plus::Space)
+            .unwrap_err();
+        assert!(!err.message.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn values_are_parsed_or_refused_saying_what_is_accepted() {
+        assert!(parse_bool("url", "wal", "ON").unwrap());
+        assert!(!parse_bool("url", "wal", "no").unwrap());
+        let err = parse_bool("url", "wal", "maybe").unwrap_err();
+        assert_eq!(err.message, "wal `maybe` is not accepted; use true or false");
+        assert_eq!(parse_number::<u32>("url", "n", "50", "a count").unwrap(), 50);
+        let err = parse_number::<u32>("url", "n", "-1", "a count").unwrap_err();
+        assert_eq!(err.message, "n `-1` is not accepted; use a count");
+
+        assert_eq!(
+            parse_duration("url", "t", "3", Unit::Seconds).unwrap(),
+            Some(Duration::from_secs(3))
+        );
+        assert_eq!(
+            parse_duration("url", "t", "250", Unit::Millis).unwrap(),
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(parse_duration("url", "t", "0", Unit::Millis).unwrap(), None);
+        let err = parse_duration("connect_timeout", "connect_timeout", "soon", Unit::Seconds).unwrap_err();
+        assert_eq!(err.option, "connect_timeout");
+        assert!(
+            err.message.contains("`soon`") && err.message.contains("whole number of seconds (0 for none)"),
+            "{err}"
+        );
+        assert_eq!(
+            parse_positive_duration("url", "t", "7", Unit::Millis).unwrap(),
+            Duration::from_millis(7)
+        );
+        let err = parse_positive_duration("url", "t_ms", "0", Unit::Millis).unwrap_err();
+        assert!(err.message.contains("greater than zero"), "{err}");
+    }
+
+    #[test]
+    fn refused_values_never_quote_what_may_be_a_password() {
+        let err = not_accepted("url", "ssl", "s3cr3t@h/db", "true or false");
+        assert_eq!(err.message, "the ssl given is not accepted; use true or false");
+        let err = not_accepted("url", "mode", "", "ro, rw or rwc");
+        assert_eq!(err.message, "`mode` is empty; use ro, rw or rwc");
+        assert!(non_empty("url", "init", " ", "an SQL statement").is_err());
+        assert_eq!(
+            non_empty("url", "init", "SELECT 1", "an SQL statement").unwrap(),
+            "SELECT 1"
+        );
+    }
+
+    #[test]
+    fn unknown_parameters_list_the_accepted_ones() {
+        let err = unknown_parameter("colour", &[&["a", "b"], &["c"]]);
+        assert_eq!(err.option, "url");
+        assert_eq!(
+            err.message,
+            "query parameter `colour` is not accepted; the accepted ones are a, b and c"
+        );
+        let err = unknown_parameter("s3cr3t@h/db", &[&["a"]]);
+        assert!(!err.message.contains("s3cr3t"), "{err}");
+        assert!(err.message.ends_with("the accepted ones are a"), "{err}");
+        assert_eq!(list(&[]), "");
+        assert_eq!(list(&["a", "b"]), "a and b");
+    }
+}
