@@ -39,12 +39,18 @@ pub struct PoolOptions {
     /// r2d2 `max_size` (which has no overflow). At least 1.
     pub pool_size: usize,
     /// Connections allowed beyond `pool_size` while demand is high; they are closed on return
-    /// when `pool_size` are already idle. `None` is unlimited. Default `Some(10)`. Django
+    /// when `pool_size` are already idle. `None` is unlimited (up to 4096 connections). Default `Some(10)`. Django
     /// `MAX_OVERFLOW`, SQLAlchemy `max_overflow` (-1 for unlimited); r2d2 has none.
     pub max_overflow: Option<usize>,
     /// Idle connections the reaper keeps open (and `build` opens). Default 0. HikariCP
     /// `minimumIdle`, r2d2 `min_idle`. At most `pool_size`.
     pub min_idle: usize,
+    /// At most this many connections are opened at once. A checkout that finds a free slot
+    /// while this many are opening waits for a connection to come back or for an opening to
+    /// finish, so a burst of requests does not open a connection per request when connections
+    /// are slow to open and quick to come back (HikariCP opens them one at a time). Default 2.
+    /// At least 1.
+    pub connect_concurrency: usize,
     /// The longest a checkout waits for a connection. Default 30 s. Django `TIMEOUT`,
     /// SQLAlchemy `pool_timeout`, r2d2 `connection_timeout`. Greater than zero.
     pub timeout: Duration,
@@ -100,6 +106,7 @@ impl Default for PoolOptions {
             pool_size: 10,
             max_overflow: Some(10),
             min_idle: 0,
+            connect_concurrency: 2,
             timeout: Duration::from_secs(30),
             recycle: Some(Duration::from_secs(900)),
             idle_timeout: Some(Duration::from_secs(600)),
@@ -124,6 +131,7 @@ impl fmt::Debug for PoolOptions {
             .field("pool_size", &self.pool_size)
             .field("max_overflow", &self.max_overflow)
             .field("min_idle", &self.min_idle)
+            .field("connect_concurrency", &self.connect_concurrency)
             .field("timeout", &self.timeout)
             .field("recycle", &self.recycle)
             .field("idle_timeout", &self.idle_timeout)
@@ -172,6 +180,12 @@ impl PoolOptions {
                     "must be at most pool_size ({}) (got {})",
                     self.pool_size, self.min_idle
                 ),
+            ));
+        }
+        if self.connect_concurrency == 0 {
+            return Err(ConfigError::new(
+                "connect_concurrency",
+                "must be at least 1 (got 0): it is how many connections may be opened at once",
             ));
         }
         positive("timeout", self.timeout)?;
@@ -286,6 +300,8 @@ impl<M: ManageConnection> Builder<M> {
         pool_size: usize;
         /// See [`PoolOptions::min_idle`] (default 0).
         min_idle: usize;
+        /// See [`PoolOptions::connect_concurrency`] (default 2).
+        connect_concurrency: usize;
         /// See [`PoolOptions::timeout`] (default 30 s).
         timeout: Duration;
         /// See [`PoolOptions::pre_ping`] (default on).

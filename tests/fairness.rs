@@ -230,3 +230,28 @@ fn oldest_waiter_keeps_its_turn_when_its_connection_fails_the_pre_ping() {
     assert!(pool.stats().ping_failures >= 1, "{:?}", pool.stats());
     assert_eq!(*order.lock().unwrap(), vec![0, 1], "waiter 1 overtook waiter 0");
 }
+
+/// `lifo` (the default): a thread keeps getting back the connection it returned last, even
+/// with others idle; `lifo(false)` hands idle connections out round robin.
+#[test]
+fn idle_connections_go_out_lifo_by_default_and_round_robin_with_fifo() {
+    for lifo in [true, false] {
+        let fake = Fake::new();
+        let pool = Pool::builder()
+            .pool_size(3)
+            .max_overflow(0)
+            .lifo(lifo)
+            .build(fake.clone())
+            .unwrap();
+        let held: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
+        drop(held);
+        let serials: Vec<usize> = (0..6).map(|_| pool.get().unwrap().serial).collect();
+        let distinct = serials.iter().collect::<std::collections::BTreeSet<_>>().len();
+        if lifo {
+            assert_eq!(distinct, 1, "lifo reuses one connection: {serials:?}");
+        } else {
+            assert_eq!(distinct, 3, "fifo spreads use over all three: {serials:?}");
+        }
+        assert_eq!(fake.state.opens(), 3);
+    }
+}

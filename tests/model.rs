@@ -45,8 +45,10 @@ fn op() -> impl Strategy<Value = Op> {
 /// What the pool must look like.
 #[derive(Debug, Default)]
 struct Model {
-    /// Serials of idle connections, the next one out (LIFO) last.
+    /// Serials of idle connections.
     idle: Vec<usize>,
+    /// The connection this (only) thread gave back last: its next checkout takes it first.
+    last_returned: Option<usize>,
     /// Serial of each held guard and whether it was opened before an invalidation.
     held: Vec<(usize, bool)>,
     fail_connect: bool,
@@ -74,6 +76,7 @@ impl Model {
             self.invalidated += 1;
         } else if self.idle.len() < POOL_SIZE {
             self.idle.push(serial);
+            self.last_returned = Some(serial);
         } else {
             SEEN_OVERFLOW_CLOSE.fetch_add(1, SeqCst);
             self.closes += 1;
@@ -175,11 +178,17 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
         match *op {
             Op::Get => {
                 let got = pool.try_get();
-                if let Some(serial) = model.idle.pop() {
+                if !model.idle.is_empty() {
                     let conn = got
                         .map_err(|e| TestCaseError::fail(format!("idle was there: {e}")))?
                         .ok_or_else(|| TestCaseError::fail("Ok(None) with a connection idle"))?;
-                    prop_assert_eq!(conn.serial, serial, "not the most recently returned");
+                    let serial = conn.serial;
+                    let at = model.idle.iter().position(|s| *s == serial);
+                    prop_assert!(at.is_some(), "{} is not idle: {:?}", serial, model);
+                    if let Some(last) = model.last_returned.filter(|s| model.idle.contains(s)) {
+                        prop_assert_eq!(serial, last, "not the thread's last returned connection");
+                    }
+                    model.idle.remove(at.unwrap_or_default());
                     model.checkouts += 1;
                     model.held.push((serial, false));
                     guards.push(conn);

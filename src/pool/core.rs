@@ -1,42 +1,60 @@
-//! The queue: one mutex over the idle list, the slot counts and the waiters, one condvar per
-//! waiter so a returned connection goes straight to the oldest one.
+//! The queue behind the slots: one mutex over the slot counts and the waiters, one condvar per
+//! waiter so a returned connection goes straight to the oldest one. The fast path (an idle slot
+//! claimed, or given back, while nobody waits) never takes this lock.
 //!
-//! Nothing here does I/O or calls user code; callers do that after the lock is released.
+//! Nothing here does I/O or calls user code; callers do that after the lock is released. A
+//! reference to the pool that a slot gave up is handed back to the caller, to be dropped only
+//! once nothing borrows from the pool any more.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
-use scheduled_thread_pool::{JobHandle, ScheduledThreadPool};
-
-use super::conn::Conn;
+use super::Shared;
 use super::observe::{Counters, State, WaitStats};
+use super::slots::{self, EMPTY, IDLE, PENDING, Slots, TAKEN, UNLIMITED};
+use super::workers::Workers;
 use crate::config::PoolOptions;
 use crate::error::{Error, TimeoutDetails};
 use crate::manage::ManageConnection;
+
+/// A reference to the pool given up by a slot that became empty: drop it last.
+pub(crate) type Release<M> = Option<Arc<Shared<M>>>;
 
 /// One process's pool: made at build, and made anew in a forked child.
 pub(crate) struct Core<M: ManageConnection> {
     /// The fork generation this core belongs to.
     pub(crate) fork_generation: u64,
-    inner: Mutex<Inner<M>>,
+    /// Unique among all cores, for the thread-local memory of the last slot used.
+    pub(crate) id: u64,
+    pub(crate) slots: Slots<M>,
+    /// Threads waiting, mirrored from the queue for the fast path to read.
+    waiting: AtomicUsize,
+    /// Slots taken, mirrored from the queue for the fast path to read.
+    open: AtomicUsize,
+    /// Whether the pool was closed, mirrored for the fast path.
+    closed: AtomicBool,
+    /// Hand out idle connections in this thread's-last-then-lowest order (`lifo`), or round
+    /// robin from `cursor`.
+    lifo: bool,
+    cursor: AtomicUsize,
+    inner: Mutex<Inner>,
+    owner: Weak<Shared<M>>,
     pub(crate) counters: Counters,
     pub(crate) next_id: AtomicU64,
     /// The reaper and the background closer.
-    pub(crate) workers: ScheduledThreadPool,
-    pub(crate) reaper_job: Mutex<Option<JobHandle>>,
+    pub(crate) workers: Workers,
 }
 
-struct Inner<M: ManageConnection> {
-    idle: VecDeque<Conn<M>>,
+struct Inner {
     /// Slots taken: connections that exist, are being opened or are being closed.
     open: usize,
     opening: usize,
     closing: usize,
     waiters: VecDeque<Waiter>,
     /// What was handed to waiters that have not woken yet, by ticket.
-    granted: Vec<(u64, Grant<M>)>,
+    granted: Vec<(u64, Acquired)>,
     next_ticket: u64,
     closed: bool,
     last_connect_error: Option<String>,
@@ -50,18 +68,14 @@ struct Waiter {
     wake: Arc<Condvar>,
 }
 
-enum Grant<M: ManageConnection> {
-    Conn(Conn<M>),
-    /// A free slot: the waiter opens a connection in it.
-    Slot,
-}
-
-/// What a checkout got from the queue.
-pub(crate) enum Acquired<M: ManageConnection> {
-    /// An idle connection, to be checked before it is handed out.
-    Idle(Conn<M>),
-    /// A reserved slot: open a connection in it, or give it back with [`Core::slot_done`].
-    Slot,
+/// What a checkout got: a slot it owns now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Acquired {
+    /// A slot holding an idle connection, to be checked before it is handed out.
+    Idle(usize),
+    /// An empty slot counted as opening: open a connection in it, or give it up with
+    /// [`Core::connect_failed`].
+    Slot(usize),
 }
 
 /// A checkout watched for leaks.
@@ -71,34 +85,31 @@ pub(crate) struct Lease {
     pub(crate) reported: bool,
 }
 
-/// Why a slot stops being used by an opening or closing connection.
+/// What became of a connection given back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SlotEnd {
-    /// A connect failed.
-    ConnectFailed,
-    /// A close finished.
-    Closed,
-}
-
-/// What a connection coming back to the queue ended as.
-pub(crate) enum Returned<M: ManageConnection> {
+pub(crate) enum Returned {
     /// Kept idle or handed to a waiter.
     Kept,
-    /// To be closed by the caller (the slot is counted as closing), for this reason.
-    Close(Conn<M>, super::observe::CloseReason),
+    /// Its slot is counted as closing: the caller closes it, for this reason.
+    Close(super::observe::CloseReason),
 }
 
+static NEXT_CORE_ID: AtomicU64 = AtomicU64::new(1);
+
 impl<M: ManageConnection> Core<M> {
-    pub(crate) fn new(options: &PoolOptions, fork_generation: u64) -> Self {
-        let workers = ScheduledThreadPool::builder()
-            .num_threads(2)
-            .thread_name_pattern(&format!("{}-worker-{{}}", options.name))
-            .on_drop_behavior(scheduled_thread_pool::OnPoolDropBehavior::DiscardPendingScheduled)
-            .build();
+    pub(crate) fn new(options: &PoolOptions, fork_generation: u64, owner: Weak<Shared<M>>) -> Self {
+        // Two threads, so one slow close does not hold up the reaper.
+        let workers = Workers::new(&options.name, 2);
         Core {
             fork_generation,
+            id: NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed),
+            slots: Slots::new(options.max_connections().unwrap_or(UNLIMITED).min(UNLIMITED)),
+            waiting: AtomicUsize::new(0),
+            open: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            lifo: options.lifo,
+            cursor: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
-                idle: VecDeque::with_capacity(options.pool_size),
                 open: 0,
                 opening: 0,
                 closing: 0,
@@ -110,36 +121,53 @@ impl<M: ManageConnection> Core<M> {
                 leases: HashMap::new(),
                 waits: WaitStats::default(),
             }),
+            owner,
             counters: Counters::default(),
             next_id: AtomicU64::new(1),
             workers,
-            reaper_job: Mutex::new(None),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner<M>> {
+    fn lock(&self) -> MutexGuard<'_, Inner> {
         // No code that can panic runs under this lock, but a poisoned lock must not take the
         // whole pool down with it either.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Takes an idle connection or a free slot, waiting until `deadline` if `wait` allows.
-    /// `Ok(None)` means nothing was free and `wait` was false.
+    /// The most slots the pool may take at once.
+    fn cap(&self, options: &PoolOptions) -> usize {
+        options
+            .max_connections()
+            .unwrap_or(UNLIMITED)
+            .min(self.slots.capacity())
+    }
+
+    /// The fast path: claims an idle slot without the lock, when nobody waits (waiters are
+    /// served first, through the queue) and the pool is open.
+    #[inline]
+    pub(crate) fn claim_fast(&self) -> Option<usize> {
+        if self.waiting.load(Ordering::SeqCst) != 0 || self.closed.load(Ordering::Acquire) {
+            return None;
+        }
+        self.claim_any()
+    }
+
+    /// Takes an idle slot or a free one, waiting until `deadline` if `wait` allows. `Ok(None)`
+    /// means nothing was free and `wait` was false.
     pub(crate) fn acquire(
         &self,
         options: &PoolOptions,
         start: Instant,
         deadline: Instant,
         wait: bool,
-    ) -> Result<Option<(Acquired<M>, Duration)>, Error> {
+    ) -> Result<Option<(Acquired, Duration)>, Error> {
         let mut inner = self.lock();
         if inner.closed {
             return Err(Error::Closed);
         }
-        // First come, first served: with others waiting, nothing is free anyway except what is
-        // already granted to them.
+        // First come, first served: with others waiting, join the queue behind them.
         if inner.waiters.is_empty()
-            && let Some(acquired) = inner.take_next(options)
+            && let Some(acquired) = self.take_next(&mut inner, options)
         {
             return Ok(Some((acquired, Duration::ZERO)));
         }
@@ -154,26 +182,26 @@ impl<M: ManageConnection> Core<M> {
             ticket,
             wake: Arc::clone(&wake),
         });
+        self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
         loop {
+            // A connection given back while this thread queued (its owner saw no waiter) is
+            // found here; one still being given back (PENDING) is waited for.
+            let unsettled = self.dispatch(&mut inner, options);
             let now = Instant::now();
             if let Some(at) = inner.granted.iter().position(|(t, _)| *t == ticket) {
-                let (_, grant) = inner.granted.swap_remove(at);
+                let (_, acquired) = inner.granted.swap_remove(at);
                 let waited = now.saturating_duration_since(start);
-                inner.waits.acquired += 1;
                 inner.waits.record_wait(waited);
-                let acquired = match grant {
-                    Grant::Conn(conn) => Acquired::Idle(conn),
-                    Grant::Slot => Acquired::Slot,
-                };
                 return Ok(Some((acquired, waited)));
             }
             if inner.closed || now >= deadline {
                 inner.waiters.retain(|w| w.ticket != ticket);
+                self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
                 if inner.closed {
                     return Err(Error::Closed);
                 }
                 inner.waits.timeouts += 1;
-                let state = inner.state(options);
+                let state = self.state_of(&inner, options);
                 return Err(Error::Timeout(TimeoutDetails {
                     waited: now.saturating_duration_since(start),
                     pool_size: options.pool_size,
@@ -184,179 +212,317 @@ impl<M: ManageConnection> Core<M> {
                     last_connect_error: inner.last_connect_error.clone(),
                 }));
             }
-            inner = wake
-                .wait_timeout(inner, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
-    }
-
-    /// A connection is back (returned, freshly opened, or pinged by the reaper): hand it to the
-    /// oldest waiter, keep it idle, or say it must be closed. `was_opening` is true when it
-    /// fills a slot that was counted as opening.
-    pub(crate) fn put(&self, options: &PoolOptions, conn: Conn<M>, was_opening: bool) -> Returned<M> {
-        let mut inner = self.lock();
-        if was_opening {
-            inner.opening -= 1;
-        }
-        if inner.closed {
-            inner.closing += 1;
-            return Returned::Close(conn, super::observe::CloseReason::PoolClosed);
-        }
-        if let Some(waiter) = inner.waiters.pop_front() {
-            inner.granted.push((waiter.ticket, Grant::Conn(conn)));
-            drop(inner);
-            waiter.wake.notify_one();
-            return Returned::Kept;
-        }
-        if inner.idle.len() < options.pool_size {
-            // Keep the idle list ordered by last use, so LIFO and FIFO hold even for a connection
-            // the reaper took out to ping; a plain return is always the newest.
-            if inner
-                .idle
-                .back()
-                .is_none_or(|last| last.last_used <= conn.last_used)
-            {
-                inner.idle.push_back(conn);
+            if unsettled {
+                drop(inner);
+                std::thread::yield_now();
+                inner = self.lock();
             } else {
-                let at = inner.idle.partition_point(|c| c.last_used <= conn.last_used);
-                inner.idle.insert(at, conn);
+                inner = wake
+                    .wait_timeout(inner, deadline - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0;
             }
+        }
+    }
+
+    /// An idle slot or, within the cap and the connect limit, a free one reserved for opening.
+    fn take_next(&self, inner: &mut Inner, options: &PoolOptions) -> Option<Acquired> {
+        if let Some(index) = self.claim_any() {
+            return Some(Acquired::Idle(index));
+        }
+        if inner.opening < options.connect_concurrency {
+            return self.reserve_slot(inner, options).map(Acquired::Slot);
+        }
+        None
+    }
+
+    /// Claims an idle slot. With `lifo`, this thread's last one first (a thread keeps reusing
+    /// "its" connection, on a cache line no other thread writes), then the lowest, which keeps
+    /// use on few connections and lets the others age out. Otherwise round robin, spreading
+    /// use over every connection.
+    #[inline]
+    fn claim_any(&self) -> Option<usize> {
+        if self.lifo {
+            if let Some(index) = slots::recent(self.id)
+                && self.slots.get(index).try_claim()
+            {
+                return Some(index);
+            }
+            return self
+                .slots
+                .iter()
+                .find_map(|(index, slot)| slot.try_claim().then_some(index));
+        }
+        // Slots fill lowest first, so the open ones are (nearly) the first `open`.
+        let allocated = self.slots.allocated();
+        if allocated == 0 {
+            return None;
+        }
+        let open = self.open.load(Ordering::Relaxed).clamp(1, allocated);
+        let start = self.cursor.fetch_add(1, Ordering::Relaxed) % open;
+        (0..allocated)
+            .map(|k| (start + k) % allocated)
+            .find(|&index| self.slots.get(index).try_claim())
+    }
+
+    /// Reserves the lowest empty slot, if the cap allows: it is counted as opening and holds a
+    /// reference to the pool.
+    fn reserve_slot(&self, inner: &mut Inner, options: &PoolOptions) -> Option<usize> {
+        if inner.open >= self.cap(options) {
+            return None;
+        }
+        let owner = self.owner.upgrade()?;
+        let index = (0..self.slots.capacity()).find(|&i| self.slots.ensure(i).state() == EMPTY)?;
+        let slot = self.slots.get(index);
+        // SAFETY: an empty slot is only handed out here, under the lock: nobody else owns it.
+        #[allow(unsafe_code)]
+        unsafe {
+            *slot.owner() = Some(owner);
+        }
+        slot.set(TAKEN);
+        inner.open += 1;
+        inner.opening += 1;
+        self.open.store(inner.open, Ordering::Release);
+        Some(index)
+    }
+
+    /// Empties an owned slot whose connection is gone, freeing it (the count drops); returns the
+    /// slot's reference to the pool, to be dropped last.
+    fn empty_slot(&self, inner: &mut Inner, index: usize) -> Release<M> {
+        let slot = self.slots.get(index);
+        // SAFETY: the caller owns the slot.
+        #[allow(unsafe_code)]
+        let owner = unsafe { slot.owner().take() };
+        slot.set(EMPTY);
+        inner.open -= 1;
+        self.open.store(inner.open, Ordering::Release);
+        owner
+    }
+
+    /// Hands what is free to the waiters, oldest first: idle slots, then free slots within the
+    /// cap and the connect limit. Returns whether a slot was still being given back (PENDING),
+    /// in which case a waiter must look again soon.
+    fn dispatch(&self, inner: &mut Inner, options: &PoolOptions) -> bool {
+        let mut unsettled = false;
+        while !inner.waiters.is_empty() {
+            let acquired = match self.claim_any() {
+                Some(index) => Acquired::Idle(index),
+                None => {
+                    unsettled = self.slots.iter().any(|(_, slot)| slot.state() == PENDING);
+                    if inner.opening >= options.connect_concurrency {
+                        break;
+                    }
+                    match self.reserve_slot(inner, options) {
+                        Some(index) => Acquired::Slot(index),
+                        None => break,
+                    }
+                }
+            };
+            self.grant(inner, acquired);
+        }
+        unsettled
+    }
+
+    /// Gives an owned slot to the oldest waiter (there must be one).
+    fn grant(&self, inner: &mut Inner, acquired: Acquired) {
+        let waiter = inner.waiters.pop_front().expect("granting needs a waiter");
+        self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
+        inner.granted.push((waiter.ticket, acquired));
+        waiter.wake.notify_one();
+    }
+
+    /// Gives back an owned slot whose connection may be kept: to the oldest waiter, idle, or
+    /// (when the pool is closed, or `pool_size` are idle already) to be closed by the caller.
+    #[inline]
+    pub(crate) fn put(&self, options: &PoolOptions, index: usize) -> Returned {
+        let slot = self.slots.get(index);
+        // The fast path: nobody waits, no overflow to drain, not closed.
+        if !self.closed.load(Ordering::Acquire)
+            && self.open.load(Ordering::Acquire) <= options.pool_size
+            && self.waiting.load(Ordering::SeqCst) == 0
+        {
+            slot.set_pending();
+            if self.waiting.load(Ordering::SeqCst) == 0 {
+                slot.set(IDLE);
+                slots::remember(self.id, index);
+                return Returned::Kept;
+            }
+        }
+        let mut inner = self.lock();
+        if inner.closed {
+            slot.set(TAKEN);
+            inner.closing += 1;
+            return Returned::Close(super::observe::CloseReason::PoolClosed);
+        }
+        if !inner.waiters.is_empty() {
+            slot.set(TAKEN);
+            self.grant(&mut inner, Acquired::Idle(index));
             return Returned::Kept;
         }
-        inner.closing += 1;
-        Returned::Close(conn, super::observe::CloseReason::Overflow)
+        let idle = self.slots.iter().filter(|(_, s)| s.state() == IDLE).count();
+        if idle >= options.pool_size {
+            slot.set(TAKEN);
+            inner.closing += 1;
+            return Returned::Close(super::observe::CloseReason::Overflow);
+        }
+        drop(inner);
+        // Let go only after the lock is released: from here on the slot is not ours.
+        slot.set(IDLE);
+        slots::remember(self.id, index);
+        Returned::Kept
     }
 
-    /// A checked-out connection (or an opened one never handed out) is about to be closed.
-    pub(crate) fn mark_closing(&self, was_opening: bool) {
-        let mut inner = self.lock();
-        if was_opening {
-            inner.opening -= 1;
-        }
-        inner.closing += 1;
+    /// An owned slot's connection is about to be closed.
+    pub(crate) fn mark_closing(&self) {
+        self.lock().closing += 1;
     }
 
-    /// A slot's connection is gone (closed, or never opened): give the slot to the oldest waiter,
-    /// who opens a connection in it, or free it.
-    pub(crate) fn slot_done(&self, end: SlotEnd, connect_error: Option<String>) {
+    /// An owned slot's connection was closed: the slot goes to the oldest waiter, who opens a
+    /// connection in it, or is freed.
+    pub(crate) fn closed_slot(&self, options: &PoolOptions, index: usize) -> Release<M> {
         let mut inner = self.lock();
-        match end {
-            SlotEnd::ConnectFailed => inner.opening -= 1,
-            SlotEnd::Closed => inner.closing -= 1,
-        }
-        if connect_error.is_some() {
-            inner.last_connect_error = connect_error;
-        }
-        if !inner.closed
-            && let Some(waiter) = inner.waiters.pop_front()
-        {
+        inner.closing -= 1;
+        self.free_or_grant(&mut inner, options, index)
+    }
+
+    /// Opening a connection in an owned slot failed.
+    pub(crate) fn connect_failed(&self, options: &PoolOptions, index: usize, error: String) -> Release<M> {
+        let mut inner = self.lock();
+        inner.opening -= 1;
+        inner.last_connect_error = Some(error);
+        self.free_or_grant(&mut inner, options, index)
+    }
+
+    fn free_or_grant(&self, inner: &mut Inner, options: &PoolOptions, index: usize) -> Release<M> {
+        if !inner.closed && !inner.waiters.is_empty() && inner.opening < options.connect_concurrency {
             inner.opening += 1;
-            inner.granted.push((waiter.ticket, Grant::Slot));
-            drop(inner);
-            waiter.wake.notify_one();
-            return;
+            self.grant(inner, Acquired::Slot(index));
+            return None;
         }
-        inner.open -= 1;
+        let owner = self.empty_slot(inner, index);
+        self.dispatch(inner, options);
+        owner
+    }
+
+    /// A connection was opened in an owned slot: it is in use now, and one more may be opened.
+    pub(crate) fn opened(&self, options: &PoolOptions) {
+        let mut inner = self.lock();
+        inner.opening -= 1;
+        self.dispatch(&mut inner, options);
     }
 
     /// For a checkout whose connection failed its checks, and which keeps its turn whoever
-    /// waits: an idle connection or a free slot, if there is one.
-    pub(crate) fn take_next(&self, options: &PoolOptions) -> Option<Acquired<M>> {
-        self.lock().take_next(options)
-    }
-
-    /// A checked-out connection was closed by its borrower, who opens a new one in its slot.
-    pub(crate) fn reopen_slot(&self) {
+    /// waits: an idle slot or a free one, if there is one.
+    pub(crate) fn take_next_now(&self, options: &PoolOptions) -> Option<Acquired> {
         let mut inner = self.lock();
-        inner.opening += 1;
-        inner.waits.acquired += 1;
+        self.take_next(&mut inner, options)
     }
 
-    /// A connection was opened for a borrower: it is in use now.
-    pub(crate) fn opened(&self) {
-        self.lock().opening -= 1;
+    /// An owned slot whose connection the owner closed itself: it opens a new one in it.
+    pub(crate) fn reopen_slot(&self) {
+        self.lock().opening += 1;
     }
 
     /// Reserves up to `want` slots for connections the reaper opens, within the cap.
-    pub(crate) fn reserve(&self, options: &PoolOptions, want: impl FnOnce(&State) -> usize) -> usize {
+    pub(crate) fn reserve(&self, options: &PoolOptions, want: impl FnOnce(&State) -> usize) -> Vec<usize> {
         let mut inner = self.lock();
         if inner.closed {
-            return 0;
+            return Vec::new();
         }
-        let state = inner.state(options);
-        let mut n = want(&state);
-        if let Some(cap) = options.max_connections() {
-            n = n.min(cap.saturating_sub(inner.open));
-        }
-        inner.open += n;
-        inner.opening += n;
-        n
+        let state = self.state_of(&inner, options);
+        (0..want(&state))
+            .map_while(|_| self.reserve_slot(&mut inner, options))
+            .collect()
     }
 
-    /// Takes out the idle connections `pick` chooses (oldest returned first), counting them as
-    /// in use; they come back through [`Core::put`] or are closed.
-    pub(crate) fn take_idle(&self, mut pick: impl FnMut(&Conn<M>, usize) -> bool) -> Vec<Conn<M>> {
-        let mut inner = self.lock();
-        let mut taken = Vec::new();
-        let mut kept = VecDeque::with_capacity(inner.idle.len());
-        let mut remaining = inner.idle.len();
-        while let Some(conn) = inner.idle.pop_front() {
-            if pick(&conn, remaining) {
-                remaining -= 1;
-                taken.push(conn);
-            } else {
-                kept.push_back(conn);
-            }
-        }
-        inner.idle = kept;
-        taken
-    }
-
-    /// Closes the queue: later checkouts and all waiters get `Error::Closed`. Returns the idle
-    /// connections (counted as closing) for the caller to close.
-    pub(crate) fn close(&self) -> Vec<Conn<M>> {
-        let mut inner = self.lock();
-        inner.closed = true;
-        let mut doomed: Vec<Conn<M>> = inner.idle.drain(..).collect();
-        for (_, grant) in std::mem::take(&mut inner.granted) {
-            match grant {
-                Grant::Conn(conn) => doomed.push(conn),
-                Grant::Slot => {
-                    inner.opening -= 1;
-                    inner.open -= 1;
+    /// Claims every idle slot (waiting for those being given back), for the caller to inspect
+    /// and then give back or close.
+    pub(crate) fn claim_idle(&self) -> Vec<usize> {
+        let mut claimed = Vec::new();
+        for (index, slot) in self.slots.iter() {
+            loop {
+                match slot.state() {
+                    IDLE if slot.try_claim() => {
+                        claimed.push(index);
+                        break;
+                    }
+                    IDLE | PENDING => std::thread::yield_now(),
+                    _ => break,
                 }
             }
         }
-        inner.closing += doomed.len();
+        claimed
+    }
+
+    /// Closes the queue: later checkouts and all waiters get `Error::Closed`. Returns the slots
+    /// the caller must close (idle ones and those granted to waiters that never woke), each
+    /// counted as closing, and the references to drop last.
+    pub(crate) fn close(&self) -> (Vec<usize>, Vec<Arc<Shared<M>>>) {
+        let mut inner = self.lock();
+        inner.closed = true;
+        self.closed.store(true, Ordering::SeqCst);
+        let mut doomed = Vec::new();
+        let mut releases = Vec::new();
+        for (_, acquired) in std::mem::take(&mut inner.granted) {
+            match acquired {
+                Acquired::Idle(index) => doomed.push(index),
+                Acquired::Slot(index) => {
+                    inner.opening -= 1;
+                    releases.extend(self.empty_slot(&mut inner, index));
+                }
+            }
+        }
         for waiter in inner.waiters.drain(..) {
             waiter.wake.notify_one();
         }
-        doomed
+        self.waiting.store(0, Ordering::SeqCst);
+        drop(inner);
+        doomed.extend(self.claim_idle());
+        self.lock().closing += doomed.len();
+        (doomed, releases)
     }
 
-    /// Cancels the reaper's periodic job, if it runs.
+    /// Stops the reaper's periodic round.
     pub(crate) fn stop_reaper(&self) {
-        if let Some(job) = self
-            .reaper_job
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
-            job.cancel();
-        }
+        self.workers.stop_periodic();
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.lock().closed
+        self.closed.load(Ordering::Acquire)
     }
 
     pub(crate) fn state(&self, options: &PoolOptions) -> State {
-        self.lock().state(options)
+        let inner = self.lock();
+        self.state_of(&inner, options)
+    }
+
+    fn state_of(&self, inner: &Inner, options: &PoolOptions) -> State {
+        let idle = self
+            .slots
+            .iter()
+            .filter(|(_, slot)| matches!(slot.state(), IDLE | PENDING))
+            .count();
+        State {
+            pool_size: options.pool_size,
+            max_overflow: options.max_overflow,
+            open: inner.open,
+            idle,
+            in_use: inner.open.saturating_sub(idle + inner.opening + inner.closing),
+            overflow: inner.open.saturating_sub(options.pool_size),
+            opening: inner.opening,
+            closing: inner.closing,
+            waiting: inner.waiters.len(),
+            closed: inner.closed,
+        }
     }
 
     pub(crate) fn wait_stats(&self) -> WaitStats {
         self.lock().waits.clone()
+    }
+
+    /// Checkouts through every slot.
+    pub(crate) fn checkouts(&self) -> u64 {
+        self.slots.iter().map(|(_, slot)| slot.checkouts()).sum()
     }
 
     pub(crate) fn last_connect_error(&self) -> Option<String> {
@@ -389,43 +555,5 @@ impl<M: ManageConnection> Core<M> {
             }
         }
         leaks
-    }
-}
-
-impl<M: ManageConnection> Inner<M> {
-    /// An idle connection (newest or oldest first, per `lifo`) or a reserved free slot.
-    fn take_next(&mut self, options: &PoolOptions) -> Option<Acquired<M>> {
-        let idle = if options.lifo {
-            self.idle.pop_back()
-        } else {
-            self.idle.pop_front()
-        };
-        let acquired = match idle {
-            Some(conn) => Acquired::Idle(conn),
-            None if options.max_connections().is_none_or(|cap| self.open < cap) => {
-                self.open += 1;
-                self.opening += 1;
-                Acquired::Slot
-            }
-            None => return None,
-        };
-        self.waits.acquired += 1;
-        Some(acquired)
-    }
-
-    fn state(&self, options: &PoolOptions) -> State {
-        let idle = self.idle.len();
-        State {
-            pool_size: options.pool_size,
-            max_overflow: options.max_overflow,
-            open: self.open,
-            idle,
-            in_use: self.open - idle - self.opening - self.closing,
-            overflow: self.open.saturating_sub(options.pool_size),
-            opening: self.opening,
-            closing: self.closing,
-            waiting: self.waiters.len(),
-            closed: self.closed,
-        }
     }
 }

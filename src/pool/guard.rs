@@ -1,45 +1,63 @@
-//! The borrowed connection, and what happens when it is given back.
+//! The borrowed connection: a handle on a slot the borrower owns until it drops it.
 
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::ptr::NonNull;
 use std::time::Instant;
 
 use super::conn::Conn;
-use super::core::SlotEnd;
-use super::observe::{CloseReason, Counters, Event, InvalidateReason};
-use super::{CloseIn, Shared, fork};
-use crate::config::ResetOnReturn;
-use crate::manage::{ManageConnection, ResetAction, TransactionState};
+use super::core::Core;
+use super::{Shared, fork};
+use crate::manage::ManageConnection;
 
 /// A connection checked out of a [`Pool`](crate::Pool). Derefs to the backend's connection;
 /// dropping it gives the connection back.
 pub struct PooledConnection<M: ManageConnection> {
-    shared: Arc<Shared<M>>,
-    conn: Option<Conn<M>>,
+    // The slot this connection lives in holds a reference to the pool while it is owned, so
+    // these pointers stay valid until the connection is given back; no reference count is
+    // touched per checkout.
+    shared: NonNull<Shared<M>>,
+    core: NonNull<Core<M>>,
+    index: usize,
+    conn: NonNull<Conn<M>>,
     invalidated: bool,
+    detached: bool,
 }
 
+// SAFETY: the guard owns its slot and the connection in it exclusively; sending it sends that
+// ownership, which is sound because connections are `Send` (the trait requires it). Shared
+// access gives out `&M::Connection` only, hence `Sync` when the connection is.
+#[allow(unsafe_code)]
+unsafe impl<M: ManageConnection> Send for PooledConnection<M> {}
+#[allow(unsafe_code)]
+unsafe impl<M: ManageConnection> Sync for PooledConnection<M> where M::Connection: Sync {}
+
 impl<M: ManageConnection> PooledConnection<M> {
-    pub(super) fn new(shared: Arc<Shared<M>>, conn: Conn<M>) -> Self {
+    pub(super) fn new(shared: &Shared<M>, core: &Core<M>, index: usize, conn: &mut Conn<M>) -> Self {
         PooledConnection {
-            shared,
-            conn: Some(conn),
+            shared: NonNull::from(shared),
+            core: NonNull::from(core),
+            index,
+            conn: NonNull::from(conn),
             invalidated: false,
+            detached: false,
         }
     }
 
     fn conn(&self) -> &Conn<M> {
-        self.conn
-            .as_ref()
-            .expect("a pooled connection is present until it is dropped")
+        // SAFETY: see the struct's fields: the slot, and so the connection, is ours.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.conn.as_ref()
+        }
     }
 
     fn conn_mut(&mut self) -> &mut Conn<M> {
-        self.conn
-            .as_mut()
-            .expect("a pooled connection is present until it is dropped")
+        // SAFETY: as in `conn`, and `&mut self` makes the access exclusive.
+        #[allow(unsafe_code)]
+        unsafe {
+            self.conn.as_mut()
+        }
     }
 
     /// The connection's id, unique within its pool (as in events and leak reports).
@@ -56,106 +74,50 @@ impl<M: ManageConnection> PooledConnection<M> {
     /// Takes the connection out of the pool for good: its slot is freed, and the pool forgets it.
     /// SQLAlchemy's `connection.detach()`.
     pub fn detach(mut self) -> M::Connection {
-        let conn = self
-            .conn
+        self.detached = true;
+        // SAFETY: as in `conn`; the slot is ours until `closed_slot` below frees it.
+        #[allow(unsafe_code)]
+        let (shared, core) = unsafe { (self.shared.as_ref(), self.core.as_ref()) };
+        // SAFETY: the slot is ours.
+        #[allow(unsafe_code)]
+        let conn = unsafe { core.slots.get(self.index).conn() }
             .take()
-            .expect("a pooled connection is present until it is dropped");
-        let core = self.shared.core();
-        if self.shared.options.leak_threshold.is_some() {
+            .expect("a borrowed slot holds its connection");
+        if shared.options.leak_threshold.is_some() {
             core.end_lease(conn.id, Instant::now());
         }
-        if conn.fork_generation == core.fork_generation {
-            core.mark_closing(false);
-            core.slot_done(SlotEnd::Closed, None);
-        }
+        let release = (conn.fork_generation == core.fork_generation).then(|| {
+            core.mark_closing();
+            core.closed_slot(&shared.options, self.index)
+        });
+        // The pool may live on only through this reference: drop it when nothing borrows from
+        // the pool any more.
+        drop(release);
         conn.raw
-    }
-}
-
-/// Why a connection given back must not be reused, if it must not: the checks of checkin, in
-/// order, including the reset.
-fn verdict<M: ManageConnection>(
-    shared: &Shared<M>,
-    conn: &mut Conn<M>,
-    invalidated: bool,
-) -> Option<CloseReason> {
-    if std::thread::panicking() {
-        return Some(CloseReason::Panicked);
-    }
-    if invalidated {
-        return Some(CloseReason::InvalidatedByBorrower);
-    }
-    if shared.manager.has_broken(&mut conn.raw) {
-        return Some(CloseReason::Broken);
-    }
-    let action = match &shared.options.reset_on_return {
-        ResetOnReturn::Nothing => return None,
-        ResetOnReturn::Statement(sql) => ResetAction::Statement(sql),
-        ResetOnReturn::Rollback | ResetOnReturn::Commit
-            if shared.manager.transaction_state(&mut conn.raw) == TransactionState::Idle =>
-        {
-            return None;
-        }
-        ResetOnReturn::Rollback => ResetAction::Rollback,
-        ResetOnReturn::Commit => ResetAction::Commit,
-    };
-    let core = shared.core();
-    Counters::bump(&core.counters.resets);
-    let result = shared.manager.reset(&mut conn.raw, action);
-    shared.emit(&Event::Reset {
-        id: conn.id,
-        ok: result.is_ok(),
-    });
-    match result {
-        Ok(()) => None,
-        Err(err) => {
-            Counters::bump(&core.counters.reset_failures);
-            log::warn!(target: "millpond::pool", "[{}] resetting connection {} failed, closing it: {err}", shared.options.name, conn.id);
-            if shared.manager.is_lost_server(&err) {
-                shared.invalidate(InvalidateReason::LostServer(err.to_string()));
-            }
-            Some(CloseReason::ResetFailed)
-        }
     }
 }
 
 impl<M: ManageConnection> Drop for PooledConnection<M> {
     fn drop(&mut self) {
-        let Some(fork_generation) = self.conn.as_ref().map(|c| c.fork_generation) else {
-            return; // detached
-        };
-        if fork_generation != fork::generation() {
-            // Borrowed before a fork and given back in the child: the connection is the
-            // parent's, so the child neither closes it nor keeps it.
-            std::mem::forget(self.conn.take());
+        if self.detached {
             return;
         }
-        let shared = &*self.shared;
-        let mut conn = self.conn.take().expect("taken only here and in detach");
-        let mut reason = verdict(shared, &mut conn, self.invalidated);
-        let core = shared.core();
-        let now = Instant::now();
-        if shared.options.leak_threshold.is_some()
-            && let Some(held) = core.end_lease(conn.id, now)
-        {
-            log::warn!(target: "millpond::pool", "[{}] connection {} reported as a possible leak came back after {held:?}", shared.options.name, conn.id);
-        }
-        if reason.is_none() {
-            if conn.is_expired(now) {
-                reason = Some(CloseReason::Recycled);
-            } else if conn.generation < shared.generation.load(Ordering::Relaxed) {
-                reason = Some(CloseReason::Invalidated);
+        // SAFETY: see the struct's fields.
+        #[allow(unsafe_code)]
+        let (shared, core) = unsafe { (self.shared.as_ref(), self.core.as_ref()) };
+        if self.conn().fork_generation != fork::generation() {
+            // Borrowed before a fork and given back in the child: the connection is the
+            // parent's, so the child neither closes it nor keeps it, nor lets go of the pool.
+            // SAFETY: the slot is ours (in this process's copy of the parent's memory).
+            #[allow(unsafe_code)]
+            unsafe {
+                let slot = core.slots.get(self.index);
+                std::mem::forget(slot.conn().take());
+                std::mem::forget(slot.owner().take());
             }
+            return;
         }
-        shared.emit(&Event::Checkin { id: conn.id });
-        match reason {
-            Some(reason) => shared.dispose(core, conn, reason, CloseIn::Background, false),
-            None => {
-                conn.last_used = now;
-                conn.alive_at = now;
-                shared.put_back(core, conn, false, CloseIn::Background);
-            }
-        }
+        shared.checkin(core, self.index, self.invalidated);
     }
 }
 

@@ -1,11 +1,14 @@
 //! The pool: its public handle, the per-process core behind it, checkout and checkin.
 
+mod checkin;
 mod conn;
 mod core;
 mod fork;
 mod guard;
 mod observe;
 mod reaper;
+mod slots;
+mod workers;
 
 use std::backtrace::Backtrace;
 use std::fmt;
@@ -14,7 +17,7 @@ use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use self::conn::Conn;
-use self::core::{Acquired, Core, Lease, Returned, SlotEnd};
+use self::core::{Acquired, Core, Lease, Release, Returned};
 pub use self::guard::PooledConnection;
 use self::observe::{BothHandlers, Counters, EchoEvents};
 pub use self::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats, WAIT_BUCKETS};
@@ -35,21 +38,40 @@ use crate::manage::ManageConnection;
 /// # }
 /// ```
 pub struct Pool<M: ManageConnection> {
+    handle: Arc<Handle<M>>,
+}
+
+/// What the pool's handles share. When the last one goes the pool is closed: idle connections
+/// now, borrowed ones when they come back (each slot holding a connection keeps the shared
+/// part alive until then).
+struct Handle<M: ManageConnection> {
     shared: Arc<Shared<M>>,
+}
+
+impl<M: ManageConnection> Drop for Handle<M> {
+    fn drop(&mut self) {
+        self.shared.close();
+    }
 }
 
 impl<M: ManageConnection> Clone for Pool<M> {
     fn clone(&self) -> Self {
         Pool {
-            shared: Arc::clone(&self.shared),
+            handle: Arc::clone(&self.handle),
         }
+    }
+}
+
+impl<M: ManageConnection> Pool<M> {
+    fn shared(&self) -> &Shared<M> {
+        &self.handle.shared
     }
 }
 
 impl<M: ManageConnection> fmt::Debug for Pool<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
-            .field("name", &self.shared.options.name)
+            .field("name", &self.shared().options.name)
             .field("state", &self.state())
             .finish_non_exhaustive()
     }
@@ -98,7 +120,7 @@ impl<M: ManageConnection> Pool<M> {
             ))),
         };
         let shared = Arc::new_cyclic(|myself: &Weak<Shared<M>>| {
-            let core = Box::new(Core::new(&options, fork::generation()));
+            let core = Box::new(Core::new(&options, fork::generation(), myself.clone()));
             reaper::start(&core, &options, myself.clone());
             Shared {
                 manager,
@@ -110,17 +132,19 @@ impl<M: ManageConnection> Pool<M> {
                 myself: myself.clone(),
             }
         });
-        Pool { shared }
+        Pool {
+            handle: Arc::new(Handle { shared }),
+        }
     }
 
     /// Checks out a connection, waiting up to the pool's `timeout`.
     pub fn get(&self) -> Result<PooledConnection<M>, Error> {
-        self.get_timeout(self.shared.options.timeout)
+        self.get_timeout(self.shared().options.timeout)
     }
 
     /// Checks out a connection, waiting up to `timeout`.
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<M>, Error> {
-        self.shared
+        self.shared()
             .checkout(timeout, true)
             .map(|conn| conn.expect("a waiting checkout returns a connection or an error"))
     }
@@ -129,23 +153,21 @@ impl<M: ManageConnection> Pool<M> {
     /// another thread to give one back. `Ok(None)` means the pool is busy; a connect error is
     /// still an error (r2d2's `try_get` returns `None` for both).
     pub fn try_get(&self) -> Result<Option<PooledConnection<M>>, Error> {
-        self.shared.checkout(self.shared.options.timeout, false)
+        self.shared().checkout(self.shared().options.timeout, false)
     }
 
     /// The pool's counts now.
     pub fn state(&self) -> State {
-        self.shared.core().state(&self.shared.options)
+        self.shared().core().state(&self.shared().options)
     }
 
     /// The pool's cumulative counters.
     pub fn stats(&self) -> Stats {
-        let core = self.shared.core();
+        let core = self.shared().core();
         let mut stats = Stats::default();
-        // Counters first: a failed acquisition is counted after its acquisition, so reading the
-        // failures before the acquisitions never makes `checkouts` count low.
         core.counters.fill(&mut stats);
-        let unlent = core.counters.unlent.load(Ordering::Relaxed);
-        core.wait_stats().fill(&mut stats, unlent);
+        core.wait_stats().fill(&mut stats);
+        stats.checkouts = core.checkouts();
         stats
     }
 
@@ -153,47 +175,48 @@ impl<M: ManageConnection> Pool<M> {
     /// background), checked-out ones when they come back. SQLAlchemy's `pool.invalidate()`,
     /// HikariCP's `softEvictConnections`.
     pub fn invalidate(&self) {
-        self.shared.invalidate(InvalidateReason::Requested);
+        self.shared().invalidate(InvalidateReason::Requested);
     }
 
     /// Closes the pool: idle connections now, checked-out ones when they are given back.
     /// Waiting threads and every later checkout get [`Error::Closed`]. The reaper stops.
     pub fn close(&self) {
-        self.shared.close();
+        self.shared().close();
     }
 
     /// Whether [`Pool::close`] was called.
     pub fn is_closed(&self) -> bool {
-        self.shared.core().is_closed()
+        self.shared().core().is_closed()
     }
 
     /// The options the pool was built with.
     pub fn options(&self) -> &PoolOptions {
-        &self.shared.options
+        &self.shared().options
     }
 
     /// The connection manager.
     pub fn manager(&self) -> &M {
-        &self.shared.manager
+        &self.shared().manager
     }
 
     /// The last connect error the pool saw, if any.
     pub fn last_connect_error(&self) -> Option<String> {
-        self.shared.core().last_connect_error()
+        self.shared().core().last_connect_error()
     }
 
     /// Opens connections until `min_idle` are idle; the first connect error is returned.
     pub(crate) fn fill_min_idle(&self) -> Result<(), Error> {
-        self.shared.fill_min_idle()
+        self.shared().fill_min_idle()
     }
 }
 
 /// How a connection that must go is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CloseIn {
-    /// In this thread, now (checkin, the reaper, `close`).
+    /// In this thread, now (the reaper, `close`).
     ThisThread,
-    /// On the pool's worker thread, so a slow close never delays a borrower.
+    /// On the pool's worker thread, so a slow close never delays a borrower (checkout and
+    /// checkin).
     Background,
 }
 
@@ -217,9 +240,10 @@ impl<M: ManageConnection> Shared<M> {
 
     #[cold]
     fn replace_core(&self, old: *mut Core<M>) -> &Core<M> {
-        let fresh = Box::new(Core::new(&self.options, fork::generation()));
+        let fresh = Box::new(Core::new(&self.options, fork::generation(), self.myself.clone()));
         if self.closed.load(Ordering::Acquire) {
-            fresh.close();
+            let (doomed, _) = fresh.close();
+            debug_assert!(doomed.is_empty(), "a fresh core has no connection");
         } else {
             reaper::start(&fresh, &self.options, self.myself.clone());
         }
@@ -250,20 +274,18 @@ impl<M: ManageConnection> Shared<M> {
         }
     }
 
-    fn checkout(
-        self: &Arc<Self>,
-        timeout: Duration,
-        wait: bool,
-    ) -> Result<Option<PooledConnection<M>>, Error> {
+    fn checkout(&self, timeout: Duration, wait: bool) -> Result<Option<PooledConnection<M>>, Error> {
         let core = self.core();
         let start = Instant::now();
         // A deadline past what Instant can hold is as good as none.
         let deadline = start
             .checked_add(timeout)
             .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365));
-        // What to try next without going back to the queue: after a connection failed its
-        // checks, the caller keeps its turn.
-        let mut next = None;
+        // The fast path first; then the queue. After a connection failed its checks, `next` is
+        // what the caller tries without going back to the queue: it keeps its turn.
+        let mut next = core
+            .claim_fast()
+            .map(|index| (Acquired::Idle(index), Duration::ZERO));
         loop {
             let (acquired, waited) = match next.take() {
                 Some(next) => next,
@@ -273,41 +295,51 @@ impl<M: ManageConnection> Shared<M> {
                 },
             };
             let now = if waited.is_zero() { start } else { Instant::now() };
-            let conn = match acquired {
-                Acquired::Idle(conn) => match self.check_idle(core, conn, now, deadline) {
-                    Ok(conn) => conn,
-                    Err((failed, reason)) => {
-                        Counters::bump(&core.counters.unlent);
-                        next = Some((self.replace(core, failed, reason), waited));
+            let index = match acquired {
+                Acquired::Idle(index) => match self.check_idle(core, index, now, deadline) {
+                    Ok(()) => index,
+                    Err(reason) => {
+                        next = Some((self.replace(core, index, reason), waited));
                         continue;
                     }
                 },
-                Acquired::Slot => {
-                    let conn = self
-                        .open(core)
-                        .inspect_err(|_| Counters::bump(&core.counters.unlent))?;
-                    core.opened();
-                    conn
+                Acquired::Slot(index) => {
+                    self.open(core, index)?;
+                    core.opened(&self.options);
+                    index
                 }
             };
-            return Ok(Some(self.lend(core, conn, now, waited)));
+            return Ok(Some(self.lend(core, index, now, waited)));
         }
     }
 
+    /// The connection in a slot the caller owns.
+    #[allow(clippy::mut_from_ref)]
+    #[inline]
+    pub(crate) fn conn_in<'c>(&self, core: &'c Core<M>, index: usize) -> &'c mut Conn<M> {
+        // SAFETY: callers own the slot (claimed, reserved and opened, or handed over) and it
+        // holds a connection.
+        #[allow(unsafe_code)]
+        let conn = unsafe { core.slots.get(index).conn() };
+        conn.as_mut()
+            .expect("an owned slot past opening holds a connection")
+    }
+
     /// The checks before an idle connection is handed out: lifetime, invalidation, pre-ping.
-    /// A connection that fails them comes back with the reason, for [`Shared::replace`].
+    /// A connection that fails them is replaced by [`Shared::replace`].
     fn check_idle(
         &self,
         core: &Core<M>,
-        mut conn: Conn<M>,
+        index: usize,
         now: Instant,
         deadline: Instant,
-    ) -> Result<Conn<M>, (Conn<M>, CloseReason)> {
+    ) -> Result<(), CloseReason> {
+        let conn = self.conn_in(core, index);
         if conn.is_expired(now) {
-            return Err((conn, CloseReason::Recycled));
+            return Err(CloseReason::Recycled);
         }
         if conn.generation < self.generation.load(Ordering::Relaxed) {
-            return Err((conn, CloseReason::Invalidated));
+            return Err(CloseReason::Invalidated);
         }
         if self.options.pre_ping
             && now.saturating_duration_since(conn.alive_at) >= self.options.pre_ping_bypass
@@ -316,28 +348,12 @@ impl<M: ManageConnection> Shared<M> {
                 .options
                 .validation_timeout
                 .min(deadline.saturating_duration_since(now));
-            if let Err(err) = self.ping(core, &mut conn, budget) {
+            if let Err(err) = self.ping(core, conn, budget) {
                 log::warn!(target: "millpond::pool", "[{}] connection {} failed its pre-ping and is replaced: {err}", self.options.name, conn.id);
-                return Err((conn, CloseReason::PingFailed));
+                return Err(CloseReason::PingFailed);
             }
         }
-        Ok(conn)
-    }
-
-    /// What a checkout tries after its connection failed the checks, keeping its turn: another
-    /// idle connection or a free slot, the failed one being closed in the background; or, with
-    /// the pool at its cap, the failed connection's own slot, closed here first so the cap holds.
-    fn replace(&self, core: &Core<M>, failed: Conn<M>, reason: CloseReason) -> Acquired<M> {
-        match core.take_next(&self.options) {
-            Some(acquired) => {
-                self.dispose(core, failed, reason, CloseIn::Background, false);
-                acquired
-            }
-            None => {
-                self.close_now(core, failed, reason);
-                Acquired::Slot
-            }
-        }
+        Ok(())
     }
 
     /// Validates a connection; a failure that means a lost server invalidates the pool.
@@ -353,9 +369,26 @@ impl<M: ManageConnection> Shared<M> {
         result
     }
 
-    /// Opens a connection in a slot already reserved; on failure the slot is given up and the
+    /// What a checkout tries after its connection failed the checks, keeping its turn: another
+    /// idle connection or a free slot, the failed one being closed in the background; or, with
+    /// none free, the failed connection's own slot, closed here first so the cap holds.
+    fn replace(&self, core: &Core<M>, index: usize, reason: CloseReason) -> Acquired {
+        match core.take_next_now(&self.options) {
+            Some(acquired) => {
+                self.dispose(core, index, reason, CloseIn::Background);
+                acquired
+            }
+            None => {
+                self.drop_conn(core, index, reason);
+                core.reopen_slot();
+                Acquired::Slot(index)
+            }
+        }
+    }
+
+    /// Opens a connection in a slot the caller reserved; on failure the slot is given up and the
     /// backend's error returned as `Error::Connect`.
-    fn open(&self, core: &Core<M>) -> Result<Conn<M>, Error> {
+    fn open(&self, core: &Core<M>, index: usize) -> Result<(), Error> {
         let started = Instant::now();
         // Read before connecting: a connect that began before an invalidation is suspect too.
         let generation = self.generation.load(Ordering::Relaxed);
@@ -372,16 +405,21 @@ impl<M: ManageConnection> Shared<M> {
                     generation,
                     core.fork_generation,
                 );
+                // SAFETY: the caller reserved the slot: it owns it.
+                #[allow(unsafe_code)]
+                unsafe {
+                    *core.slots.get(index).conn() = Some(conn);
+                }
                 self.emit(&Event::Connect {
                     id,
                     duration: now - started,
                 });
-                Ok(conn)
+                Ok(())
             }
             Err(err) => {
                 Counters::bump(&core.counters.connect_errors);
-                let message = err.to_string();
-                core.slot_done(SlotEnd::ConnectFailed, Some(message));
+                // The caller holds the pool, so this is never its last reference.
+                drop(core.connect_failed(&self.options, index, err.to_string()));
                 self.emit(&Event::ConnectFailed {
                     error: &err,
                     duration: started.elapsed(),
@@ -391,13 +429,10 @@ impl<M: ManageConnection> Shared<M> {
         }
     }
 
-    fn lend(
-        self: &Arc<Self>,
-        core: &Core<M>,
-        conn: Conn<M>,
-        now: Instant,
-        waited: Duration,
-    ) -> PooledConnection<M> {
+    fn lend(&self, core: &Core<M>, index: usize, now: Instant, waited: Duration) -> PooledConnection<M> {
+        let slot = core.slots.get(index);
+        slot.count_checkout();
+        let conn = self.conn_in(core, index);
         if self.options.leak_threshold.is_some() {
             core.lease(
                 conn.id,
@@ -408,64 +443,57 @@ impl<M: ManageConnection> Shared<M> {
                 },
             );
         }
-        self.emit(&Event::Checkout { id: conn.id, waited });
-        PooledConnection::new(Arc::clone(self), conn)
+        if self.events.is_some() {
+            self.emit(&Event::Checkout { id: conn.id, waited });
+        }
+        PooledConnection::new(self, core, index, conn)
     }
 
-    /// Closes a connection that has left the queue, then frees (or hands on) its slot.
-    /// `counted` says whether the queue already counts it as closing.
-    pub(crate) fn dispose(
-        &self,
-        core: &Core<M>,
-        conn: Conn<M>,
-        reason: CloseReason,
-        how: CloseIn,
-        counted: bool,
-    ) {
-        if !counted {
-            core.mark_closing(false);
-        }
-        match how {
-            CloseIn::ThisThread => self.finish_close(core, conn, reason),
-            CloseIn::Background => match self.myself.upgrade() {
-                Some(shared) => {
-                    core.workers.execute(move || {
-                        let core = shared.core();
-                        shared.finish_close(core, conn, reason);
-                    });
-                }
-                None => self.finish_close(core, conn, reason),
-            },
+    /// Closes the connection of a slot the caller owns, then frees the slot (or hands it to a
+    /// waiter). Returns the slot's reference to the pool, to be dropped last.
+    pub(crate) fn dispose(&self, core: &Core<M>, index: usize, reason: CloseReason, how: CloseIn) {
+        core.mark_closing();
+        self.close_counted(core, index, reason, how);
+    }
+
+    /// As [`Shared::dispose`], for a slot already counted as closing.
+    fn close_counted(&self, core: &Core<M>, index: usize, reason: CloseReason, how: CloseIn) {
+        match (how, self.myself.upgrade()) {
+            (CloseIn::Background, Some(shared)) => {
+                core.workers.execute(move || {
+                    let release = shared.finish_close(shared.core(), index, reason);
+                    drop(release);
+                    drop(shared);
+                });
+            }
+            // The caller holds the pool (a handle, or the reaper's reference): not the last.
+            _ => drop(self.finish_close(core, index, reason)),
         }
     }
 
-    fn finish_close(&self, core: &Core<M>, conn: Conn<M>, reason: CloseReason) {
-        let id = conn.id;
-        if conn.fork_generation != core.fork_generation {
-            // Opened by the parent process: closing it would end the parent's session.
-            std::mem::forget(conn);
-            return;
+    fn finish_close(&self, core: &Core<M>, index: usize, reason: CloseReason) -> Release<M> {
+        self.drop_conn(core, index, reason);
+        core.closed_slot(&self.options, index)
+    }
+
+    /// Closes the connection of an owned slot, which stays owned.
+    fn drop_conn(&self, core: &Core<M>, index: usize, reason: CloseReason) {
+        // SAFETY: the caller owns the slot.
+        #[allow(unsafe_code)]
+        let conn = unsafe { core.slots.get(index).conn() }.take();
+        if let Some(conn) = conn {
+            let id = conn.id;
+            drop(conn);
+            core.counters.closed(reason);
+            self.emit(&Event::Close { id, reason });
         }
-        drop(conn);
-        core.counters.closed(reason);
-        core.slot_done(SlotEnd::Closed, None);
-        self.emit(&Event::Close { id, reason });
     }
 
-    /// Closes a checked-out connection in this thread and keeps its slot for a new connection
-    /// this thread opens.
-    fn close_now(&self, core: &Core<M>, conn: Conn<M>, reason: CloseReason) {
-        let id = conn.id;
-        drop(conn);
-        core.counters.closed(reason);
-        core.reopen_slot();
-        self.emit(&Event::Close { id, reason });
-    }
-
-    /// Gives a connection back to the queue, or closes it here if the queue will not keep it.
-    pub(crate) fn put_back(&self, core: &Core<M>, conn: Conn<M>, was_opening: bool, how: CloseIn) {
-        if let Returned::Close(conn, reason) = core.put(&self.options, conn, was_opening) {
-            self.dispose(core, conn, reason, how, true);
+    /// Gives back a slot the caller owns whose connection may be kept; closes it (here or in the
+    /// background) if the queue will not keep it.
+    pub(crate) fn put_back(&self, core: &Core<M>, index: usize, how: CloseIn) {
+        if let Returned::Close(reason) = core.put(&self.options, index) {
+            self.close_counted(core, index, reason, how);
         }
     }
 
@@ -484,9 +512,12 @@ impl<M: ManageConnection> Shared<M> {
             reason: &reason,
         });
         let core = self.core();
-        let stale = core.take_idle(|conn, _| conn.generation < generation);
-        for conn in stale {
-            self.dispose(core, conn, CloseReason::Invalidated, CloseIn::Background, false);
+        for index in core.claim_idle() {
+            if self.conn_in(core, index).generation < generation {
+                self.dispose(core, index, CloseReason::Invalidated, CloseIn::Background);
+            } else {
+                self.put_back(core, index, CloseIn::Background);
+            }
         }
     }
 
@@ -494,25 +525,29 @@ impl<M: ManageConnection> Shared<M> {
         self.closed.store(true, Ordering::Release);
         let core = self.core();
         core.stop_reaper();
-        for conn in core.close() {
-            self.finish_close(core, conn, CloseReason::PoolClosed);
+        let (doomed, releases) = core.close();
+        for index in doomed {
+            self.close_counted(core, index, CloseReason::PoolClosed, CloseIn::ThisThread);
         }
+        // The caller holds the pool: these are not its last references.
+        drop(releases);
     }
 
     fn fill_min_idle(&self) -> Result<(), Error> {
         let core = self.core();
         let min_idle = self.options.min_idle;
-        let n = core.reserve(&self.options, |state| {
+        let reserved = core.reserve(&self.options, |state| {
             min_idle.saturating_sub(state.idle + state.opening)
         });
         let mut first_error = None;
-        for _ in 0..n {
-            match self.open(core) {
-                Ok(conn) => self.put_back(core, conn, true, CloseIn::ThisThread),
+        for index in reserved {
+            match self.open(core, index) {
+                Ok(()) => {
+                    core.opened(&self.options);
+                    self.put_back(core, index, CloseIn::ThisThread);
+                }
                 Err(err) => {
-                    if first_error.is_none() {
-                        first_error = Some(err);
-                    }
+                    first_error.get_or_insert(err);
                 }
             }
         }

@@ -217,9 +217,6 @@ pub(crate) struct Counters {
     pub(crate) resets: AtomicU64,
     pub(crate) reset_failures: AtomicU64,
     pub(crate) leaks: AtomicU64,
-    /// Acquisitions that did not end in a checkout (a failed connect, a connection that failed
-    /// its checks): counted here, off the hot path, rather than counting every checkout twice.
-    pub(crate) unlent: AtomicU64,
     closes: [AtomicU64; 10],
 }
 
@@ -259,9 +256,6 @@ impl Counters {
 /// The wait figures, kept under the pool's lock (they change on the checkout path).
 #[derive(Debug, Default, Clone)]
 pub(crate) struct WaitStats {
-    /// Idle connections and slots the queue handed out; some fail their checks or their
-    /// connect, which [`Counters::unlent`] counts.
-    pub(crate) acquired: u64,
     pub(crate) waits: u64,
     pub(crate) total: Duration,
     pub(crate) max: Duration,
@@ -281,9 +275,7 @@ impl WaitStats {
         self.histogram[bucket] += 1;
     }
 
-    /// `unlent` is [`Counters::unlent`], read before these figures.
-    pub(crate) fn fill(&self, stats: &mut Stats, unlent: u64) {
-        stats.checkouts = self.acquired.saturating_sub(unlent);
+    pub(crate) fn fill(&self, stats: &mut Stats) {
         stats.waits = self.waits;
         stats.wait_time_total = self.total;
         stats.wait_time_max = self.max;

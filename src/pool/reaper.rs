@@ -1,11 +1,12 @@
 //! The reaper: a periodic task on the pool's worker threads that closes expired and long-idle
 //! connections, keeps `min_idle` open, pings idle ones (keepalive) and reports leaks.
 
-use std::sync::{PoisonError, Weak};
+use std::sync::Weak;
 use std::time::Instant;
 
 use super::core::Core;
 use super::observe::{CloseReason, Counters};
+use super::slots::IDLE;
 use super::{CloseIn, Shared};
 use crate::config::PoolOptions;
 use crate::manage::ManageConnection;
@@ -13,18 +14,17 @@ use crate::manage::ManageConnection;
 /// Schedules the reaper on `core`'s workers. It holds only a weak reference, so it never keeps
 /// a dropped pool alive.
 pub(super) fn start<M: ManageConnection>(core: &Core<M>, options: &PoolOptions, shared: Weak<Shared<M>>) {
-    let job = core
-        .workers
-        .execute_at_fixed_rate(options.reaper_rate, options.reaper_rate, move || {
-            if let Some(shared) = shared.upgrade() {
-                shared.reap();
-            }
-        });
-    *core.reaper_job.lock().unwrap_or_else(PoisonError::into_inner) = Some(job);
+    core.workers.every(options.reaper_rate, move || {
+        if let Some(shared) = shared.upgrade() {
+            shared.reap();
+        }
+    });
 }
 
 impl<M: ManageConnection> Shared<M> {
-    /// One round of the reaper.
+    /// One round of the reaper. Idle connections are looked at one at a time, from the highest
+    /// slot down (the fast path favours low slots, so high ones are the least used), each
+    /// claimed only while it is looked at.
     pub(crate) fn reap(&self) {
         let core = self.core();
         if core.is_closed() {
@@ -33,40 +33,44 @@ impl<M: ManageConnection> Shared<M> {
         let options = &self.options;
         let now = Instant::now();
         let generation = self.generation.load(std::sync::atomic::Ordering::Relaxed);
+        let slots: Vec<usize> = core.slots.iter().map(|(index, _)| index).collect();
+        let mut idle = core.slots.iter().filter(|(_, slot)| slot.state() == IDLE).count();
 
-        let doomed = core.take_idle(|conn, remaining| {
-            conn.is_expired(now)
-                || conn.generation < generation
-                || options.idle_timeout.is_some_and(|limit| {
-                    remaining > options.min_idle && now.saturating_duration_since(conn.last_used) >= limit
-                })
-        });
-        for conn in doomed {
-            let reason = if conn.is_expired(now) {
-                CloseReason::Recycled
-            } else if conn.generation < generation {
-                CloseReason::Invalidated
-            } else {
-                CloseReason::IdleTimeout
-            };
-            self.dispose(core, conn, reason, CloseIn::ThisThread, false);
-        }
-
-        if let Some(keepalive) = options.keepalive {
-            let stale = core.take_idle(|conn, _| now.saturating_duration_since(conn.alive_at) >= keepalive);
-            for mut conn in stale {
-                let result = self.ping(core, &mut conn, options.validation_timeout);
-                match result {
-                    Ok(()) => {
-                        conn.alive_at = Instant::now();
-                        self.put_back(core, conn, false, CloseIn::ThisThread);
-                    }
-                    Err(err) => {
-                        log::warn!(target: "millpond::pool", "[{}] idle connection {} failed its keepalive ping and is closed: {err}", options.name, conn.id);
-                        self.dispose(core, conn, CloseReason::PingFailed, CloseIn::ThisThread, false);
-                    }
-                }
+        for index in slots.into_iter().rev() {
+            if !core.slots.get(index).try_claim() {
+                continue;
             }
+            let conn = self.conn_in(core, index);
+            let reason = if conn.is_expired(now) {
+                Some(CloseReason::Recycled)
+            } else if conn.generation < generation {
+                Some(CloseReason::Invalidated)
+            } else if idle > options.min_idle
+                && options
+                    .idle_timeout
+                    .is_some_and(|limit| now.saturating_duration_since(conn.last_used) >= limit)
+            {
+                Some(CloseReason::IdleTimeout)
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                idle -= 1;
+                self.dispose(core, index, reason, CloseIn::ThisThread);
+                continue;
+            }
+            if let Some(keepalive) = options.keepalive
+                && now.saturating_duration_since(conn.alive_at) >= keepalive
+            {
+                if let Err(err) = self.ping(core, conn, options.validation_timeout) {
+                    log::warn!(target: "millpond::pool", "[{}] idle connection {} failed its keepalive ping and is closed: {err}", options.name, conn.id);
+                    idle -= 1;
+                    self.dispose(core, index, CloseReason::PingFailed, CloseIn::ThisThread);
+                    continue;
+                }
+                conn.alive_at = Instant::now();
+            }
+            self.put_back(core, index, CloseIn::ThisThread);
         }
 
         if let Some(threshold) = options.leak_threshold {

@@ -1,0 +1,87 @@
+//! What happens when a borrowed connection is given back.
+
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use super::conn::Conn;
+use super::core::Core;
+use super::observe::{CloseReason, Counters, Event, InvalidateReason};
+use super::{CloseIn, Shared};
+use crate::config::ResetOnReturn;
+use crate::manage::{ManageConnection, ResetAction, TransactionState};
+
+impl<M: ManageConnection> Shared<M> {
+    /// Gives back the connection in slot `index`, which the caller owns: closes it (in the
+    /// background) if it must not be reused, else hands it to a waiter or keeps it idle.
+    pub(crate) fn checkin(&self, core: &Core<M>, index: usize, invalidated: bool) {
+        let conn = self.conn_in(core, index);
+        let mut reason = self.verdict(conn, invalidated);
+        let now = Instant::now();
+        if self.options.leak_threshold.is_some()
+            && let Some(held) = core.end_lease(conn.id, now)
+        {
+            log::warn!(target: "millpond::pool", "[{}] connection {} reported as a possible leak came back after {held:?}", self.options.name, conn.id);
+        }
+        if reason.is_none() {
+            if conn.is_expired(now) {
+                reason = Some(CloseReason::Recycled);
+            } else if conn.generation < self.generation.load(Ordering::Relaxed) {
+                reason = Some(CloseReason::Invalidated);
+            }
+        }
+        if self.events.is_some() {
+            self.emit(&Event::Checkin { id: conn.id });
+        }
+        match reason {
+            Some(reason) => self.dispose(core, index, reason, CloseIn::Background),
+            None => {
+                conn.last_used = now;
+                conn.alive_at = now;
+                self.put_back(core, index, CloseIn::Background);
+            }
+        }
+    }
+
+    /// Why a connection given back must not be reused, if it must not: the checks of checkin,
+    /// in order, including the reset.
+    fn verdict(&self, conn: &mut Conn<M>, invalidated: bool) -> Option<CloseReason> {
+        if std::thread::panicking() {
+            return Some(CloseReason::Panicked);
+        }
+        if invalidated {
+            return Some(CloseReason::InvalidatedByBorrower);
+        }
+        if self.manager.has_broken(&mut conn.raw) {
+            return Some(CloseReason::Broken);
+        }
+        let action = match &self.options.reset_on_return {
+            ResetOnReturn::Nothing => return None,
+            ResetOnReturn::Statement(sql) => ResetAction::Statement(sql),
+            ResetOnReturn::Rollback | ResetOnReturn::Commit
+                if self.manager.transaction_state(&mut conn.raw) == TransactionState::Idle =>
+            {
+                return None;
+            }
+            ResetOnReturn::Rollback => ResetAction::Rollback,
+            ResetOnReturn::Commit => ResetAction::Commit,
+        };
+        let core = self.core();
+        Counters::bump(&core.counters.resets);
+        let result = self.manager.reset(&mut conn.raw, action);
+        self.emit(&Event::Reset {
+            id: conn.id,
+            ok: result.is_ok(),
+        });
+        match result {
+            Ok(()) => None,
+            Err(err) => {
+                Counters::bump(&core.counters.reset_failures);
+                log::warn!(target: "millpond::pool", "[{}] resetting connection {} failed, closing it: {err}", self.options.name, conn.id);
+                if self.manager.is_lost_server(&err) {
+                    self.invalidate(InvalidateReason::LostServer(err.to_string()));
+                }
+                Some(CloseReason::ResetFailed)
+            }
+        }
+    }
+}
