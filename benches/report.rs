@@ -1,0 +1,494 @@
+//! Turns the benchmark programs' results (`target/bench/*.tsv`) into BENCHMARKS.md and
+//! benchmarks.svg: the tables, the ratios, and where each goal stands. Run by `scripts/bench`
+//! after the benchmarks; it measures nothing itself.
+//!
+//! ```text
+//! cargo bench --bench report -- [--in target/bench] [--md BENCHMARKS.md] [--svg benchmarks.svg]
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+/// One result: (load, peer, threads, pool, metric) → value.
+#[derive(Default)]
+struct Results {
+    values: BTreeMap<(String, String, String, String, String), f64>,
+    /// Peers in the order they first appear, per load.
+    peers: BTreeMap<String, Vec<String>>,
+    /// The spike's time series: peer → (µs, open).
+    series: BTreeMap<String, Vec<(f64, f64)>>,
+}
+
+impl Results {
+    fn get(&self, load: &str, peer: &str, threads: &str, pool: &str, metric: &str) -> Option<f64> {
+        self.values
+            .get(&(
+                load.into(),
+                peer.into(),
+                threads.into(),
+                pool.into(),
+                metric.into(),
+            ))
+            .copied()
+    }
+
+    /// The value for a load and peer whatever its threads and pool columns say.
+    fn any(&self, load: &str, peer: &str, metric: &str) -> Option<f64> {
+        self.values
+            .iter()
+            .find(|((l, p, _, _, m), _)| l == load && p == peer && m == metric)
+            .map(|(_, v)| *v)
+    }
+
+    fn peers(&self, load: &str) -> &[String] {
+        self.peers.get(load).map(Vec::as_slice).unwrap_or(&[])
+    }
+}
+
+fn read(dir: &Path) -> Results {
+    let mut results = Results::default();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        eprintln!("report: no results in {} (run scripts/bench)", dir.display());
+        std::process::exit(1);
+    };
+    let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for file in files {
+        let name = file
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default()
+            .to_owned();
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        if name == "spike_series.tsv" {
+            for line in text.lines().skip(1) {
+                let cols: Vec<&str> = line.split('\t').collect();
+                if let [t, peer, open, ..] = cols[..]
+                    && let (Ok(t), Ok(open)) = (t.parse::<f64>(), open.parse::<f64>())
+                {
+                    results.series.entry(peer.to_owned()).or_default().push((t, open));
+                }
+            }
+            continue;
+        }
+        if !name.ends_with(".tsv") {
+            continue;
+        }
+        for line in text.lines().skip(1) {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let [load, peer, threads, pool, metric, value, _unit] = cols[..] else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else { continue };
+            let peers = results.peers.entry(load.to_owned()).or_default();
+            if !peers.iter().any(|p| p == peer) {
+                peers.push(peer.to_owned());
+            }
+            results.values.insert(
+                (
+                    load.into(),
+                    peer.into(),
+                    threads.into(),
+                    pool.into(),
+                    metric.into(),
+                ),
+                value,
+            );
+        }
+    }
+    results
+}
+
+fn mops(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| format!("{:.2} M/s", v / 1e6))
+}
+
+fn kops(v: Option<f64>) -> String {
+    v.map_or("—".into(), |v| {
+        if v >= 1e6 {
+            format!("{:.2} M/s", v / 1e6)
+        } else {
+            format!("{:.1} k/s", v / 1e3)
+        }
+    })
+}
+
+fn ratio(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    }
+}
+
+fn x(r: Option<f64>) -> String {
+    r.map_or("—".into(), |r| format!("{r:.2}×"))
+}
+
+fn mark(ok: Option<bool>) -> &'static str {
+    match ok {
+        Some(true) => "met",
+        Some(false) => "**not met**",
+        None => "not measured",
+    }
+}
+
+fn cycle(r: &Results, md: &mut String) {
+    let peers = r.peers("cycle");
+    if peers.is_empty() {
+        return;
+    }
+    writeln!(md, "## Connection cycle\n").unwrap();
+    writeln!(
+        md,
+        "HikariCP's own benchmark: each thread loops `get` + drop against a stub that does no I/O; no \
+         overflow, min idle 0, timeout 8 s. Median of alternated rounds, operations per second. \
+         HikariCP 2.7.9 runs in one JVM beside the Rust peers, warmed up first.\n"
+    )
+    .unwrap();
+    let mut pools: Vec<String> = r
+        .values
+        .keys()
+        .filter(|k| k.0 == "cycle")
+        .map(|k| k.3.clone())
+        .collect();
+    pools.sort_by_key(|p| p.parse::<usize>().unwrap_or(0));
+    pools.dedup();
+    let mut threads: Vec<String> = r
+        .values
+        .keys()
+        .filter(|k| k.0 == "cycle")
+        .map(|k| k.2.clone())
+        .collect();
+    threads.sort_by_key(|t| t.parse::<usize>().unwrap_or(0));
+    threads.dedup();
+    writeln!(
+        md,
+        "| pool | threads | {} | millpond / HikariCP | millpond / r2d2 (no test) |",
+        peers.join(" | ")
+    )
+    .unwrap();
+    writeln!(md, "|---:|---:|{}---:|---:|", "---:|".repeat(peers.len())).unwrap();
+    let (mut beat_hikari, mut five_r2d2) = (Some(true), None::<bool>);
+    for pool in &pools {
+        for t in &threads {
+            let cells: Vec<String> = peers
+                .iter()
+                .map(|p| mops(r.get("cycle", p, t, pool, "ops_per_s")))
+                .collect();
+            let mp = r.get("cycle", "millpond", t, pool, "ops_per_s");
+            let vs_h = ratio(mp, r.get("cycle", "hikaricp", t, pool, "ops_per_s"));
+            let vs_r = ratio(mp, r.get("cycle", "r2d2-no-test", t, pool, "ops_per_s"));
+            match vs_h {
+                Some(v) if v < 1.0 => beat_hikari = Some(false),
+                None => beat_hikari = beat_hikari.and(None),
+                _ => {}
+            }
+            if t == "32"
+                && let Some(v) = vs_r
+            {
+                five_r2d2 = Some(five_r2d2.unwrap_or(true) && v >= 5.0);
+            }
+            writeln!(
+                md,
+                "| {pool} | {t} | {} | {} | {} |",
+                cells.join(" | "),
+                x(vs_h),
+                x(vs_r)
+            )
+            .unwrap();
+        }
+    }
+    writeln!(md, "\nGoals: at least HikariCP's throughput at every grid point: {}; at least 5× r2d2 (no checkout test) at 32 threads: {}.\n", mark(beat_hikari), mark(five_r2d2)).unwrap();
+}
+
+fn servers(r: &Results, md: &mut String) {
+    for (load, title) in [("postgres", "PostgreSQL"), ("mariadb", "MariaDB")] {
+        let peers = r.peers(load);
+        if peers.is_empty() {
+            continue;
+        }
+        writeln!(md, "## Real server: {title}\n").unwrap();
+        writeln!(
+            md,
+            "`SELECT 1` per checkout, 16 threads, pool 8, over loopback; median of alternated rounds.\n"
+        )
+        .unwrap();
+        writeln!(md, "| peer | operations/s | millpond / peer |").unwrap();
+        writeln!(md, "|---|---:|---:|").unwrap();
+        let mp = r.any(load, "millpond", "ops_per_s");
+        for peer in peers {
+            let v = r.any(load, peer, "ops_per_s");
+            writeln!(md, "| {peer} | {} | {} |", kops(v), x(ratio(mp, v))).unwrap();
+        }
+        let r2d2 = ratio(mp, r.any(load, "r2d2 (defaults)", "ops_per_s"));
+        let cpr = ratio(mp, r.any(load, "connect per request", "ops_per_s"));
+        let persistent = ratio(mp, r.any(load, "persistent per thread", "ops_per_s"));
+        let pgbench = ratio(mp, r.any(load, "pgbench", "ops_per_s"));
+        write!(
+            md,
+            "\nGoals: ≥ 1.9× r2d2's defaults: {} ({}); ≥ 20× connect per request: {} ({}); within 3% of one persistent connection per thread: {} ({})",
+            mark(r2d2.map(|v| v >= 1.9)),
+            x(r2d2),
+            mark(cpr.map(|v| v >= 20.0)),
+            x(cpr),
+            mark(persistent.map(|v| v >= 0.97)),
+            x(persistent)
+        )
+        .unwrap();
+        if load == "postgres" {
+            write!(
+                md,
+                "; ≥ 90% of pgbench's persistent rate: {} ({})",
+                mark(pgbench.map(|v| v >= 0.9)),
+                x(pgbench)
+            )
+            .unwrap();
+        }
+        writeln!(md, ".\n").unwrap();
+    }
+}
+
+fn spike(r: &Results, md: &mut String) {
+    let peers = r.peers("spike");
+    if peers.is_empty() {
+        return;
+    }
+    writeln!(md, "## Spike\n").unwrap();
+    writeln!(
+        md,
+        "HikariCP's spike test: connecting takes 150 ms and a request holds its connection 2 ms; up to \
+         50 connections, 5 kept idle; 50 requests arrive at once. Connections are counted by the stub \
+         (established, not yet closed).\n"
+    )
+    .unwrap();
+    writeln!(md, "| peer | open at end | 1 s later | connects | peak open | time to serve all | latency p50 | latency max |").unwrap();
+    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|").unwrap();
+    let n = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.0}"));
+    let ms = |v: Option<f64>| v.map_or("—".into(), |v| format!("{v:.1} ms"));
+    for peer in peers {
+        let g = |m: &str| r.any("spike", peer, m);
+        writeln!(
+            md,
+            "| {peer} | {} | {} | {} | {} | {} | {} | {} |",
+            n(g("open_at_end")),
+            n(g("open_after_1s")),
+            n(g("connects")),
+            n(g("peak_open")),
+            ms(g("total_ms")),
+            ms(g("latency_p50_ms")),
+            ms(g("latency_max_ms"))
+        )
+        .unwrap();
+    }
+    let end = r.any("spike", "millpond", "open_at_end");
+    writeln!(
+        md,
+        "\nGoal: 8 connections or fewer at the end: {} ({}).\n",
+        mark(end.map(|v| v <= 8.0)),
+        n(end)
+    )
+    .unwrap();
+}
+
+fn oversubscription(r: &Results, md: &mut String) {
+    let peers = r.peers("oversubscription");
+    if peers.is_empty() {
+        return;
+    }
+    writeln!(md, "## Oversubscription\n").unwrap();
+    writeln!(
+        md,
+        "64 threads, pool 8, each holding its connection 100 µs (spinning); every checkout's wait recorded.\n"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "| peer | checkouts/s | wait p50 | p99 | p99.9 | max | fewest checkouts by one thread |"
+    )
+    .unwrap();
+    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|").unwrap();
+    let us = |v: Option<f64>| {
+        v.map_or("—".into(), |v| {
+            if v >= 1000.0 {
+                format!("{:.2} ms", v / 1000.0)
+            } else {
+                format!("{v:.1} µs")
+            }
+        })
+    };
+    for peer in peers {
+        let g = |m: &str| r.any("oversubscription", peer, m);
+        writeln!(
+            md,
+            "| {peer} | {} | {} | {} | {} | {} | {} |",
+            kops(g("ops_per_s")),
+            us(g("wait_p50_us")),
+            us(g("wait_p99_us")),
+            us(g("wait_p999_us")),
+            us(g("wait_max_us")),
+            g("thread_checkouts_min").map_or("—".into(), |v| format!("{v:.0}"))
+        )
+        .unwrap();
+    }
+    let mp = r.any("oversubscription", "millpond", "wait_p99_us");
+    let best_r2d2 = ["r2d2-no-test", "r2d2-default"]
+        .iter()
+        .filter_map(|p| r.any("oversubscription", p, "wait_p99_us"))
+        .reduce(f64::min);
+    writeln!(
+        md,
+        "\nGoal: p99 wait no worse than r2d2's: {} (millpond {}, r2d2 {}); max wait bounded and no thread starved: see the last two columns.\n",
+        mark(mp.zip(best_r2d2).map(|(a, b)| a <= b)),
+        us(mp),
+        us(best_r2d2)
+    )
+    .unwrap();
+}
+
+/// One colour per peer, the same in every panel.
+fn colour(peer: &str) -> RGBColor {
+    match peer {
+        "millpond" => RED,
+        "hikaricp" => BLUE,
+        "r2d2-no-test" => GREEN,
+        "r2d2-default" | "r2d2" => MAGENTA,
+        "millpond-overflow" => RGBColor(230, 140, 0),
+        _ => BLACK,
+    }
+}
+
+fn plot(r: &Results, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
+    let root = SVGBackend::new(path, (1200, 800)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let areas = root.split_evenly((2, 2));
+    let peers = r.peers("cycle").to_vec();
+    let threads = [1.0, 8.0, 32.0];
+    for (area, pool) in areas.iter().zip(["8", "16", "32"]) {
+        let top = peers
+            .iter()
+            .flat_map(|p| {
+                threads
+                    .iter()
+                    .filter_map(|t| r.get("cycle", p, &format!("{t}"), pool, "ops_per_s"))
+            })
+            .fold(1.0f64, f64::max)
+            / 1e6;
+        let mut chart = ChartBuilder::on(area)
+            .caption(
+                format!("connection cycle, pool {pool} (M ops/s)"),
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0.0f64..2.0f64, 0.0f64..top * 1.15)?;
+        chart
+            .configure_mesh()
+            .x_labels(3)
+            .x_label_formatter(&|v| format!("{} threads", threads[(v.round() as usize).min(2)]))
+            .draw()?;
+        for peer in &peers {
+            let colour = colour(peer);
+            let points: Vec<(f64, f64)> = threads
+                .iter()
+                .enumerate()
+                .filter_map(|(i, t)| {
+                    r.get("cycle", peer, &format!("{t}"), pool, "ops_per_s")
+                        .map(|v| (i as f64, v / 1e6))
+                })
+                .collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))?
+                .label(peer.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+            chart.draw_series(points.into_iter().map(|p| Circle::new(p, 3, colour.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    if !r.series.is_empty() {
+        let end = r.series.values().flatten().map(|(t, _)| *t).fold(1.0, f64::max) / 1000.0;
+        let top = r.series.values().flatten().map(|(_, o)| *o).fold(1.0, f64::max);
+        let mut chart = ChartBuilder::on(&areas[3])
+            .caption("spike: connections open over time (ms)", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(30)
+            .y_label_area_size(40)
+            .build_cartesian_2d(0.0f64..end, 0.0f64..top * 1.15)?;
+        chart.configure_mesh().draw()?;
+        for (peer, points) in &r.series {
+            let colour = colour(peer);
+            let points: Vec<(f64, f64)> = points.iter().map(|(t, o)| (t / 1000.0, *o)).collect();
+            chart
+                .draw_series(LineSeries::new(points, colour.stroke_width(2)))?
+                .label(peer.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()?;
+    }
+    root.present()?;
+    Ok(())
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut dir, mut md_path, mut svg_path) = (
+        PathBuf::from("target/bench"),
+        PathBuf::from("BENCHMARKS.md"),
+        PathBuf::from("benchmarks.svg"),
+    );
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--in" => dir = args.next().map(PathBuf::from).unwrap_or(dir),
+            "--md" => md_path = args.next().map(PathBuf::from).unwrap_or(md_path),
+            "--svg" => svg_path = args.next().map(PathBuf::from).unwrap_or(svg_path),
+            "--bench" => {}
+            other => {
+                eprintln!("report: unknown argument {other}; accepted: --in DIR, --md FILE, --svg FILE");
+                std::process::exit(2);
+            }
+        }
+    }
+    let results = read(&dir);
+    let mut md = String::new();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|c| {
+            c.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    writeln!(md, "# Benchmarks\n").unwrap();
+    writeln!(
+        md,
+        "Written by `scripts/bench` from one run of the programs in `benches/` on {cores} cores ({cpu}). \
+         Every peer ran in the same invocation, alternated round by round; the machine is shared, so \
+         read the ratios rather than the absolute figures. Never timed tests.\n"
+    )
+    .unwrap();
+    writeln!(md, "![benchmarks](benchmarks.svg)\n").unwrap();
+    cycle(&results, &mut md);
+    servers(&results, &mut md);
+    spike(&results, &mut md);
+    oversubscription(&results, &mut md);
+    std::fs::write(&md_path, md).expect("write BENCHMARKS.md");
+    if let Err(err) = plot(&results, &svg_path) {
+        eprintln!("report: could not draw {}: {err}", svg_path.display());
+        std::process::exit(1);
+    }
+    println!("wrote {} and {}", md_path.display(), svg_path.display());
+}

@@ -1,0 +1,793 @@
+//! Real servers: `SELECT 1` per checkout against the local PostgreSQL and MariaDB, 16 threads,
+//! a pool of 8. Each operation is a checkout, the `SELECT 1` round trip and the return (for
+//! connect-per-request: connect, `SELECT 1`, close). The peers run side by side in this process,
+//! alternated round by round, and pgbench runs in the same command for scale; the figures are
+//! medians of the rounds, in operations per second, and the comparisons are ratios.
+//!
+//! ```text
+//! cargo bench --features postgres,mysql --bench servers              # 5 rounds, 2 s each
+//! cargo bench --features postgres,mysql --bench servers -- --quick   # a short smoke run
+//! cargo bench --features postgres,mysql --bench servers -- --out DIR # default target/bench
+//! ```
+//!
+//! The peers:
+//!
+//! - millpond with its defaults, except `pool_size` 8 and `max_overflow` 0 (the peers' cap of
+//!   8): pre-ping on with its 500 ms bypass window, rollback on return only when a transaction
+//!   is open;
+//! - r2d2 (`r2d2_postgres`, `r2d2_mysql`) with its defaults (`test_on_check_out` true) and with
+//!   the checkout test off, `max_size` 8;
+//! - connect per request, Django's default: the driver opens a connection for each request and
+//!   closes it after;
+//! - one persistent connection per thread, no pool: the ceiling;
+//! - pgbench (PostgreSQL only), 16 clients on 2 threads, a script of `SELECT 1;`, with
+//!   persistent connections and with `-C` (a new connection per transaction); its "tps = …"
+//!   figure is taken as it prints it.
+//!
+//! Everything speaks plain TCP to 127.0.0.1 (no TLS: `sslmode=disable` everywhere, pgbench
+//! included; MySQL's `prefer_socket` off everywhere, as millpond's manager has it), and
+//! PostgreSQL's `SELECT 1` goes through the simple query protocol, as pgbench's does.
+//!
+//! Writes `DIR/servers.tsv`: `load  peer  threads  pool  metric  value  unit`, one row per load
+//! and peer, metric `ops_per_s`, unit `ops/s`, `-` where a column does not apply.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Barrier, Mutex};
+use std::time::{Duration, Instant};
+
+use millpond::mysql::{MySqlManager, Queryable};
+use millpond::postgres::PostgresManager;
+use r2d2_mysql::MySqlConnectionManager;
+use r2d2_mysql::mysql::{Conn, Opts, OptsBuilder};
+use r2d2_postgres::PostgresConnectionManager;
+use r2d2_postgres::postgres::config::SslMode;
+use r2d2_postgres::postgres::{Client, Config, NoTls, SimpleQueryMessage};
+
+/// Threads (and pgbench clients) doing the work.
+const THREADS: usize = 16;
+/// Connections the pools may hold.
+const POOL: usize = 8;
+
+const HOST: &str = "127.0.0.1";
+const PG_PORT: u16 = 5432;
+const PG_USER: &str = "postgres";
+const PG_DB: &str = "test";
+const MY_PORT: u16 = 3306;
+const MY_USER: &str = "root";
+const MY_DB: &str = "test";
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Load {
+    Postgres,
+    MariaDb,
+}
+
+impl Load {
+    fn name(self) -> &'static str {
+        match self {
+            Load::Postgres => "postgres",
+            Load::MariaDb => "mariadb",
+        }
+    }
+
+    fn peers(self) -> &'static [Peer] {
+        match self {
+            Load::Postgres => &[
+                Peer::Millpond,
+                Peer::R2d2Default,
+                Peer::R2d2NoTest,
+                Peer::ConnectPerRequest,
+                Peer::Persistent,
+                Peer::Pgbench,
+                Peer::PgbenchConnect,
+            ],
+            Load::MariaDb => &[
+                Peer::Millpond,
+                Peer::R2d2Default,
+                Peer::R2d2NoTest,
+                Peer::ConnectPerRequest,
+                Peer::Persistent,
+            ],
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Peer {
+    Millpond,
+    R2d2Default,
+    R2d2NoTest,
+    ConnectPerRequest,
+    Persistent,
+    Pgbench,
+    PgbenchConnect,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Millpond => "millpond",
+            Peer::R2d2Default => "r2d2 (defaults)",
+            Peer::R2d2NoTest => "r2d2 (no checkout test)",
+            Peer::ConnectPerRequest => "connect per request",
+            Peer::Persistent => "persistent per thread",
+            Peer::Pgbench => "pgbench",
+            Peer::PgbenchConnect => "pgbench -C",
+        }
+    }
+
+    /// The pool size column: only the pools have one.
+    fn pool(self) -> String {
+        match self {
+            Peer::Millpond | Peer::R2d2Default | Peer::R2d2NoTest => POOL.to_string(),
+            _ => "-".to_owned(),
+        }
+    }
+
+    /// Connecting for every operation is slow: these rounds can be shorter.
+    fn connects_per_op(self) -> bool {
+        matches!(self, Peer::ConnectPerRequest | Peer::PgbenchConnect)
+    }
+}
+
+struct Settings {
+    rounds: usize,
+    /// A measured round.
+    duration: Duration,
+    /// A measured round of the peers that connect per operation.
+    short_duration: Duration,
+    /// Run before each measured round, after the pool is built: connections opened, caches warm.
+    warmup: Duration,
+    /// Pause after each peer, so that sessions it closed are gone before the next one starts.
+    settle: Duration,
+}
+
+impl Settings {
+    fn duration(&self, peer: Peer) -> Duration {
+        if peer.connects_per_op() {
+            self.short_duration
+        } else {
+            self.duration
+        }
+    }
+}
+
+/// Everything the peers connect with.
+struct Targets {
+    pg: Config,
+    my: Opts,
+    pgbench: PathBuf,
+    /// The pgbench script: `SELECT 1;`.
+    script: PathBuf,
+}
+
+/// One measured run.
+struct Sample {
+    ops_per_s: f64,
+    /// millpond only: its counters over the measured window, and pings over the whole run.
+    stats: Option<PoolCounts>,
+}
+
+#[derive(Clone, Copy)]
+struct PoolCounts {
+    checkouts: u64,
+    waits: u64,
+    pings: u64,
+    resets: u64,
+    connects: u64,
+    pings_whole_run: u64,
+    resets_whole_run: u64,
+}
+
+impl PoolCounts {
+    fn between(before: &millpond::Stats, after: &millpond::Stats) -> Self {
+        PoolCounts {
+            checkouts: after.checkouts - before.checkouts,
+            waits: after.waits - before.waits,
+            pings: after.pings - before.pings,
+            resets: after.resets - before.resets,
+            connects: after.connects - before.connects,
+            pings_whole_run: after.pings,
+            resets_whole_run: after.resets,
+        }
+    }
+}
+
+type Outcome<T> = Result<T, String>;
+
+/// A per-thread operation counter on a cache line of its own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Counter(AtomicU64);
+
+/// Runs `THREADS` threads, each made ready with `make` (before the start line) and then looping
+/// `op`, for `warmup` and then `duration`. Returns operations per second over the measured
+/// window, with what `probe` saw at its start and at its end. The window is cut out of the
+/// running load (every thread is busy at both ends), so it has no start-up or wind-down edge.
+fn run<S, P>(
+    warmup: Duration,
+    duration: Duration,
+    make: impl Fn() -> Outcome<S> + Sync,
+    op: impl Fn(&mut S) -> Outcome<()> + Sync,
+    probe: impl Fn() -> P,
+) -> Outcome<(f64, P, P)> {
+    let stop = AtomicBool::new(false);
+    let failure: Mutex<Option<String>> = Mutex::new(None);
+    let record_failure = |err: String| {
+        stop.store(true, Ordering::Relaxed);
+        failure.lock().unwrap().get_or_insert(err);
+    };
+    let counters: Vec<Counter> = (0..THREADS).map(|_| Counter::default()).collect();
+    let start_line = Barrier::new(THREADS + 1);
+    let count = || -> u64 { counters.iter().map(|c| c.0.load(Ordering::Relaxed)).sum() };
+    let measured = std::thread::scope(|scope| {
+        for counter in &counters {
+            let (make, op, record_failure, stop, start_line) =
+                (&make, &op, &record_failure, &stop, &start_line);
+            scope.spawn(move || {
+                let state = make();
+                start_line.wait();
+                let mut state = match state {
+                    Ok(state) => state,
+                    Err(err) => return record_failure(err),
+                };
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Err(err) = op(&mut state) {
+                        return record_failure(err);
+                    }
+                    n += 1;
+                    counter.0.store(n, Ordering::Relaxed);
+                }
+            });
+        }
+        start_line.wait();
+        std::thread::sleep(warmup);
+        let (c0, t0, p0) = (count(), Instant::now(), probe());
+        std::thread::sleep(duration);
+        let (c1, t1, p1) = (count(), Instant::now(), probe());
+        stop.store(true, Ordering::Relaxed);
+        ((c1 - c0) as f64 / (t1 - t0).as_secs_f64(), p0, p1)
+    });
+    match failure.into_inner().unwrap() {
+        Some(err) => Err(err),
+        None => Ok(measured),
+    }
+}
+
+fn pg_select_1(messages: Outcome<Vec<SimpleQueryMessage>>) -> Outcome<()> {
+    let messages = messages?;
+    let first = messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => Some(row.get(0)),
+        _ => None,
+    });
+    match first {
+        Some(Some("1")) => Ok(()),
+        other => Err(format!("PostgreSQL: SELECT 1 returned {other:?}")),
+    }
+}
+
+fn my_select_1(value: Outcome<Option<i64>>) -> Outcome<()> {
+    match value? {
+        Some(1) => Ok(()),
+        other => Err(format!("MariaDB: SELECT 1 returned {other:?}")),
+    }
+}
+
+fn pg_err(e: impl std::fmt::Display) -> String {
+    format!("PostgreSQL: {e}")
+}
+
+fn my_err(e: impl std::fmt::Display) -> String {
+    format!("MariaDB: {e}")
+}
+
+fn pg_connect(config: &Config) -> Outcome<Client> {
+    config.connect(NoTls).map_err(pg_err)
+}
+
+fn my_connect(opts: &Opts) -> Outcome<Conn> {
+    Conn::new(opts.clone()).map_err(my_err)
+}
+
+fn measure(load: Load, peer: Peer, settings: &Settings, targets: &Targets) -> Outcome<Sample> {
+    let duration = settings.duration(peer);
+    let warmup = settings.warmup;
+    let plain = |ops_per_s: f64| Sample {
+        ops_per_s,
+        stats: None,
+    };
+    let timed = |(ops_per_s, (), ()): (f64, (), ())| plain(ops_per_s);
+    let sample = match (load, peer) {
+        (_, Peer::Pgbench) => plain(pgbench(targets, duration, false)?),
+        (_, Peer::PgbenchConnect) => plain(pgbench(targets, duration, true)?),
+
+        (Load::Postgres, Peer::Millpond) => {
+            let pool = millpond_builder()
+                .build(PostgresManager::new(targets.pg.clone()))
+                .map_err(pg_err)?;
+            let (ops_per_s, before, after) = run(
+                warmup,
+                duration,
+                || Ok(()),
+                |_| {
+                    let mut conn = pool.get().map_err(pg_err)?;
+                    pg_select_1(conn.simple_query("SELECT 1").map_err(pg_err))
+                },
+                || pool.stats(),
+            )?;
+            Sample {
+                ops_per_s,
+                stats: Some(PoolCounts::between(&before, &after)),
+            }
+        }
+        (Load::Postgres, Peer::R2d2Default | Peer::R2d2NoTest) => {
+            let manager = PostgresConnectionManager::new(targets.pg.clone(), NoTls);
+            let pool = r2d2_builder(peer).build(manager).map_err(pg_err)?;
+            timed(run(
+                warmup,
+                duration,
+                || Ok(()),
+                |_| {
+                    let mut conn = pool.get().map_err(pg_err)?;
+                    pg_select_1(conn.simple_query("SELECT 1").map_err(pg_err))
+                },
+                || (),
+            )?)
+        }
+        (Load::Postgres, Peer::ConnectPerRequest) => timed(run(
+            warmup,
+            duration,
+            || Ok(()),
+            |_| {
+                let mut client = pg_connect(&targets.pg)?;
+                pg_select_1(client.simple_query("SELECT 1").map_err(pg_err))?;
+                client.close().map_err(pg_err)
+            },
+            || (),
+        )?),
+        (Load::Postgres, Peer::Persistent) => timed(run(
+            warmup,
+            duration,
+            || pg_connect(&targets.pg),
+            |client| pg_select_1(client.simple_query("SELECT 1").map_err(pg_err)),
+            || (),
+        )?),
+
+        (Load::MariaDb, Peer::Millpond) => {
+            let pool = millpond_builder()
+                .build(MySqlManager::new(targets.my.clone()))
+                .map_err(my_err)?;
+            let (ops_per_s, before, after) = run(
+                warmup,
+                duration,
+                || Ok(()),
+                |_| {
+                    let mut conn = pool.get().map_err(my_err)?;
+                    my_select_1(conn.query_first("SELECT 1").map_err(my_err))
+                },
+                || pool.stats(),
+            )?;
+            Sample {
+                ops_per_s,
+                stats: Some(PoolCounts::between(&before, &after)),
+            }
+        }
+        (Load::MariaDb, Peer::R2d2Default | Peer::R2d2NoTest) => {
+            let manager = MySqlConnectionManager::new(OptsBuilder::from_opts(targets.my.clone()));
+            let pool = r2d2_builder(peer).build(manager).map_err(my_err)?;
+            timed(run(
+                warmup,
+                duration,
+                || Ok(()),
+                |_| {
+                    let mut conn = pool.get().map_err(my_err)?;
+                    my_select_1(conn.query_first("SELECT 1").map_err(my_err))
+                },
+                || (),
+            )?)
+        }
+        (Load::MariaDb, Peer::ConnectPerRequest) => timed(run(
+            warmup,
+            duration,
+            || Ok(()),
+            |_| {
+                let mut conn = my_connect(&targets.my)?;
+                my_select_1(conn.query_first("SELECT 1").map_err(my_err))?;
+                // Dropping a `Conn` says goodbye (COM_QUIT) and closes the socket.
+                drop(conn);
+                Ok(())
+            },
+            || (),
+        )?),
+        (Load::MariaDb, Peer::Persistent) => timed(run(
+            warmup,
+            duration,
+            || my_connect(&targets.my),
+            |conn| my_select_1(conn.query_first("SELECT 1").map_err(my_err)),
+            || (),
+        )?),
+    };
+    Ok(sample)
+}
+
+/// r2d2's defaults (`test_on_check_out` true, `min_idle` = `max_size`) at 8 connections, with
+/// the checkout test off for the "no checkout test" peer.
+fn r2d2_builder<M: r2d2::ManageConnection>(peer: Peer) -> r2d2::Builder<M> {
+    r2d2::Pool::builder()
+        .max_size(POOL as u32)
+        .test_on_check_out(peer == Peer::R2d2Default)
+}
+
+/// millpond's defaults, capped at the peers' 8 connections.
+fn millpond_builder<M: millpond::ManageConnection>() -> millpond::Builder<M> {
+    millpond::Pool::builder().pool_size(POOL).max_overflow(0)
+}
+
+/// Runs pgbench for `duration` (whole seconds, at least one) and returns its tps.
+fn pgbench(targets: &Targets, duration: Duration, reconnect: bool) -> Outcome<f64> {
+    let secs = duration.as_secs().max(1).to_string();
+    let clients = THREADS.to_string();
+    let port = PG_PORT.to_string();
+    let mut command = Command::new(&targets.pgbench);
+    command
+        .env("PGSSLMODE", "disable")
+        .env("PGCONNECT_TIMEOUT", "5")
+        .arg("-n")
+        .arg("-f")
+        .arg(&targets.script)
+        .args(["-c", &clients, "-j", "2", "-T", &secs])
+        .args(["-h", HOST, "-p", &port, "-U", PG_USER]);
+    if reconnect {
+        command.arg("-C");
+    }
+    command.arg(PG_DB);
+    let output = command
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", targets.pgbench.display()))?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        return Err(format!(
+            "pgbench failed ({}): {}{}",
+            output.status,
+            stdout.trim(),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    // "tps = 70827.583319 (without initial connection time)", or with -C
+    // "tps = 367.274732 (including reconnection times)".
+    stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("tps = "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|tps| tps.parse().ok())
+        .ok_or_else(|| format!("no \"tps = …\" line in pgbench's output:\n{stdout}"))
+}
+
+fn median(samples: &[f64]) -> f64 {
+    let mut xs = samples.to_vec();
+    xs.sort_by(|a, b| a.total_cmp(b));
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+    }
+}
+
+fn min_max(samples: &[f64]) -> (f64, f64) {
+    samples
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        })
+}
+
+fn rate(ops: f64) -> String {
+    if ops >= 1e4 {
+        format!("{:.1} k/s", ops / 1e3)
+    } else if ops >= 1e3 {
+        format!("{:.2} k/s", ops / 1e3)
+    } else {
+        format!("{ops:.0} /s")
+    }
+}
+
+/// The results of one load: per peer, one sample per round.
+struct Results {
+    load: Load,
+    samples: Vec<Vec<f64>>,
+    millpond: Vec<(f64, PoolCounts)>,
+}
+
+impl Results {
+    fn median(&self, peer: Peer) -> Option<f64> {
+        let i = self.load.peers().iter().position(|&p| p == peer)?;
+        Some(median(&self.samples[i]))
+    }
+}
+
+fn bench_load(load: Load, settings: &Settings, targets: &Targets) -> Outcome<Results> {
+    let peers = load.peers();
+    let mut results = Results {
+        load,
+        samples: vec![Vec::new(); peers.len()],
+        millpond: Vec::new(),
+    };
+    for round in 0..settings.rounds {
+        let mut line = format!("{} round {}/{}:", load.name(), round + 1, settings.rounds);
+        // Alternate the order each round so no peer always runs on a warmer (or busier) machine.
+        for k in 0..peers.len() {
+            let i = (k + round) % peers.len();
+            let sample = measure(load, peers[i], settings, targets)?;
+            std::thread::sleep(settings.settle);
+            write!(line, " {} {:.0}", peers[i].name(), sample.ops_per_s).unwrap();
+            if let Some(stats) = sample.stats {
+                write!(line, " (pings {}, resets {})", stats.pings, stats.resets).unwrap();
+                results.millpond.push((sample.ops_per_s, stats));
+            }
+            line.push(';');
+            results.samples[i].push(sample.ops_per_s);
+        }
+        eprintln!("{}", line.trim_end_matches(';'));
+    }
+    Ok(results)
+}
+
+fn print_load(results: &Results, settings: &Settings, version: &str) {
+    let load = results.load;
+    let peers = load.peers();
+    let millpond = results.median(Peer::Millpond).unwrap_or(f64::NAN);
+    println!(
+        "### {} — {version}\n\n`SELECT 1` per operation, {THREADS} threads, pool {POOL}; medians of {} rounds.\n",
+        load.name(),
+        settings.rounds
+    );
+    println!("| peer | ops/s | rounds (min – max) | millpond / peer |");
+    println!("|---|---:|---:|---:|");
+    for (i, &peer) in peers.iter().enumerate() {
+        let m = median(&results.samples[i]);
+        let (lo, hi) = min_max(&results.samples[i]);
+        println!(
+            "| {} | {} | {} – {} | {:.2}× |",
+            peer.name(),
+            rate(m),
+            rate(lo),
+            rate(hi),
+            millpond / m
+        );
+    }
+    println!(
+        "\nmillpond's pool in each measured window (pings and resets are round trips it added; \
+         \"whole run\" includes the warm-up, where the connections were opened):\n"
+    );
+    println!("| run | ops/s | checkouts | waits | connects | pings | resets | pings, resets (whole run) |");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for (k, (ops, s)) in results.millpond.iter().enumerate() {
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} | {}, {} |",
+            k + 1,
+            rate(*ops),
+            s.checkouts,
+            s.waits,
+            s.connects,
+            s.pings,
+            s.resets,
+            s.pings_whole_run,
+            s.resets_whole_run
+        );
+    }
+    if load == Load::MariaDb {
+        println!(
+            "\nr2d2_mysql's `has_broken` pings, so r2d2 sends a `COM_PING` on every return even with \
+             the checkout test off (and two per operation with it on)."
+        );
+    }
+    println!();
+}
+
+fn print_goals(all: &[Results]) {
+    println!("### Goals\n");
+    println!("| load | goal | target | measured | |");
+    println!("|---|---|---:|---:|---|");
+    for results in all {
+        let Some(millpond) = results.median(Peer::Millpond) else {
+            continue;
+        };
+        let goals = [
+            (Peer::R2d2Default, "millpond / r2d2 (defaults)", 1.9),
+            (Peer::ConnectPerRequest, "millpond / connect per request", 20.0),
+            (Peer::Persistent, "millpond / persistent per thread", 0.97),
+            (Peer::Pgbench, "millpond / pgbench", 0.90),
+        ];
+        for (peer, goal, target) in goals {
+            let Some(other) = results.median(peer) else {
+                continue;
+            };
+            let ratio = millpond / other;
+            println!(
+                "| {} | {goal} | ≥ {target:.2}× | {ratio:.2}× | {} |",
+                results.load.name(),
+                if ratio >= target { "met" } else { "not met" }
+            );
+        }
+    }
+    println!();
+}
+
+fn write_tsv(path: &Path, all: &[Results]) -> std::io::Result<()> {
+    let mut tsv = String::from("load\tpeer\tthreads\tpool\tmetric\tvalue\tunit\n");
+    for results in all {
+        for (i, &peer) in results.load.peers().iter().enumerate() {
+            writeln!(
+                tsv,
+                "{}\t{}\t{THREADS}\t{}\tops_per_s\t{:.1}\tops/s",
+                results.load.name(),
+                peer.name(),
+                peer.pool(),
+                median(&results.samples[i])
+            )
+            .unwrap();
+        }
+    }
+    std::fs::write(path, tsv)
+}
+
+/// Checks that both servers answer and pgbench runs; returns the servers' versions.
+fn check(targets: &Targets) -> Outcome<(String, String)> {
+    let mut pg = targets.pg.clone();
+    pg.connect_timeout(Duration::from_secs(3));
+    let pg_version = pg
+        .connect(NoTls)
+        .and_then(|mut c| c.query_one("SELECT version()", &[]))
+        .map(|row| row.get::<_, String>(0))
+        .map_err(|e| {
+            format!(
+                "PostgreSQL is not reachable at {HOST}:{PG_PORT} (user {PG_USER}, database {PG_DB}): {e}\n\
+                 Start the local servers (scripts/test starts them when they are down) and run again."
+            )
+        })?;
+    let my = OptsBuilder::from_opts(targets.my.clone()).tcp_connect_timeout(Some(Duration::from_secs(3)));
+    let my_version = Conn::new(my)
+        .and_then(|mut c| c.query_first::<String, _>("SELECT VERSION()"))
+        .map(|v| v.unwrap_or_default())
+        .map_err(|e| {
+            format!(
+                "MariaDB is not reachable at {HOST}:{MY_PORT} (user {MY_USER}, database {MY_DB}): {e}\n\
+                 Start the local servers (scripts/test starts them when they are down) and run again."
+            )
+        })?;
+    let pgbench = Command::new(&targets.pgbench)
+        .arg("--version")
+        .output()
+        .map_err(|e| format!("cannot run pgbench ({}): {e}", targets.pgbench.display()))?;
+    if !pgbench.status.success() {
+        return Err(format!("{} --version failed", targets.pgbench.display()));
+    }
+    let pg_version = pg_version.split(" on ").next().unwrap_or(&pg_version).to_owned();
+    Ok((pg_version, format!("MariaDB {my_version}")))
+}
+
+fn find_pgbench() -> PathBuf {
+    if let Some(path) = std::env::var_os("PGBENCH") {
+        return path.into();
+    }
+    let usual = Path::new("/usr/bin/pgbench");
+    if usual.exists() {
+        usual.to_owned()
+    } else {
+        PathBuf::from("pgbench")
+    }
+}
+
+fn usage(problem: &str) -> ! {
+    eprintln!("servers bench: {problem}\nusage: servers [--quick] [--out DIR]");
+    std::process::exit(2);
+}
+
+fn fail(problem: &str) -> ! {
+    eprintln!("servers bench: {problem}");
+    std::process::exit(1);
+}
+
+fn main() {
+    let mut quick = false;
+    let mut out = PathBuf::from("target/bench");
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--quick" => quick = true,
+            "--out" => match args.next() {
+                Some(dir) => out = dir.into(),
+                None => usage("--out needs a directory"),
+            },
+            // `cargo bench` passes this to every bench program.
+            "--bench" => {}
+            _ => match arg.strip_prefix("--out=") {
+                Some(dir) => out = dir.into(),
+                None => usage(&format!("unknown argument {arg:?}")),
+            },
+        }
+    }
+    let settings = if quick {
+        Settings {
+            rounds: 3,
+            duration: Duration::from_millis(500),
+            short_duration: Duration::from_millis(300),
+            warmup: Duration::from_millis(100),
+            settle: Duration::from_millis(50),
+        }
+    } else {
+        Settings {
+            rounds: 5,
+            duration: Duration::from_secs(2),
+            short_duration: Duration::from_secs(1),
+            warmup: Duration::from_millis(300),
+            settle: Duration::from_millis(100),
+        }
+    };
+
+    let mut pg = Config::new();
+    pg.host(HOST)
+        .port(PG_PORT)
+        .user(PG_USER)
+        .dbname(PG_DB)
+        .ssl_mode(SslMode::Disable);
+    let my: Opts = OptsBuilder::new()
+        .ip_or_hostname(Some(HOST))
+        .tcp_port(MY_PORT)
+        .user(Some(MY_USER))
+        .db_name(Some(MY_DB))
+        // The driver's default reconnects through the Unix socket after a first TCP connection;
+        // millpond's manager turns that off, and so does every peer here.
+        .prefer_socket(false)
+        .into();
+    let script = std::env::temp_dir().join(format!("millpond-servers-{}.sql", std::process::id()));
+    let targets = Targets {
+        pg,
+        my,
+        pgbench: find_pgbench(),
+        script,
+    };
+    let (pg_version, my_version) = check(&targets).unwrap_or_else(|e| fail(&e));
+    std::fs::write(&targets.script, "SELECT 1;\n")
+        .unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", targets.script.display())));
+
+    let started = Instant::now();
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    println!(
+        "## Real servers: `SELECT 1` per checkout{}\n",
+        if quick { " (quick run)" } else { "" }
+    );
+    println!(
+        "{} cores; load average at start {}; rounds of {:?} ({:?} for connect-per-request and pgbench -C; pgbench in whole seconds), {:?} warm-up.\n",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        loadavg.split_whitespace().take(3).collect::<Vec<_>>().join(" "),
+        settings.duration,
+        settings.short_duration,
+        settings.warmup
+    );
+    let outcome = [(Load::Postgres, &pg_version), (Load::MariaDb, &my_version)]
+        .into_iter()
+        .map(|(load, version)| {
+            let results = bench_load(load, &settings, &targets)?;
+            print_load(&results, &settings, version);
+            Ok(results)
+        })
+        .collect::<Outcome<Vec<Results>>>();
+    let _ = std::fs::remove_file(&targets.script);
+    let all = outcome.unwrap_or_else(|e| fail(&e));
+    print_goals(&all);
+
+    std::fs::create_dir_all(&out).unwrap_or_else(|e| fail(&format!("cannot create {}: {e}", out.display())));
+    let tsv = out.join("servers.tsv");
+    write_tsv(&tsv, &all).unwrap_or_else(|e| fail(&format!("cannot write {}: {e}", tsv.display())));
+    println!(
+        "Written {} in {:.0} s.",
+        tsv.display(),
+        started.elapsed().as_secs_f64()
+    );
+}
