@@ -51,6 +51,12 @@ pub struct PoolOptions {
     /// are slow to open and quick to come back (HikariCP opens them one at a time). Default 2.
     /// At least 1.
     pub connect_concurrency: usize,
+    /// Waiters are served strictly first come, first served once the oldest has waited this long;
+    /// below it, a running thread may take a connection that comes back before a sleeping
+    /// waiter wakes for it (as r2d2, SQLAlchemy and HikariCP always allow), which spares a
+    /// thread wake-up per checkout when threads outnumber connections. Zero makes the queue
+    /// strict from the first waiter. Default 5 ms.
+    pub fairness_window: Duration,
     /// The longest a checkout waits for a connection. Default 30 s. Django `TIMEOUT`,
     /// SQLAlchemy `pool_timeout`, r2d2 `connection_timeout`. Greater than zero.
     pub timeout: Duration,
@@ -107,6 +113,7 @@ impl Default for PoolOptions {
             max_overflow: Some(10),
             min_idle: 0,
             connect_concurrency: 2,
+            fairness_window: Duration::from_millis(5),
             timeout: Duration::from_secs(30),
             recycle: Some(Duration::from_secs(900)),
             idle_timeout: Some(Duration::from_secs(600)),
@@ -132,6 +139,7 @@ impl fmt::Debug for PoolOptions {
             .field("max_overflow", &self.max_overflow)
             .field("min_idle", &self.min_idle)
             .field("connect_concurrency", &self.connect_concurrency)
+            .field("fairness_window", &self.fairness_window)
             .field("timeout", &self.timeout)
             .field("recycle", &self.recycle)
             .field("idle_timeout", &self.idle_timeout)
@@ -302,6 +310,8 @@ impl<M: ManageConnection> Builder<M> {
         min_idle: usize;
         /// See [`PoolOptions::connect_concurrency`] (default 2).
         connect_concurrency: usize;
+        /// See [`PoolOptions::fairness_window`] (default 5 ms).
+        fairness_window: Duration;
         /// See [`PoolOptions::timeout`] (default 30 s).
         timeout: Duration;
         /// See [`PoolOptions::pre_ping`] (default on).

@@ -1,5 +1,7 @@
-//! Fairness: waiters are served first come, first served; a returned connection (or a freed
-//! slot) goes straight to the oldest waiter, and nobody arriving later can take it.
+//! Fairness: once the oldest waiter has waited `fairness_window`, waiters are served first come,
+//! first served; a returned connection (or a freed slot) goes straight to the oldest waiter, and
+//! nobody arriving later can take it. Most tests here set the window to zero, which makes the
+//! queue strict from the first waiter; the last ones show the window itself.
 
 mod common;
 
@@ -12,9 +14,11 @@ use millpond::Pool;
 
 const WAIT_LIMIT: Duration = Duration::from_secs(5);
 
-/// A pool of one connection and no overflow, so that every other caller waits.
+/// A pool of one connection and no overflow, so that every other caller waits, strictly first
+/// come, first served.
 fn pool_of_one(fake: &Fake) -> Pool<Fake> {
     Pool::builder()
+        .fairness_window(Duration::ZERO)
         .pool_size(1)
         .max_overflow(Some(0))
         .timeout(Duration::from_secs(10))
@@ -209,6 +213,7 @@ fn freed_slot_goes_to_the_oldest_waiter() {
 fn oldest_waiter_keeps_its_turn_when_its_connection_fails_the_pre_ping() {
     let fake = Fake::new();
     let pool = Pool::builder()
+        .fairness_window(Duration::ZERO)
         .pool_size(1)
         .max_overflow(Some(0))
         .timeout(Duration::from_secs(10))
@@ -254,4 +259,74 @@ fn idle_connections_go_out_lifo_by_default_and_round_robin_with_fifo() {
         }
         assert_eq!(fake.state.opens(), 3);
     }
+}
+
+/// Below the fairness window a connection that comes back is left for anyone to take, and the
+/// oldest waiter is woken to take it: a lone waiter does not wait for the window to run out.
+#[test]
+fn below_the_fairness_window_a_lone_waiter_still_gets_a_returned_connection_at_once() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .fairness_window(Duration::from_secs(10))
+        .build(fake.clone())
+        .unwrap();
+    let holder = pool.get().unwrap();
+    let waiter = {
+        let pool = pool.clone();
+        thread::spawn(move || {
+            let asked = std::time::Instant::now();
+            let conn = pool.get().unwrap();
+            (conn.serial, asked.elapsed())
+        })
+    };
+    assert!(
+        common::eventually(WAIT_LIMIT, || pool.state().waiting == 1),
+        "{:?}",
+        pool.state()
+    );
+    drop(holder);
+    let (serial, waited) = waiter.join().unwrap();
+    assert_eq!(serial, 1);
+    assert!(
+        waited < Duration::from_secs(5),
+        "the waiter waited for the window: {waited:?}"
+    );
+}
+
+/// Past the fairness window, a returned connection goes to the waiter, not to a newcomer.
+#[test]
+fn past_the_fairness_window_the_oldest_waiter_is_served_before_a_newcomer() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .fairness_window(Duration::from_millis(20))
+        .build(fake.clone())
+        .unwrap();
+    let holder = pool.get().unwrap();
+    let (release, released) = mpsc::channel::<()>();
+    let waiter = {
+        let pool = pool.clone();
+        thread::spawn(move || {
+            let conn = pool.get().unwrap();
+            released.recv().unwrap();
+            conn.serial
+        })
+    };
+    assert!(
+        common::eventually(WAIT_LIMIT, || pool.state().waiting == 1),
+        "{:?}",
+        pool.state()
+    );
+    // Let the waiter's wait run past the window (it wakes at the window's end to say so).
+    thread::sleep(Duration::from_millis(100));
+    drop(holder);
+    assert!(
+        pool.try_get().unwrap().is_none(),
+        "a newcomer took the waiter's connection"
+    );
+    release.send(()).unwrap();
+    assert_eq!(waiter.join().unwrap(), 1);
 }

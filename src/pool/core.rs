@@ -35,6 +35,14 @@ pub(crate) struct Core<M: ManageConnection> {
     open: AtomicUsize,
     /// Whether the pool was closed, mirrored for the fast path.
     closed: AtomicBool,
+    /// The oldest waiter has waited `fairness_window` or longer: connections coming back go to
+    /// the waiters in order, and newcomers queue behind them. Below the window a running
+    /// thread may take a connection that comes back before a sleeping waiter wakes for it.
+    strict: AtomicBool,
+    /// A waiter was woken to look for an idle connection and has not looked yet: one such
+    /// wake-up at a time is enough.
+    nudged: AtomicBool,
+    fairness_window: Duration,
     /// Hand out idle connections in this thread's-last-then-lowest order (`lifo`), or round
     /// robin from `cursor`.
     lifo: bool,
@@ -66,6 +74,8 @@ struct Inner {
 struct Waiter {
     ticket: u64,
     wake: Arc<Condvar>,
+    /// When its checkout began.
+    since: Instant,
 }
 
 /// What a checkout got: a slot it owns now.
@@ -107,6 +117,9 @@ impl<M: ManageConnection> Core<M> {
             waiting: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
             closed: AtomicBool::new(false),
+            strict: AtomicBool::new(false),
+            nudged: AtomicBool::new(false),
+            fairness_window: options.fairness_window,
             lifo: options.lifo,
             cursor: AtomicUsize::new(0),
             inner: Mutex::new(Inner {
@@ -142,14 +155,23 @@ impl<M: ManageConnection> Core<M> {
             .min(self.slots.capacity())
     }
 
-    /// The fast path: claims an idle slot without the lock, when nobody waits (waiters are
-    /// served first, through the queue) and the pool is open.
+    /// The fast path: claims an idle slot without the lock, unless a waiter has waited past the
+    /// fairness window (then the queue serves waiters first) or the pool is closed.
     #[inline]
     pub(crate) fn claim_fast(&self) -> Option<usize> {
-        if self.waiting.load(Ordering::SeqCst) != 0 || self.closed.load(Ordering::Acquire) {
+        if self.strict.load(Ordering::SeqCst) || self.closed.load(Ordering::Acquire) {
             return None;
         }
         self.claim_any()
+    }
+
+    /// Recomputes `strict` from the oldest waiter's age.
+    fn refresh_strict(&self, inner: &Inner, now: Instant) {
+        let strict = inner
+            .waiters
+            .front()
+            .is_some_and(|w| now.saturating_duration_since(w.since) >= self.fairness_window);
+        self.strict.store(strict, Ordering::SeqCst);
     }
 
     /// Takes an idle slot or a free one, waiting until `deadline` if `wait` allows. `Ok(None)`
@@ -165,8 +187,9 @@ impl<M: ManageConnection> Core<M> {
         if inner.closed {
             return Err(Error::Closed);
         }
-        // First come, first served: with others waiting, join the queue behind them.
-        if inner.waiters.is_empty()
+        // First come, first served once a waiter has waited past the fairness window: then join
+        // the queue behind the waiters.
+        if (inner.waiters.is_empty() || !self.strict.load(Ordering::SeqCst))
             && let Some(acquired) = self.take_next(&mut inner, options)
         {
             return Ok(Some((acquired, Duration::ZERO)));
@@ -181,13 +204,17 @@ impl<M: ManageConnection> Core<M> {
         inner.waiters.push_back(Waiter {
             ticket,
             wake: Arc::clone(&wake),
+            since: start,
         });
         self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
+        self.refresh_strict(&inner, Instant::now());
         loop {
+            self.nudged.store(false, Ordering::SeqCst);
             // A connection given back while this thread queued (its owner saw no waiter) is
             // found here; one still being given back (PENDING) is waited for.
             let unsettled = self.dispatch(&mut inner, options);
             let now = Instant::now();
+            self.refresh_strict(&inner, now);
             if let Some(at) = inner.granted.iter().position(|(t, _)| *t == ticket) {
                 let (_, acquired) = inner.granted.swap_remove(at);
                 let waited = now.saturating_duration_since(start);
@@ -197,6 +224,7 @@ impl<M: ManageConnection> Core<M> {
             if inner.closed || now >= deadline {
                 inner.waiters.retain(|w| w.ticket != ticket);
                 self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
+                self.refresh_strict(&inner, now);
                 if inner.closed {
                     return Err(Error::Closed);
                 }
@@ -217,8 +245,15 @@ impl<M: ManageConnection> Core<M> {
                 std::thread::yield_now();
                 inner = self.lock();
             } else {
+                // Wake when the fairness window runs out, to turn the queue strict.
+                let window_ends = start + self.fairness_window;
+                let until = if now < window_ends {
+                    window_ends.min(deadline)
+                } else {
+                    deadline
+                };
                 inner = wake
-                    .wait_timeout(inner, deadline - now)
+                    .wait_timeout(inner, until - now)
                     .unwrap_or_else(PoisonError::into_inner)
                     .0;
             }
@@ -328,6 +363,7 @@ impl<M: ManageConnection> Core<M> {
         let waiter = inner.waiters.pop_front().expect("granting needs a waiter");
         self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
         inner.granted.push((waiter.ticket, acquired));
+        self.refresh_strict(inner, Instant::now());
         waiter.wake.notify_one();
     }
 
@@ -336,13 +372,20 @@ impl<M: ManageConnection> Core<M> {
     #[inline]
     pub(crate) fn put(&self, options: &PoolOptions, index: usize) -> Returned {
         let slot = self.slots.get(index);
-        // The fast path: nobody waits, no overflow to drain, not closed.
+        // The fast path: no waiter past the fairness window, no overflow to drain, not closed.
         if !self.closed.load(Ordering::Acquire)
             && self.open.load(Ordering::Acquire) <= options.pool_size
-            && self.waiting.load(Ordering::SeqCst) == 0
+            && !self.strict.load(Ordering::SeqCst)
         {
             slot.set_pending();
-            if self.waiting.load(Ordering::SeqCst) == 0 {
+            // Checked again after PENDING is visible: either this sees a waiter turn the queue
+            // strict (or `close`), or that waiter (or `close`) sees this slot.
+            if !self.strict.load(Ordering::SeqCst) && !self.closed.load(Ordering::SeqCst) {
+                if self.waiting.load(Ordering::SeqCst) > 0 && !self.nudged.swap(true, Ordering::SeqCst) {
+                    // Wake the oldest waiter to take it, unless a running thread does first.
+                    // Before letting go: after that the pool is not this thread's to touch.
+                    self.nudge();
+                }
                 slot.set(IDLE);
                 slots::remember(self.id, index);
                 return Returned::Kept;
@@ -354,9 +397,13 @@ impl<M: ManageConnection> Core<M> {
             inner.closing += 1;
             return Returned::Close(super::observe::CloseReason::PoolClosed);
         }
-        if !inner.waiters.is_empty() {
+        if let Some(waiter) = inner.waiters.pop_front() {
             slot.set(TAKEN);
-            self.grant(&mut inner, Acquired::Idle(index));
+            self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
+            inner.granted.push((waiter.ticket, Acquired::Idle(index)));
+            drop(inner);
+            // Woken once the lock is released, so the waiter does not wake only to wait for it.
+            waiter.wake.notify_one();
             return Returned::Kept;
         }
         let idle = self.slots.iter().filter(|(_, s)| s.state() == IDLE).count();
@@ -370,6 +417,14 @@ impl<M: ManageConnection> Core<M> {
         slot.set(IDLE);
         slots::remember(self.id, index);
         Returned::Kept
+    }
+
+    /// Wakes the oldest waiter, to look for an idle connection.
+    fn nudge(&self) {
+        let wake = self.lock().waiters.front().map(|w| Arc::clone(&w.wake));
+        if let Some(wake) = wake {
+            wake.notify_one();
+        }
     }
 
     /// An owned slot's connection is about to be closed.

@@ -60,8 +60,10 @@ impl<M: ManageConnection> Slot<M> {
         }
     }
 
+    /// The state, read sequentially consistent: the scans that read it pair with the
+    /// PENDING store of a thread giving a connection back.
     pub(crate) fn state(&self) -> u8 {
-        self.state.load(Ordering::Acquire)
+        self.state.load(Ordering::SeqCst)
     }
 
     /// Claims an idle slot; on success the caller owns it.
