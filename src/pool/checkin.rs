@@ -1,7 +1,7 @@
 //! What happens when a borrowed connection is given back.
 
+use super::clock;
 use std::sync::atomic::Ordering;
-use std::time::Instant;
 
 use super::conn::Conn;
 use super::core::Core;
@@ -16,7 +16,7 @@ impl<M: ManageConnection> Shared<M> {
     pub(crate) fn checkin(&self, core: &Core<M>, index: usize, invalidated: bool) {
         let conn = self.conn_in(core, index);
         let mut reason = self.verdict(conn, invalidated);
-        let now = Instant::now();
+        let now = clock::now();
         if self.options.leak_threshold.is_some()
             && let Some(held) = core.end_lease(conn.id, now)
         {

@@ -1,7 +1,9 @@
 //! A pooled connection's bookkeeping: when it was made, when it expires, when it was last used.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use super::clock::{Nanos, nanos};
 
 use crate::manage::ManageConnection;
 
@@ -10,24 +12,24 @@ pub(crate) struct Conn<M: ManageConnection> {
     pub(crate) raw: M::Connection,
     pub(crate) id: u64,
     /// When it must be replaced (`recycle` less its jitter), if ever.
-    pub(crate) expires: Option<Instant>,
+    pub(crate) expires: Option<Nanos>,
     /// The pool's invalidation generation when it was opened.
     pub(crate) generation: u64,
     /// The fork generation of the process that opened it.
     pub(crate) fork_generation: u64,
     /// When it was last given back (or opened): the pre-ping bypass window and the idle timeout
     /// count from here.
-    pub(crate) last_used: Instant,
+    pub(crate) last_used: Nanos,
     /// When it was last known to work (given back, or pinged): the pre-ping bypass window and
     /// keepalive count from here.
-    pub(crate) alive_at: Instant,
+    pub(crate) alive_at: Nanos,
 }
 
 impl<M: ManageConnection> Conn<M> {
     pub(crate) fn new(
         raw: M::Connection,
         id: u64,
-        opened: Instant,
+        opened: Nanos,
         recycle: Option<Duration>,
         generation: u64,
         fork_generation: u64,
@@ -35,7 +37,7 @@ impl<M: ManageConnection> Conn<M> {
         Conn {
             raw,
             id,
-            expires: recycle.map(|lifetime| opened + jittered(lifetime, id)),
+            expires: recycle.map(|lifetime| opened.saturating_add(nanos(jittered(lifetime, id)))),
             generation,
             fork_generation,
             last_used: opened,
@@ -43,7 +45,7 @@ impl<M: ManageConnection> Conn<M> {
         }
     }
 
-    pub(crate) fn is_expired(&self, now: Instant) -> bool {
+    pub(crate) fn is_expired(&self, now: Nanos) -> bool {
         self.expires.is_some_and(|expires| now >= expires)
     }
 }

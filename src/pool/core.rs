@@ -90,7 +90,7 @@ pub(crate) enum Acquired {
 
 /// A checkout watched for leaks.
 pub(crate) struct Lease {
-    pub(crate) since: Instant,
+    pub(crate) since: super::clock::Nanos,
     pub(crate) backtrace: Arc<std::backtrace::Backtrace>,
     pub(crate) reported: bool,
 }
@@ -589,21 +589,21 @@ impl<M: ManageConnection> Core<M> {
     }
 
     /// Ends a watched checkout; returns how long it was held if it had been reported as a leak.
-    pub(crate) fn end_lease(&self, id: u64, now: Instant) -> Option<Duration> {
+    pub(crate) fn end_lease(&self, id: u64, now: super::clock::Nanos) -> Option<Duration> {
         let lease = self.lock().leases.remove(&id)?;
-        lease.reported.then(|| now.saturating_duration_since(lease.since))
+        lease.reported.then(|| super::clock::since(now, lease.since))
     }
 
     /// Marks and returns the checkouts held longer than `threshold` not yet reported.
     pub(crate) fn new_leaks(
         &self,
-        now: Instant,
+        now: super::clock::Nanos,
         threshold: Duration,
     ) -> Vec<(u64, Duration, Arc<std::backtrace::Backtrace>)> {
         let mut inner = self.lock();
         let mut leaks = Vec::new();
         for (id, lease) in inner.leases.iter_mut() {
-            let held = now.saturating_duration_since(lease.since);
+            let held = super::clock::since(now, lease.since);
             if !lease.reported && held >= threshold {
                 lease.reported = true;
                 leaks.push((*id, held, Arc::clone(&lease.backtrace)));

@@ -3,11 +3,10 @@
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
-use std::time::Instant;
 
 use super::conn::Conn;
 use super::core::Core;
-use super::{Shared, fork};
+use super::{Shared, clock, fork};
 use crate::manage::ManageConnection;
 
 /// A connection checked out of a [`Pool`](crate::Pool). Derefs to the backend's connection;
@@ -84,7 +83,7 @@ impl<M: ManageConnection> PooledConnection<M> {
             .take()
             .expect("a borrowed slot holds its connection");
         if shared.options.leak_threshold.is_some() {
-            core.end_lease(conn.id, Instant::now());
+            core.end_lease(conn.id, clock::now());
         }
         let release = (conn.fork_generation == core.fork_generation).then(|| {
             core.mark_closing();

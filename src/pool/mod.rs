@@ -1,6 +1,7 @@
 //! The pool: its public handle, the per-process core behind it, checkout and checkin.
 
 mod checkin;
+mod clock;
 mod conn;
 mod core;
 mod fork;
@@ -16,6 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use self::clock::Nanos;
 use self::conn::Conn;
 use self::core::{Acquired, Core, Lease, Release, Returned};
 pub use self::guard::PooledConnection;
@@ -276,11 +278,10 @@ impl<M: ManageConnection> Shared<M> {
 
     fn checkout(&self, timeout: Duration, wait: bool) -> Result<Option<PooledConnection<M>>, Error> {
         let core = self.core();
-        let start = Instant::now();
-        // A deadline past what Instant can hold is as good as none.
-        let deadline = start
-            .checked_add(timeout)
-            .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365));
+        // The coarse clock serves the checks; the precise one is read only once the queue (and
+        // so a deadline) is needed.
+        let mut now = clock::now();
+        let mut deadline = None;
         // The fast path first; then the queue. After a connection failed its checks, `next` is
         // what the caller tries without going back to the queue: it keeps its turn.
         let mut next = core
@@ -289,20 +290,34 @@ impl<M: ManageConnection> Shared<M> {
         loop {
             let (acquired, waited) = match next.take() {
                 Some(next) => next,
-                None => match core.acquire(&self.options, start, deadline, wait)? {
-                    Some(acquired) => acquired,
-                    None => return Ok(None),
-                },
-            };
-            let now = if waited.is_zero() { start } else { Instant::now() };
-            let index = match acquired {
-                Acquired::Idle(index) => match self.check_idle(core, index, now, deadline) {
-                    Ok(()) => index,
-                    Err(reason) => {
-                        next = Some((self.replace(core, index, reason), waited));
-                        continue;
+                None => {
+                    let (start, deadline) = *deadline.get_or_insert_with(|| {
+                        let start = Instant::now();
+                        // A deadline past what Instant can hold is as good as none.
+                        let end = start
+                            .checked_add(timeout)
+                            .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365));
+                        (start, end)
+                    });
+                    match core.acquire(&self.options, start, deadline, wait)? {
+                        Some(acquired) => acquired,
+                        None => return Ok(None),
                     }
-                },
+                }
+            };
+            if !waited.is_zero() {
+                now = clock::now();
+            }
+            let index = match acquired {
+                Acquired::Idle(index) => {
+                    match self.check_idle(core, index, now, deadline.map(|(_, end)| end), timeout) {
+                        Ok(()) => index,
+                        Err(reason) => {
+                            next = Some((self.replace(core, index, reason), waited));
+                            continue;
+                        }
+                    }
+                }
                 Acquired::Slot(index) => {
                     self.open(core, index)?;
                     core.opened(&self.options);
@@ -331,8 +346,9 @@ impl<M: ManageConnection> Shared<M> {
         &self,
         core: &Core<M>,
         index: usize,
-        now: Instant,
-        deadline: Instant,
+        now: Nanos,
+        deadline: Option<Instant>,
+        timeout: Duration,
     ) -> Result<(), CloseReason> {
         let conn = self.conn_in(core, index);
         if conn.is_expired(now) {
@@ -341,13 +357,10 @@ impl<M: ManageConnection> Shared<M> {
         if conn.generation < self.generation.load(Ordering::Relaxed) {
             return Err(CloseReason::Invalidated);
         }
-        if self.options.pre_ping
-            && now.saturating_duration_since(conn.alive_at) >= self.options.pre_ping_bypass
-        {
-            let budget = self
-                .options
-                .validation_timeout
-                .min(deadline.saturating_duration_since(now));
+        if self.options.pre_ping && clock::since(now, conn.alive_at) >= self.options.pre_ping_bypass {
+            // Bounded by the checkout's own deadline too (its whole timeout on the fast path).
+            let remaining = deadline.map_or(timeout, |end| end.saturating_duration_since(Instant::now()));
+            let budget = self.options.validation_timeout.min(remaining);
             if let Err(err) = self.ping(core, conn, budget) {
                 log::warn!(target: "millpond::pool", "[{}] connection {} failed its pre-ping and is replaced: {err}", self.options.name, conn.id);
                 return Err(CloseReason::PingFailed);
@@ -394,13 +407,13 @@ impl<M: ManageConnection> Shared<M> {
         let generation = self.generation.load(Ordering::Relaxed);
         match self.manager.connect() {
             Ok(raw) => {
-                let now = Instant::now();
+                let duration = started.elapsed();
                 Counters::bump(&core.counters.connects);
                 let id = core.next_id.fetch_add(1, Ordering::Relaxed);
                 let conn = Conn::new(
                     raw,
                     id,
-                    now,
+                    clock::now(),
                     self.options.recycle,
                     generation,
                     core.fork_generation,
@@ -410,10 +423,7 @@ impl<M: ManageConnection> Shared<M> {
                 unsafe {
                     *core.slots.get(index).conn() = Some(conn);
                 }
-                self.emit(&Event::Connect {
-                    id,
-                    duration: now - started,
-                });
+                self.emit(&Event::Connect { id, duration });
                 Ok(())
             }
             Err(err) => {
@@ -429,7 +439,7 @@ impl<M: ManageConnection> Shared<M> {
         }
     }
 
-    fn lend(&self, core: &Core<M>, index: usize, now: Instant, waited: Duration) -> PooledConnection<M> {
+    fn lend(&self, core: &Core<M>, index: usize, now: Nanos, waited: Duration) -> PooledConnection<M> {
         let slot = core.slots.get(index);
         slot.count_checkout();
         let conn = self.conn_in(core, index);

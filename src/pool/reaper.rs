@@ -2,8 +2,8 @@
 //! connections, keeps `min_idle` open, pings idle ones (keepalive) and reports leaks.
 
 use std::sync::Weak;
-use std::time::Instant;
 
+use super::clock;
 use super::core::Core;
 use super::observe::{CloseReason, Counters};
 use super::slots::IDLE;
@@ -31,7 +31,7 @@ impl<M: ManageConnection> Shared<M> {
             return;
         }
         let options = &self.options;
-        let now = Instant::now();
+        let now = clock::now();
         let generation = self.generation.load(std::sync::atomic::Ordering::Relaxed);
         let slots: Vec<usize> = core.slots.iter().map(|(index, _)| index).collect();
         let mut idle = core.slots.iter().filter(|(_, slot)| slot.state() == IDLE).count();
@@ -48,7 +48,7 @@ impl<M: ManageConnection> Shared<M> {
             } else if idle > options.min_idle
                 && options
                     .idle_timeout
-                    .is_some_and(|limit| now.saturating_duration_since(conn.last_used) >= limit)
+                    .is_some_and(|limit| clock::since(now, conn.last_used) >= limit)
             {
                 Some(CloseReason::IdleTimeout)
             } else {
@@ -60,7 +60,7 @@ impl<M: ManageConnection> Shared<M> {
                 continue;
             }
             if let Some(keepalive) = options.keepalive
-                && now.saturating_duration_since(conn.alive_at) >= keepalive
+                && clock::since(now, conn.alive_at) >= keepalive
             {
                 if let Err(err) = self.ping(core, conn, options.validation_timeout) {
                     log::warn!(target: "millpond::pool", "[{}] idle connection {} failed its keepalive ping and is closed: {err}", options.name, conn.id);
@@ -68,7 +68,7 @@ impl<M: ManageConnection> Shared<M> {
                     self.dispose(core, index, CloseReason::PingFailed, CloseIn::ThisThread);
                     continue;
                 }
-                conn.alive_at = Instant::now();
+                conn.alive_at = clock::now();
             }
             self.put_back(core, index, CloseIn::ThisThread);
         }

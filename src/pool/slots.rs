@@ -195,12 +195,12 @@ thread_local! {
 /// The slot this thread last gave back to the pool `pool_id`, if any.
 #[inline]
 pub(crate) fn recent(pool_id: u64) -> Option<usize> {
-    let (id, index) = RECENT.get();
+    let (id, index) = RECENT.with(Cell::get);
     (id == pool_id).then_some(index)
 }
 
 /// Remembers the slot this thread just gave back.
 #[inline]
 pub(crate) fn remember(pool_id: u64, index: usize) {
-    RECENT.set((pool_id, index));
+    RECENT.with(|recent| recent.set((pool_id, index)));
 }
