@@ -38,8 +38,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Barrier, Mutex};
 use std::time::{Duration, Instant};
 
-use millpond::mysql::{MySqlManager, Queryable};
-use millpond::postgres::PostgresManager;
+use millpond::mysql::{MySqlConnection, MySqlManager, Queryable};
+use millpond::postgres::{PgConnection, PostgresManager};
 use r2d2_mysql::MySqlConnectionManager;
 use r2d2_mysql::mysql::{Conn, Opts, OptsBuilder};
 use r2d2_postgres::PostgresConnectionManager;
@@ -270,8 +270,9 @@ fn pg_select_1(messages: Outcome<Vec<SimpleQueryMessage>>) -> Outcome<()> {
     }
 }
 
-fn my_select_1(value: Outcome<Option<i64>>) -> Outcome<()> {
-    match value? {
+/// `SELECT 1` on any MariaDB connection: the driver's own or millpond's pooled one.
+fn my_select_1(conn: &mut impl Queryable) -> Outcome<()> {
+    match conn.query_first::<i64, _>("SELECT 1").map_err(my_err)? {
         Some(1) => Ok(()),
         other => Err(format!("MariaDB: SELECT 1 returned {other:?}")),
     }
@@ -285,15 +286,98 @@ fn my_err(e: impl std::fmt::Display) -> String {
     format!("MariaDB: {e}")
 }
 
-fn pg_connect(config: &Config) -> Outcome<Client> {
-    config.connect(NoTls).map_err(pg_err)
+/// One server as the in-process peers see it: the managers of the two pools, the driver's own
+/// connection (r2d2's, the connect-per-request and the persistent peers'), and `SELECT 1` on
+/// each kind of connection. [`measure_on`] runs the same peers on either server through it.
+trait Server: Sync {
+    /// millpond's manager for this server.
+    type Millpond: millpond::ManageConnection;
+    /// r2d2's manager, whose connections are the driver's own.
+    type R2d2: r2d2::ManageConnection<Connection = Self::Conn>;
+    /// The driver's connection.
+    type Conn: Send;
+
+    /// An error, prefixed with the server's name.
+    fn err(e: impl std::fmt::Display) -> String;
+    fn millpond_manager(&self) -> Self::Millpond;
+    fn r2d2_manager(&self) -> Self::R2d2;
+    fn connect(&self) -> Outcome<Self::Conn>;
+    /// Ends a connection the way a connect-per-request client does.
+    fn close(conn: Self::Conn) -> Outcome<()>;
+    fn select_1(conn: &mut Self::Conn) -> Outcome<()>;
+    fn pooled_select_1(conn: &mut <Self::Millpond as millpond::ManageConnection>::Connection) -> Outcome<()>;
 }
 
-fn my_connect(opts: &Opts) -> Outcome<Conn> {
-    Conn::new(opts.clone()).map_err(my_err)
+struct Pg<'a>(&'a Config);
+
+impl Server for Pg<'_> {
+    type Millpond = PostgresManager;
+    type R2d2 = PostgresConnectionManager<NoTls>;
+    type Conn = Client;
+
+    fn err(e: impl std::fmt::Display) -> String {
+        pg_err(e)
+    }
+    fn millpond_manager(&self) -> PostgresManager {
+        PostgresManager::new(self.0.clone())
+    }
+    fn r2d2_manager(&self) -> Self::R2d2 {
+        PostgresConnectionManager::new(self.0.clone(), NoTls)
+    }
+    fn connect(&self) -> Outcome<Client> {
+        self.0.connect(NoTls).map_err(pg_err)
+    }
+    fn close(client: Client) -> Outcome<()> {
+        client.close().map_err(pg_err)
+    }
+    fn select_1(client: &mut Client) -> Outcome<()> {
+        pg_select_1(client.simple_query("SELECT 1").map_err(pg_err))
+    }
+    fn pooled_select_1(conn: &mut PgConnection) -> Outcome<()> {
+        pg_select_1(conn.simple_query("SELECT 1").map_err(pg_err))
+    }
+}
+
+struct My<'a>(&'a Opts);
+
+impl Server for My<'_> {
+    type Millpond = MySqlManager;
+    type R2d2 = MySqlConnectionManager;
+    type Conn = Conn;
+
+    fn err(e: impl std::fmt::Display) -> String {
+        my_err(e)
+    }
+    fn millpond_manager(&self) -> MySqlManager {
+        MySqlManager::new(self.0.clone())
+    }
+    fn r2d2_manager(&self) -> MySqlConnectionManager {
+        MySqlConnectionManager::new(OptsBuilder::from_opts(self.0.clone()))
+    }
+    fn connect(&self) -> Outcome<Conn> {
+        Conn::new(self.0.clone()).map_err(my_err)
+    }
+    fn close(conn: Conn) -> Outcome<()> {
+        // Dropping a `Conn` says goodbye (COM_QUIT) and closes the socket.
+        drop(conn);
+        Ok(())
+    }
+    fn select_1(conn: &mut Conn) -> Outcome<()> {
+        my_select_1(conn)
+    }
+    fn pooled_select_1(conn: &mut MySqlConnection) -> Outcome<()> {
+        my_select_1(conn)
+    }
 }
 
 fn measure(load: Load, peer: Peer, settings: &Settings, targets: &Targets) -> Outcome<Sample> {
+    match load {
+        Load::Postgres => measure_on(&Pg(&targets.pg), peer, settings, targets),
+        Load::MariaDb => measure_on(&My(&targets.my), peer, settings, targets),
+    }
+}
+
+fn measure_on<S: Server>(server: &S, peer: Peer, settings: &Settings, targets: &Targets) -> Outcome<Sample> {
     let duration = settings.duration(peer);
     let warmup = settings.warmup;
     let plain = |ops_per_s: f64| Sample {
@@ -301,21 +385,20 @@ fn measure(load: Load, peer: Peer, settings: &Settings, targets: &Targets) -> Ou
         stats: None,
     };
     let timed = |(ops_per_s, (), ()): (f64, (), ())| plain(ops_per_s);
-    let sample = match (load, peer) {
-        (_, Peer::Pgbench) => plain(pgbench(targets, duration, false)?),
-        (_, Peer::PgbenchConnect) => plain(pgbench(targets, duration, true)?),
-
-        (Load::Postgres, Peer::Millpond) => {
+    let sample = match peer {
+        Peer::Pgbench => plain(pgbench(targets, duration, false)?),
+        Peer::PgbenchConnect => plain(pgbench(targets, duration, true)?),
+        Peer::Millpond => {
             let pool = millpond_builder()
-                .build(PostgresManager::new(targets.pg.clone()))
-                .map_err(pg_err)?;
+                .build(server.millpond_manager())
+                .map_err(S::err)?;
             let (ops_per_s, before, after) = run(
                 warmup,
                 duration,
                 || Ok(()),
                 |_| {
-                    let mut conn = pool.get().map_err(pg_err)?;
-                    pg_select_1(conn.simple_query("SELECT 1").map_err(pg_err))
+                    let mut conn = pool.get().map_err(S::err)?;
+                    S::pooled_select_1(&mut conn)
                 },
                 || pool.stats(),
             )?;
@@ -324,92 +407,31 @@ fn measure(load: Load, peer: Peer, settings: &Settings, targets: &Targets) -> Ou
                 stats: Some(PoolCounts::between(&before, &after)),
             }
         }
-        (Load::Postgres, Peer::R2d2Default | Peer::R2d2NoTest) => {
-            let manager = PostgresConnectionManager::new(targets.pg.clone(), NoTls);
-            let pool = r2d2_builder(peer).build(manager).map_err(pg_err)?;
+        Peer::R2d2Default | Peer::R2d2NoTest => {
+            let pool = r2d2_builder(peer).build(server.r2d2_manager()).map_err(S::err)?;
             timed(run(
                 warmup,
                 duration,
                 || Ok(()),
                 |_| {
-                    let mut conn = pool.get().map_err(pg_err)?;
-                    pg_select_1(conn.simple_query("SELECT 1").map_err(pg_err))
+                    let mut conn = pool.get().map_err(S::err)?;
+                    S::select_1(&mut conn)
                 },
                 || (),
             )?)
         }
-        (Load::Postgres, Peer::ConnectPerRequest) => timed(run(
+        Peer::ConnectPerRequest => timed(run(
             warmup,
             duration,
             || Ok(()),
             |_| {
-                let mut client = pg_connect(&targets.pg)?;
-                pg_select_1(client.simple_query("SELECT 1").map_err(pg_err))?;
-                client.close().map_err(pg_err)
+                let mut conn = server.connect()?;
+                S::select_1(&mut conn)?;
+                S::close(conn)
             },
             || (),
         )?),
-        (Load::Postgres, Peer::Persistent) => timed(run(
-            warmup,
-            duration,
-            || pg_connect(&targets.pg),
-            |client| pg_select_1(client.simple_query("SELECT 1").map_err(pg_err)),
-            || (),
-        )?),
-
-        (Load::MariaDb, Peer::Millpond) => {
-            let pool = millpond_builder()
-                .build(MySqlManager::new(targets.my.clone()))
-                .map_err(my_err)?;
-            let (ops_per_s, before, after) = run(
-                warmup,
-                duration,
-                || Ok(()),
-                |_| {
-                    let mut conn = pool.get().map_err(my_err)?;
-                    my_select_1(conn.query_first("SELECT 1").map_err(my_err))
-                },
-                || pool.stats(),
-            )?;
-            Sample {
-                ops_per_s,
-                stats: Some(PoolCounts::between(&before, &after)),
-            }
-        }
-        (Load::MariaDb, Peer::R2d2Default | Peer::R2d2NoTest) => {
-            let manager = MySqlConnectionManager::new(OptsBuilder::from_opts(targets.my.clone()));
-            let pool = r2d2_builder(peer).build(manager).map_err(my_err)?;
-            timed(run(
-                warmup,
-                duration,
-                || Ok(()),
-                |_| {
-                    let mut conn = pool.get().map_err(my_err)?;
-                    my_select_1(conn.query_first("SELECT 1").map_err(my_err))
-                },
-                || (),
-            )?)
-        }
-        (Load::MariaDb, Peer::ConnectPerRequest) => timed(run(
-            warmup,
-            duration,
-            || Ok(()),
-            |_| {
-                let mut conn = my_connect(&targets.my)?;
-                my_select_1(conn.query_first("SELECT 1").map_err(my_err))?;
-                // Dropping a `Conn` says goodbye (COM_QUIT) and closes the socket.
-                drop(conn);
-                Ok(())
-            },
-            || (),
-        )?),
-        (Load::MariaDb, Peer::Persistent) => timed(run(
-            warmup,
-            duration,
-            || my_connect(&targets.my),
-            |conn| my_select_1(conn.query_first("SELECT 1").map_err(my_err)),
-            || (),
-        )?),
+        Peer::Persistent => timed(run(warmup, duration, || server.connect(), S::select_1, || ())?),
     };
     Ok(sample)
 }

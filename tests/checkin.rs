@@ -7,7 +7,7 @@ mod common;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
-use common::{Fake, eventually, settle};
+use common::{Fake, closed_then_settle, eventually, fake_pool, settle};
 use millpond::{Pool, ResetOnReturn};
 
 const LIMIT: Duration = Duration::from_secs(5);
@@ -16,26 +16,31 @@ fn reset_log(fake: &Fake) -> Vec<String> {
     fake.state.reset_log.lock().unwrap().clone()
 }
 
-fn pool_with(fake: &Fake, reset: ResetOnReturn) -> Pool<Fake> {
-    Pool::builder()
-        .pool_size(2)
-        .reset_on_return(reset)
-        .build(fake.clone())
-        .unwrap()
+fn pool_with(reset: ResetOnReturn) -> (Fake, Pool<Fake>) {
+    fake_pool(|b| b.pool_size(2).reset_on_return(reset))
+}
+
+/// A pool of one connection and no overflow.
+fn single_slot_pool() -> (Fake, Pool<Fake>) {
+    fake_pool(|b| b.pool_size(1).max_overflow(0))
+}
+
+/// Checks out a connection, opens a transaction on it and gives it back.
+fn return_in_transaction(pool: &Pool<Fake>) {
+    let mut conn = pool.get().unwrap();
+    conn.in_transaction = true;
+    drop(conn);
 }
 
 #[test]
 fn rollback_only_when_a_transaction_is_open() {
-    let fake = Fake::new();
-    let pool = pool_with(&fake, ResetOnReturn::Rollback);
+    let (fake, pool) = pool_with(ResetOnReturn::Rollback);
 
     drop(pool.get().unwrap());
     assert_eq!(fake.state.resets(), 0, "a clean connection costs no round trip");
     assert_eq!(pool.stats().resets, 0);
 
-    let mut conn = pool.get().unwrap();
-    conn.in_transaction = true;
-    drop(conn);
+    return_in_transaction(&pool);
     assert_eq!(reset_log(&fake), ["Rollback"]);
     assert_eq!(pool.stats().resets, 1);
 
@@ -48,34 +53,25 @@ fn rollback_only_when_a_transaction_is_open() {
 
 #[test]
 fn the_default_policy_is_rollback() {
-    let fake = Fake::new();
-    let pool = Pool::builder().pool_size(1).build(fake.clone()).unwrap();
-    let mut conn = pool.get().unwrap();
-    conn.in_transaction = true;
-    drop(conn);
+    let (fake, pool) = fake_pool(|b| b.pool_size(1));
+    return_in_transaction(&pool);
     assert_eq!(reset_log(&fake), ["Rollback"]);
 }
 
 #[test]
 fn commit_policy_commits_an_open_transaction() {
-    let fake = Fake::new();
-    let pool = pool_with(&fake, ResetOnReturn::Commit);
+    let (fake, pool) = pool_with(ResetOnReturn::Commit);
     drop(pool.get().unwrap());
     assert_eq!(fake.state.resets(), 0, "nothing to commit, no round trip");
-    let mut conn = pool.get().unwrap();
-    conn.in_transaction = true;
-    drop(conn);
+    return_in_transaction(&pool);
     assert_eq!(reset_log(&fake), ["Commit"]);
     assert_eq!(pool.get().unwrap().serial, 1);
 }
 
 #[test]
 fn nothing_policy_never_resets() {
-    let fake = Fake::new();
-    let pool = pool_with(&fake, ResetOnReturn::Nothing);
-    let mut conn = pool.get().unwrap();
-    conn.in_transaction = true;
-    drop(conn);
+    let (fake, pool) = pool_with(ResetOnReturn::Nothing);
+    return_in_transaction(&pool);
     assert_eq!(fake.state.resets(), 0);
     assert_eq!(pool.stats().resets, 0);
     let conn = pool.get().unwrap();
@@ -85,12 +81,9 @@ fn nothing_policy_never_resets() {
 
 #[test]
 fn statement_policy_runs_on_every_return() {
-    let fake = Fake::new();
-    let pool = pool_with(&fake, ResetOnReturn::Statement("DISCARD ALL".into()));
+    let (fake, pool) = pool_with(ResetOnReturn::Statement("DISCARD ALL".into()));
     drop(pool.get().unwrap());
-    let mut conn = pool.get().unwrap();
-    conn.in_transaction = true;
-    drop(conn);
+    return_in_transaction(&pool);
     assert_eq!(
         reset_log(&fake),
         [r#"Statement("DISCARD ALL")"#, r#"Statement("DISCARD ALL")"#]
@@ -101,8 +94,7 @@ fn statement_policy_runs_on_every_return() {
 
 #[test]
 fn a_failed_reset_closes_the_connection() {
-    let fake = Fake::new();
-    let pool = pool_with(&fake, ResetOnReturn::Rollback);
+    let (fake, pool) = pool_with(ResetOnReturn::Rollback);
     let mut conn = pool.get().unwrap();
     conn.in_transaction = true;
     fake.state.fail_reset.store(true, SeqCst);
@@ -112,12 +104,12 @@ fn a_failed_reset_closes_the_connection() {
         0,
         "a connection whose reset failed is not kept"
     );
-    assert!(
-        eventually(LIMIT, || fake.state.closes() == 1),
-        "{:?}",
-        pool.state()
+    closed_then_settle(
+        &fake,
+        &pool,
+        1,
+        "the connection whose reset failed is never closed",
     );
-    settle(&pool);
     let stats = pool.stats();
     assert_eq!(stats.resets, 1, "{stats:?}");
     assert_eq!(stats.reset_failures, 1, "{stats:?}");
@@ -128,12 +120,7 @@ fn a_failed_reset_closes_the_connection() {
 
 #[test]
 fn a_panicking_borrower_frees_its_slot() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(1)
-        .max_overflow(0)
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = single_slot_pool();
     let borrower = {
         let pool = pool.clone();
         std::thread::spawn(move || {
@@ -167,19 +154,13 @@ fn a_panicking_borrower_frees_its_slot() {
 
 #[test]
 fn has_broken_closes_the_connection_without_a_reset() {
-    let fake = Fake::new();
-    let pool = pool_with(&fake, ResetOnReturn::Rollback);
+    let (fake, pool) = pool_with(ResetOnReturn::Rollback);
     let mut conn = pool.get().unwrap();
     conn.broken = true;
     conn.in_transaction = true;
     drop(conn);
     assert_eq!(pool.state().idle, 0);
-    assert!(
-        eventually(LIMIT, || fake.state.closes() == 1),
-        "{:?}",
-        pool.state()
-    );
-    settle(&pool);
+    closed_then_settle(&fake, &pool, 1, "the broken connection is never closed");
     assert_eq!(fake.state.resets(), 0, "a broken connection is not reset");
     assert_eq!(pool.stats().broken, 1);
     assert_eq!(pool.get().unwrap().serial, 2);
@@ -187,20 +168,14 @@ fn has_broken_closes_the_connection_without_a_reset() {
 
 #[test]
 fn the_borrowers_invalidate_closes_only_that_connection() {
-    let fake = Fake::new();
-    let pool = pool_with(&fake, ResetOnReturn::Rollback);
+    let (fake, pool) = pool_with(ResetOnReturn::Rollback);
     let mut doomed = pool.get().unwrap();
     let other = pool.get().unwrap();
     assert_eq!((doomed.serial, other.serial), (1, 2));
     drop(other);
     doomed.invalidate();
     drop(doomed);
-    assert!(
-        eventually(LIMIT, || fake.state.closes() == 1),
-        "{:?}",
-        pool.state()
-    );
-    settle(&pool);
+    closed_then_settle(&fake, &pool, 1, "the invalidated connection is never closed");
     let stats = pool.stats();
     assert_eq!(stats.broken, 1, "{stats:?}");
     assert_eq!(
@@ -214,12 +189,7 @@ fn the_borrowers_invalidate_closes_only_that_connection() {
 
 #[test]
 fn detach_frees_the_slot_and_keeps_the_connection_alive() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(1)
-        .max_overflow(0)
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = single_slot_pool();
     let raw = pool.get().unwrap().detach();
     assert_eq!(raw.serial, 1);
     let state = pool.state();
@@ -254,12 +224,7 @@ fn detach_frees_the_slot_and_keeps_the_connection_alive() {
 /// checkout waits for the close. With `idle_available` a second connection is idle; without,
 /// the checkout opens one in a free slot.
 fn slow_close_does_not_delay(idle_available: bool) {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(2)
-        .max_overflow(0)
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = fake_pool(|b| b.pool_size(2).max_overflow(0));
     let mut slow = pool.get().unwrap();
     if idle_available {
         drop(pool.get().unwrap()); // serial 2, idle

@@ -6,18 +6,27 @@ mod common;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
-use common::{Fake, settle};
-use millpond::Pool;
+use common::{Fake, check_out_and_return, fake_pool, settle};
+use millpond::{Builder, Pool};
+
+/// A pool of `size` with pre-ping on and the given bypass window.
+fn pre_ping_pool(size: usize, bypass: Duration) -> (Fake, Pool<Fake>) {
+    fake_pool(|b| pre_ping(b.pool_size(size), bypass))
+}
+
+fn pre_ping(builder: Builder<Fake>, bypass: Duration) -> Builder<Fake> {
+    builder.pre_ping(true).pre_ping_bypass(bypass)
+}
+
+/// Leaves the idle connections unused past a 10 ms bypass window, then makes every ping fail.
+fn age_past_the_window_and_fail_pings(fake: &Fake) {
+    std::thread::sleep(Duration::from_millis(30));
+    fake.state.fail_ping.store(true, SeqCst);
+}
 
 #[test]
 fn no_ping_inside_the_bypass_window() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(2)
-        .pre_ping(true)
-        .pre_ping_bypass(Duration::from_secs(10))
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = pre_ping_pool(2, Duration::from_secs(10));
     let conn = pool.get().unwrap();
     assert_eq!(fake.state.pings(), 0, "a freshly opened connection is not pinged");
     drop(conn);
@@ -37,13 +46,7 @@ fn no_ping_inside_the_bypass_window() {
 
 #[test]
 fn a_ping_outside_the_bypass_window() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(2)
-        .pre_ping(true)
-        .pre_ping_bypass(Duration::from_millis(20))
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = pre_ping_pool(2, Duration::from_millis(20));
     drop(pool.get().unwrap());
     assert_eq!(fake.state.pings(), 0);
 
@@ -63,13 +66,11 @@ fn a_ping_outside_the_bypass_window() {
 
 #[test]
 fn pre_ping_off_never_pings() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(2)
-        .pre_ping(false)
-        .pre_ping_bypass(Duration::from_millis(20))
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = fake_pool(|b| {
+        b.pool_size(2)
+            .pre_ping(false)
+            .pre_ping_bypass(Duration::from_millis(20))
+    });
     drop(pool.get().unwrap());
     std::thread::sleep(Duration::from_millis(40));
     // Even a failing ping would not matter: there is none.
@@ -82,18 +83,11 @@ fn pre_ping_off_never_pings() {
 
 #[test]
 fn a_failed_ping_replaces_the_connection_within_the_same_checkout() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(1)
-        .max_overflow(0)
-        .pre_ping(true)
-        .pre_ping_bypass(Duration::from_millis(10))
-        .timeout(Duration::from_secs(5))
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = fake_pool(|b| {
+        pre_ping(b.pool_size(1).max_overflow(0), Duration::from_millis(10)).timeout(Duration::from_secs(5))
+    });
     drop(pool.get().unwrap());
-    std::thread::sleep(Duration::from_millis(30));
-    fake.state.fail_ping.store(true, SeqCst);
+    age_past_the_window_and_fail_pings(&fake);
 
     // The only slot belongs to the failed connection until its close ends; the checkout still
     // gets a fresh connection within its own deadline.
@@ -117,21 +111,13 @@ fn a_failed_ping_replaces_the_connection_within_the_same_checkout() {
 
 #[test]
 fn every_idle_connection_failing_its_ping_still_gives_a_connection() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(4)
-        .max_overflow(0)
-        .pre_ping(true)
-        .pre_ping_bypass(Duration::from_millis(10))
-        .timeout(Duration::from_secs(5))
-        .build(fake.clone())
-        .unwrap();
-    let conns: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
-    drop(conns);
+    let (fake, pool) = fake_pool(|b| {
+        pre_ping(b.pool_size(4).max_overflow(0), Duration::from_millis(10)).timeout(Duration::from_secs(5))
+    });
+    check_out_and_return(&pool, 4);
     assert_eq!(pool.state().idle, 4);
-    std::thread::sleep(Duration::from_millis(30));
     // Left on: every ping fails from now on, so a pinged fresh connection would fail too.
-    fake.state.fail_ping.store(true, SeqCst);
+    age_past_the_window_and_fail_pings(&fake);
 
     let conn = pool.get().unwrap();
     assert_eq!(
@@ -156,18 +142,10 @@ fn every_idle_connection_failing_its_ping_still_gives_a_connection() {
 /// connection, however many idle connections it had to throw away first.
 #[test]
 fn stats_count_one_checkout_per_get_however_many_connections_were_replaced() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(3)
-        .pre_ping(true)
-        .pre_ping_bypass(Duration::from_millis(10))
-        .build(fake.clone())
-        .unwrap();
-    let conns: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
-    drop(conns);
+    let (fake, pool) = pre_ping_pool(3, Duration::from_millis(10));
+    check_out_and_return(&pool, 3);
     assert_eq!(pool.stats().checkouts, 3);
-    std::thread::sleep(Duration::from_millis(30));
-    fake.state.fail_ping.store(true, SeqCst);
+    age_past_the_window_and_fail_pings(&fake);
 
     let conn = pool.get().unwrap();
     assert_eq!(conn.serial, 4);

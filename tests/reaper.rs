@@ -6,26 +6,38 @@ mod common;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
-use common::{Fake, capture_log, eventually, settle};
+use common::{Fake, capture_log, check_out_and_return, closed_then_settle, eventually, fake_pool, settle};
 use millpond::{Error, Pool};
 
 const RATE: Duration = Duration::from_millis(20);
 const LIMIT: Duration = Duration::from_secs(5);
 
+/// Two connections, pre-ping off, a keepalive ping for those idle longer than `keepalive`.
+fn keepalive_pool(keepalive: Duration) -> (Fake, Pool<Fake>) {
+    fake_pool(|b| {
+        b.pool_size(2)
+            .pre_ping(false)
+            .keepalive(keepalive)
+            .reaper_rate(RATE)
+    })
+}
+
+/// A pool named `name` whose reaper reports checkouts held longer than `threshold`.
+fn leak_watched_pool(name: &str, threshold: Duration) -> (Fake, Pool<Fake>) {
+    fake_pool(|b| b.name(name).leak_threshold(threshold).reaper_rate(RATE))
+}
+
 #[test]
 fn idle_connections_are_trimmed_down_to_min_idle() {
-    let fake = Fake::new();
     // No overflow, so that the reaper cannot open extra connections while all six are out.
-    let pool = Pool::builder()
-        .pool_size(6)
-        .max_overflow(0)
-        .min_idle(2)
-        .idle_timeout(Duration::from_millis(50))
-        .reaper_rate(RATE)
-        .build(fake.clone())
-        .unwrap();
-    let conns: Vec<_> = (0..6).map(|_| pool.get().unwrap()).collect();
-    drop(conns);
+    let (fake, pool) = fake_pool(|b| {
+        b.pool_size(6)
+            .max_overflow(0)
+            .min_idle(2)
+            .idle_timeout(Duration::from_millis(50))
+            .reaper_rate(RATE)
+    });
+    check_out_and_return(&pool, 6);
     assert_eq!(fake.state.opens(), 6);
 
     assert!(
@@ -52,13 +64,7 @@ fn idle_connections_are_trimmed_down_to_min_idle() {
 
 #[test]
 fn min_idle_is_opened_at_build_and_refilled_by_the_reaper() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(5)
-        .min_idle(3)
-        .reaper_rate(RATE)
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = fake_pool(|b| b.pool_size(5).min_idle(3).reaper_rate(RATE));
     // build() opens them itself, before returning.
     assert_eq!(fake.state.opens(), 3);
     assert_eq!(pool.state().idle, 3);
@@ -129,16 +135,8 @@ fn build_unchecked_succeeds_and_the_reaper_fills_min_idle_later() {
 
 #[test]
 fn keepalive_pings_idle_connections() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(2)
-        .pre_ping(false)
-        .keepalive(Duration::from_millis(30))
-        .reaper_rate(RATE)
-        .build(fake.clone())
-        .unwrap();
-    let conns: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
-    drop(conns);
+    let (fake, pool) = keepalive_pool(Duration::from_millis(30));
+    check_out_and_return(&pool, 2);
     assert_eq!(fake.state.pings(), 0);
 
     assert!(
@@ -159,22 +157,19 @@ fn keepalive_pings_idle_connections() {
 
 #[test]
 fn a_failed_keepalive_closes_the_idle_connection() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(2)
-        .keepalive(Duration::from_millis(30))
-        .reaper_rate(RATE)
-        .build(fake.clone())
-        .unwrap();
-    let conns: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
-    drop(conns);
+    let (fake, pool) = fake_pool(|b| {
+        b.pool_size(2)
+            .keepalive(Duration::from_millis(30))
+            .reaper_rate(RATE)
+    });
+    check_out_and_return(&pool, 2);
     fake.state.fail_ping.store(true, SeqCst);
-    assert!(
-        eventually(LIMIT, || fake.state.closes() == 2),
-        "the connections failing their keepalive were kept: {:?}",
-        pool.state()
+    closed_then_settle(
+        &fake,
+        &pool,
+        2,
+        "the connections failing their keepalive were kept",
     );
-    settle(&pool);
     assert_eq!(pool.state().open, 0);
     let stats = pool.stats();
     assert_eq!((stats.ping_failures, stats.broken), (2, 2), "{stats:?}");
@@ -183,17 +178,13 @@ fn a_failed_keepalive_closes_the_idle_connection() {
 #[test]
 fn a_leak_is_reported_once_with_the_borrowers_backtrace() {
     let log = capture_log();
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .name("leak-test")
-        .leak_threshold(Duration::from_millis(50))
-        .reaper_rate(RATE)
-        .build(fake.clone())
-        .unwrap();
+    let (_fake, pool) = leak_watched_pool("leak-test", Duration::from_millis(50));
     let conn = pool.get().unwrap();
     std::thread::sleep(Duration::from_millis(150));
 
     let reports = || log.lines_with("[leak-test]");
+    let reports_with =
+        |needle: &str| -> Vec<String> { reports().into_iter().filter(|l| l.contains(needle)).collect() };
     assert!(
         eventually(LIMIT, || reports().iter().any(|l| l.contains("possible leak"))),
         "no leak report: {:?}",
@@ -201,10 +192,7 @@ fn a_leak_is_reported_once_with_the_borrowers_backtrace() {
     );
     // More rounds of the reaper: still one report.
     std::thread::sleep(Duration::from_millis(100));
-    let leaks: Vec<String> = reports()
-        .into_iter()
-        .filter(|l| l.contains("possible leak"))
-        .collect();
+    let leaks = reports_with("possible leak");
     assert_eq!(leaks.len(), 1, "{leaks:#?}");
     let report = &leaks[0];
     assert!(report.starts_with("WARN millpond::pool"), "{report}");
@@ -216,10 +204,7 @@ fn a_leak_is_reported_once_with_the_borrowers_backtrace() {
     assert!(reports().iter().all(|l| !l.contains("came back")));
 
     drop(conn);
-    let back: Vec<String> = reports()
-        .into_iter()
-        .filter(|l| l.contains("came back"))
-        .collect();
+    let back = reports_with("came back");
     assert_eq!(back.len(), 1, "{:#?}", reports());
     assert!(back[0].starts_with("WARN millpond::pool"), "{}", back[0]);
     assert_eq!(pool.stats().leaks, 1);
@@ -228,13 +213,7 @@ fn a_leak_is_reported_once_with_the_borrowers_backtrace() {
 #[test]
 fn a_short_checkout_is_not_a_leak() {
     let log = capture_log();
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .name("no-leak-test")
-        .leak_threshold(Duration::from_secs(10))
-        .reaper_rate(RATE)
-        .build(fake.clone())
-        .unwrap();
+    let (_fake, pool) = leak_watched_pool("no-leak-test", Duration::from_secs(10));
     let conn = pool.get().unwrap();
     std::thread::sleep(Duration::from_millis(100));
     drop(conn);
@@ -248,13 +227,7 @@ fn a_short_checkout_is_not_a_leak() {
 
 #[test]
 fn dropping_every_handle_closes_the_pool_despite_the_reaper() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(4)
-        .min_idle(2)
-        .reaper_rate(Duration::from_millis(10))
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = fake_pool(|b| b.pool_size(4).min_idle(2).reaper_rate(Duration::from_millis(10)));
     let other_handle = pool.clone();
     // Take the two idle ones out and let the reaper open two more: it has run on this pool.
     let conns: Vec<_> = (0..2).map(|_| pool.get().unwrap()).collect();
@@ -284,16 +257,8 @@ fn dropping_every_handle_closes_the_pool_despite_the_reaper() {
 /// Pinging an idle connection must not move it: with LIFO the most recently *returned* one is
 /// handed out first (and the older ones are left to age out).
 #[test]
-
 fn keepalive_keeps_the_most_recently_returned_connection_first() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(2)
-        .pre_ping(false)
-        .keepalive(Duration::from_millis(80))
-        .reaper_rate(RATE)
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = keepalive_pool(Duration::from_millis(80));
     let older = pool.get().unwrap();
     let newer = pool.get().unwrap();
     assert_eq!((older.serial, newer.serial), (1, 2));

@@ -9,24 +9,15 @@ mod common;
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;
 
-use common::{Fake, eventually, settle};
-use millpond::Pool;
+use common::{check_out_and_return, closed_then_settle, fake_pool, settle};
 
 const RECYCLE: Duration = Duration::from_millis(50);
 /// Comfortably past `RECYCLE`.
 const PAST_RECYCLE: Duration = Duration::from_millis(80);
-const LIMIT: Duration = Duration::from_secs(5);
 
 #[test]
 fn an_expired_idle_connection_is_replaced_at_checkout() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(1)
-        .max_overflow(0)
-        .recycle(RECYCLE)
-        .idle_timeout(None)
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = fake_pool(|b| b.pool_size(1).max_overflow(0).recycle(RECYCLE).idle_timeout(None));
     let first = pool.get().unwrap();
     assert_eq!(first.serial, 1);
     drop(first);
@@ -48,23 +39,12 @@ fn an_expired_idle_connection_is_replaced_at_checkout() {
 
 #[test]
 fn a_connection_held_past_its_lifetime_is_closed_when_given_back() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(2)
-        .recycle(RECYCLE)
-        .idle_timeout(None)
-        .build(fake.clone())
-        .unwrap();
+    let (fake, pool) = fake_pool(|b| b.pool_size(2).recycle(RECYCLE).idle_timeout(None));
     let conn = pool.get().unwrap();
     std::thread::sleep(PAST_RECYCLE);
     drop(conn);
     assert_eq!(pool.state().idle, 0, "an expired connection is not kept idle");
-    assert!(
-        eventually(LIMIT, || fake.state.closes() == 1),
-        "the expired connection is never closed: {:?}",
-        pool.state()
-    );
-    settle(&pool);
+    closed_then_settle(&fake, &pool, 1, "the expired connection is never closed");
     let state = pool.state();
     assert_eq!((state.open, state.idle, state.in_use), (0, 0, 0), "{state:?}");
     assert_eq!(fake.state.live(), 0);
@@ -76,25 +56,21 @@ fn a_connection_held_past_its_lifetime_is_closed_when_given_back() {
 
 #[test]
 fn the_reaper_closes_expired_idle_connections_without_any_checkout() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(3)
-        .recycle(RECYCLE)
-        .idle_timeout(None)
-        .reaper_rate(Duration::from_millis(20))
-        .build(fake.clone())
-        .unwrap();
-    let conns: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
-    drop(conns);
+    let (fake, pool) = fake_pool(|b| {
+        b.pool_size(3)
+            .recycle(RECYCLE)
+            .idle_timeout(None)
+            .reaper_rate(Duration::from_millis(20))
+    });
+    check_out_and_return(&pool, 3);
     assert_eq!(pool.state().idle, 3);
 
-    assert!(
-        eventually(LIMIT, || fake.state.closes() == 3),
-        "the reaper did not close the expired idle connections: {:?}, {:?}",
-        pool.state(),
-        pool.stats()
+    closed_then_settle(
+        &fake,
+        &pool,
+        3,
+        "the reaper did not close the expired idle connections",
     );
-    settle(&pool);
     let state = pool.state();
     assert_eq!((state.open, state.idle), (0, 0), "{state:?}");
     let stats = pool.stats();
@@ -106,8 +82,7 @@ fn the_reaper_closes_expired_idle_connections_without_any_checkout() {
 
 #[test]
 fn invalidate_replaces_every_connection_opened_before_it() {
-    let fake = Fake::new();
-    let pool = Pool::builder().pool_size(4).build(fake.clone()).unwrap();
+    let (fake, pool) = fake_pool(|b| b.pool_size(4));
     let a = pool.get().unwrap();
     let b = pool.get().unwrap();
     let held = pool.get().unwrap();
@@ -116,12 +91,7 @@ fn invalidate_replaces_every_connection_opened_before_it() {
     assert_eq!(pool.state().idle, 2);
 
     pool.invalidate();
-    assert!(
-        eventually(LIMIT, || fake.state.closes() == 2),
-        "the idle connections were not closed at once: {:?}",
-        pool.state()
-    );
-    settle(&pool);
+    closed_then_settle(&fake, &pool, 2, "the idle connections were not closed at once");
     assert_eq!(pool.state().idle, 0);
     assert_eq!(pool.stats().invalidated, 2);
     assert_eq!(
@@ -139,12 +109,7 @@ fn invalidate_replaces_every_connection_opened_before_it() {
 
     // The checked-out one is closed when it comes back, not kept.
     drop(held);
-    assert!(
-        eventually(LIMIT, || fake.state.closes() == 3),
-        "the stale connection was kept after its return: {:?}",
-        pool.state()
-    );
-    settle(&pool);
+    closed_then_settle(&fake, &pool, 3, "the stale connection was kept after its return");
     assert_eq!(pool.stats().invalidated, 3);
     let state = pool.state();
     assert_eq!((state.open, state.idle), (1, 1), "{state:?}");
@@ -160,15 +125,12 @@ fn invalidate_replaces_every_connection_opened_before_it() {
 
 #[test]
 fn a_pre_ping_that_finds_the_server_lost_invalidates_the_pool() {
-    let fake = Fake::new();
-    let pool = Pool::builder()
-        .pool_size(3)
-        .pre_ping(true)
-        .pre_ping_bypass(Duration::from_millis(10))
-        .build(fake.clone())
-        .unwrap();
-    let conns: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
-    drop(conns);
+    let (fake, pool) = fake_pool(|b| {
+        b.pool_size(3)
+            .pre_ping(true)
+            .pre_ping_bypass(Duration::from_millis(10))
+    });
+    check_out_and_return(&pool, 3);
     assert_eq!(pool.state().idle, 3);
     std::thread::sleep(Duration::from_millis(30)); // past the bypass window
     fake.state.fail_ping.store(true, SeqCst);

@@ -292,9 +292,14 @@ impl Jvm {
             .arg(&classes)
             .arg("-cp")
             .arg(join_paths(&classpath));
-        for source in ["CycleBench.java", "SpikeBench.java"] {
-            javac.arg(sources.join(source));
-        }
+        // Every harness file at once: CycleBench, SpikeBench and the stubs they share.
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&sources)
+            .map_err(|err| format!("cannot read {}: {err}", sources.display()))?
+            .filter_map(|entry| entry.ok().map(|e| e.path()))
+            .filter(|path| path.extension().is_some_and(|ext| ext == "java"))
+            .collect();
+        files.sort();
+        javac.args(&files);
         let compiled = javac.status().map_err(|err| format!("cannot run javac: {err}"))?;
         if !compiled.success() {
             return Err(format!(

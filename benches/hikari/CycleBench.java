@@ -3,8 +3,8 @@
 // peers do in benches/cycle.rs (same batches of 64 between looks at the stop flag, same start
 // barrier, same clock: the round ends when the last thread has finished its batch).
 //
-// cycle.rs compiles this file with `javac` into <out>/hikari/ and starts ONE JVM for the whole
-// run in server mode, so that HikariCP's rounds alternate with the Rust peers' rounds while its
+// cycle.rs compiles this file (with Stubs.java, the stub DataSource it shares with SpikeBench)
+// with `javac` into <out>/hikari/ and starts ONE JVM for the whole run in server mode, so that HikariCP's rounds alternate with the Rust peers' rounds while its
 // JIT-compiled code stays warm:
 //
 //     java -cp <out>/hikari:HikariCP.jar:slf4j-api.jar[:slf4j-nop.jar] CycleBench --serve
@@ -23,121 +23,19 @@
 // Connection.isValid, and only for a connection unused for longer than its 500 ms bypass
 // window); every other setting is HikariCP's default.
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 
 import java.io.BufferedReader;
-import java.io.File;
 import java.io.InputStreamReader;
-import java.io.PrintWriter;
-import java.lang.reflect.InvocationHandler;
-import java.lang.reflect.Proxy;
-import java.net.URL;
 import java.sql.Connection;
-import java.sql.ResultSet;
-import java.sql.SQLException;
-import java.sql.SQLFeatureNotSupportedException;
 import java.util.Locale;
 import java.util.concurrent.CyclicBarrier;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.jar.JarFile;
-import java.util.logging.Logger;
 import javax.sql.DataSource;
 
 public final class CycleBench {
-    /** A connection that is nothing at all: every call returns at once. */
-    static final InvocationHandler STUB_CONNECTION = (proxy, method, args) -> {
-        Class<?> type = method.getReturnType();
-        // The hot path: HikariCP's ProxyConnection.close() calls clearWarnings() on every return.
-        if (type == void.class) {
-            return null;
-        }
-        switch (method.getName()) {
-            case "isValid":
-            case "getAutoCommit":
-                return Boolean.TRUE;
-            case "getTransactionIsolation":
-                return Connection.TRANSACTION_READ_COMMITTED;
-            case "getHoldability":
-                return ResultSet.HOLD_CURSORS_OVER_COMMIT;
-            case "hashCode":
-                return System.identityHashCode(proxy);
-            case "equals":
-                return proxy == args[0];
-            case "toString":
-                return "StubConnection@" + Integer.toHexString(System.identityHashCode(proxy));
-            default:
-                break;
-        }
-        if (type == boolean.class) {
-            return Boolean.FALSE; // isClosed, isReadOnly, isWrapperFor
-        }
-        if (type == int.class) {
-            return 0; // getNetworkTimeout
-        }
-        if (type == long.class) {
-            return 0L;
-        }
-        return null; // getCatalog, getSchema, getWarnings, ...
-    };
-
-    /** A DataSource whose connections are stubs. */
-    static final class StubDataSource implements DataSource {
-        private int loginTimeout;
-
-        @Override
-        public Connection getConnection() {
-            return (Connection) Proxy.newProxyInstance(
-                    CycleBench.class.getClassLoader(), new Class<?>[] {Connection.class}, STUB_CONNECTION);
-        }
-
-        @Override
-        public Connection getConnection(String user, String password) {
-            return getConnection();
-        }
-
-        @Override
-        public PrintWriter getLogWriter() {
-            return null;
-        }
-
-        @Override
-        public void setLogWriter(PrintWriter out) {}
-
-        @Override
-        public void setLoginTimeout(int seconds) {
-            loginTimeout = seconds;
-        }
-
-        @Override
-        public int getLoginTimeout() {
-            return loginTimeout;
-        }
-
-        @Override
-        public Logger getParentLogger() throws SQLFeatureNotSupportedException {
-            throw new SQLFeatureNotSupportedException();
-        }
-
-        @Override
-        public <T> T unwrap(Class<T> iface) throws SQLException {
-            throw new SQLException("not a wrapper");
-        }
-
-        @Override
-        public boolean isWrapperFor(Class<?> iface) {
-            return false;
-        }
-    }
-
     static HikariDataSource pool(int size) {
-        HikariConfig config = new HikariConfig();
-        config.setDataSource(new StubDataSource());
-        config.setMaximumPoolSize(size);
-        config.setMinimumIdle(0);
-        config.setConnectionTimeout(8000);
-        config.setPoolName("cycle");
-        return new HikariDataSource(config);
+        return Stubs.pool(new Stubs.StubDataSource(), "cycle", size, 0, 8000);
     }
 
     /** One round with a fresh pool: `threads` threads cycle for `millis`; returns ops per second. */
@@ -197,19 +95,6 @@ public final class CycleBench {
         return total / seconds;
     }
 
-    /** HikariCP's version, from its jar's manifest. */
-    static String hikariVersion() {
-        try {
-            URL jar = HikariDataSource.class.getProtectionDomain().getCodeSource().getLocation();
-            try (JarFile file = new JarFile(new File(jar.toURI()))) {
-                String version = file.getManifest().getMainAttributes().getValue("Bundle-Version");
-                return version == null ? "unknown" : version;
-            }
-        } catch (Exception e) {
-            return "unknown";
-        }
-    }
-
     public static void main(String[] args) throws Exception {
         if (args.length == 1 && args[0].equals("--serve")) {
             serve();
@@ -218,7 +103,7 @@ public final class CycleBench {
             int threads = Integer.parseInt(args[1]);
             long millis = Long.parseLong(args[2]);
             int rounds = Integer.parseInt(args[3]);
-            System.out.println("HikariCP " + hikariVersion() + ", Java " + System.getProperty("java.version"));
+            System.out.println("HikariCP " + Stubs.hikariVersion() + ", Java " + System.getProperty("java.version"));
             System.out.printf(Locale.ROOT, "warm-up pool %d threads %d: %.0f ops/s%n", size, threads, round(size, threads, millis));
             for (int i = 0; i < rounds; i++) {
                 System.out.printf(Locale.ROOT, "ops %d %d %.1f%n", size, threads, round(size, threads, millis));
@@ -231,7 +116,7 @@ public final class CycleBench {
 
     static void serve() throws Exception {
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
-        System.out.println("ready " + hikariVersion() + " " + System.getProperty("java.version"));
+        System.out.println("ready " + Stubs.hikariVersion() + " " + System.getProperty("java.version"));
         System.out.flush();
         String line;
         while ((line = in.readLine()) != null) {

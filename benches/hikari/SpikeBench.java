@@ -9,7 +9,7 @@
 // holding a connection), `waiting` (requests inside getConnection()); and HikariCP's own count
 // (HikariPoolMXBean.getTotalConnections), every 250 µs from a sampler thread.
 //
-// spike.rs compiles this file (with CycleBench.java, whose helpers it uses) into <out>/hikari/
+// spike.rs compiles this file (with Stubs.java, whose helpers it uses) into <out>/hikari/
 // and drives one JVM over a pipe, so HikariCP's rounds alternate with the Rust peers':
 //
 //     java -cp <out>/hikari:HikariCP.jar:slf4j-api.jar[:slf4j-nop.jar] SpikeBench --serve
@@ -23,16 +23,13 @@
 //
 // Times are from the first request's arrival (negative before it).
 
-import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.io.PrintWriter;
-import java.lang.reflect.Proxy;
 import java.sql.Connection;
 import java.sql.SQLException;
-import java.sql.SQLFeatureNotSupportedException;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -41,8 +38,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.concurrent.locks.LockSupport;
-import java.util.logging.Logger;
-import javax.sql.DataSource;
 
 public final class SpikeBench {
     static final int REQUESTS = 50;
@@ -61,9 +56,8 @@ public final class SpikeBench {
     }
 
     /** A DataSource whose getConnection takes 150 ms and whose connections do nothing. */
-    static final class SlowDataSource implements DataSource {
+    static final class SlowDataSource extends Stubs.StubDataSource {
         final Server server;
-        private int loginTimeout;
 
         SlowDataSource(Server server) {
             this.server = server;
@@ -83,58 +77,19 @@ public final class SpikeBench {
             server.connects.incrementAndGet();
             server.connecting.decrementAndGet();
             AtomicBoolean closed = new AtomicBoolean();
-            return (Connection) Proxy.newProxyInstance(
-                    SpikeBench.class.getClassLoader(), new Class<?>[] {Connection.class}, (proxy, method, args) -> {
-                        switch (method.getName()) {
-                            case "close":
-                                if (closed.compareAndSet(false, true)) {
-                                    server.live.decrementAndGet();
-                                }
-                                return null;
-                            case "isClosed":
-                                return closed.get();
-                            default:
-                                return CycleBench.STUB_CONNECTION.invoke(proxy, method, args);
+            return Stubs.connection((proxy, method, args) -> {
+                switch (method.getName()) {
+                    case "close":
+                        if (closed.compareAndSet(false, true)) {
+                            server.live.decrementAndGet();
                         }
-                    });
-        }
-
-        @Override
-        public Connection getConnection(String user, String password) throws SQLException {
-            return getConnection();
-        }
-
-        @Override
-        public PrintWriter getLogWriter() {
-            return null;
-        }
-
-        @Override
-        public void setLogWriter(PrintWriter out) {}
-
-        @Override
-        public void setLoginTimeout(int seconds) {
-            loginTimeout = seconds;
-        }
-
-        @Override
-        public int getLoginTimeout() {
-            return loginTimeout;
-        }
-
-        @Override
-        public Logger getParentLogger() throws SQLFeatureNotSupportedException {
-            throw new SQLFeatureNotSupportedException();
-        }
-
-        @Override
-        public <T> T unwrap(Class<T> iface) throws SQLException {
-            throw new SQLException("not a wrapper");
-        }
-
-        @Override
-        public boolean isWrapperFor(Class<?> iface) {
-            return false;
+                        return null;
+                    case "isClosed":
+                        return closed.get();
+                    default:
+                        return Stubs.STUB_CONNECTION.invoke(proxy, method, args);
+                }
+            });
         }
     }
 
@@ -156,13 +111,7 @@ public final class SpikeBench {
 
     static void round(PrintWriter out) throws Exception {
         Server server = new Server();
-        HikariConfig config = new HikariConfig();
-        config.setDataSource(new SlowDataSource(server));
-        config.setMaximumPoolSize(MAX_CONNECTIONS);
-        config.setMinimumIdle(MIN_IDLE);
-        config.setConnectionTimeout(30_000);
-        config.setPoolName("spike");
-        HikariDataSource ds = new HikariDataSource(config);
+        HikariDataSource ds = Stubs.pool(new SlowDataSource(server), "spike", MAX_CONNECTIONS, MIN_IDLE, 30_000);
         try {
             if (!settle(server, 10_000, (live, connecting) -> live >= MIN_IDLE && connecting == 0)) {
                 throw new IllegalStateException("HikariCP did not open its " + MIN_IDLE + " connections");
@@ -298,7 +247,7 @@ public final class SpikeBench {
         PrintWriter out = new PrintWriter(System.out, false);
         if (args.length == 1 && args[0].equals("--serve")) {
             BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
-            out.println("ready " + CycleBench.hikariVersion() + " " + System.getProperty("java.version"));
+            out.println("ready " + Stubs.hikariVersion() + " " + System.getProperty("java.version"));
             out.flush();
             String line;
             while ((line = in.readLine()) != null) {

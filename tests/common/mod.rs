@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
-use millpond::{ManageConnection, ResetAction, TransactionState};
+use millpond::{Builder, ManageConnection, Pool, ResetAction, TransactionState};
 
 /// What the fake manager saw and what it is told to do. Shared by the manager and its connections.
 #[derive(Default)]
@@ -211,6 +211,32 @@ pub fn settle<M: ManageConnection>(pool: &millpond::Pool<M>) {
         "closes still in flight after 10 s: {:?}",
         pool.state()
     );
+}
+
+/// A fresh fake manager and a pool built on it with the settings `configure` adds to
+/// `Pool::builder()`.
+pub fn fake_pool(configure: impl FnOnce(Builder<Fake>) -> Builder<Fake>) -> (Fake, Pool<Fake>) {
+    let fake = Fake::new();
+    let pool = configure(Pool::builder()).build(fake.clone()).unwrap();
+    (fake, pool)
+}
+
+/// Checks out `n` connections at once and gives them all back, so that `n` sit idle.
+pub fn check_out_and_return<M: ManageConnection>(pool: &Pool<M>, n: usize) {
+    let conns: Vec<_> = (0..n).map(|_| pool.get().unwrap()).collect();
+    drop(conns);
+}
+
+/// Asserts that `fake` has closed `closes` connections in all within 5 s (`what` says what
+/// failed otherwise), then waits until no close is in flight in `pool`.
+pub fn closed_then_settle(fake: &Fake, pool: &Pool<Fake>, closes: usize, what: &str) {
+    assert!(
+        eventually(Duration::from_secs(5), || fake.state.closes() == closes),
+        "{what}: {:?}, {:?}",
+        pool.state(),
+        pool.stats()
+    );
+    settle(pool);
 }
 
 /// A logger that keeps every line, so tests can read what the pool logged.
