@@ -172,7 +172,15 @@ impl ManageConnection for SqliteManager {
         conn.busy_timeout(self.busy_timeout)?;
         let read_only = self.flags.contains(OpenFlags::SQLITE_OPEN_READ_ONLY);
         if self.wal && !read_only && matches!(self.target, Target::File(_)) {
-            let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get(0))?;
+            // WAL is a property of the file: once set, later connections only read it. Setting it
+            // again would wait for the writers' lock, which made opening a connection under load
+            // take up to hundreds of milliseconds.
+            let current: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
+            let mode = if current.eq_ignore_ascii_case("wal") {
+                current
+            } else {
+                conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))?
+            };
             if !mode.eq_ignore_ascii_case("wal") {
                 log::debug!(target: "millpond::sqlite", "journal_mode stays {mode} (WAL not available here)");
             }
