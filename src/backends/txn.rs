@@ -71,6 +71,20 @@ impl TxTracker {
     /// Classifies every statement in `sql`, in order. Call it before sending the SQL: if the
     /// statement fails half-way, the state errs towards a rollback.
     pub(crate) fn observe(&mut self, sql: &str) {
+        // Most statements are a single query that cannot touch the transaction: classify those
+        // without splitting the text into words (no allocation per statement).
+        if self.dialect != Dialect::Oracle
+            && !sql.contains(';')
+            && leading_word(sql).is_some_and(|word| {
+                [
+                    "SELECT", "INSERT", "UPDATE", "DELETE", "WITH", "VALUES", "SHOW", "EXPLAIN", "TABLE",
+                ]
+                .iter()
+                .any(|neutral| word.eq_ignore_ascii_case(neutral))
+            })
+        {
+            return;
+        }
         let statements = statements(sql);
         if self.dialect == Dialect::Oracle {
             // Oracle runs one statement per call; its semicolons belong to PL/SQL blocks.
@@ -134,6 +148,31 @@ impl TxTracker {
             }
         }
     }
+}
+
+/// The first word of `sql`, after white space and comments; `None` if it does not start with a
+/// word (a quoted string, a parenthesis, a dollar-quoted body…).
+fn leading_word(sql: &str) -> Option<&str> {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start();
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map_or("", |(_, next)| next);
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            // Nested comments are rare here; anything unusual goes the slow, exact way.
+            let (body, next) = after.split_once("*/")?;
+            if body.contains("/*") {
+                return None;
+            }
+            rest = next;
+        } else {
+            break;
+        }
+    }
+    let end = rest
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(rest.len());
+    (end > 0 && rest.as_bytes()[0].is_ascii_alphabetic()).then(|| &rest[..end])
 }
 
 /// The leading keywords (upper-cased) of each statement in `sql`, statements being separated by
@@ -259,6 +298,21 @@ mod tests {
             statements("select 'a;b' ; -- begin;\n /* commit; /* nested */ */ Begin; $x$ ; commit $x$; end");
         let firsts: Vec<&str> = s.iter().map(|w| w[0].as_str()).collect();
         assert_eq!(firsts, ["SELECT", "BEGIN", "?", "END"]);
+    }
+
+    #[test]
+    fn leading_word_skips_white_space_and_comments() {
+        assert_eq!(leading_word("  -- hi\n /* c */ select 1"), Some("select"));
+        assert_eq!(leading_word("/* a /* b */ */ BEGIN"), None);
+        assert_eq!(leading_word("(SELECT 1)"), None);
+        assert_eq!(leading_word("BEGIN"), Some("BEGIN"));
+        // The fast path leaves the state alone; a transaction opened before stays open.
+        let mut t = TxTracker::new(Dialect::Postgres);
+        t.observe("BEGIN");
+        t.observe("/* read */ SELECT 1");
+        assert_eq!(t.state(), TransactionState::Active);
+        t.observe("select 1; commit");
+        assert_eq!(t.state(), TransactionState::Idle);
     }
 
     #[test]

@@ -459,8 +459,8 @@ impl<M: ManageConnection> Shared<M> {
         PooledConnection::new(self, core, index, conn)
     }
 
-    /// Closes the connection of a slot the caller owns, then frees the slot (or hands it to a
-    /// waiter). Returns the slot's reference to the pool, to be dropped last.
+    /// Closes the connection of a slot the caller owns (here or on a worker thread), then frees
+    /// the slot or hands it to a waiter.
     pub(crate) fn dispose(&self, core: &Core<M>, index: usize, reason: CloseReason, how: CloseIn) {
         core.mark_closing();
         self.close_counted(core, index, reason, how);
