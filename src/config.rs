@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -104,6 +105,17 @@ pub struct PoolOptions {
     /// Called on every pool event, outside the pool's lock. Default none. SQLAlchemy's pool
     /// events, r2d2 `event_handler`.
     pub event_handler: Option<Arc<dyn HandleEvent>>,
+    /// A cap on the connections open at once across every process that names the same
+    /// `cap_file`: the workers of a prefork server, each with its own pool. Opening a connection
+    /// first takes one of these slots (waiting for one counts against `timeout`); closing it
+    /// gives the slot back, and the kernel gives back a dead process's slots. `None` (the
+    /// default) sets no cap beyond each pool's own `pool_size + max_overflow`. At least 1;
+    /// needs `cap_file`.
+    pub max_total_connections: Option<usize>,
+    /// The file whose byte-range locks hold the slots of `max_total_connections`, one byte per
+    /// slot; every process sharing the cap must name the same file. It is created if missing.
+    /// Default none; required with `max_total_connections`.
+    pub cap_file: Option<PathBuf>,
 }
 
 impl Default for PoolOptions {
@@ -128,6 +140,8 @@ impl Default for PoolOptions {
             echo: false,
             name: "millpond".to_owned(),
             event_handler: None,
+            max_total_connections: None,
+            cap_file: None,
         }
     }
 }
@@ -154,6 +168,8 @@ impl fmt::Debug for PoolOptions {
             .field("echo", &self.echo)
             .field("name", &self.name)
             .field("event_handler", &self.event_handler.as_ref().map(|_| "…"))
+            .field("max_total_connections", &self.max_total_connections)
+            .field("cap_file", &self.cap_file)
             .finish()
     }
 }
@@ -238,6 +254,30 @@ impl PoolOptions {
                 "reset_on_return",
                 "a reset statement must not be empty; use ResetOnReturn::Nothing to skip the reset",
             ));
+        }
+        match (self.max_total_connections, &self.cap_file) {
+            (Some(0), _) => {
+                return Err(ConfigError::new(
+                    "max_total_connections",
+                    "must be at least 1 (got 0); use None for no cap across processes",
+                ));
+            }
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "max_total_connections",
+                    "needs cap_file: the file every process sharing the cap locks its slots in",
+                ));
+            }
+            (None, Some(file)) => {
+                return Err(ConfigError::new(
+                    "cap_file",
+                    format!(
+                        "is set ({}) but max_total_connections is not; set both, or neither",
+                        file.display()
+                    ),
+                ));
+            }
+            _ => {}
         }
         if self.name.is_empty() {
             return Err(ConfigError::new("name", "must not be empty"));
@@ -339,6 +379,14 @@ impl<M: ManageConnection> Builder<M> {
         leak_threshold: Duration;
         /// See [`PoolOptions::keepalive`] (default off).
         keepalive: Duration;
+        /// See [`PoolOptions::max_total_connections`] (default none; needs `cap_file`).
+        max_total_connections: usize;
+    }
+
+    /// See [`PoolOptions::cap_file`] (default none; required with `max_total_connections`).
+    pub fn cap_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.options.cap_file = Some(path.into());
+        self
     }
 
     /// See [`PoolOptions::idle_timeout`] (default 600 s; `None` never closes for idleness). Left

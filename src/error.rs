@@ -75,6 +75,9 @@ pub struct TimeoutDetails {
     pub waiting: usize,
     /// The last connect error the pool saw, if any: the likely reason nothing came free.
     pub last_connect_error: Option<String>,
+    /// Set when the checkout could not open a connection because every slot of
+    /// `max_total_connections` was held by other connections (of this or another process).
+    pub cross_process_cap: Option<String>,
 }
 
 impl fmt::Display for TimeoutDetails {
@@ -92,6 +95,9 @@ impl fmt::Display for TimeoutDetails {
             self.idle,
             self.waiting,
         )?;
+        if let Some(cap) = &self.cross_process_cap {
+            write!(f, "; {cap}")?;
+        }
         if let Some(last) = &self.last_connect_error {
             write!(f, "; last connect error: {last}")?;
         }

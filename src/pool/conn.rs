@@ -3,6 +3,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use super::cap::CapPermit;
 use super::clock::{Nanos, nanos};
 
 use crate::manage::ManageConnection;
@@ -23,6 +24,9 @@ pub(crate) struct Conn<M: ManageConnection> {
     /// When it was last known to work (given back, or pinged): the pre-ping bypass window and
     /// keepalive count from here.
     pub(crate) alive_at: Nanos,
+    /// Its slot of the cross-process cap, given back when the connection is dropped.
+    #[allow(dead_code, reason = "held for its Drop, which gives the slot back")]
+    pub(crate) cap_permit: Option<CapPermit>,
 }
 
 impl<M: ManageConnection> Conn<M> {
@@ -33,6 +37,7 @@ impl<M: ManageConnection> Conn<M> {
         recycle: Option<Duration>,
         generation: u64,
         fork_generation: u64,
+        cap_permit: Option<CapPermit>,
     ) -> Self {
         Conn {
             raw,
@@ -42,6 +47,7 @@ impl<M: ManageConnection> Conn<M> {
             fork_generation,
             last_used: opened,
             alive_at: opened,
+            cap_permit,
         }
     }
 

@@ -12,6 +12,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use super::Shared;
+use super::cap::ProcessCap;
 use super::observe::{Counters, State, WaitStats};
 use super::slots::{self, EMPTY, IDLE, PENDING, Slots, TAKEN, UNLIMITED};
 use super::workers::Workers;
@@ -53,6 +54,9 @@ pub(crate) struct Core<M: ManageConnection> {
     pub(crate) next_id: AtomicU64,
     /// The reaper and the background closer.
     pub(crate) workers: Workers,
+    /// This process's view of the cap across processes, if one is set; or why its file could
+    /// not be opened (every connect then fails with that reason).
+    pub(crate) cap: Option<Result<ProcessCap, String>>,
 }
 
 struct Inner {
@@ -110,6 +114,10 @@ impl<M: ManageConnection> Core<M> {
     pub(crate) fn new(options: &PoolOptions, fork_generation: u64, owner: Weak<Shared<M>>) -> Self {
         // Two threads, so one slow close does not hold up the reaper.
         let workers = Workers::new(&options.name, 2);
+        let cap = match (options.max_total_connections, &options.cap_file) {
+            (Some(max), Some(path)) => Some(ProcessCap::open(path, max).map_err(|err| err.to_string())),
+            _ => None,
+        };
         Core {
             fork_generation,
             id: NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed),
@@ -138,6 +146,7 @@ impl<M: ManageConnection> Core<M> {
             counters: Counters::default(),
             next_id: AtomicU64::new(1),
             workers,
+            cap,
         }
     }
 
@@ -228,17 +237,7 @@ impl<M: ManageConnection> Core<M> {
                 if inner.closed {
                     return Err(Error::Closed);
                 }
-                inner.waits.timeouts += 1;
-                let state = self.state_of(&inner, options);
-                return Err(Error::Timeout(TimeoutDetails {
-                    waited: now.saturating_duration_since(start),
-                    pool_size: options.pool_size,
-                    max_overflow: options.max_overflow,
-                    in_use: state.in_use,
-                    idle: state.idle,
-                    waiting: state.waiting,
-                    last_connect_error: inner.last_connect_error.clone(),
-                }));
+                return Err(self.timed_out(&mut inner, options, now.saturating_duration_since(start), None));
             }
             if unsettled {
                 drop(inner);
@@ -258,6 +257,51 @@ impl<M: ManageConnection> Core<M> {
                     .0;
             }
         }
+    }
+
+    /// Counts a timeout and says what the pool looked like.
+    fn timed_out(
+        &self,
+        inner: &mut Inner,
+        options: &PoolOptions,
+        waited: Duration,
+        cap: Option<String>,
+    ) -> Error {
+        inner.waits.timeouts += 1;
+        let state = self.state_of(inner, options);
+        Error::Timeout(TimeoutDetails {
+            waited,
+            pool_size: options.pool_size,
+            max_overflow: options.max_overflow,
+            in_use: state.in_use,
+            idle: state.idle,
+            waiting: state.waiting,
+            last_connect_error: inner.last_connect_error.clone(),
+            cross_process_cap: cap,
+        })
+    }
+
+    /// A checkout that reserved `index` to open a connection could not get a slot of the cap
+    /// across processes before its deadline: the slot is given up and the timeout counted.
+    pub(crate) fn cap_timed_out(
+        &self,
+        options: &PoolOptions,
+        index: usize,
+        waited: Duration,
+        why: String,
+    ) -> (Error, Release<M>) {
+        let mut inner = self.lock();
+        inner.opening -= 1;
+        let release = self.free_or_grant(&mut inner, options, index);
+        (self.timed_out(&mut inner, options, waited, Some(why)), release)
+    }
+
+    /// Gives up a slot reserved for opening without an error (its holder took an idle
+    /// connection instead, or the reaper found the cap full).
+    pub(crate) fn give_up_slot(&self, options: &PoolOptions, index: usize) -> Release<M> {
+        let mut inner = self.lock();
+        inner.opening -= 1;
+        self.free_or_grant(&mut inner, options, index)
     }
 
     /// An idle slot or, within the cap and the connect limit, a free one reserved for opening.

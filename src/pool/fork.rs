@@ -13,8 +13,10 @@ static REGISTER: Once = Once::new();
 
 #[cfg(unix)]
 extern "C" fn on_fork_child() {
-    // Only an atomic add: async-signal-safe, as a child handler must be.
+    // Only atomics and close(2): async-signal-safe, as a child handler must be.
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
+    #[cfg(target_os = "linux")]
+    super::cap::close_inherited();
 }
 
 /// Installs the fork handler, once per process. Called whenever a pool is made, before any
@@ -23,7 +25,7 @@ pub(crate) fn watch() {
     REGISTER.call_once(|| {
         #[cfg(unix)]
         {
-            // SAFETY: registering a handler that only touches an atomic; no prepare or parent
+            // SAFETY: registering a handler that only touches atomics and closes descriptors; no prepare or parent
             // handler is installed.
             #[allow(unsafe_code)]
             let rc = unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };

@@ -1,5 +1,6 @@
 //! The pool: its public handle, the per-process core behind it, checkout and checkin.
 
+mod cap;
 mod checkin;
 mod clock;
 mod conn;
@@ -17,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use self::cap::CapPermit;
 use self::clock::Nanos;
 use self::conn::Conn;
 use self::core::{Acquired, Core, Lease, Release, Returned};
@@ -212,6 +214,16 @@ impl<M: ManageConnection> Pool<M> {
     }
 }
 
+/// What a checkout about to open a connection got from the cap across processes.
+enum CapWait {
+    /// A slot of the cap (`None` when no cap is set).
+    Permit(Option<CapPermit>),
+    /// None, but an idle connection of this pool, claimed: take it instead.
+    Idle(usize),
+    /// None before the deadline; why, for the timeout error.
+    Full(String),
+}
+
 /// How a connection that must go is closed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum CloseIn {
@@ -319,7 +331,30 @@ impl<M: ManageConnection> Shared<M> {
                     }
                 }
                 Acquired::Slot(index) => {
-                    self.open(core, index)?;
+                    let (start, end) = *deadline.get_or_insert_with(|| {
+                        let start = Instant::now();
+                        (start, start + timeout)
+                    });
+                    let permit = match self.cap_permit(core, end) {
+                        Ok(CapWait::Permit(permit)) => permit,
+                        Ok(CapWait::Idle(idle)) => {
+                            drop(core.give_up_slot(&self.options, index));
+                            next = Some((Acquired::Idle(idle), waited));
+                            continue;
+                        }
+                        Ok(CapWait::Full(why)) => {
+                            let (err, release) =
+                                core.cap_timed_out(&self.options, index, start.elapsed(), why);
+                            drop(release);
+                            return Err(err);
+                        }
+                        Err(err) => {
+                            Counters::bump(&core.counters.connect_errors);
+                            drop(core.connect_failed(&self.options, index, err.to_string()));
+                            return Err(err);
+                        }
+                    };
+                    self.open(core, index, permit)?;
                     core.opened(&self.options);
                     index
                 }
@@ -399,9 +434,38 @@ impl<M: ManageConnection> Shared<M> {
         }
     }
 
+    /// Takes a slot of the cap across processes for a connection about to be opened, waiting
+    /// while every slot is held: until `deadline`, or until a connection of this pool comes
+    /// back idle, which the caller then takes instead.
+    fn cap_permit(&self, core: &Core<M>, deadline: Instant) -> Result<CapWait, Error> {
+        let cap = match &core.cap {
+            None => return Ok(CapWait::Permit(None)),
+            Some(Err(why)) => return Err(Error::Connect(why.clone().into())),
+            Some(Ok(cap)) => cap,
+        };
+        // Other processes give slots back without telling: poll, backing off to 10 ms.
+        let mut pause = Duration::from_micros(200);
+        loop {
+            match cap.try_acquire() {
+                Ok(Some(permit)) => return Ok(CapWait::Permit(Some(permit))),
+                Ok(None) => {}
+                Err(err) => return Err(Error::Connect(Box::new(err))),
+            }
+            if let Some(index) = core.claim_fast() {
+                return Ok(CapWait::Idle(index));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(CapWait::Full(cap.describe_full()));
+            }
+            std::thread::sleep(pause.min(deadline - now));
+            pause = (pause * 2).min(Duration::from_millis(10));
+        }
+    }
+
     /// Opens a connection in a slot the caller reserved; on failure the slot is given up and the
     /// backend's error returned as `Error::Connect`.
-    fn open(&self, core: &Core<M>, index: usize) -> Result<(), Error> {
+    fn open(&self, core: &Core<M>, index: usize, cap_permit: Option<CapPermit>) -> Result<(), Error> {
         let started = Instant::now();
         // Read before connecting: a connect that began before an invalidation is suspect too.
         let generation = self.generation.load(Ordering::Relaxed);
@@ -417,6 +481,7 @@ impl<M: ManageConnection> Shared<M> {
                     self.options.recycle,
                     generation,
                     core.fork_generation,
+                    cap_permit,
                 );
                 // SAFETY: the caller reserved the slot: it owns it.
                 #[allow(unsafe_code)]
@@ -551,7 +616,26 @@ impl<M: ManageConnection> Shared<M> {
         });
         let mut first_error = None;
         for index in reserved {
-            match self.open(core, index) {
+            // The reaper and `build` never wait for the cap: a full cap means enough are open.
+            let permit = match self.cap_permit(core, Instant::now()) {
+                Ok(CapWait::Permit(permit)) => permit,
+                Ok(CapWait::Idle(idle)) => {
+                    self.put_back(core, idle, CloseIn::ThisThread);
+                    drop(core.give_up_slot(&self.options, index));
+                    continue;
+                }
+                Ok(CapWait::Full(_)) => {
+                    drop(core.give_up_slot(&self.options, index));
+                    continue;
+                }
+                Err(err) => {
+                    Counters::bump(&core.counters.connect_errors);
+                    drop(core.connect_failed(&self.options, index, err.to_string()));
+                    first_error.get_or_insert(err);
+                    continue;
+                }
+            };
+            match self.open(core, index, permit) {
                 Ok(()) => {
                     core.opened(&self.options);
                     self.put_back(core, index, CloseIn::ThisThread);
