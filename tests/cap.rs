@@ -75,7 +75,8 @@ fn two_pools_sharing_a_cap_never_open_more_than_it_together() {
         let b = b.clone();
         thread::spawn(move || b.get_timeout(Duration::from_secs(5)).map(|_| ()))
     };
-    thread::sleep(Duration::from_millis(50));
+    // The waiter has reserved a slot of its pool and waits for one of the cap.
+    assert!(eventually(Duration::from_secs(2), || b.state().opening == 1));
     drop(held);
     a.close();
     waiter.join().unwrap().expect("b gets the slot a gave back");
@@ -99,7 +100,7 @@ fn a_connection_coming_back_to_the_pool_serves_a_checkout_waiting_for_the_cap() 
                 .map(|_| started.elapsed())
         })
     };
-    thread::sleep(Duration::from_millis(100));
+    assert!(eventually(Duration::from_secs(2), || pool.state().opening == 1));
     drop(first);
     let waited = waiter
         .join()
