@@ -330,3 +330,38 @@ fn past_the_fairness_window_the_oldest_waiter_is_served_before_a_newcomer() {
     release.send(()).unwrap();
     assert_eq!(waiter.join().unwrap(), 1);
 }
+
+/// The same, many times over, with the return racing the waiter's look: a connection that
+/// comes back idle after the waiter's claim failed (its owner's nudge already spent) must still
+/// be found, never left idle while the waiter sleeps out the window.
+#[test]
+fn a_return_racing_the_waiters_look_is_never_missed() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .fairness_window(Duration::from_secs(10))
+        .pre_ping(false)
+        .build(fake.clone())
+        .unwrap();
+    for round in 0..300 {
+        let holder = pool.get().unwrap();
+        let waiter = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let asked = std::time::Instant::now();
+                drop(pool.get().unwrap());
+                asked.elapsed()
+            })
+        };
+        while pool.state().waiting == 0 {
+            thread::yield_now();
+        }
+        drop(holder);
+        let waited = waiter.join().unwrap();
+        assert!(
+            waited < Duration::from_secs(2),
+            "round {round}: the waiter slept {waited:?} beside an idle connection"
+        );
+    }
+}

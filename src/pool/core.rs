@@ -380,14 +380,19 @@ impl<M: ManageConnection> Core<M> {
 
     /// Hands what is free to the waiters, oldest first: idle slots, then free slots within the
     /// cap and the connect limit. Returns whether a slot was still being given back (PENDING),
-    /// in which case a waiter must look again soon.
+    /// or came back idle after the claim failed, in which case a waiter must look again soon.
     fn dispatch(&self, inner: &mut Inner, options: &PoolOptions) -> bool {
         let mut unsettled = false;
         while !inner.waiters.is_empty() {
             let acquired = match self.claim_any() {
                 Some(index) => Acquired::Idle(index),
                 None => {
-                    unsettled = self.slots.iter().any(|(_, slot)| slot.state() == PENDING);
+                    // IDLE too: a connection given back between the claim above and this
+                    // look (its owner's nudge already spent) must be looked for again.
+                    unsettled = self
+                        .slots
+                        .iter()
+                        .any(|(_, slot)| matches!(slot.state(), PENDING | IDLE));
                     if inner.opening >= options.connect_concurrency {
                         break;
                     }
