@@ -364,6 +364,70 @@ fn oversubscription(r: &Results, md: &mut String) {
 }
 
 /// One colour per peer, the same in every panel.
+fn session(r: &Results, md: &mut String) {
+    let mut rows: Vec<(String, usize, f64)> = r
+        .values
+        .iter()
+        .filter(|((l, _, _, _, m), _)| l == "session" && m == "requests_per_s")
+        .filter_map(|((_, peer, _, pool, _), v)| Some((peer.clone(), pool.parse().ok()?, *v)))
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    rows.sort_by_key(|(peer, pool, _)| (peer != "session", *pool));
+    let session = rows
+        .iter()
+        .find(|(peer, _, _)| peer == "session")
+        .map(|row| (row.1, row.2));
+    writeln!(
+        md,
+        "## Sessions
+"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "64 threads; each request runs `SELECT 1`, spends 20 ms off the database, runs `SELECT 1` again;          PostgreSQL, no overflow. A `Session` gives the connection back after each statement; the pinned          style holds one `PooledConnection` for the whole request.
+"
+    )
+    .unwrap();
+    writeln!(md, "| style | pool | requests/s | session / this |").unwrap();
+    writeln!(md, "|---|---:|---:|---:|").unwrap();
+    for (peer, pool, value) in &rows {
+        let style = if peer == "session" {
+            "`Session`"
+        } else {
+            "`PooledConnection` held for the request"
+        };
+        let versus = x(ratio(session.map(|s| s.1), Some(*value)));
+        writeln!(md, "| {style} | {pool} | {value:.0} | {versus} |").unwrap();
+    }
+    let at_same_pool = session.and_then(|(pool, v)| {
+        rows.iter()
+            .find(|(peer, p, _)| peer != "session" && *p == pool)
+            .and_then(|row| ratio(Some(v), Some(row.2)))
+    });
+    let needed = r.any("session", "pinned", "pool_to_match").filter(|n| *n > 0.0);
+    writeln!(
+        md,
+        "
+Goal: at least 5× the pinned style's throughput at pool 4: {} ({}). The pinned style needs {} to serve as much.
+",
+        mark(at_same_pool.map(|r| r >= 5.0)),
+        x(at_same_pool),
+        needed.map_or("more connections than any pool measured here".to_owned(), |n| format!("a pool of {n:.0}"))
+    )
+    .unwrap();
+    if let Some(failed) = r.any("session", "all", "failed_requests") {
+        writeln!(
+            md,
+            "**{failed:.0} requests failed during this run.**
+"
+        )
+        .unwrap();
+    }
+}
+
 fn colour(peer: &str) -> RGBColor {
     match peer {
         "millpond" => RED,
@@ -498,6 +562,7 @@ fn main() {
     servers(&results, &mut md);
     spike(&results, &mut md);
     oversubscription(&results, &mut md);
+    session(&results, &mut md);
     std::fs::write(&md_path, md).expect("write BENCHMARKS.md");
     if let Err(err) = plot(&results, &svg_path) {
         eprintln!("report: could not draw {}: {err}", svg_path.display());

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::marker::PhantomData;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::error::{ConfigError, Error};
@@ -301,10 +301,53 @@ impl<M> fmt::Debug for Builder<M> {
     }
 }
 
+/// The defaults set by [`setup`]; `None` until it is called.
+static GLOBAL_DEFAULTS: RwLock<Option<PoolOptions>> = RwLock::new(None);
+
+/// Sets the options every pool made afterwards starts from (`Pool::builder()`, `Pool::new` and
+/// the pools the settings registry makes), as `dj_db_conn_pool.setup(pool_size=…)` does. Options
+/// a builder or a `POOL_OPTIONS` entry sets still win. Pools made before keep their options.
+///
+/// The defaults are validated first; a refused one changes nothing.
+///
+/// ```
+/// use std::time::Duration;
+/// use millpond::PoolOptions;
+///
+/// let mut defaults = PoolOptions::default();
+/// defaults.pool_size = 4;
+/// defaults.timeout = Duration::from_secs(5);
+/// millpond::setup(defaults).unwrap();
+/// assert_eq!(millpond::pool_defaults().pool_size, 4);
+/// # millpond::reset_pool_defaults();
+/// ```
+pub fn setup(defaults: PoolOptions) -> Result<(), ConfigError> {
+    defaults.validate()?;
+    *GLOBAL_DEFAULTS.write().unwrap_or_else(PoisonError::into_inner) = Some(defaults);
+    Ok(())
+}
+
+/// Puts the built-in defaults ([`PoolOptions::default()`]) back for pools made afterwards,
+/// undoing [`setup`].
+pub fn reset_pool_defaults() {
+    *GLOBAL_DEFAULTS.write().unwrap_or_else(PoisonError::into_inner) = None;
+}
+
+/// The options a pool made now starts from: those given to [`setup`], else
+/// [`PoolOptions::default()`].
+pub fn pool_defaults() -> PoolOptions {
+    GLOBAL_DEFAULTS
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
+        .unwrap_or_default()
+}
+
 impl<M: ManageConnection> Default for Builder<M> {
+    /// Starts from [`pool_defaults`]: the built-in defaults, or those given to [`setup`].
     fn default() -> Self {
         Builder {
-            options: PoolOptions::default(),
+            options: pool_defaults(),
             idle_timeout_chosen: false,
             manager: PhantomData,
         }

@@ -125,7 +125,7 @@ impl ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid pool option `{}`: {}", self.option, self.message)
+        write!(f, "invalid setting `{}`: {}", self.option, self.message)
     }
 }
 

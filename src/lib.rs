@@ -15,7 +15,12 @@ mod config;
 mod error;
 mod manage;
 mod pool;
+mod session;
+mod settings;
+mod sql;
 
+#[cfg(feature = "jdbc")]
+pub use backends::jdbc;
 #[cfg(feature = "mysql")]
 pub use backends::mysql;
 #[cfg(feature = "oracle")]
@@ -30,3 +35,6 @@ pub use manage::{ManageConnection, R2d2Manager, ResetAction, TransactionState};
 pub use pool::{
     CloseReason, Event, HandleEvent, InvalidateReason, Pool, PooledConnection, State, Stats, WAIT_BUCKETS,
 };
+pub use session::*;
+pub use settings::*;
+pub use sql::*;

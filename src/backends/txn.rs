@@ -211,21 +211,7 @@ pub(crate) fn statements(sql: &str) -> Vec<Vec<String>> {
                 }
             }
             b'/' if bytes.get(i + 1) == Some(&b'*') => {
-                let mut depth = 0usize;
-                while i < bytes.len() {
-                    if bytes[i] == b'/' && bytes.get(i + 1) == Some(&b'*') {
-                        depth += 1;
-                        i += 2;
-                    } else if bytes[i] == b'*' && bytes.get(i + 1) == Some(&b'/') {
-                        depth -= 1;
-                        i += 2;
-                        if depth == 0 {
-                            break;
-                        }
-                    } else {
-                        i += 1;
-                    }
-                }
+                i = crate::sql::block_comment_end(bytes, i);
             }
             b'\'' | b'"' | b'`' => {
                 i += 1;

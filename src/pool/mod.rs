@@ -22,6 +22,7 @@ use self::cap::CapPermit;
 use self::clock::Nanos;
 use self::conn::Conn;
 use self::core::{Acquired, Core, Lease, Release, Returned};
+pub(crate) use self::fork::{generation as fork_generation, watch as watch_forks};
 pub use self::guard::PooledConnection;
 use self::observe::{BothHandlers, Counters, EchoEvents};
 pub use self::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats, WAIT_BUCKETS};
@@ -158,6 +159,12 @@ impl<M: ManageConnection> Pool<M> {
     /// still an error (r2d2's `try_get` returns `None` for both).
     pub fn try_get(&self) -> Result<Option<PooledConnection<M>>, Error> {
         self.shared().checkout(self.shared().options.timeout, false)
+    }
+
+    /// A [`Session`](crate::Session) on this pool: each statement checks a connection out and
+    /// gives it back at once; a transaction keeps one until it ends.
+    pub fn session(&self) -> crate::Session<M> {
+        crate::Session::new(self)
     }
 
     /// The pool's counts now.

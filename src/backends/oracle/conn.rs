@@ -86,7 +86,7 @@ impl OracleConnection {
 
     /// Runs one statement of any kind (a query's rows are discarded): init and reset
     /// statements.
-    pub(super) fn run_statement(&self, sql: &str) -> ::oracle::Result<()> {
+    pub(crate) fn run_statement(&self, sql: &str) -> ::oracle::Result<()> {
         self.run(sql, |conn| {
             let mut stmt = conn.statement(sql).build()?;
             if stmt.is_query() {

@@ -1,0 +1,118 @@
+//! The JDBC backend (feature `jdbc`): any database with a JDBC driver, through a JVM started in
+//! this process by the [`jni`](::jni) crate.
+//!
+//! # Quick start
+//!
+//! ```no_run
+//! use millpond::{Params, Pool, jdbc};
+//!
+//! let manager = jdbc::h2("mem:app;DB_CLOSE_DELAY=-1").jar("/usr/share/java/h2.jar");
+//! let pool = Pool::builder().pool_size(4).build(manager)?;
+//!
+//! let mut conn = pool.get()?;
+//! conn.execute("CREATE TABLE pond (id INT PRIMARY KEY, name VARCHAR(20))", ())?;
+//! conn.execute("INSERT INTO pond VALUES (:id, :name)", Params::named([("id", 1)]).and("name", "mill"))?;
+//! let rows = conn.query("SELECT id, name FROM pond WHERE id = ?", [1])?;
+//! assert_eq!(rows[0].get::<String>("name")?, "mill");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # The JVM
+//!
+//! One JVM per process, started by the first connect (or by [`start_jvm`]). libjvm is found
+//! from `JAVA_HOME`, else `/usr/lib/jvm/default-java`, else the `java` on `PATH`; the class path
+//! is `CLASSPATH` plus the manager's jars. A JVM that cannot be found or started is an
+//! [`Error::Connect`](crate::Error::Connect) saying where it looked, and every later connect
+//! gets the same error. Each thread that uses a connection is attached once and stays
+//! attached, with the system class loader as its context class loader. Every call runs in a
+//! bounded local-reference frame, so reading any number of rows holds a fixed number of
+//! references. After `fork`, a child cannot use the parent's JVM: connects and calls there
+//! return a [`JdbcErrorKind::Forked`] error instead of hanging.
+//!
+//! # Transactions
+//!
+//! Autocommit is on by default (as in JDBC); [`JdbcConnection::transaction`] turns it off until
+//! commit or rollback. The connection knows without a round trip whether a transaction is
+//! open, so the pool rolls back only when needed, and it puts autocommit back as the manager
+//! set it.
+//!
+//! # Values
+//!
+//! Columns are read by their `java.sql.Types`: booleans, integers (`getLong`), floats,
+//! decimals (`BigDecimal.toPlainString`, no digit lost), text, bytes, dates, times and
+//! timestamps (through `java.time`, in the JVM's time zone; times to the second, timestamps to
+//! the nanosecond); other types as their text.
+//!
+//! # Lost connections
+//!
+//! [`is_lost_connection`]: SQLState class `08`, PostgreSQL's `57P01`–`57P03`, and the vendor's
+//! codes (Oracle 17002, 17008, ORA-03113…; MySQL 2006, 2013…; H2 90067; Derby 40000).
+
+mod config;
+mod conn;
+mod connect;
+mod error;
+mod jvm;
+mod methods;
+mod presets;
+mod redact;
+mod statement;
+mod values;
+
+use std::time::Duration;
+
+pub use ::jni;
+
+pub use config::JdbcManager;
+pub use conn::{JdbcConnection, Transaction};
+pub use error::{JdbcError, JdbcErrorKind, Vendor, is_lost_connection};
+pub use jvm::{JvmOptions, java_vm, start_jvm};
+pub use presets::{derby, generic, h2, hsqldb, mariadb, mysql, oceanbase, oracle, postgresql, sqlite};
+pub use statement::JdbcStatement;
+
+use crate::manage::{ManageConnection, ResetAction, TransactionState};
+
+impl ManageConnection for JdbcManager {
+    type Connection = JdbcConnection;
+    type Error = JdbcError;
+
+    /// Starts the JVM if needed, loads the driver, connects, sets autocommit and runs the init
+    /// statements.
+    fn connect(&self) -> Result<JdbcConnection, JdbcError> {
+        let conn = self.open()?;
+        log::debug!(target: "millpond::jdbc", "connected to {self}");
+        Ok(conn)
+    }
+
+    /// `Connection.isValid(timeout)`, the timeout rounded up to whole seconds.
+    fn is_valid(&self, conn: &mut JdbcConnection, timeout: Duration) -> Result<(), JdbcError> {
+        if conn.is_valid(timeout)? {
+            Ok(())
+        } else {
+            Err(JdbcError::new(
+                JdbcErrorKind::Sql,
+                format!(
+                    "Connection.isValid({}s) returned false",
+                    timeout.as_secs_f64().ceil()
+                ),
+            ))
+        }
+    }
+
+    /// `Connection.isClosed()` (answered locally by drivers), or a lost-connection error seen.
+    fn has_broken(&self, conn: &mut JdbcConnection) -> bool {
+        conn.is_broken()
+    }
+
+    fn transaction_state(&self, conn: &mut JdbcConnection) -> TransactionState {
+        conn.transaction_state()
+    }
+
+    fn reset(&self, conn: &mut JdbcConnection, action: ResetAction<'_>) -> Result<(), JdbcError> {
+        conn.reset(action)
+    }
+
+    fn is_lost_server(&self, error: &JdbcError) -> bool {
+        is_lost_connection(error, self.vendor)
+    }
+}

@@ -1,0 +1,171 @@
+//! Reading typed values out of [`SettingValue`]s, with errors that say where and what is
+//! accepted, and never quote what could be a password.
+
+use std::time::Duration;
+
+use super::value::SettingValue;
+use crate::error::ConfigError;
+
+/// The error for the setting at `path` (`default.POOL_OPTIONS.POOL_SIZE`).
+pub(crate) fn refuse(path: &str, message: impl AsRef<str>) -> ConfigError {
+    ConfigError::new("DATABASES", format!("`{path}` {}", message.as_ref()))
+}
+
+/// Whether text may be quoted in an error: short, and made only of characters a password
+/// rarely consists of alone.
+pub(crate) fn quotable(text: &str) -> bool {
+    text.len() <= 40
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-' | ' '))
+}
+
+/// The value as an error may show it.
+fn shown(value: &SettingValue) -> String {
+    match value {
+        SettingValue::Null => "none".to_owned(),
+        SettingValue::Bool(b) => b.to_string(),
+        SettingValue::Int(n) => n.to_string(),
+        SettingValue::Float(x) => x.to_string(),
+        SettingValue::Str(s) if quotable(s) => format!("`{s}`"),
+        other => other.kind().to_owned(),
+    }
+}
+
+fn not_accepted(path: &str, value: &SettingValue, accepted: &str) -> ConfigError {
+    refuse(path, format!("is {}; use {accepted}", shown(value)))
+}
+
+/// Text (numbers are turned into text, as Django does with `PORT = 5432`).
+pub(crate) fn text(path: &str, value: &SettingValue) -> Result<String, ConfigError> {
+    match value {
+        SettingValue::Str(s) => Ok(s.clone()),
+        SettingValue::Int(n) => Ok(n.to_string()),
+        SettingValue::Bool(b) => Ok(b.to_string()),
+        SettingValue::Float(x) => Ok(x.to_string()),
+        other => Err(refuse(path, format!("is {}; use text", other.kind()))),
+    }
+}
+
+/// A whole number, from a number or text.
+pub(crate) fn int(path: &str, value: &SettingValue, accepted: &str) -> Result<i64, ConfigError> {
+    match value {
+        SettingValue::Int(n) => Ok(*n),
+        SettingValue::Str(s) => s.trim().parse().map_err(|_| not_accepted(path, value, accepted)),
+        SettingValue::Float(x) if x.fract() == 0.0 && x.abs() < 9e15 => Ok(*x as i64),
+        _ => Err(not_accepted(path, value, accepted)),
+    }
+}
+
+/// A count (zero or more).
+pub(crate) fn count(path: &str, value: &SettingValue) -> Result<usize, ConfigError> {
+    const ACCEPTED: &str = "a whole number, 0 or more";
+    usize::try_from(int(path, value, ACCEPTED)?).map_err(|_| not_accepted(path, value, ACCEPTED))
+}
+
+/// A count, or none for `-1`, null, `none` or `unlimited` (SQLAlchemy's -1).
+pub(crate) fn optional_count(path: &str, value: &SettingValue) -> Result<Option<usize>, ConfigError> {
+    const ACCEPTED: &str = "a whole number, 0 or more, or -1 for none";
+    if is_none(value) {
+        return Ok(None);
+    }
+    match int(path, value, ACCEPTED)? {
+        -1 => Ok(None),
+        n => usize::try_from(n)
+            .map(Some)
+            .map_err(|_| not_accepted(path, value, ACCEPTED)),
+    }
+}
+
+/// `true` or `false` (also `1`/`0`, `on`/`off`, `yes`/`no` as text, any case, and 1 or 0).
+pub(crate) fn boolean(path: &str, value: &SettingValue) -> Result<bool, ConfigError> {
+    const ACCEPTED: &str = "true or false";
+    match value {
+        SettingValue::Bool(b) => Ok(*b),
+        SettingValue::Int(0) => Ok(false),
+        SettingValue::Int(1) => Ok(true),
+        SettingValue::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "on" | "yes" => Ok(true),
+            "false" | "0" | "off" | "no" => Ok(false),
+            _ => Err(not_accepted(path, value, ACCEPTED)),
+        },
+        _ => Err(not_accepted(path, value, ACCEPTED)),
+    }
+}
+
+/// A duration in seconds, a whole number or with a fraction (`0.25`).
+pub(crate) fn seconds(path: &str, value: &SettingValue) -> Result<Duration, ConfigError> {
+    const ACCEPTED: &str = "a number of seconds, 0 or more (a fraction is allowed: 0.5)";
+    let x = match value {
+        SettingValue::Int(n) => *n as f64,
+        SettingValue::Float(x) => *x,
+        SettingValue::Str(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| not_accepted(path, value, ACCEPTED))?,
+        _ => return Err(not_accepted(path, value, ACCEPTED)),
+    };
+    Duration::try_from_secs_f64(x).map_err(|_| not_accepted(path, value, ACCEPTED))
+}
+
+/// A duration in seconds, or none for `-1`, null or `none` (SQLAlchemy's `recycle=-1`).
+pub(crate) fn optional_seconds(path: &str, value: &SettingValue) -> Result<Option<Duration>, ConfigError> {
+    if is_none(value) || int(path, value, "").ok() == Some(-1) {
+        return Ok(None);
+    }
+    seconds(path, value)
+        .map_err(|_| {
+            not_accepted(
+                path,
+                value,
+                "a number of seconds greater than 0 (a fraction is allowed), or -1 for none",
+            )
+        })
+        .map(Some)
+}
+
+/// Null, or the text `none`, `null`, `off` or `unlimited`.
+fn is_none(value: &SettingValue) -> bool {
+    match value {
+        SettingValue::Null => true,
+        SettingValue::Str(s) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "none" | "null" | "off" | "unlimited"
+        ),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_come_from_numbers_or_text() {
+        assert_eq!(count("p", &"10".into()).unwrap(), 10);
+        assert_eq!(count("p", &SettingValue::Int(3)).unwrap(), 3);
+        assert!(count("p", &SettingValue::Int(-2)).is_err());
+        assert_eq!(optional_count("p", &SettingValue::Int(-1)).unwrap(), None);
+        assert_eq!(optional_count("p", &"unlimited".into()).unwrap(), None);
+        assert!(boolean("p", &"Yes".into()).unwrap());
+        assert!(!boolean("p", &SettingValue::Int(0)).unwrap());
+        assert_eq!(
+            seconds("p", &SettingValue::Float(0.25)).unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(seconds("p", &"30".into()).unwrap(), Duration::from_secs(30));
+        assert_eq!(optional_seconds("p", &SettingValue::Int(-1)).unwrap(), None);
+        assert_eq!(optional_seconds("p", &SettingValue::Null).unwrap(), None);
+        assert_eq!(
+            optional_seconds("p", &SettingValue::Int(3600)).unwrap(),
+            Some(Duration::from_secs(3600))
+        );
+        let err = seconds("default.POOL_OPTIONS.TIMEOUT", &"soon".into()).unwrap_err();
+        assert!(
+            err.message.contains("`default.POOL_OPTIONS.TIMEOUT` is `soon`"),
+            "{err}"
+        );
+        let err = boolean("p", &"s3cr3t@x".into()).unwrap_err();
+        assert!(!err.message.contains("s3cr3t"), "{err}");
+    }
+}

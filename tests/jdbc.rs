@@ -1,0 +1,959 @@
+//! The JDBC backend against real drivers: H2, HSQLDB, Derby and SQLite embedded, and the local
+//! PostgreSQL and MariaDB through their JDBC drivers. Jars come from Debian's packages
+//! (`scripts/jdbc.sh` installs them); a missing jar or JVM fails the tests, never skips them.
+//!
+//! Tests that need a JVM of their own (other options, a start failure, a fork) run this binary
+//! again as a child process, selecting one test with `MILLPOND_JDBC_CHILD`.
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use millpond::jdbc::{self, JdbcConnection, JdbcErrorKind, JdbcManager, JvmOptions};
+use millpond::{Date, ManageConnection, Params, Pool, Time, Timestamp, TransactionState, Value};
+
+const CHILD: &str = "MILLPOND_JDBC_CHILD";
+
+/// A Debian driver jar, which must exist.
+fn jar(name: &str) -> PathBuf {
+    let path = PathBuf::from("/usr/share/java").join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `. scripts/jdbc.sh && ensure_jdbc_drivers` (installs the Debian driver packages)",
+        path.display()
+    );
+    path
+}
+
+/// A name no other test uses, for in-memory databases.
+fn unique(prefix: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{prefix}{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn h2() -> JdbcManager {
+    jdbc::h2(&format!("mem:{};DB_CLOSE_DELAY=-1", unique("h2_"))).jar(jar("h2.jar"))
+}
+
+fn postgres() -> JdbcManager {
+    jdbc::postgresql("127.0.0.1", 5432, "test")
+        .user("postgres")
+        .jar(jar("postgresql.jar"))
+}
+
+fn mariadb() -> JdbcManager {
+    jdbc::mariadb("127.0.0.1", 3306, "test")
+        .user("root")
+        .jar(jar("mariadb-java-client.jar"))
+}
+
+/// Runs this test binary again with only `test` selected and `MILLPOND_JDBC_CHILD=test`.
+fn run_child(test: &str, env: &[(&str, &str)]) -> Output {
+    run_child_until(test, env, None)
+}
+
+/// As [`run_child`], but kills the child as soon as its output shows `stop_at` (then its
+/// output ends with that line), and after 60 s in any case.
+fn run_child_until(test: &str, env: &[(&str, &str)], stop_at: Option<&str>) -> Output {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    let (tx, rx) = mpsc::channel::<(bool, String)>();
+    let readers: Vec<_> = [
+        (
+            false,
+            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
+        ),
+        (true, Box::new(child.stderr.take().unwrap())),
+    ]
+    .into_iter()
+    .map(|(is_err, pipe)| {
+        let tx = tx.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let _ = tx.send((is_err, line));
+            }
+        })
+    })
+    .collect();
+    drop(tx);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut stdout, mut stderr) = (String::new(), String::new());
+    loop {
+        match rx.recv_timeout(Duration::from_millis(50)) {
+            Ok((is_err, line)) => {
+                let stop = stop_at.is_some_and(|marker| line.contains(marker));
+                let buf = if is_err { &mut stderr } else { &mut stdout };
+                buf.push_str(&line);
+                buf.push('\n');
+                if stop {
+                    let _ = child.kill();
+                    break;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) if Instant::now() > deadline => {
+                let _ = child.kill();
+                stderr.push_str("killed: the child ran for over 60 s\n");
+                break;
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {}
+        }
+    }
+    let status = child.wait().unwrap();
+    if stop_at.is_none() {
+        for r in readers {
+            let _ = r.join();
+        }
+    }
+    eprintln!("child {test}: {status}\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
+    Output {
+        status,
+        stdout: stdout.into_bytes(),
+        stderr: stderr.into_bytes(),
+    }
+}
+
+fn in_child(test: &str) -> bool {
+    std::env::var(CHILD).as_deref() == Ok(test)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Round trips of every value type
+
+/// Column types per database for: bool, int, bigint, double, decimal(30,10), text, bytes, date,
+/// time, timestamp.
+struct Dialect {
+    types: [&'static str; 10],
+    /// Whether decimals keep every digit (SQLite stores them as REAL).
+    exact_decimal: bool,
+    /// Sub-second digits timestamps keep (9 = nanoseconds, 6 = micro, 3 = milli).
+    fraction_digits: u32,
+}
+
+const STANDARD: Dialect = Dialect {
+    types: [
+        "BOOLEAN",
+        "INTEGER",
+        "BIGINT",
+        "DOUBLE PRECISION",
+        "DECIMAL(30,10)",
+        "VARCHAR(100)",
+        "VARBINARY(100)",
+        "DATE",
+        "TIME",
+        "TIMESTAMP",
+    ],
+    exact_decimal: true,
+    fraction_digits: 6,
+};
+
+fn sample_row() -> Vec<Value> {
+    vec![
+        Value::Bool(true),
+        Value::Int(-2_147_483_648),
+        Value::Int(9_007_199_254_740_993),
+        Value::Float(0.1),
+        Value::Decimal("12345678901234567890.1234567890".into()),
+        Value::Text("pond ✓ 'quoted' ?".into()),
+        Value::Bytes(vec![0, 1, 0xfe, 0xff]),
+        Value::Date(Date::new(2024, 2, 29).unwrap()),
+        Value::Time(Time::new(13, 45, 7, 0).unwrap()),
+        Value::Timestamp(Timestamp::new(
+            Date::new(1999, 12, 31).unwrap(),
+            Time::new(23, 59, 58, 123_456_000).unwrap(),
+        )),
+    ]
+}
+
+fn round_trip(manager: JdbcManager, dialect: &Dialect) {
+    let table = unique("rt_");
+    let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+    let mut conn = pool.get().unwrap();
+    let columns: Vec<String> = dialect
+        .types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("c{i} {t}"))
+        .collect();
+    conn.execute(
+        &format!("CREATE TABLE {table} (id INTEGER, {})", columns.join(", ")),
+        (),
+    )
+    .unwrap();
+    let placeholders = ["?"; 11].join(", ");
+    let insert = format!("INSERT INTO {table} VALUES ({placeholders})");
+    let mut values = vec![Value::Int(1)];
+    values.extend(sample_row());
+    assert_eq!(conn.execute(&insert, values).unwrap(), 1);
+    let mut nulls = vec![Value::Int(2)];
+    nulls.extend(std::iter::repeat_n(Value::Null, 10));
+    assert_eq!(conn.execute(&insert, nulls).unwrap(), 1);
+
+    let rows = conn
+        .query(&format!("SELECT * FROM {table} ORDER BY id"), ())
+        .unwrap();
+    assert_eq!(rows.len(), 2);
+    let row = &rows[0];
+    assert_eq!(row.len(), 11);
+    let expected = sample_row();
+    assert!(row.get::<bool>("c0").unwrap(), "{:?}", row[1]);
+    assert_eq!(row.get::<i64>("c1").unwrap(), -2_147_483_648);
+    assert_eq!(row.get::<i64>("C2").unwrap(), 9_007_199_254_740_993);
+    assert_eq!(row.get::<f64>("c3").unwrap(), 0.1);
+    if dialect.exact_decimal {
+        assert_eq!(
+            row.value("c4").unwrap(),
+            &expected[4],
+            "decimals keep every digit"
+        );
+    }
+    assert_eq!(row.value("c5").unwrap(), &expected[5]);
+    assert_eq!(row.get::<Vec<u8>>("c6").unwrap(), [0, 1, 0xfe, 0xff]);
+    assert_eq!(row.get::<Date>("c7").unwrap(), Date::new(2024, 2, 29).unwrap());
+    assert_eq!(row.get::<Time>("c8").unwrap(), Time::new(13, 45, 7, 0).unwrap());
+    let ts = row.get::<Timestamp>("c9").unwrap();
+    let scale = 10u32.pow(9 - dialect.fraction_digits);
+    assert_eq!(
+        ts,
+        Timestamp::new(
+            Date::new(1999, 12, 31).unwrap(),
+            Time::new(23, 59, 58, 123_456_000 / scale * scale).unwrap()
+        )
+    );
+    // NULL in every type comes back as NULL.
+    let nulls = &rows[1];
+    for i in 1..11 {
+        assert_eq!(nulls[i], Value::Null, "column {i} of the NULL row");
+    }
+    assert_eq!(nulls.get::<Option<i64>>("c1").unwrap(), None);
+    conn.execute(&format!("DROP TABLE {table}"), ()).unwrap();
+}
+
+#[test]
+fn h2_round_trips_every_value_type() {
+    round_trip(h2(), &STANDARD);
+}
+
+#[test]
+fn hsqldb_round_trips_every_value_type() {
+    let manager = jdbc::hsqldb(&format!("mem:{}", unique("hs")))
+        .jar(jar("hsqldb1.8.0.jar"))
+        .user("sa");
+    let dialect = Dialect {
+        types: {
+            let mut t = STANDARD.types;
+            t[3] = "DOUBLE";
+            t[6] = "BINARY";
+            t
+        },
+        ..STANDARD
+    };
+    round_trip(manager, &dialect);
+}
+
+#[test]
+fn derby_round_trips_every_value_type() {
+    let manager = jdbc::derby(&format!("memory:{};create=true", unique("dy"))).jar(jar("derby.jar"));
+    let dialect = Dialect {
+        types: {
+            let mut t = STANDARD.types;
+            t[3] = "DOUBLE";
+            t[4] = "DECIMAL(30,10)";
+            t[6] = "VARCHAR(100) FOR BIT DATA";
+            t
+        },
+        fraction_digits: 9,
+        ..STANDARD
+    };
+    round_trip(manager, &dialect);
+}
+
+#[test]
+fn sqlite_round_trips_every_value_type() {
+    let dir = std::env::temp_dir().join(unique("millpond_sqlite_"));
+    let manager = jdbc::sqlite(&dir.to_string_lossy()).jar(jar("sqlite-jdbc.jar"));
+    let dialect = Dialect {
+        types: {
+            let mut t = STANDARD.types;
+            t[6] = "BLOB";
+            t
+        },
+        exact_decimal: false,
+        fraction_digits: 3,
+    };
+    round_trip(manager, &dialect);
+    let _ = std::fs::remove_file(dir);
+}
+
+#[test]
+fn postgresql_round_trips_every_value_type() {
+    let dialect = Dialect {
+        types: {
+            let mut t = STANDARD.types;
+            t[6] = "BYTEA";
+            t
+        },
+        ..STANDARD
+    };
+    round_trip(postgres(), &dialect);
+}
+
+#[test]
+fn mariadb_round_trips_every_value_type() {
+    let dialect = Dialect {
+        types: {
+            let mut t = STANDARD.types;
+            t[3] = "DOUBLE";
+            t[9] = "DATETIME(6)";
+            t
+        },
+        ..STANDARD
+    };
+    round_trip(mariadb(), &dialect);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters, statements, batches
+
+#[test]
+fn named_and_positional_parameters_bind_values() {
+    let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.execute("CREATE TABLE p (id INT, name VARCHAR(20), note VARCHAR(20))", ())
+        .unwrap();
+    conn.execute(
+        "INSERT INTO p VALUES (:id, :name, :name)",
+        Params::named([("id", Value::from(1)), ("name", Value::from("it's :x ? %s"))]),
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO p VALUES (%(id)s, %(n)s, 'a%%b')",
+        Params::named([("id", 2)]).and("n", "two"),
+    )
+    .unwrap();
+    conn.execute(
+        "INSERT INTO p VALUES (%s, %s, '?')",
+        [Value::from(3), Value::from("three")],
+    )
+    .unwrap();
+    let rows = conn
+        .query(
+            "SELECT id, name, note FROM p WHERE name <> '?' AND id >= ? ORDER BY id",
+            [1],
+        )
+        .unwrap();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[0].get::<String>("note").unwrap(),
+        "it's :x ? %s",
+        "a repeated name binds again"
+    );
+    assert_eq!(
+        rows[1].get::<String>("note").unwrap(),
+        "a%%b",
+        "quoted text is left alone"
+    );
+    assert_eq!(rows[2].get::<String>("note").unwrap(), "?");
+    let n: i64 = conn
+        .query_scalar("SELECT 7 %% 4 + :a -- :comment ?\n", Params::named([("a", 10)]))
+        .unwrap();
+    assert_eq!(n, 13, "%% is a literal percent (modulo); comments are left alone");
+
+    let err = conn
+        .query("SELECT :missing", Params::named([("other", 1)]))
+        .unwrap_err();
+    assert_eq!(err.kind(), JdbcErrorKind::Params);
+    assert!(
+        err.message().contains("no value for parameter `missing`"),
+        "{err}"
+    );
+    let err = conn.query("SELECT ?, :a", [1]).unwrap_err();
+    assert!(err.message().contains("mixes placeholder styles"), "{err}");
+    // A parameter error sends nothing: the connection is still clean.
+    assert_eq!(conn.transaction_state(), TransactionState::Idle);
+}
+
+#[test]
+fn prepared_statements_and_batches() {
+    let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.execute("CREATE TABLE b (id INT PRIMARY KEY, v VARCHAR(10))", ())
+        .unwrap();
+    let counts = conn
+        .execute_batch(
+            "INSERT INTO b VALUES (:id, :v)",
+            (0..100).map(|i| Params::named([("id", Value::from(i)), ("v", Value::from(format!("v{i}")))])),
+        )
+        .unwrap();
+    assert_eq!(counts.len(), 100);
+    assert!(counts.iter().all(|&c| c == 1 || c == -2), "{counts:?}");
+    let mut stmt = conn.prepare("SELECT v FROM b WHERE id = ?").unwrap();
+    assert_eq!(stmt.sql(), "SELECT v FROM b WHERE id = ?");
+    for i in [0, 42, 99] {
+        let rows = stmt.query([i]).unwrap();
+        assert_eq!(rows[0].get::<String>(0).unwrap(), format!("v{i}"));
+    }
+    drop(stmt);
+    let mut update = conn.prepare("UPDATE b SET v = 'x' WHERE id < ?").unwrap();
+    assert_eq!(update.execute([10]).unwrap(), 10);
+    drop(update);
+    let n: i64 = conn
+        .query_scalar("SELECT count(*) FROM b WHERE v = 'x'", ())
+        .unwrap();
+    assert_eq!(n, 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Transactions and the pool
+
+#[test]
+fn transactions_are_tracked_and_rolled_back_on_return() {
+    let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+    {
+        let mut conn = pool.get().unwrap();
+        conn.execute("CREATE TABLE t (x INT)", ()).unwrap();
+        conn.query("SELECT * FROM t", ()).unwrap();
+        assert_eq!(conn.transaction_state(), TransactionState::Idle);
+    }
+    assert_eq!(
+        pool.stats().resets,
+        0,
+        "no rollback round trip with no transaction open"
+    );
+
+    // Autocommit off, an insert left uncommitted: rolled back on return, autocommit restored.
+    {
+        let mut conn = pool.get().unwrap();
+        conn.set_autocommit(false).unwrap();
+        assert_eq!(conn.transaction_state(), TransactionState::Unknown);
+        conn.execute("INSERT INTO t VALUES (1)", ()).unwrap();
+    }
+    assert_eq!(pool.stats().resets, 1);
+    {
+        let mut conn = pool.get().unwrap();
+        assert!(conn.autocommit(), "the manager's autocommit is put back");
+        assert_eq!(conn.query_scalar::<i64>("SELECT count(*) FROM t", ()).unwrap(), 0);
+        assert_eq!(conn.transaction_state(), TransactionState::Idle);
+    }
+
+    // A transaction object: dropped rolls back, committed persists.
+    {
+        let mut conn = pool.get().unwrap();
+        {
+            let mut tx = conn.transaction().unwrap();
+            tx.execute("INSERT INTO t VALUES (2)", ()).unwrap();
+            assert_eq!(tx.transaction_state(), TransactionState::Unknown);
+        }
+        assert!(conn.autocommit());
+        let mut tx = conn.transaction().unwrap();
+        tx.execute("INSERT INTO t VALUES (3)", ()).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(conn.transaction_state(), TransactionState::Idle);
+        let xs: Vec<i64> = conn
+            .query("SELECT x FROM t", ())
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0).unwrap())
+            .collect();
+        assert_eq!(xs, [3]);
+    }
+
+    // With autocommit off by the manager: any statement opens a transaction.
+    let pool = Pool::builder()
+        .pool_size(1)
+        .build(h2().autocommit(false))
+        .unwrap();
+    {
+        let mut conn = pool.get().unwrap();
+        assert_eq!(conn.transaction_state(), TransactionState::Idle);
+        conn.execute("CREATE TABLE u (x INT)", ()).unwrap();
+        conn.commit().unwrap();
+        assert_eq!(conn.transaction_state(), TransactionState::Idle);
+        conn.execute("INSERT INTO u VALUES (1)", ()).unwrap();
+        assert_eq!(conn.transaction_state(), TransactionState::Active);
+    }
+    let mut conn = pool.get().unwrap();
+    assert!(!conn.autocommit());
+    assert_eq!(conn.query_scalar::<i64>("SELECT count(*) FROM u", ()).unwrap(), 0);
+}
+
+#[test]
+fn explicit_begin_under_autocommit_is_rolled_back_on_return_postgresql() {
+    let table = unique("tx_");
+    let pool = Pool::builder().pool_size(1).build(postgres()).unwrap();
+    {
+        let mut conn = pool.get().unwrap();
+        conn.execute(&format!("CREATE TABLE {table} (x INT)"), ())
+            .unwrap();
+        conn.execute("BEGIN", ()).unwrap();
+        conn.execute(&format!("INSERT INTO {table} VALUES (1)"), ())
+            .unwrap();
+        assert_eq!(conn.transaction_state(), TransactionState::Active);
+    }
+    let mut conn = pool.get().unwrap();
+    assert_eq!(
+        conn.query_scalar::<i64>(&format!("SELECT count(*) FROM {table}"), ())
+            .unwrap(),
+        0
+    );
+    conn.execute(&format!("DROP TABLE {table}"), ()).unwrap();
+}
+
+/// 16 threads share a pool of 4 on `manager`; every insert is counted exactly once.
+fn sixteen_threads_share_four(manager: JdbcManager, rounds: i64) {
+    let table = unique("mt_");
+    let pool = Pool::builder()
+        .pool_size(4)
+        .max_overflow(0)
+        .timeout(Duration::from_secs(30))
+        .build(manager)
+        .unwrap();
+    pool.get()
+        .unwrap()
+        .execute(&format!("CREATE TABLE {table} (t INT, i INT)"), ())
+        .unwrap();
+    let handles: Vec<_> = (0..16)
+        .map(|t| {
+            let pool = pool.clone();
+            let table = table.clone();
+            std::thread::spawn(move || {
+                for i in 0..rounds {
+                    let mut conn = pool.get().unwrap();
+                    conn.execute(
+                        &format!("INSERT INTO {table} VALUES (:t, :i)"),
+                        Params::named([("t", t), ("i", i)]),
+                    )
+                    .unwrap();
+                    let sum: i64 = conn
+                        .query_scalar(&format!("SELECT sum(i) FROM {table} WHERE t = ?"), [t])
+                        .unwrap();
+                    assert_eq!(sum, i * (i + 1) / 2, "thread {t} sees its own rows");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let state = pool.state();
+    assert!(state.open <= 4, "{state}");
+    let mut conn = pool.get().unwrap();
+    let n: i64 = conn
+        .query_scalar(&format!("SELECT count(*) FROM {table}"), ())
+        .unwrap();
+    assert_eq!(n, 16 * rounds);
+    conn.execute(&format!("DROP TABLE {table}"), ()).unwrap();
+}
+
+#[test]
+fn sixteen_threads_share_a_pool_of_four_h2() {
+    sixteen_threads_share_four(h2(), 50);
+}
+
+#[test]
+fn sixteen_threads_share_a_pool_of_four_postgresql() {
+    sixteen_threads_share_four(postgres(), 10);
+}
+
+#[test]
+fn sixteen_threads_share_a_pool_of_four_mariadb() {
+    sixteen_threads_share_four(mariadb(), 10);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+#[test]
+fn exceptions_carry_sqlstate_vendor_code_and_message() {
+    let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.execute("CREATE TABLE present (x INT)", ()).unwrap();
+    let err = conn.query("SELECT * FROM no_such_table", ()).unwrap_err();
+    assert_eq!(err.kind(), JdbcErrorKind::Sql);
+    assert_eq!(err.sql_state(), Some("42S02"), "{err}");
+    assert_eq!(err.vendor_code(), 42102);
+    assert!(err.message().contains("NO_SUCH_TABLE"), "{err}");
+    assert!(err.java_class().unwrap().starts_with("org.h2.jdbc."), "{err}");
+    // The exception was cleared: the connection goes on working.
+    assert_eq!(conn.query_scalar::<i64>("SELECT 1", ()).unwrap(), 1);
+    assert!(!pool.manager().is_lost_server(&err));
+
+    let pool = Pool::builder().pool_size(1).build(postgres()).unwrap();
+    let mut conn = pool.get().unwrap();
+    let err = conn.query("SELECT * FROM no_such_table", ()).unwrap_err();
+    assert_eq!(err.sql_state(), Some("42P01"), "{err}");
+    let err = conn.query("SELECT 1/0", ()).unwrap_err();
+    assert_eq!(err.sql_state(), Some("22012"), "{err}");
+
+    let pool = Pool::builder().pool_size(1).build(mariadb()).unwrap();
+    let mut conn = pool.get().unwrap();
+    let err = conn.query("SELECT * FROM no_such_table", ()).unwrap_err();
+    assert_eq!(
+        (err.sql_state(), err.vendor_code()),
+        (Some("42S02"), 1146),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_killed_postgresql_session_is_a_lost_server_and_broken() {
+    let pool = Pool::builder().pool_size(2).build(postgres()).unwrap();
+    let mut victim = pool.get().unwrap();
+    let pid: i64 = victim.query_scalar("SELECT pg_backend_pid()", ()).unwrap();
+    let mut killer = pool.get().unwrap();
+    assert!(
+        killer
+            .query_scalar::<bool>("SELECT pg_terminate_backend(?::int)", [pid])
+            .unwrap()
+    );
+    let err = victim.query("SELECT 1", ()).unwrap_err();
+    assert!(pool.manager().is_lost_server(&err), "{err}");
+    assert!(victim.is_broken());
+    assert!(
+        pool.manager()
+            .is_valid(&mut killer, Duration::from_millis(1500))
+            .is_ok()
+    );
+}
+
+#[test]
+fn passwords_never_appear_in_errors() {
+    let secret = "s3cr3t-Pa55";
+    let manager = mariadb().password(secret);
+    let err = manager.connect().unwrap_err();
+    assert!(!err.to_string().contains(secret), "{err}");
+    assert!(err.message().contains("Access denied"), "{err}");
+    let manager = jdbc::generic(&format!("jdbc:nosuchdb://root:{secret}@h/db"), None);
+    let err = Pool::builder()
+        .pool_size(1)
+        .build(manager)
+        .unwrap()
+        .get()
+        .unwrap_err();
+    let shown = format!("{err} {err:?}");
+    assert!(!shown.contains(secret), "{shown}");
+    assert!(shown.contains("No suitable driver"), "{shown}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Presets, Oracle and OceanBase
+
+#[test]
+fn oracle_and_oceanbase_presets_say_clearly_when_the_jar_is_absent() {
+    for (manager, class, jar_hint) in [
+        (
+            jdbc::oracle("db.example", 1521, "FREEPDB1"),
+            "oracle.jdbc.OracleDriver",
+            "ojdbc",
+        ),
+        (
+            jdbc::oceanbase("ob.example", 2881, "test"),
+            "com.oceanbase.jdbc.Driver",
+            "oceanbase-client.jar",
+        ),
+    ] {
+        let pool = Pool::builder()
+            .pool_size(1)
+            .build(manager.user("scott").password("tiger"))
+            .unwrap();
+        let err = pool.get().unwrap_err();
+        let source = err.connect_source().expect("a connect error").to_string();
+        assert!(
+            source.contains(&format!("the JDBC driver class {class} was not found")),
+            "{source}"
+        );
+        assert!(source.contains(jar_hint) && source.contains(".jar("), "{source}");
+        assert!(!source.contains("tiger"), "{source}");
+    }
+    let missing = jdbc::oracle("h", 1521, "s").jar("/nonexistent/ojdbc11.jar");
+    let err = missing.connect().unwrap_err();
+    assert_eq!(err.kind(), JdbcErrorKind::Config);
+    assert!(
+        err.message().contains("/nonexistent/ojdbc11.jar does not exist"),
+        "{err}"
+    );
+}
+
+/// `MILLPOND_JDBC_<NAME>_URL` names a real server (a JDBC URL, credentials included), and
+/// `MILLPOND_JDBC_<NAME>_JAR` its driver's jar.
+fn real_server(name: &str, class: &str, probe: &str) {
+    let Ok(url) = std::env::var(format!("MILLPOND_JDBC_{name}_URL")) else {
+        println!(
+            "skipped: MILLPOND_JDBC_{name}_URL is not set (a JDBC URL of a {name} server to test against)"
+        );
+        return;
+    };
+    let mut manager = jdbc::generic(&url, Some(class));
+    if let Ok(jar) = std::env::var(format!("MILLPOND_JDBC_{name}_JAR")) {
+        manager = manager.jar(jar);
+    }
+    let pool = Pool::builder().pool_size(2).build(manager).unwrap();
+    let mut conn = pool.get().unwrap();
+    assert_eq!(
+        conn.query_scalar::<i64>(probe, Params::named([("n", 41)]))
+            .unwrap(),
+        42
+    );
+    let mut tx = conn.transaction().unwrap();
+    assert_eq!(
+        tx.query_scalar::<i64>(probe, Params::named([("n", 1)])).unwrap(),
+        2
+    );
+    tx.rollback().unwrap();
+    assert!(pool.manager().is_valid(&mut conn, Duration::from_secs(5)).is_ok());
+}
+
+#[test]
+fn oracle_real_server_when_named() {
+    real_server("ORACLE", "oracle.jdbc.OracleDriver", "SELECT :n + 1 FROM dual");
+}
+
+#[test]
+fn oceanbase_real_server_when_named() {
+    real_server("OCEANBASE", "com.oceanbase.jdbc.Driver", "SELECT :n + 1");
+}
+
+// ---------------------------------------------------------------------------------------------
+// The JVM: local references, threads, start failures, fork
+
+/// Reads 100 000 rows under `-Xcheck:jni`, which warns as soon as local references outgrow
+/// their frame; a control run creates references without a frame and must be warned about, so
+/// the check is known to be awake.
+#[test]
+fn local_references_stay_bounded_over_100_000_rows() {
+    const TEST: &str = "local_references_stay_bounded_over_100_000_rows";
+    if in_child(TEST) {
+        let leak = std::env::var("MILLPOND_JDBC_LEAK").is_ok();
+        let took = jdbc::start_jvm(&JvmOptions::new().option("-Xcheck:jni")).unwrap();
+        println!("JVM started in {took:?}");
+        if leak {
+            // The control: 1 000 local references in the thread's base frame, none freed.
+            let vm = jdbc::java_vm().unwrap();
+            let mut env = vm.attach_current_thread_permanently().unwrap();
+            for i in 0..1000 {
+                // JString has no Drop: the reference lives until the thread detaches.
+                let _leaked = env.new_string(format!("leak {i}")).unwrap();
+            }
+            env.call_static_method("java/lang/System", "gc", "()V", &[])
+                .unwrap();
+            println!("leaked");
+            return;
+        }
+        // The jar was not on the class path at start: it is loaded by a class loader of its own.
+        let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+        let mut conn = pool.get().unwrap();
+        let began = Instant::now();
+        let mut n = 0u64;
+        let mut sum = 0i64;
+        conn.query_each(
+            // Parameters too: -Xcheck:jni also checks every call's arguments (setLong, setString).
+            "SELECT x, CAST(x AS VARCHAR) FROM SYSTEM_RANGE(:first, :last) WHERE CAST(x AS VARCHAR) <> :text",
+            Params::named([
+                ("first", Value::from(1)),
+                ("last", Value::from(100_000)),
+                ("text", Value::from("none")),
+            ]),
+            |row| {
+                n += 1;
+                sum += row.get::<i64>(0)?;
+                assert_eq!(row.get::<String>(1)?, row.get::<i64>(0)?.to_string());
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!((n, sum), (100_000, 5_000_050_000));
+        println!("read 100000 rows in {:?}", began.elapsed());
+        return;
+    }
+    let warning = "JNI local refs";
+    let control = run_child_until(TEST, &[("MILLPOND_JDBC_LEAK", "1")], Some(warning));
+    let control_text =
+        String::from_utf8_lossy(&control.stdout).into_owned() + &String::from_utf8_lossy(&control.stderr);
+    assert!(control_text.contains("JVM started"), "the control child ran");
+    assert!(
+        control_text.contains("JNI local refs"),
+        "-Xcheck:jni must warn about references made without a frame"
+    );
+    let out = run_child_until(TEST, &[], Some(warning));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !text.contains("JNI local refs"),
+        "local references outgrew their frame"
+    );
+    assert!(out.status.success());
+    assert!(text.contains("read 100000 rows"), "the child read the rows");
+    assert!(!text.contains("WARNING"), "-Xcheck:jni warned");
+}
+
+/// `DriverManager` (no driver class named) finds a driver from every thread: each attached
+/// thread gets the system class loader as its context class loader.
+#[test]
+fn driver_manager_finds_drivers_on_every_thread() {
+    const TEST: &str = "driver_manager_finds_drivers_on_every_thread";
+    if in_child(TEST) {
+        jdbc::start_jvm(&JvmOptions::new().jar(jar("h2.jar"))).unwrap();
+        let manager = jdbc::generic(&format!("jdbc:h2:mem:{};DB_CLOSE_DELAY=-1", unique("dm")), None);
+        let pool = Pool::builder().pool_size(4).build(manager).unwrap();
+        let barrier = Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4)
+            .map(|i| {
+                let pool = pool.clone();
+                let barrier = Arc::clone(&barrier);
+                std::thread::spawn(move || {
+                    // All four hold a connection at once, so each opened its own.
+                    let mut conn = pool.get().unwrap();
+                    barrier.wait();
+                    assert_eq!(conn.query_scalar::<i64>("SELECT ?", [i]).unwrap(), i);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(pool.stats().connect_errors, 0);
+        assert_eq!(pool.stats().connects, 4, "each thread opened a connection");
+        println!("all threads connected");
+        return;
+    }
+    let out = run_child(TEST, &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("all threads connected"));
+}
+
+/// No JVM to be found: a clear `Error::Connect` saying where libjvm was looked for, and the
+/// same error again on the next connect (the failure is remembered).
+#[test]
+fn a_missing_jvm_is_a_clear_connect_error() {
+    const TEST: &str = "a_missing_jvm_is_a_clear_connect_error";
+    if in_child(TEST) {
+        let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+        let first = pool.get().unwrap_err().to_string();
+        assert!(
+            first.starts_with("could not open a database connection: "),
+            "{first}"
+        );
+        assert!(first.contains("/nonexistent-jdk/lib/server/libjvm.so"), "{first}");
+        assert!(
+            first.contains("/usr/lib/jvm/default-java/lib/server/libjvm.so"),
+            "{first}"
+        );
+        let second = pool.get().unwrap_err().to_string();
+        assert_eq!(first, second);
+        let explicit = jdbc::h2("mem:").libjvm("/nope/libjvm.so");
+        assert_eq!(explicit.connect().unwrap_err().kind(), JdbcErrorKind::Jvm);
+        println!("clear: {first}");
+        return;
+    }
+    let out = run_child(
+        TEST,
+        &[("JAVA_HOME", "/nonexistent-jdk"), ("PATH", "/nonexistent-bin")],
+    );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("clear: "));
+}
+
+/// A forked child must not touch the parent's JVM (it would hang): connects and calls on
+/// inherited connections return a clear error at once.
+#[cfg(unix)]
+#[test]
+fn a_forked_child_gets_a_clear_error_instead_of_hanging() {
+    const TEST: &str = "a_forked_child_gets_a_clear_error_instead_of_hanging";
+    if in_child(TEST) {
+        let manager = h2();
+        let pool = Pool::builder().pool_size(1).build(manager.clone()).unwrap();
+        let mut conn = pool.get().unwrap();
+        assert_eq!(conn.query_scalar::<i64>("SELECT 1", ()).unwrap(), 1);
+        let mut inherited: JdbcConnection = manager.connect().unwrap();
+        // SAFETY: the child only calls into millpond, which returns at its fork check, then _exit.
+        #[allow(unsafe_code)]
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            let call = inherited.query("SELECT 1", ());
+            let connect = manager.connect();
+            let ok = matches!(&call, Err(e) if e.kind() == JdbcErrorKind::Forked && e.message().contains("fork"))
+                && matches!(&connect, Err(e) if e.kind() == JdbcErrorKind::Forked);
+            std::mem::forget(inherited);
+            // SAFETY: ends the child without running the parent's destructors or atexit hooks.
+            #[allow(unsafe_code)]
+            unsafe {
+                libc::_exit(if ok { 0 } else { 3 })
+            };
+        }
+        let began = Instant::now();
+        let mut status = 0;
+        loop {
+            // SAFETY: waiting for our own child.
+            #[allow(unsafe_code)]
+            let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+            if done == pid {
+                break;
+            }
+            if began.elapsed() > Duration::from_secs(10) {
+                // SAFETY: killing our own hung child.
+                #[allow(unsafe_code)]
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL)
+                };
+                panic!("the forked child hung touching the JVM");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "child status {status}"
+        );
+        // The parent's JVM and connections are unharmed.
+        assert_eq!(conn.query_scalar::<i64>("SELECT 2", ()).unwrap(), 2);
+        assert_eq!(inherited.query_scalar::<i64>("SELECT 3", ()).unwrap(), 3);
+        println!("fork refused cleanly");
+        return;
+    }
+    let out = run_child(TEST, &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("fork refused cleanly"));
+}
+
+#[test]
+fn jvm_start_and_query_round_trip_figures() {
+    let took = jdbc::start_jvm(&JvmOptions::new()).unwrap();
+    let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+    let mut conn = pool.get().unwrap();
+    let counter = Arc::new(AtomicU64::new(0));
+    let began = Instant::now();
+    for i in 0..2000 {
+        let n: i64 = conn.query_scalar("SELECT ?", [i]).unwrap();
+        counter.fetch_add(u64::try_from(n).unwrap(), Ordering::Relaxed);
+    }
+    let per_query = began.elapsed() / 2000;
+    let began = Instant::now();
+    let mut rows = 0u64;
+    conn.query_each("SELECT x FROM SYSTEM_RANGE(1, 20000)", (), |row| {
+        rows += u64::try_from(row.get::<i64>(0)?).map_or(0, |_| 1);
+        Ok(())
+    })
+    .unwrap();
+    assert_eq!(rows, 20_000);
+    println!(
+        "read 20000 one-column rows: {:?} per row",
+        began.elapsed() / 20_000
+    );
+    assert_eq!(counter.load(Ordering::Relaxed), 1999 * 2000 / 2);
+    println!("JVM start (if this test started it): {took:?}; H2 `SELECT ?` round trip: {per_query:?}");
+    assert!(conn.server_version().unwrap().starts_with("H2 "));
+}

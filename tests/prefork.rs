@@ -1,0 +1,319 @@
+//! Prefork: a parent configures the registry, uses its pool, and forks workers; each worker's
+//! first use makes a pool of its own, and the parent's connections are neither used nor closed
+//! by them. Against the local PostgreSQL (127.0.0.1:5432, user `postgres`, database `test`,
+//! trust authentication); the test fails, rather than skips, when the server is not there.
+//!
+//! Every connection carries an `application_name` unique to the test, so `pg_stat_activity`,
+//! read from a monitoring connection of the test's own, counts the workers' and the parent's.
+//! Workers end with `_exit`, so nothing of the test harness runs twice.
+#![cfg(feature = "postgres")]
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use millpond::postgres::PostgresManager;
+use millpond::{DatabaseSettings, Databases, Registry};
+
+const WORKERS: usize = 4;
+const POOL_SIZE: usize = 2;
+const MAX_OVERFLOW: usize = 2;
+/// Threads per worker: more than its pool may open, so the workers run at their cap.
+const THREADS: usize = 8;
+/// How long each worker serves requests.
+const LOAD: Duration = Duration::from_millis(1500);
+
+/// Held by every test that forks, across the fork and the wait.
+static FORK_LOCK: Mutex<()> = Mutex::new(());
+
+fn tag(test: &str) -> String {
+    format!("mp-prefork-{test}-{}", std::process::id())
+}
+
+fn registry(tag: &str) -> Registry {
+    let url = format!(
+        "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&application_name={tag}\
+         &pool_size={POOL_SIZE}&max_overflow={MAX_OVERFLOW}&timeout=20"
+    );
+    Registry::new(Databases::new().with("default", DatabaseSettings::from_url(&url).unwrap()))
+}
+
+fn monitor() -> postgres::Client {
+    postgres::Client::connect(
+        "host=127.0.0.1 port=5432 user=postgres dbname=test application_name=mp-monitor connect_timeout=5",
+        postgres::NoTls,
+    )
+    .expect("the local PostgreSQL server must be running at 127.0.0.1:5432 (user postgres, database test)")
+}
+
+fn count_tagged(mon: &mut postgres::Client, tag: &str) -> usize {
+    let n: i64 = mon
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
+            &[&tag],
+        )
+        .unwrap()
+        .get(0);
+    n as usize
+}
+
+/// Runs `body` in the child and ends it with `_exit`: 0 when it went well, 1 when it returned
+/// an error (written to `report`), 99 on a panic.
+fn in_child(report: &Path, body: impl FnOnce() -> Result<String, String>) -> ! {
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(Ok(summary)) => {
+            let _ = fs::write(report, summary);
+            0
+        }
+        Ok(Err(why)) => {
+            let _ = fs::write(report, why);
+            1
+        }
+        Err(_) => 99,
+    };
+    // SAFETY: ends the child at once, without running the harness's exit path.
+    unsafe { libc::_exit(code) }
+}
+
+/// Waits for the child (killing it after 30 s); its exit code.
+fn wait_for(pid: libc::pid_t) -> i32 {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status: libc::c_int = 0;
+    loop {
+        // SAFETY: waiting on our own child with a valid status pointer.
+        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+        if rc == pid {
+            assert!(libc::WIFEXITED(status), "worker {pid} died (status {status:#x})");
+            return libc::WEXITSTATUS(status);
+        }
+        assert!(rc == 0, "waitpid: {}", std::io::Error::last_os_error());
+        if Instant::now() >= deadline {
+            // SAFETY: killing and reaping our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, &mut status, 0);
+            }
+            panic!("worker {pid} did not finish within 30 s");
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A worker: its first use of the registry must find a fresh pool; then `THREADS` threads
+/// serve requests for `LOAD`. Returns "max_open checkouts backends" or what went wrong.
+fn worker(registry: &Registry, parent_backends: &HashSet<i32>) -> Result<String, String> {
+    let pool = registry
+        .pool::<PostgresManager>("default")
+        .map_err(|e| format!("no pool: {e}"))?;
+    let state = pool.state();
+    if state.open != 0 {
+        return Err(format!("the worker's first pool was not fresh: {state:?}"));
+    }
+    let max_open = Arc::new(AtomicUsize::new(0));
+    let backends = Arc::new(Mutex::new(HashSet::new()));
+    let failure = Arc::new(Mutex::new(None::<String>));
+    let stop = Arc::new(AtomicBool::new(false));
+    let threads: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let (max_open, backends, failure, stop) =
+                (max_open.clone(), backends.clone(), failure.clone(), stop.clone());
+            // Each thread asks the registry, as request handlers would.
+            let pool = registry.pool::<PostgresManager>("default").unwrap();
+            thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    let result = pool.get().map_err(|e| e.to_string()).and_then(|mut conn| {
+                        max_open.fetch_max(pool.state().open, SeqCst);
+                        let row = conn
+                            .query_one("SELECT pg_backend_pid(), pg_sleep(0.002)::text", &[])
+                            .map_err(|e| e.to_string())?;
+                        backends.lock().unwrap().insert(row.get::<_, i32>(0));
+                        Ok(())
+                    });
+                    if let Err(e) = result {
+                        failure.lock().unwrap().get_or_insert(e);
+                        return;
+                    }
+                }
+            })
+        })
+        .collect();
+    thread::sleep(LOAD);
+    stop.store(true, SeqCst);
+    for t in threads {
+        t.join().map_err(|_| "a request thread panicked".to_owned())?;
+    }
+    if let Some(e) = failure.lock().unwrap().take() {
+        return Err(format!("a request failed: {e}"));
+    }
+    let backends = backends.lock().unwrap();
+    if let Some(shared) = backends.iter().find(|pid| parent_backends.contains(pid)) {
+        return Err(format!("the worker used the parent's session (backend {shared})"));
+    }
+    let checkouts = pool.stats().checkouts;
+    Ok(format!(
+        "{} {checkouts} {}",
+        max_open.load(SeqCst),
+        backends.len()
+    ))
+}
+
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn forked_workers_get_their_own_pools_within_their_caps_and_the_parent_session_survives() {
+    let tag = tag("load");
+    let dir = std::env::temp_dir().join(format!("millpond-prefork-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Cleanup(dir.clone());
+    let mut mon = monitor();
+    let registry = registry(&tag);
+
+    // The parent uses its pool before forking: one session held across the fork, one idle.
+    let pool = registry.pool::<PostgresManager>("default").unwrap();
+    let mut held = pool.get().unwrap();
+    let mut idle = pool.get().unwrap();
+    let held_backend = held.backend_pid().unwrap();
+    let parent_backends: HashSet<i32> = [held_backend, idle.backend_pid().unwrap()].into();
+    drop(idle);
+    assert_eq!(count_tagged(&mut mon, &tag), 2);
+
+    let _forking = FORK_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut children = Vec::new();
+    for n in 0..WORKERS {
+        let report = dir.join(format!("worker-{n}"));
+        // SAFETY: the child does pool work and threads of its own, and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            in_child(&report, || worker(&registry, &parent_backends));
+        }
+        children.push((pid, report));
+    }
+
+    // While the workers run: the server never shows more than their caps plus the parent's.
+    let cap = WORKERS * (POOL_SIZE + MAX_OVERFLOW) + 2;
+    let mut most = 0;
+    let until = Instant::now() + LOAD;
+    while Instant::now() < until {
+        let seen = count_tagged(&mut mon, &tag);
+        assert!(seen <= cap, "{seen} connections tagged {tag}, more than {cap}");
+        most = most.max(seen);
+        thread::sleep(Duration::from_millis(10));
+    }
+
+    let mut max_opens = Vec::new();
+    for (pid, report) in children {
+        let code = wait_for(pid);
+        let summary = fs::read_to_string(&report).unwrap_or_default();
+        assert_eq!(code, 0, "worker {pid} failed: {summary}");
+        let fields: Vec<usize> = summary.split(' ').map(|f| f.parse().unwrap()).collect();
+        let [max_open, checkouts, backends] = fields[..] else {
+            panic!("bad report: {summary}")
+        };
+        assert!(
+            max_open <= POOL_SIZE + MAX_OVERFLOW,
+            "worker {pid}: {max_open} open"
+        );
+        assert!(
+            checkouts > 50 && backends >= 1,
+            "worker {pid} hardly worked: {summary}"
+        );
+        max_opens.push(max_open);
+    }
+    // Under this load the workers ran at their caps, overflow included.
+    assert!(
+        max_opens.iter().any(|&m| m > POOL_SIZE),
+        "no worker used its overflow: {max_opens:?}"
+    );
+    assert!(
+        most > 2 + WORKERS * POOL_SIZE,
+        "the workers' connections never showed: {most}"
+    );
+    eprintln!("most connections seen: {most} (cap {cap}); workers' most open: {max_opens:?}");
+
+    // The parent's session survived the workers' exits, and its pool is as it left it.
+    assert_eq!(held.backend_pid().unwrap(), held_backend);
+    let one: i32 = held.query_one("SELECT 1", &[]).unwrap().get(0);
+    assert_eq!(one, 1);
+    let s = pool.state();
+    assert_eq!((s.open, s.idle, s.in_use), (2, 1, 1), "{s:?}");
+    let mut again = pool.get().unwrap();
+    assert!(parent_backends.contains(&again.backend_pid().unwrap()));
+    drop(again);
+    // The workers' sessions end with their processes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count_tagged(&mut mon, &tag) > 2 {
+        assert!(Instant::now() < deadline, "the workers' sessions outlived them");
+        thread::sleep(Duration::from_millis(20));
+    }
+    drop(held);
+    registry.close_all();
+}
+
+#[test]
+fn a_child_that_only_inherits_the_registry_leaves_the_parents_pool_alone() {
+    let tag = tag("idle");
+    let dir = std::env::temp_dir().join(format!("millpond-prefork-idle-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Cleanup(dir.clone());
+    let mut mon = monitor();
+    let registry = registry(&tag);
+    let pool = registry.pool::<PostgresManager>("default").unwrap();
+    let backend = pool.get().unwrap().backend_pid().unwrap();
+
+    let report = dir.join("child");
+    let _forking = FORK_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // SAFETY: the child only reconfigures and closes the registry, then leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0);
+    if pid == 0 {
+        in_child(&report, || {
+            // Closing everything in the child closes only what the child made.
+            let mine = registry
+                .pool::<PostgresManager>("default")
+                .map_err(|e| e.to_string())?;
+            let opened = mine
+                .get()
+                .map_err(|e| e.to_string())?
+                .backend_pid()
+                .map_err(|e| e.to_string())?;
+            registry.close_all();
+            registry.configure(Databases::new());
+            Ok(opened.to_string())
+        });
+    }
+    assert_eq!(
+        wait_for(pid),
+        0,
+        "{}",
+        fs::read_to_string(&report).unwrap_or_default()
+    );
+    let child_backend: i32 = fs::read_to_string(&report).unwrap().parse().unwrap();
+    assert_ne!(child_backend, backend);
+
+    // The parent's idle connection is the one it had, still open and working.
+    let mut conn = pool.get().unwrap();
+    assert_eq!(conn.backend_pid().unwrap(), backend);
+    assert_eq!(pool.stats().connects, 1);
+    drop(conn);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while count_tagged(&mut mon, &tag) != 1 {
+        assert!(Instant::now() < deadline, "expected only the parent's session");
+        thread::sleep(Duration::from_millis(20));
+    }
+    registry.close_all();
+}
