@@ -48,6 +48,7 @@ fn hammering_never_exceeds_pool_size_plus_overflow_and_drains_back() {
     let all_held = Arc::new(Barrier::new(HOLDERS));
     let max_seen_open = Arc::new(AtomicUsize::new(0));
     let at_cap = Arc::new(Mutex::new(Vec::new()));
+    let at_start = Arc::new(Mutex::new(Vec::new()));
 
     let threads: Vec<_> = (0..THREADS)
         .map(|t| {
@@ -56,8 +57,13 @@ fn hammering_never_exceeds_pool_size_plus_overflow_and_drains_back() {
             let all_held = Arc::clone(&all_held);
             let max_seen_open = Arc::clone(&max_seen_open);
             let at_cap = Arc::clone(&at_cap);
+            let at_start = Arc::clone(&at_start);
             thread::spawn(move || {
                 for b in 0..BURSTS {
+                    if burst.wait().is_leader() {
+                        // Every connection is back; looked at before anyone takes one again.
+                        at_start.lock().unwrap().push(pool.state());
+                    }
                     burst.wait();
                     for round in 0..ROUNDS {
                         let conn = pool
@@ -85,6 +91,11 @@ fn hammering_never_exceeds_pool_size_plus_overflow_and_drains_back() {
         t.join().unwrap();
     }
 
+    // Between bursts every connection is back, and at most `pool_size` of them stay idle (two
+    // returns racing under the lock once kept one connection too many).
+    for (b, s) in at_start.lock().unwrap().iter().enumerate() {
+        assert!(s.idle <= POOL_SIZE && s.in_use == 0, "burst {b} began with {s:?}");
+    }
     let at_cap = at_cap.lock().unwrap();
     assert_eq!(at_cap.len(), BURSTS);
     for s in at_cap.iter() {

@@ -379,20 +379,19 @@ impl<M: ManageConnection> Core<M> {
     }
 
     /// Hands what is free to the waiters, oldest first: idle slots, then free slots within the
-    /// cap and the connect limit. Returns whether a slot was still being given back (PENDING),
-    /// or came back idle after the claim failed, in which case a waiter must look again soon.
+    /// cap and the connect limit. Returns whether a slot was being given back (PENDING) when the
+    /// claim was tried, in which case a waiter must look again soon.
     fn dispatch(&self, inner: &mut Inner, options: &PoolOptions) -> bool {
         let mut unsettled = false;
         while !inner.waiters.is_empty() {
+            // Looked for before the claim: a slot PENDING then may turn IDLE just after the
+            // claim fails, when its owner's one nudge is already spent. A slot that turns
+            // PENDING after this look is followed by a nudge this waiter will see.
+            let pending = self.slots.iter().any(|(_, slot)| slot.state() == PENDING);
             let acquired = match self.claim_any() {
                 Some(index) => Acquired::Idle(index),
                 None => {
-                    // IDLE too: a connection given back between the claim above and this
-                    // look (its owner's nudge already spent) must be looked for again.
-                    unsettled = self
-                        .slots
-                        .iter()
-                        .any(|(_, slot)| matches!(slot.state(), PENDING | IDLE));
+                    unsettled = pending;
                     if inner.opening >= options.connect_concurrency {
                         break;
                     }
@@ -455,12 +454,20 @@ impl<M: ManageConnection> Core<M> {
             waiter.wake.notify_one();
             return Returned::Kept;
         }
-        let idle = self.slots.iter().filter(|(_, s)| s.state() == IDLE).count();
+        // Connections on their way to idle (PENDING) count too: a return that decided to keep
+        // its connection marks it PENDING before it lets the lock go, so the next return under
+        // the lock sees it, and no more than `pool_size` stay idle.
+        let idle = self
+            .slots
+            .iter()
+            .filter(|&(i, s)| i != index && matches!(s.state(), IDLE | PENDING))
+            .count();
         if idle >= options.pool_size {
             slot.set(TAKEN);
             inner.closing += 1;
             return Returned::Close(super::observe::CloseReason::Overflow);
         }
+        slot.set_pending();
         drop(inner);
         // Let go only after the lock is released: from here on the slot is not ours.
         slot.set(IDLE);
