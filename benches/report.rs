@@ -387,8 +387,9 @@ fn session(r: &Results, md: &mut String) {
     .unwrap();
     writeln!(
         md,
-        "64 threads; each request runs `SELECT 1`, spends 20 ms off the database, runs `SELECT 1` again;          PostgreSQL, no overflow. A `Session` gives the connection back after each statement; the pinned          style holds one `PooledConnection` for the whole request.
-"
+        "64 threads; each request runs `SELECT 1`, spends 20 ms off the database, runs `SELECT 1` again; \
+         PostgreSQL, no overflow. A `Session` gives the connection back after each statement; the pinned \
+         style holds one `PooledConnection` for the whole request.\n"
     )
     .unwrap();
     writeln!(md, "| style | pool | requests/s | session / this |").unwrap();

@@ -694,7 +694,12 @@ fn bounded_connects_and_validations_leave_long_statements_alone() {
     // Longer than the connect bound: the handshake's socket timeouts were replaced.
     let started = Instant::now();
     assert_eq!(scalar(&mut conn, "SELECT SLEEP(0.4)"), Some(0));
-    assert!(started.elapsed() >= Duration::from_millis(400));
+    // MariaDB's SLEEP may end a hair early; what matters is that 200 ms did not cut it.
+    assert!(
+        started.elapsed() >= Duration::from_millis(350),
+        "{:?}",
+        started.elapsed()
+    );
     manager.is_valid(&mut conn, Duration::from_millis(100)).unwrap();
     // Longer than the validation bound: the socket's timeouts were put back.
     assert_eq!(scalar(&mut conn, "SELECT SLEEP(0.4)"), Some(0));
