@@ -9,6 +9,7 @@
 
 mod common;
 
+use common::pg::{count_tagged, monitor};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
@@ -196,23 +197,6 @@ fn the_options_go_together() {
 }
 
 // --- PostgreSQL, with real forked workers ---------------------------------------------------
-
-fn monitor() -> postgres::Client {
-    postgres::Client::connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test application_name=mp-cap-monitor connect_timeout=5",
-        postgres::NoTls,
-    )
-    .expect("the local PostgreSQL server must be running at 127.0.0.1:5432 (user postgres, database test)")
-}
-
-fn count_tagged(mon: &mut postgres::Client, tag: &str) -> i64 {
-    mon.query_one(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-        &[&tag],
-    )
-    .unwrap()
-    .get(0)
-}
 
 fn pg_pool(
     tag: &str,

@@ -10,6 +10,7 @@
 
 mod common;
 
+use common::pg::{count_tagged, monitor};
 use std::collections::HashSet;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -37,25 +38,6 @@ fn manager(tag: &str) -> PostgresManager {
         .unwrap()
         .ssl_mode(SslMode::Disable)
         .application_name(tag)
-}
-
-/// A connection of the test's own, outside any pool.
-fn monitor() -> postgres::Client {
-    postgres::Client::connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test application_name=mp-monitor connect_timeout=5",
-        postgres::NoTls,
-    )
-    .expect("the local PostgreSQL server must be running at 127.0.0.1:5432 (user postgres, database test)")
-}
-
-/// Server processes whose connection carries `tag`.
-fn count_tagged(mon: &mut postgres::Client, tag: &str) -> i64 {
-    mon.query_one(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-        &[&tag],
-    )
-    .unwrap()
-    .get(0)
 }
 
 /// What the server shows for one backend: its last statement and its state.

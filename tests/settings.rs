@@ -9,6 +9,9 @@
 //! pools.
 #![cfg(all(feature = "postgres", feature = "mysql", feature = "toml"))]
 
+mod common;
+
+use common::pg::{count_tagged, monitor};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -27,23 +30,6 @@ fn defaults_lock() -> MutexGuard<'static, ()> {
 
 fn tag(test: &str) -> String {
     format!("mp-settings-{test}-{}", std::process::id())
-}
-
-fn monitor() -> postgres::Client {
-    postgres::Client::connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test application_name=mp-monitor connect_timeout=5",
-        postgres::NoTls,
-    )
-    .expect("the local PostgreSQL server must be running at 127.0.0.1:5432 (user postgres, database test)")
-}
-
-fn count_tagged(mon: &mut postgres::Client, tag: &str) -> i64 {
-    mon.query_one(
-        "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-        &[&tag],
-    )
-    .unwrap()
-    .get(0)
 }
 
 #[test]
