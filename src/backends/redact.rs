@@ -49,6 +49,15 @@ pub(crate) fn is_plain(s: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
+/// Whether a URL parameter's value may be a secret (`password`, `sslpassword`, `pwd`,
+/// `secret`, `sslkey`, `token`, …): its value is never shown. Errs towards hiding.
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "key", "token"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

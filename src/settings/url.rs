@@ -17,6 +17,7 @@ use super::database::DatabaseSettings;
 use super::engine::Engine;
 use super::pool_options::PoolSetting;
 use super::value::SettingValue;
+use crate::backends::redact::is_secret_key;
 use crate::backends::url::{Plus, decode};
 use crate::error::ConfigError;
 
@@ -291,14 +292,6 @@ pub(crate) fn redact(url: &str) -> String {
         }
         None => url,
     }
-}
-
-/// Whether a parameter's value may be a secret.
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    ["pass", "pwd", "secret", "key", "token"]
-        .iter()
-        .any(|word| key.contains(word))
 }
 
 /// Percent-encodes everything but the unreserved characters.

@@ -2,16 +2,13 @@
 //! `thin:user/password@`, and `password=…` (`pwd`, `passwd`, `…Password`) parameters after `?`,
 //! `&` or `;`.
 
+use crate::backends::redact::is_secret_key;
+
 /// `url` with every password it may hold replaced by `***`.
 pub(super) fn redact_url(url: &str) -> String {
     let url = redact_parameters(url);
     let url = redact_oracle_thin(&url);
     redact_authority(&url)
-}
-
-fn is_secret_key(key: &str) -> bool {
-    let key = key.to_ascii_lowercase();
-    key.ends_with("password") || key == "pwd" || key == "passwd" || key.ends_with("secret")
 }
 
 /// `key=value` pairs whose key names a password: the value, up to the next `&`, `;` or `)`.
