@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use common::Fake;
 use millpond::Pool;
@@ -364,4 +364,75 @@ fn a_return_racing_the_waiters_look_is_never_missed() {
             "round {round}: the waiter slept {waited:?} beside an idle connection"
         );
     }
+}
+
+/// This thread's voluntary context switches so far: how often it slept.
+fn sleeps_of_this_thread() -> i64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    assert_eq!(unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) }, 0);
+    usage.ru_nvcsw
+}
+
+/// One thread takes the only connection, holds it 20 µs, gives it back and takes it again at
+/// once, in a loop, below the fairness window, while another thread waits. Each return would
+/// wake the waiter only for it to find the connection taken again: after such futile wake-ups,
+/// returns stop nudging for a while (up to a millisecond), so the waiter sleeps about once a
+/// millisecond, not once per return (5 to 7 times a millisecond here before). When the loop
+/// stops, the waiter still gets the connection at once.
+#[test]
+fn a_thread_retaking_its_connection_does_not_wake_the_waiter_for_every_return() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .fairness_window(Duration::from_secs(10))
+        .pre_ping(false)
+        .build(fake.clone())
+        .unwrap();
+    let (mut total_sleeps, mut total_waited) = (0_i64, Duration::ZERO);
+    for round in 0..3 {
+        let holder = pool.get().unwrap();
+        let waiter = {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let (before, asked) = (sleeps_of_this_thread(), Instant::now());
+                let conn = pool.get().unwrap();
+                let (sleeps, got_at) = (sleeps_of_this_thread() - before, Instant::now());
+                drop(conn);
+                (sleeps, got_at - asked, got_at)
+            })
+        };
+        assert!(
+            common::eventually(WAIT_LIMIT, || pool.state().waiting == 1),
+            "{:?}",
+            pool.state()
+        );
+        drop(holder);
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_millis(150) {
+            // Should the waiter win a race, this loop waits like anyone.
+            let conn = pool.get().unwrap();
+            let held = Instant::now();
+            while held.elapsed() < Duration::from_micros(20) {
+                std::hint::spin_loop();
+            }
+            drop(conn);
+        }
+        let stopped = Instant::now();
+        let (sleeps, waited, got_at) = waiter.join().unwrap();
+        let late = got_at.saturating_duration_since(stopped);
+        assert!(
+            late < Duration::from_secs(1),
+            "round {round}: the waiter got the connection {late:?} after the loop stopped giving it back"
+        );
+        total_sleeps += sleeps;
+        total_waited += waited;
+    }
+    let per_ms = total_sleeps as f64 / total_waited.as_secs_f64() / 1000.0;
+    assert!(
+        per_ms < 2.5,
+        "the waiter slept {total_sleeps} times in {total_waited:?} ({per_ms:.1} a millisecond): \
+         woken for returns it could not use"
+    );
 }

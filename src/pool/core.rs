@@ -40,8 +40,8 @@ pub(crate) struct Core<M: ManageConnection> {
     /// the waiters in order, and newcomers queue behind them. Below the window a running
     /// thread may take a connection that comes back before a sleeping waiter wakes for it.
     strict: AtomicBool,
-    /// A waiter was woken to look for an idle connection and has not looked yet: one such
-    /// wake-up at a time is enough.
+    /// A waiter was woken to look for an idle connection and has not looked yet (one such
+    /// wake-up at a time is enough), or a quiet period runs: returns do not nudge.
     nudged: AtomicBool,
     fairness_window: Duration,
     /// Hand out idle connections in this thread's-last-then-lowest order (`lifo`), or round
@@ -73,7 +73,19 @@ struct Inner {
     /// Checkouts under watch for leaks (only when `leak_threshold` is set).
     leases: HashMap<u64, Lease>,
     waits: WaitStats,
+    /// Returns do not nudge the oldest waiter before this instant (see [`MIN_QUIET`]).
+    quiet_until: Option<Instant>,
+    /// The last quiet period's length: doubled by each futile wake-up, up to `MAX_QUIET`; zero
+    /// once a wake-up finds a connection or nobody waits.
+    nudge_backoff: Duration,
 }
+
+/// The first quiet period after a futile wake-up: the oldest waiter was woken for a returned
+/// connection, and a running thread took it first.
+const MIN_QUIET: Duration = Duration::from_micros(50);
+/// The longest quiet period: the most a waiter may sleep beside a connection that came back
+/// and that nobody took, on top of a wake-up's own latency.
+const MAX_QUIET: Duration = Duration::from_millis(1);
 
 struct Waiter {
     ticket: u64,
@@ -141,6 +153,8 @@ impl<M: ManageConnection> Core<M> {
                 last_connect_error: None,
                 leases: HashMap::new(),
                 waits: WaitStats::default(),
+                quiet_until: None,
+                nudge_backoff: Duration::ZERO,
             }),
             owner,
             counters: Counters::default(),
@@ -217,8 +231,16 @@ impl<M: ManageConnection> Core<M> {
         });
         self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
         self.refresh_strict(&inner, Instant::now());
+        let window_ends = start + self.fairness_window;
+        // Whether this turn of the loop follows a sleep (a nudge, or a timer).
+        let mut slept = false;
         loop {
-            self.nudged.store(false, Ordering::SeqCst);
+            let now = Instant::now();
+            if inner.quiet_until.is_none_or(|until| now >= until) {
+                inner.quiet_until = None;
+                self.nudged.store(false, Ordering::SeqCst);
+            }
+            let granted_before = inner.granted.iter().any(|(t, _)| *t == ticket);
             // A connection given back while this thread queued (its owner saw no waiter) is
             // found here; one still being given back (PENDING) is waited for.
             let unsettled = self.dispatch(&mut inner, options);
@@ -226,6 +248,11 @@ impl<M: ManageConnection> Core<M> {
             self.refresh_strict(&inner, now);
             if let Some(at) = inner.granted.iter().position(|(t, _)| *t == ticket) {
                 let (_, acquired) = inner.granted.swap_remove(at);
+                if slept && !granted_before {
+                    // The wake-up found a connection: returns may nudge at once again.
+                    inner.nudge_backoff = Duration::ZERO;
+                }
+                self.left_queue(&mut inner);
                 let waited = now.saturating_duration_since(start);
                 inner.waits.record_wait(waited);
                 return Ok(Some((acquired, waited)));
@@ -234,6 +261,7 @@ impl<M: ManageConnection> Core<M> {
                 inner.waiters.retain(|w| w.ticket != ticket);
                 self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
                 self.refresh_strict(&inner, now);
+                self.left_queue(&mut inner);
                 if inner.closed {
                     return Err(Error::Closed);
                 }
@@ -243,19 +271,46 @@ impl<M: ManageConnection> Core<M> {
                 drop(inner);
                 std::thread::yield_now();
                 inner = self.lock();
-            } else {
-                // Wake when the fairness window runs out, to turn the queue strict.
-                let window_ends = start + self.fairness_window;
-                let until = if now < window_ends {
-                    window_ends.min(deadline)
-                } else {
-                    deadline
-                };
-                inner = wake
-                    .wait_timeout(inner, until - now)
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+                slept = false;
+                continue;
             }
+            let front = inner.waiters.front().is_some_and(|w| w.ticket == ticket);
+            if slept && front && now < window_ends {
+                // Woken for a connection that a running thread took first. Such wake-ups cost
+                // a context switch each and serve no one: returns stop nudging for a while,
+                // twice as long each time it happens again (up to `MAX_QUIET`), and the oldest
+                // waiter looks by itself when the quiet ends.
+                inner.nudge_backoff = (inner.nudge_backoff * 2).clamp(MIN_QUIET, MAX_QUIET);
+                inner.quiet_until = Some(now + inner.nudge_backoff);
+                self.nudged.store(true, Ordering::SeqCst);
+            }
+            // Wake when the fairness window runs out, to turn the queue strict.
+            let mut until = if now < window_ends {
+                window_ends.min(deadline)
+            } else {
+                deadline
+            };
+            if front && let Some(quiet_until) = inner.quiet_until {
+                until = until.min(quiet_until);
+            }
+            inner = wake
+                .wait_timeout(inner, until.saturating_duration_since(now))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            slept = true;
+        }
+    }
+
+    /// A waiter left the queue (served, timed out or closed). A quiet period was the oldest
+    /// waiter's to end by looking itself; the next oldest does not keep that schedule, so
+    /// returns nudge it again. With nobody left waiting, the contention that made nudges
+    /// futile is over.
+    fn left_queue(&self, inner: &mut Inner) {
+        if inner.quiet_until.take().is_some() {
+            self.nudged.store(false, Ordering::SeqCst);
+        }
+        if inner.waiters.is_empty() {
+            inner.nudge_backoff = Duration::ZERO;
         }
     }
 
