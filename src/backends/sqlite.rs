@@ -63,7 +63,12 @@ impl SqliteManager {
     }
 
     /// An in-memory database shared by all of this manager's connections. It disappears when
-    /// its last connection closes: set `min_idle` to 1 or more to keep it for the pool's life.
+    /// its last connection closes, and the pool closes connections on its own: past `recycle`,
+    /// idle past `idle_timeout`, after a failed reset, and when a thread panics while holding
+    /// one. A pool whose only connection goes one of those ways loses its data, and the next
+    /// connection opens an empty database. Set `min_idle` to 1 or more, and `recycle` and
+    /// `idle_timeout` to `None`, to keep it for the pool's life in the common case; keep data
+    /// that must survive a panic in a file (a temporary one will do).
     pub fn memory() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = format!(
