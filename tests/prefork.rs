@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use millpond::postgres::PostgresManager;
-use millpond::{DatabaseSettings, Databases, Registry};
+use millpond::{DatabaseSettings, Databases, FromSettings, ManageConnection, Registry};
 
 const WORKERS: usize = 4;
 const POOL_SIZE: usize = 2;
@@ -81,14 +81,20 @@ fn in_child(report: &Path, body: impl FnOnce() -> Result<String, String>) -> ! {
 
 /// Waits for the child (killing it after 30 s); its exit code.
 fn wait_for(pid: libc::pid_t) -> i32 {
-    let deadline = Instant::now() + Duration::from_secs(30);
+    wait_within(pid, Duration::from_secs(30))
+        .unwrap_or_else(|| panic!("worker {pid} did not finish within 30 s"))
+}
+
+/// Waits for the child for up to `limit`; its exit code, or `None` if it had to be killed.
+fn wait_within(pid: libc::pid_t, limit: Duration) -> Option<i32> {
+    let deadline = Instant::now() + limit;
     let mut status: libc::c_int = 0;
     loop {
         // SAFETY: waiting on our own child with a valid status pointer.
         let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
         if rc == pid {
             assert!(libc::WIFEXITED(status), "worker {pid} died (status {status:#x})");
-            return libc::WEXITSTATUS(status);
+            return Some(libc::WEXITSTATUS(status));
         }
         assert!(rc == 0, "waitpid: {}", std::io::Error::last_os_error());
         if Instant::now() >= deadline {
@@ -97,7 +103,7 @@ fn wait_for(pid: libc::pid_t) -> i32 {
                 libc::kill(pid, libc::SIGKILL);
                 libc::waitpid(pid, &mut status, 0);
             }
-            panic!("worker {pid} did not finish within 30 s");
+            return None;
         }
         thread::sleep(Duration::from_millis(5));
     }
@@ -316,4 +322,117 @@ fn a_child_that_only_inherits_the_registry_leaves_the_parents_pool_alone() {
         thread::sleep(Duration::from_millis(20));
     }
     registry.close_all();
+}
+
+/// Set by [`Slow::from_settings`] as it starts sleeping.
+static SLOW_ENTERED: AtomicBool = AtomicBool::new(false);
+/// Set by [`Slow::from_settings`] as it is about to return.
+static SLOW_LEFT: AtomicBool = AtomicBool::new(false);
+/// How long [`Slow::from_settings`] keeps the registry's `pools` lock.
+const SLOW: Duration = Duration::from_millis(500);
+
+/// A manager of no database whose `from_settings` takes [`SLOW`], as the registry holds its
+/// `pools` lock across it.
+struct Slow;
+
+/// A manager of no database, made at once.
+struct Quick;
+
+macro_rules! fake_manager {
+    ($($manager:ident),*) => {$(
+        impl ManageConnection for $manager {
+            type Connection = ();
+            type Error = std::io::Error;
+
+            fn connect(&self) -> Result<(), std::io::Error> {
+                Ok(())
+            }
+
+            fn is_valid(&self, _: &mut (), _: Duration) -> Result<(), std::io::Error> {
+                Ok(())
+            }
+
+            fn has_broken(&self, _: &mut ()) -> bool {
+                false
+            }
+        }
+    )*};
+}
+
+fake_manager!(Slow, Quick);
+
+impl FromSettings for Slow {
+    fn from_settings(_: &DatabaseSettings) -> Result<Self, millpond::ConfigError> {
+        SLOW_ENTERED.store(true, SeqCst);
+        thread::sleep(SLOW);
+        SLOW_LEFT.store(true, SeqCst);
+        Ok(Slow)
+    }
+}
+
+impl FromSettings for Quick {
+    fn from_settings(_: &DatabaseSettings) -> Result<Self, millpond::ConfigError> {
+        Ok(Quick)
+    }
+}
+
+/// The only test here that uses the global registry, with aliases of its own.
+#[test]
+fn a_fork_while_another_thread_makes_a_global_pool_leaves_the_child_a_usable_registry() {
+    let settings = || DatabaseSettings::from_url("sqlite::memory:").unwrap();
+    millpond::configure(
+        Databases::new()
+            .with("atfork_slow", settings())
+            .with("atfork_quick", settings()),
+    );
+    let dir = std::env::temp_dir().join(format!("millpond-prefork-atfork-{}", std::process::id()));
+    fs::create_dir_all(&dir).unwrap();
+    let _cleanup = Cleanup(dir.clone());
+    let report = dir.join("child");
+
+    let _forking = FORK_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    // This thread holds the registry's `pools` lock for SLOW while it makes the pool.
+    let maker = thread::spawn(|| millpond::registry().pool::<Slow>("atfork_slow").map(|_| ()));
+    while !SLOW_ENTERED.load(SeqCst) {
+        thread::sleep(Duration::from_millis(1));
+    }
+    assert!(
+        !SLOW_LEFT.load(SeqCst),
+        "the test forked too late to race the pool being made"
+    );
+    let forking = Instant::now();
+    // SAFETY: the child only uses the registry, then leaves with _exit.
+    let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
+    if pid == 0 {
+        in_child(&report, || {
+            let pool = millpond::registry()
+                .pool::<Quick>("atfork_quick")
+                .map_err(|e| e.to_string())?;
+            drop(pool.get().map_err(|e| e.to_string())?);
+            Ok(format!(
+                "forked once the slow pool was made: {}",
+                SLOW_LEFT.load(SeqCst)
+            ))
+        });
+    }
+    let fork_took = forking.elapsed();
+    let waited_for_the_maker = SLOW_LEFT.load(SeqCst);
+    let Some(code) = wait_within(pid, Duration::from_secs(10)) else {
+        panic!("the child deadlocked on the registry lock it inherited held (killed after 10 s)");
+    };
+    let summary = fs::read_to_string(&report).unwrap_or_default();
+    assert_eq!(code, 0, "the child failed: {summary}");
+    eprintln!("fork took {fork_took:?}; child: {summary}");
+    // The fork waited for the other thread to leave the registry.
+    assert!(
+        waited_for_the_maker,
+        "the fork did not wait for the pool being made"
+    );
+    maker.join().unwrap().unwrap();
+    // The parent's registry works on.
+    millpond::registry().pool::<Quick>("atfork_quick").unwrap();
+    millpond::registry().close_all();
 }

@@ -17,8 +17,10 @@ use crate::pool::{Pool, PooledConnection};
 ///
 /// After a `fork`, the child's first use of an alias makes a new pool: the pools inherited from
 /// the parent are left untouched (never closed or used), so the parent's connections are the
-/// parent's alone. Fork from a thread that is not using the registry at that moment, as with
-/// any lock.
+/// parent's alone. A fork while other threads use the global [`registry`] waits for them to
+/// leave it, so the child never inherits its locks held (see [`registry`]); a registry made
+/// with [`Registry::new`] is not covered: fork while no other thread is using it, as with any
+/// lock.
 ///
 /// ```
 /// use millpond::{Databases, DatabaseSettings, Registry, sqlite::SqliteManager};
@@ -51,11 +53,16 @@ struct ProcessPools {
 
 impl fmt::Debug for Registry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One lock at a time: `pool` takes `databases` while it holds `pools`, so holding both
+        // here in the other order could deadlock with it (and with the fork handler).
+        let pools = {
+            let pools = self.pools.read().unwrap_or_else(PoisonError::into_inner);
+            pools.pools.values().map(HashMap::len).sum::<usize>()
+        };
         let databases = self.databases.read().unwrap_or_else(PoisonError::into_inner);
-        let pools = self.pools.read().unwrap_or_else(PoisonError::into_inner);
         f.debug_struct("Registry")
             .field("databases", &*databases)
-            .field("pools", &pools.pools.values().map(HashMap::len).sum::<usize>())
+            .field("pools", &pools)
             .finish()
     }
 }
@@ -221,11 +228,84 @@ fn make_pool<M: FromSettings>(alias: &str, settings: &DatabaseSettings) -> Resul
         })
 }
 
+/// The process-wide registry, once [`registry`] has made it.
+static GLOBAL: OnceLock<Registry> = OnceLock::new();
+
 /// The process-wide registry, as `django.db.connections` is: configure it once with
 /// [`configure`], or leave it to read the environment ([`Databases::from_env`]) on first use.
+///
+/// It is safe to `fork` while other threads use it (a prefork server's master, say): on Unix a
+/// `pthread_atfork` handler takes its locks before the fork, so the fork waits until no other
+/// thread is inside it (making a pool takes as long as [`FromSettings::from_settings`]), and
+/// the child starts with them free. The thread that forks must not be inside the registry
+/// itself (forking from `from_settings`, say), or the fork deadlocks on its own lock.
 pub fn registry() -> &'static Registry {
-    static GLOBAL: OnceLock<Registry> = OnceLock::new();
-    GLOBAL.get_or_init(|| Registry::with(None))
+    GLOBAL.get_or_init(|| {
+        #[cfg(unix)]
+        across_fork::watch();
+        Registry::with(None)
+    })
+}
+
+/// Keeps the global registry's locks free in a forked child: taken before the fork, released
+/// after it in the parent and the child (all on the forking thread).
+#[cfg(unix)]
+mod across_fork {
+    use std::cell::Cell;
+    use std::sync::{Once, PoisonError, RwLockWriteGuard};
+
+    use super::{Databases, GLOBAL, ProcessPools};
+
+    /// The global registry's locks, in the order they are taken.
+    type Held = (
+        RwLockWriteGuard<'static, ProcessPools>,
+        RwLockWriteGuard<'static, Option<Databases>>,
+    );
+
+    thread_local! {
+        /// The locks the forking thread holds between the prepare handler and the parent's or
+        /// child's (guards are not `Send`, and all three handlers run on that thread).
+        static HELD: Cell<Option<Held>> = const { Cell::new(None) };
+    }
+
+    static REGISTER: Once = Once::new();
+
+    /// Before a fork: waits until no other thread is inside the global registry, and keeps it
+    /// so until the fork is done.
+    extern "C" fn prepare() {
+        // A registry still unmade has no lock to inherit; making it here could block the fork.
+        let Some(registry) = GLOBAL.get() else {
+            return;
+        };
+        // `pools` first: `Registry::pool` reads `databases` while it holds `pools`.
+        let pools = registry.pools.write().unwrap_or_else(PoisonError::into_inner);
+        let databases = registry.databases.write().unwrap_or_else(PoisonError::into_inner);
+        // Without thread-locals (a fork from a thread's destructors) the guards drop here,
+        // unlocking at once: no worse than no handler.
+        let _ = HELD.try_with(|held| held.set(Some((pools, databases))));
+    }
+
+    /// After the fork, in the parent and in the child: releases what `prepare` took. In the
+    /// child this only stores atomics and may wake a futex: async-signal-safe.
+    extern "C" fn release() {
+        let _ = HELD.try_with(|held| drop(held.take()));
+    }
+
+    /// Installs the handlers, once per process; called as the global registry is made.
+    pub(super) fn watch() {
+        REGISTER.call_once(|| {
+            // SAFETY: the handlers only lock and unlock the global registry's `RwLock`s on the
+            // forking thread, and touch no other state.
+            #[allow(unsafe_code)]
+            let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
+            if rc != 0 {
+                log::warn!(
+                    target: "millpond::pool",
+                    "pthread_atfork failed ({rc}): a fork while another thread uses the registry may leave it locked in the child"
+                );
+            }
+        });
+    }
 }
 
 /// Configures the process-wide [`registry`] with these databases (closing any pools it made
