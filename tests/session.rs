@@ -468,6 +468,7 @@ mod postgres_server {
 mod mysql_server {
     use super::*;
     use millpond::mysql::{MySqlConnection, MySqlManager, Queryable};
+    use millpond::{Rows, TransactionState};
 
     fn url() -> String {
         std::env::var("MILLPOND_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
@@ -545,6 +546,108 @@ mod mysql_server {
         assert_eq!(ids(&mut admin, &table), [1, 2, 4]);
         assert_eq!(counts.resets(), 0, "every return was clean");
         admin.query_drop(format!("DROP TABLE {table}")).unwrap();
+    }
+
+    /// 10,000 rows: `n` from 1 (in order when `ordered`) and `width` bytes of padding. Digits
+    /// joined rather than a recursive CTE, which MySQL stops at 1,000 levels by default.
+    fn numbers(width: usize, ordered: bool) -> String {
+        let digits = "(SELECT 0 d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 \
+                      UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 \
+                      UNION ALL SELECT 8 UNION ALL SELECT 9)";
+        format!(
+            "SELECT 1 + a.d + 10 * b.d + 100 * c.d + 1000 * e.d AS n, REPEAT('x', {width}) AS pad \
+             FROM {digits} a, {digits} b, {digits} c, {digits} e{}",
+            if ordered { " ORDER BY n" } else { "" }
+        )
+    }
+
+    fn n(row: Result<millpond::mysql::driver::Row, millpond::mysql::driver::Error>) -> i64 {
+        row.unwrap().get(0).unwrap()
+    }
+
+    /// The id of the connection a session statement gets, and that it is idle and in step.
+    fn checked_out_id(session: &Session<MySqlManager>) -> u64 {
+        session
+            .run(|conn| {
+                assert_eq!(conn.transaction_state(), TransactionState::Idle);
+                let answer: Option<i64> = conn.query_first("SELECT 42")?;
+                assert_eq!(answer, Some(42), "no rows left over from an earlier result");
+                Ok::<_, millpond::mysql::driver::Error>(connection_id(conn))
+            })
+            .unwrap()
+    }
+
+    #[test]
+    fn a_streaming_read_holds_its_connection_until_read_or_dropped() {
+        assert_send::<Rows<MySqlManager>>();
+        let (pool, counts) = counted_pool(MySqlManager::from_url(&url()).unwrap(), 1);
+        let session = Session::new(&pool);
+        let id = checked_out_id(&session);
+        let sql = numbers(10, true);
+
+        let mut rows = session.stream(&sql).unwrap();
+        let first = rows.next().unwrap().unwrap();
+        assert_eq!(first.get::<i64, _>(0), Some(1));
+        assert_eq!(first.get::<String, _>("pad").unwrap(), "x".repeat(10));
+        assert_eq!(pool.state().in_use, 1, "the cursor holds its connection");
+        assert!(pool.try_get().unwrap().is_none(), "and no other is free");
+        let rest: Vec<i64> = rows.by_ref().map(n).collect();
+        assert_eq!(rest, (2..=10_000).collect::<Vec<_>>());
+        assert_all_back(&pool, &counts, 2);
+        assert!(rows.next().is_none());
+
+        // Dropped half-way: the rest is read and discarded, and the same connection goes back,
+        // idle and in step.
+        let mut rows = session.stream(&sql).unwrap();
+        assert_eq!(n(rows.nth(299).unwrap()), 300);
+        assert_eq!(pool.state().in_use, 1);
+        drop(rows);
+        assert_all_back(&pool, &counts, 3);
+        assert_eq!(checked_out_id(&session), id, "the connection was kept");
+
+        // An empty result, and bad SQL.
+        assert_eq!(
+            session.stream("SELECT 1 FROM DUAL WHERE 1 = 0").unwrap().count(),
+            0
+        );
+        assert!(matches!(
+            session.stream("SELECT * FROM no_such_table_here"),
+            Err(SessionError::Database(_))
+        ));
+        assert_all_back(&pool, &counts, 6);
+
+        // A server error after the first result set ends the read; the connection is kept.
+        let items: Vec<_> = session
+            .stream("SELECT 7; SELECT * FROM no_such_table_here; SELECT 8")
+            .unwrap()
+            .collect();
+        assert_eq!(items.len(), 2, "{items:?}");
+        assert_eq!(items[0].as_ref().unwrap().get::<i64, _>(0), Some(7));
+        assert!(matches!(&items[1], Err(millpond::mysql::driver::Error::MySqlError(e)) if e.code == 1146));
+        assert_all_back(&pool, &counts, 7);
+        assert_eq!(checked_out_id(&session), id);
+        assert_eq!(counts.resets(), 0, "every return was clean");
+    }
+
+    #[test]
+    fn a_stream_whose_connection_dies_gives_it_back_to_be_closed() {
+        let mut admin = admin();
+        let (pool, counts) = counted_pool(MySqlManager::from_url(&url()).unwrap(), 1);
+        let session = Session::new(&pool);
+        let id = checked_out_id(&session);
+
+        // 100 MB: far more than the socket buffers hold, so the server is still sending.
+        let mut rows = session.stream(&numbers(10_000, false)).unwrap();
+        rows.next().unwrap().unwrap();
+        admin.query_drop(format!("KILL {id}")).unwrap();
+        let last = rows.by_ref().last().unwrap();
+        assert!(last.is_err(), "the read ended with the connection's death");
+        assert_all_back(&pool, &counts, 2);
+        assert_ne!(
+            checked_out_id(&session),
+            id,
+            "the dead connection was closed, not kept"
+        );
     }
 }
 

@@ -21,6 +21,8 @@ use std::fmt;
 
 pub use self::connection::{SessionConnection, StreamRows};
 pub use self::error::SessionError;
+#[cfg(feature = "mysql")]
+pub use self::mysql::MySqlCursor;
 #[cfg(feature = "postgres")]
 pub use self::postgres::PgCursor;
 #[cfg(feature = "sqlite")]

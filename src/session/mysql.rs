@@ -1,21 +1,214 @@
 //! MySQL and MariaDB in a session: statements through [`MySqlConnection`]'s watched
-//! `Queryable`, so the pool keeps knowing whether a transaction is open.
+//! `Queryable`, so the pool keeps knowing whether a transaction is open; lazy reads on a reader
+//! thread that owns the connection.
+
+use std::fmt;
+use std::io;
+use std::marker::PhantomData;
+use std::sync::mpsc::{self, Receiver, SyncSender};
+use std::thread::{self, JoinHandle};
 
 use ::mysql::prelude::Queryable;
+use ::mysql::{Error, QueryResult, Row, Text};
 
-use super::connection::SessionConnection;
+use super::connection::{SessionConnection, StreamRows};
 use crate::backends::mysql::MySqlConnection;
+use crate::manage::ManageConnection;
+use crate::pool::PooledConnection;
 
 impl SessionConnection for MySqlConnection {
-    type Error = ::mysql::Error;
+    type Error = Error;
 
     /// The text protocol; a query's rows are read and dropped.
-    fn run_sql(&mut self, sql: &str) -> Result<(), ::mysql::Error> {
+    fn run_sql(&mut self, sql: &str) -> Result<(), Error> {
         self.query_drop(sql)
     }
 
     /// `START TRANSACTION`: MySQL's `BEGIN` means something else inside stored programs.
-    fn begin_transaction(&mut self) -> Result<(), ::mysql::Error> {
+    fn begin_transaction(&mut self) -> Result<(), Error> {
         self.run_sql("START TRANSACTION")
+    }
+}
+
+/// Rows read ahead of the consumer.
+const READ_AHEAD: usize = 256;
+
+/// A MySQL query read lazily, through the text protocol: the rows of every result set `sql`
+/// gives, in order. The driver's result borrows its connection, so it cannot travel with the
+/// checked-out connection in one value without `unsafe`; instead a reader thread owns both and
+/// hands rows over through a bounded channel (256 rows ahead). The connection goes back when
+/// the rows run out or an error ends them (before the last `next` returns `None`) or when the
+/// cursor is dropped (before `drop` returns).
+///
+/// The server sends the whole result without being asked for more, so dropping the cursor
+/// early reads the rest from the socket and discards it before the connection can go back:
+/// dropping a huge result half-way costs the transfer of all of it. Put a `LIMIT` in the SQL
+/// when only the first rows may be wanted.
+pub struct MySqlCursor<M: ManageConnection<Connection = MySqlConnection>> {
+    /// `None` once dropped, which tells the reader to stop.
+    rows: Option<Receiver<Result<Row, Error>>>,
+    reader: Option<JoinHandle<()>>,
+    manager: PhantomData<fn() -> M>,
+}
+
+impl StreamRows for MySqlConnection {
+    type Row = Row;
+    type Cursor<M: ManageConnection<Connection = Self>> = MySqlCursor<M>;
+
+    fn open_cursor<M: ManageConnection<Connection = Self>>(
+        conn: PooledConnection<M>,
+        sql: &str,
+    ) -> Result<MySqlCursor<M>, Error> {
+        let (rows_in, rows) = mpsc::sync_channel(READ_AHEAD);
+        let (started_in, started) = mpsc::sync_channel(1);
+        let sql = sql.to_owned();
+        let reader = thread::Builder::new()
+            .name("millpond-mysql-rows".to_owned())
+            .spawn(move || read_rows(conn, &sql, &started_in, &rows_in))
+            // The closure, and the connection with it, was dropped: it is back in the pool.
+            .map_err(|err| {
+                Error::IoError(io::Error::new(
+                    err.kind(),
+                    format!("could not start the thread that reads the rows: {err}"),
+                ))
+            })?;
+        let mut cursor = MySqlCursor {
+            rows: Some(rows),
+            reader: Some(reader),
+            manager: PhantomData,
+        };
+        // The server rejects bad SQL before any row: report it here, like the other backends.
+        match started.recv() {
+            Ok(Ok(())) => Ok(cursor),
+            Ok(Err(err)) => {
+                cursor.finish();
+                Err(err)
+            }
+            Err(_) => {
+                cursor.finish();
+                Err(Error::IoError(io::Error::other(
+                    "the thread that reads the rows stopped before the query ran",
+                )))
+            }
+        }
+    }
+}
+
+/// The reader thread: runs `sql` on `conn` (watched, so a transaction it opens is known), says
+/// whether the server took it, then sends rows until they run out, an error (sent too) ends
+/// them, or the cursor is dropped.
+fn read_rows<M: ManageConnection<Connection = MySqlConnection>>(
+    mut conn: PooledConnection<M>,
+    sql: &str,
+    started: &SyncSender<Result<(), Error>>,
+    rows_out: &SyncSender<Result<Row, Error>>,
+) {
+    let damage = match conn.query_iter(sql) {
+        Ok(mut result) => {
+            let _ = started.send(Ok(()));
+            send_rows(&mut result, rows_out)
+        }
+        Err(err) => {
+            // The watched `query_iter` has recorded what the error means for the connection.
+            let _ = started.send(Err(err));
+            return;
+        }
+    };
+    // Errors met in a result bypass the connection's own bookkeeping (see `MySqlConnection`).
+    match damage {
+        Damage::None => {}
+        // In step with the protocol, but it may say the session is gone (killed, server
+        // shutting down): a ping tells, and marks the connection broken if so.
+        Damage::Server => {
+            let _ = conn.ping();
+        }
+        // The stream is out of step with the server: close the connection.
+        Damage::Stream => conn.invalidate(),
+    }
+}
+
+/// What the errors met in a result mean for its connection, from least to worst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Damage {
+    None,
+    /// The server sent an error packet.
+    Server,
+    /// I/O, TLS, or a packet the driver did not expect.
+    Stream,
+}
+
+impl Damage {
+    fn of(err: &Error) -> Damage {
+        match err {
+            Error::MySqlError(_) => Damage::Server,
+            _ => Damage::Stream,
+        }
+    }
+}
+
+/// Sends the rows of every result set, stopping at the first error (sent too) or when the
+/// cursor is gone, then reads what is left, as the driver's `Drop` would, but noting the
+/// errors it meets.
+fn send_rows(
+    result: &mut QueryResult<'_, '_, '_, Text>,
+    rows_out: &SyncSender<Result<Row, Error>>,
+) -> Damage {
+    let mut damage = Damage::None;
+    let mut sending = true;
+    while let Some(set) = result.iter() {
+        for row in set {
+            if let Err(err) = &row {
+                damage = damage.max(Damage::of(err));
+            }
+            if sending {
+                sending = row.is_ok();
+                if rows_out.send(row).is_err() {
+                    sending = false;
+                }
+            }
+        }
+    }
+    damage
+}
+
+impl<M: ManageConnection<Connection = MySqlConnection>> MySqlCursor<M> {
+    /// Stops the reader and waits until it has given the connection back.
+    fn finish(&mut self) {
+        // Dropping the receiver first wakes a reader blocked on a full channel.
+        self.rows = None;
+        if let Some(reader) = self.reader.take()
+            && reader.join().is_err()
+        {
+            log::warn!(target: "millpond::session", "the thread reading MySQL rows panicked; its connection was closed");
+        }
+    }
+}
+
+impl<M: ManageConnection<Connection = MySqlConnection>> Iterator for MySqlCursor<M> {
+    type Item = Result<Row, Error>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.rows.as_ref()?.recv() {
+            Ok(item) => Some(item),
+            Err(_) => {
+                // The reader is done; joining it makes sure the connection is back.
+                self.finish();
+                None
+            }
+        }
+    }
+}
+
+impl<M: ManageConnection<Connection = MySqlConnection>> Drop for MySqlCursor<M> {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl<M: ManageConnection<Connection = MySqlConnection>> fmt::Debug for MySqlCursor<M> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MySqlCursor")
+            .field("open", &self.reader.is_some())
+            .finish()
     }
 }
