@@ -35,7 +35,9 @@ pub trait ManageConnection: Send + Sync + 'static {
     /// The error its operations return.
     type Error: StdError + Send + Sync + 'static;
 
-    /// Opens a new connection. Called in the borrowing thread, never under the pool's lock.
+    /// Opens a new connection. Never called under the pool's lock; called in the borrowing
+    /// thread, or on a thread of its own when the borrower may be served first by a connection
+    /// given back (a hedged connect).
     fn connect(&self) -> Result<Self::Connection, Self::Error>;
 
     /// Checks that the connection still works (for example with `SELECT 1`), taking no longer

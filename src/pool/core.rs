@@ -67,6 +67,9 @@ struct Inner {
     waiters: VecDeque<Waiter>,
     /// What was handed to waiters that have not woken yet, by ticket.
     granted: Vec<(u64, Acquired)>,
+    /// The connect errors of background connects whose initiators were still waiting, by
+    /// ticket, for them to wake to.
+    failed: Vec<(u64, Error)>,
     next_ticket: u64,
     closed: bool,
     last_connect_error: Option<String>,
@@ -92,6 +95,9 @@ struct Waiter {
     wake: Arc<Condvar>,
     /// When its checkout began.
     since: Instant,
+    /// It opens a connection on a background thread while it waits (a hedged connect): it is
+    /// handed connections that come back, never a free slot to open another.
+    hedging: bool,
 }
 
 /// What a checkout got: a slot it owns now.
@@ -148,6 +154,7 @@ impl<M: ManageConnection> Core<M> {
                 closing: 0,
                 waiters: VecDeque::new(),
                 granted: Vec::new(),
+                failed: Vec::new(),
                 next_ticket: 0,
                 closed: false,
                 last_connect_error: None,
@@ -221,16 +228,66 @@ impl<M: ManageConnection> Core<M> {
             return Ok(None);
         }
 
+        let ticket = self.enqueue(&mut inner, start, false);
+        self.wait_turn(inner, options, start, deadline, ticket).map(Some)
+    }
+
+    /// Puts a waiter at the back of the queue; returns its ticket.
+    fn enqueue(&self, inner: &mut Inner, start: Instant, hedging: bool) -> u64 {
         let ticket = inner.next_ticket;
         inner.next_ticket += 1;
-        let wake = Arc::new(Condvar::new());
         inner.waiters.push_back(Waiter {
             ticket,
-            wake: Arc::clone(&wake),
+            wake: Arc::new(Condvar::new()),
             since: start,
+            hedging,
         });
         self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
-        self.refresh_strict(&inner, Instant::now());
+        self.refresh_strict(inner, Instant::now());
+        ticket
+    }
+
+    /// For a checkout that reserved a slot to open a connection: whether it should open it on a
+    /// background thread while it waits in the queue for whichever comes first, a connection
+    /// given back or its own. Only when a connection could come back (some are open that are
+    /// not being opened or closed) and the deadline has not passed; then the caller is queued
+    /// (the ticket returned) before the connect starts, so that its outcome finds it.
+    pub(crate) fn start_hedge(&self, start: Instant, deadline: Instant) -> Option<u64> {
+        let mut inner = self.lock();
+        if inner.closed || inner.open <= inner.opening + inner.closing || Instant::now() >= deadline {
+            return None;
+        }
+        Some(self.enqueue(&mut inner, start, true))
+    }
+
+    /// Waits in the queue, as queued by [`Core::start_hedge`], until a connection comes back for
+    /// this caller, its background connect fails (`Error::Connect`), the deadline passes or the
+    /// pool is closed.
+    pub(crate) fn wait_hedged(
+        &self,
+        options: &PoolOptions,
+        start: Instant,
+        deadline: Instant,
+        ticket: u64,
+    ) -> Result<(Acquired, Duration), Error> {
+        let inner = self.lock();
+        self.wait_turn(inner, options, start, deadline, ticket)
+    }
+
+    /// The queue's wait, for the waiter holding `ticket`.
+    fn wait_turn<'a>(
+        &'a self,
+        mut inner: MutexGuard<'a, Inner>,
+        options: &PoolOptions,
+        start: Instant,
+        deadline: Instant,
+        ticket: u64,
+    ) -> Result<(Acquired, Duration), Error> {
+        let wake = match inner.waiters.iter().find(|w| w.ticket == ticket) {
+            Some(waiter) => Arc::clone(&waiter.wake),
+            // Its background connect already failed (or the pool closed): the loop says which.
+            None => Arc::new(Condvar::new()),
+        };
         let window_ends = start + self.fairness_window;
         // Whether this turn of the loop follows a sleep (a nudge, or a timer).
         let mut slept = false;
@@ -255,7 +312,13 @@ impl<M: ManageConnection> Core<M> {
                 self.left_queue(&mut inner);
                 let waited = now.saturating_duration_since(start);
                 inner.waits.record_wait(waited);
-                return Ok(Some((acquired, waited)));
+                return Ok((acquired, waited));
+            }
+            if let Some(at) = inner.failed.iter().position(|(t, _)| *t == ticket) {
+                // Its own background connect failed while it waited: that error, not a timeout.
+                let (_, err) = inner.failed.swap_remove(at);
+                self.left_queue(&mut inner);
+                return Err(err);
             }
             if inner.closed || now >= deadline {
                 inner.waiters.retain(|w| w.ticket != ticket);
@@ -443,27 +506,35 @@ impl<M: ManageConnection> Core<M> {
             // claim fails, when its owner's one nudge is already spent. A slot that turns
             // PENDING after this look is followed by a nudge this waiter will see.
             let pending = self.slots.iter().any(|(_, slot)| slot.state() == PENDING);
-            let acquired = match self.claim_any() {
-                Some(index) => Acquired::Idle(index),
-                None => {
-                    unsettled = pending;
-                    if inner.opening >= options.connect_concurrency {
-                        break;
-                    }
-                    match self.reserve_slot(inner, options) {
-                        Some(index) => Acquired::Slot(index),
-                        None => break,
-                    }
-                }
+            if let Some(index) = self.claim_any() {
+                self.grant(inner, 0, Acquired::Idle(index));
+                continue;
+            }
+            unsettled = pending;
+            if inner.opening >= options.connect_concurrency {
+                break;
+            }
+            // A free slot goes to the oldest waiter without a connect of its own in flight.
+            let Some(at) = Self::first_opener(inner) else {
+                break;
             };
-            self.grant(inner, acquired);
+            match self.reserve_slot(inner, options) {
+                Some(index) => self.grant(inner, at, Acquired::Slot(index)),
+                None => break,
+            }
         }
         unsettled
     }
 
-    /// Gives an owned slot to the oldest waiter (there must be one).
-    fn grant(&self, inner: &mut Inner, acquired: Acquired) {
-        let waiter = inner.waiters.pop_front().expect("granting needs a waiter");
+    /// The oldest waiter that may be handed a free slot: one not opening a connection of its
+    /// own on a background thread.
+    fn first_opener(inner: &Inner) -> Option<usize> {
+        inner.waiters.iter().position(|w| !w.hedging)
+    }
+
+    /// Gives an owned slot to the waiter at `at` in the queue (0 is the oldest).
+    fn grant(&self, inner: &mut Inner, at: usize, acquired: Acquired) {
+        let waiter = inner.waiters.remove(at).expect("granting needs a waiter");
         self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
         inner.granted.push((waiter.ticket, acquired));
         self.refresh_strict(inner, Instant::now());
@@ -560,9 +631,12 @@ impl<M: ManageConnection> Core<M> {
     }
 
     fn free_or_grant(&self, inner: &mut Inner, options: &PoolOptions, index: usize) -> Release<M> {
-        if !inner.closed && !inner.waiters.is_empty() && inner.opening < options.connect_concurrency {
+        if !inner.closed
+            && inner.opening < options.connect_concurrency
+            && let Some(at) = Self::first_opener(inner)
+        {
             inner.opening += 1;
-            self.grant(inner, Acquired::Slot(index));
+            self.grant(inner, at, Acquired::Slot(index));
             return None;
         }
         let owner = self.empty_slot(inner, index);
@@ -575,6 +649,69 @@ impl<M: ManageConnection> Core<M> {
         let mut inner = self.lock();
         inner.opening -= 1;
         self.dispatch(&mut inner, options);
+    }
+
+    /// A background connect (see [`Core::start_hedge`]) opened a connection in an owned slot: it
+    /// enters the pool as a connection given back does, to the oldest waiter (whoever started
+    /// the connect), else idle, else (the pool closed, or `pool_size` idle already) to be
+    /// closed by the caller. If it goes to another waiter than the one that started it
+    /// (`ticket`), that one, still waiting, has no connect of its own in flight any more: it
+    /// may be handed a free slot again.
+    pub(crate) fn hedge_opened(&self, options: &PoolOptions, index: usize, ticket: u64) -> Returned {
+        let slot = self.slots.get(index);
+        let mut inner = self.lock();
+        inner.opening -= 1;
+        if inner.closed {
+            inner.closing += 1;
+            return Returned::Close(super::observe::CloseReason::PoolClosed);
+        }
+        if !inner.waiters.is_empty() {
+            if let Some(initiator) = inner.waiters.iter_mut().skip(1).find(|w| w.ticket == ticket) {
+                initiator.hedging = false;
+            }
+            self.grant(&mut inner, 0, Acquired::Idle(index));
+            // One fewer opening: another waiter may open one now.
+            self.dispatch(&mut inner, options);
+            return Returned::Kept;
+        }
+        let idle = self
+            .slots
+            .iter()
+            .filter(|&(i, s)| i != index && matches!(s.state(), IDLE | PENDING))
+            .count();
+        if idle >= options.pool_size {
+            inner.closing += 1;
+            return Returned::Close(super::observe::CloseReason::Overflow);
+        }
+        slot.set_pending();
+        drop(inner);
+        slot.set(IDLE);
+        Returned::Kept
+    }
+
+    /// A background connect failed. If the waiter that started it (`ticket`) still waits, it
+    /// leaves the queue with `error`; if it was served meanwhile, the error is only kept as the
+    /// last connect error (as it is in both cases). The slot is freed, or handed to a waiter to
+    /// open a connection in it.
+    pub(crate) fn hedge_failed(
+        &self,
+        options: &PoolOptions,
+        index: usize,
+        ticket: u64,
+        message: String,
+        error: Error,
+    ) -> Release<M> {
+        let mut inner = self.lock();
+        inner.opening -= 1;
+        inner.last_connect_error = Some(message);
+        if let Some(at) = inner.waiters.iter().position(|w| w.ticket == ticket) {
+            let waiter = inner.waiters.remove(at).expect("found just now");
+            self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
+            inner.failed.push((ticket, error));
+            self.refresh_strict(&inner, Instant::now());
+            waiter.wake.notify_one();
+        }
+        self.free_or_grant(&mut inner, options, index)
     }
 
     /// For a checkout whose connection failed its checks, and which keeps its turn whoever

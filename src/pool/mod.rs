@@ -361,6 +361,14 @@ impl<M: ManageConnection> Shared<M> {
                             return Err(err);
                         }
                     };
+                    // With connections in use that may come back first, the connect runs on a
+                    // thread of its own while the caller waits in the queue for whichever
+                    // comes first; with none (a cold start, `try_get`), it runs here.
+                    if wait && let Some(ticket) = core.start_hedge(start, end) {
+                        self.connect_in_background(core, index, permit, ticket);
+                        next = Some(core.wait_hedged(&self.options, start, end, ticket)?);
+                        continue;
+                    }
                     self.open(core, index, permit)?;
                     core.opened(&self.options);
                     index
@@ -470,9 +478,80 @@ impl<M: ManageConnection> Shared<M> {
         }
     }
 
+    /// Opens a connection on a thread of its own in a slot the caller reserved and the waiter
+    /// `ticket` (the caller, queued) waits beside: see [`Core::start_hedge`].
+    fn connect_in_background(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        cap_permit: Option<CapPermit>,
+        ticket: u64,
+    ) {
+        let shared = self.myself.upgrade().expect("a checkout holds the pool");
+        let spawned = std::thread::Builder::new()
+            .name(format!("{}-connect", self.options.name))
+            .spawn(move || shared.finish_background_connect(index, cap_permit, ticket));
+        if let Err(err) = spawned {
+            // The cap's permit went with the closure. The waiter gets the error as if the
+            // connect had failed.
+            Counters::bump(&core.counters.connect_errors);
+            let message = format!("could not start a thread to open a connection: {err}");
+            let err = Error::Connect(message.clone().into());
+            drop(core.hedge_failed(&self.options, index, ticket, message, err));
+        }
+    }
+
+    /// The background thread's part of [`Shared::connect_in_background`].
+    fn finish_background_connect(self: Arc<Self>, index: usize, cap_permit: Option<CapPermit>, ticket: u64) {
+        let core = self.core();
+        let started = Instant::now();
+        match self.connect_into(core, index, cap_permit) {
+            Ok(()) => {
+                if let Returned::Close(reason) = core.hedge_opened(&self.options, index, ticket) {
+                    self.close_counted(core, index, reason, CloseIn::ThisThread);
+                }
+            }
+            Err(err) => {
+                Counters::bump(&core.counters.connect_errors);
+                let message = err.to_string();
+                let err: crate::error::BoxError = Box::new(err);
+                self.emit(&Event::ConnectFailed {
+                    error: err.as_ref(),
+                    duration: started.elapsed(),
+                });
+                // This thread holds the pool: the slot's reference is not its last.
+                drop(core.hedge_failed(&self.options, index, ticket, message, Error::Connect(err)));
+            }
+        }
+    }
+
     /// Opens a connection in a slot the caller reserved; on failure the slot is given up and the
     /// backend's error returned as `Error::Connect`.
     fn open(&self, core: &Core<M>, index: usize, cap_permit: Option<CapPermit>) -> Result<(), Error> {
+        let started = Instant::now();
+        match self.connect_into(core, index, cap_permit) {
+            Ok(()) => Ok(()),
+            Err(err) => {
+                Counters::bump(&core.counters.connect_errors);
+                // The caller holds the pool, so this is never its last reference.
+                drop(core.connect_failed(&self.options, index, err.to_string()));
+                self.emit(&Event::ConnectFailed {
+                    error: &err,
+                    duration: started.elapsed(),
+                });
+                Err(Error::Connect(Box::new(err)))
+            }
+        }
+    }
+
+    /// Opens a connection into a slot the caller owns (counted and announced); the backend's
+    /// error is for the caller to handle.
+    fn connect_into(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        cap_permit: Option<CapPermit>,
+    ) -> Result<(), M::Error> {
         let started = Instant::now();
         // Read before connecting: a connect that began before an invalidation is suspect too.
         let generation = self.generation.load(Ordering::Relaxed);
@@ -498,16 +577,7 @@ impl<M: ManageConnection> Shared<M> {
                 self.emit(&Event::Connect { id, duration });
                 Ok(())
             }
-            Err(err) => {
-                Counters::bump(&core.counters.connect_errors);
-                // The caller holds the pool, so this is never its last reference.
-                drop(core.connect_failed(&self.options, index, err.to_string()));
-                self.emit(&Event::ConnectFailed {
-                    error: &err,
-                    duration: started.elapsed(),
-                });
-                Err(Error::Connect(Box::new(err)))
-            }
+            Err(err) => Err(err),
         }
     }
 

@@ -36,6 +36,8 @@ pub struct FakeState {
     pub fail_reset: AtomicBool,
     pub connect_delay_ms: AtomicU64,
     pub close_delay_ms: AtomicU64,
+    /// The thread of every connect attempt, in order.
+    pub connect_threads: Mutex<Vec<std::thread::ThreadId>>,
 }
 
 impl FakeState {
@@ -128,6 +130,10 @@ impl ManageConnection for Fake {
     fn connect(&self) -> Result<FakeConn, FakeError> {
         let s = &self.state;
         s.attempts.fetch_add(1, SeqCst);
+        s.connect_threads
+            .lock()
+            .unwrap()
+            .push(std::thread::current().id());
         let live = s.live.fetch_add(1, SeqCst) + 1;
         s.max_live.fetch_max(live, SeqCst);
         let delay = s.connect_delay_ms.load(SeqCst);

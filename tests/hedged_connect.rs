@@ -1,0 +1,292 @@
+//! The hedged connect: a checkout that must open a connection while others are in use opens it
+//! on a background thread and takes whichever comes first, a connection given back or its own.
+//! With nothing in use (a cold start) or without waiting (`try_get`) it connects in its own
+//! thread, as before.
+
+mod common;
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{Fake, eventually};
+use millpond::{Error, Pool};
+
+const SLOW: u64 = 300;
+
+fn pool(fake: &Fake, pool_size: usize, timeout: Duration) -> Pool<Fake> {
+    Pool::builder()
+        .pool_size(pool_size)
+        .max_overflow(Some(0))
+        .timeout(timeout)
+        .build(fake.clone())
+        .unwrap()
+}
+
+fn connect_threads(fake: &Fake) -> Vec<thread::ThreadId> {
+    fake.state.connect_threads.lock().unwrap().clone()
+}
+
+/// One connection in use, a 300 ms connect: a second caller is served by the connection given
+/// back after 40 ms, and the connection opened meanwhile ends up idle.
+#[test]
+fn a_connection_given_back_serves_before_a_slow_connect() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, Duration::from_secs(5));
+    let first = pool.get().unwrap();
+    let first_serial = first.serial;
+    fake.state.connect_delay_ms.store(SLOW, SeqCst);
+
+    let holder = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(40));
+        drop(first);
+    });
+    let started = Instant::now();
+    let second = pool.get().unwrap();
+    let elapsed = started.elapsed();
+    holder.join().unwrap();
+    assert_eq!(second.serial, first_serial, "served by the connection given back");
+    assert!(
+        elapsed < Duration::from_millis(SLOW - 100),
+        "waited {elapsed:?}, as long as the connect"
+    );
+    let threads = connect_threads(&fake);
+    assert_eq!(threads.len(), 2);
+    assert_ne!(
+        threads[1],
+        thread::current().id(),
+        "the second connect ran on a background thread"
+    );
+    let s = pool.state();
+    assert_eq!((s.open, s.opening, s.in_use, s.waiting), (2, 1, 1, 0), "{s:?}");
+
+    // The connection opened meanwhile is kept idle.
+    assert!(
+        eventually(Duration::from_secs(3), || pool.state().opening == 0),
+        "{:?}",
+        pool.state()
+    );
+    let s = pool.state();
+    assert_eq!(
+        (s.open, s.idle, s.in_use, s.opening, s.waiting),
+        (2, 1, 1, 0, 0),
+        "{s:?}"
+    );
+    drop(second);
+    let s = pool.state();
+    assert_eq!((s.open, s.idle, s.in_use), (2, 2, 0), "{s:?}");
+    let stats = pool.stats();
+    assert_eq!((stats.connects, stats.connect_errors), (2, 0), "{stats:?}");
+    assert!(fake.state.max_live() <= 2);
+    assert_eq!(fake.state.live(), 2);
+}
+
+/// A slow connect that fails while the caller that started it still waits: that caller gets
+/// the connect error as soon as it happens, not a timeout.
+#[test]
+fn a_failed_background_connect_reaches_its_waiting_caller() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, Duration::from_secs(5));
+    let held = pool.get().unwrap();
+    fake.state.connect_delay_ms.store(SLOW, SeqCst);
+    fake.state.fail_connect.store(true, SeqCst);
+
+    let started = Instant::now();
+    let err = pool.get().expect_err("the backend refuses");
+    let elapsed = started.elapsed();
+    assert!(matches!(err, Error::Connect(_)), "{err:?}");
+    assert!(err.to_string().contains("connection refused (fake)"), "{err}");
+    assert!(
+        elapsed >= Duration::from_millis(SLOW - 20) && elapsed < Duration::from_millis(SLOW + 700),
+        "the error came after {elapsed:?}"
+    );
+    assert_ne!(connect_threads(&fake)[1], thread::current().id());
+    let stats = pool.stats();
+    assert_eq!((stats.connect_errors, stats.timeouts), (1, 0), "{stats:?}");
+    let s = pool.state();
+    assert_eq!((s.open, s.opening, s.in_use, s.waiting), (1, 0, 1, 0), "{s:?}");
+    drop(held);
+}
+
+/// The caller that started a connect was served by a connection given back; the connect fails
+/// later: the failure is counted, its slot freed, and a later timeout names it.
+#[test]
+fn a_failure_after_its_caller_was_served_is_counted_and_named_later() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, Duration::from_secs(5));
+    let first = pool.get().unwrap();
+    fake.state.connect_delay_ms.store(SLOW, SeqCst);
+    fake.state.fail_connect.store(true, SeqCst);
+
+    let holder = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(30));
+        drop(first);
+    });
+    let started = Instant::now();
+    let second = pool.get().expect("served by the connection given back");
+    assert!(started.elapsed() < Duration::from_millis(SLOW - 100));
+    holder.join().unwrap();
+    assert_eq!(pool.last_connect_error(), None, "the connect has not failed yet");
+
+    assert!(
+        eventually(Duration::from_secs(3), || pool.stats().connect_errors == 1),
+        "{:?}",
+        pool.stats()
+    );
+    assert_eq!(
+        pool.last_connect_error().as_deref(),
+        Some("connection refused (fake)")
+    );
+    let s = pool.state();
+    assert_eq!((s.open, s.opening, s.in_use, s.waiting), (1, 0, 1, 0), "{s:?}");
+
+    // Fill the freed slot, then time out on the full pool: the error names the failure.
+    fake.state.fail_connect.store(false, SeqCst);
+    fake.state.connect_delay_ms.store(0, SeqCst);
+    let third = pool.get().unwrap();
+    let err = pool
+        .get_timeout(Duration::from_millis(100))
+        .expect_err("the pool is full");
+    let Error::Timeout(details) = &err else {
+        panic!("expected a timeout, got {err:?}");
+    };
+    assert_eq!(
+        details.last_connect_error.as_deref(),
+        Some("connection refused (fake)")
+    );
+    assert!(err.to_string().contains("connection refused (fake)"), "{err}");
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.connects, stats.connect_errors, stats.timeouts),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+    drop((second, third));
+}
+
+/// A checkout of 100 ms beside a connect of 1 s: a timeout after about 100 ms; the connect goes
+/// on and its connection, when it arrives, is kept idle.
+#[test]
+fn the_deadline_holds_while_a_connect_is_in_flight() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, Duration::from_secs(5));
+    let held = pool.get().unwrap();
+    fake.state.connect_delay_ms.store(1000, SeqCst);
+
+    let started = Instant::now();
+    let err = pool
+        .get_timeout(Duration::from_millis(100))
+        .expect_err("nothing comes back in time");
+    let elapsed = started.elapsed();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    assert!(
+        elapsed >= Duration::from_millis(100) && elapsed < Duration::from_millis(600),
+        "timed out after {elapsed:?}"
+    );
+    let s = pool.state();
+    assert_eq!((s.open, s.opening, s.in_use, s.waiting), (2, 1, 1, 0), "{s:?}");
+
+    assert!(
+        eventually(Duration::from_secs(3), || pool.state().idle == 1),
+        "{:?}",
+        pool.state()
+    );
+    let s = pool.state();
+    assert_eq!((s.open, s.opening, s.in_use, s.idle), (2, 0, 1, 1), "{s:?}");
+    let stats = pool.stats();
+    assert_eq!(
+        (stats.connects, stats.connect_errors, stats.timeouts),
+        (2, 0, 1),
+        "{stats:?}"
+    );
+    // The connection that arrived late serves the next checkout at once.
+    fake.state.connect_delay_ms.store(0, SeqCst);
+    let next = pool.get_timeout(Duration::from_millis(100)).unwrap();
+    assert_eq!(next.serial, 2);
+    drop((held, next));
+}
+
+/// Nothing in use (a cold start): the checkout connects in its own thread and returns the
+/// connect error itself.
+#[test]
+fn a_cold_start_connects_in_the_callers_thread() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, Duration::from_secs(5));
+    fake.state.connect_delay_ms.store(100, SeqCst);
+    fake.state.fail_connect.store(true, SeqCst);
+
+    let started = Instant::now();
+    let err = pool.get().expect_err("the backend refuses");
+    assert!(started.elapsed() >= Duration::from_millis(100));
+    assert!(matches!(err, Error::Connect(_)), "{err:?}");
+    assert_eq!(connect_threads(&fake), vec![thread::current().id()]);
+
+    fake.state.fail_connect.store(false, SeqCst);
+    let conn = pool.get().unwrap();
+    assert_eq!(connect_threads(&fake)[1], thread::current().id());
+    let s = pool.state();
+    assert_eq!((s.open, s.opening, s.in_use), (1, 0, 1), "{s:?}");
+    drop(conn);
+}
+
+/// `try_get` does not wait, so it does not hedge: with a connection in use it still connects
+/// in its own thread.
+#[test]
+fn try_get_connects_in_the_callers_thread() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, Duration::from_secs(5));
+    let held = pool.get().unwrap();
+    fake.state.connect_delay_ms.store(50, SeqCst);
+    let conn = pool.try_get().unwrap().expect("a slot is free");
+    let threads = connect_threads(&fake);
+    assert_eq!(threads.len(), 2);
+    assert_eq!(threads[1], thread::current().id());
+    drop((held, conn));
+}
+
+/// Many callers on a pool with slow connects, connections held briefly: every caller is
+/// served, the cap holds at every instant and the counts settle.
+#[test]
+fn counts_hold_under_a_spike() {
+    const CALLERS: usize = 24;
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(4)
+        .max_overflow(Some(4))
+        .timeout(Duration::from_secs(10))
+        .build(fake.clone())
+        .unwrap();
+    common::check_out_and_return(&pool, 2);
+    fake.state.connect_delay_ms.store(60, SeqCst);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(CALLERS));
+    let threads: Vec<_> = (0..CALLERS)
+        .map(|_| {
+            let pool = pool.clone();
+            let barrier = std::sync::Arc::clone(&barrier);
+            thread::spawn(move || {
+                barrier.wait();
+                for _ in 0..3 {
+                    let conn = pool.get().unwrap();
+                    let s = pool.state();
+                    assert!(s.open <= 8, "{s:?}");
+                    thread::sleep(Duration::from_millis(2));
+                    drop(conn);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert!(
+        eventually(Duration::from_secs(3), || pool.state().opening == 0),
+        "{:?}",
+        pool.state()
+    );
+    common::settle(&pool);
+    let s = pool.state();
+    assert_eq!((s.in_use, s.opening, s.waiting, s.closing), (0, 0, 0, 0), "{s:?}");
+    assert!(fake.state.max_live() <= 8, "{}", fake.state.max_live());
+    assert_eq!(s.open, fake.state.live(), "{s:?}");
+    assert_eq!(s.open, s.idle);
+}
