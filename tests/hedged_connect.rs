@@ -290,3 +290,39 @@ fn counts_hold_under_a_spike() {
     assert_eq!(s.open, fake.state.live(), "{s:?}");
     assert_eq!(s.open, s.idle);
 }
+
+/// The pool closed while a background connect is in flight: the waiting caller gets `Closed`,
+/// and the connection, when it arrives, is closed too.
+#[test]
+fn a_close_during_a_background_connect_closes_its_connection() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, Duration::from_secs(5));
+    let held = pool.get().unwrap();
+    fake.state.connect_delay_ms.store(200, SeqCst);
+    let waiter = {
+        let pool = pool.clone();
+        thread::spawn(move || pool.get().map(|_| ()))
+    };
+    assert!(
+        eventually(Duration::from_secs(2), || pool.state().waiting == 1),
+        "{:?}",
+        pool.state()
+    );
+    let s = pool.state();
+    assert_eq!((s.open, s.opening, s.in_use), (2, 1, 1), "{s:?}");
+    pool.close();
+    let result = waiter.join().unwrap();
+    assert!(matches!(result, Err(Error::Closed)), "{result:?}");
+    assert!(
+        eventually(Duration::from_secs(3), || fake.state.closes() == 1
+            && pool.state().opening == 0),
+        "{:?} {:?}",
+        fake.state,
+        pool.state()
+    );
+    drop(held);
+    common::settle(&pool);
+    let s = pool.state();
+    assert_eq!((s.open, s.opening, s.in_use, s.idle), (0, 0, 0, 0), "{s:?}");
+    assert_eq!(fake.state.live(), 0);
+}
