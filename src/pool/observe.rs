@@ -53,7 +53,8 @@ pub struct Stats {
     pub connect_errors: u64,
     /// Successful checkouts.
     pub checkouts: u64,
-    /// Checkouts that had to wait (no idle connection and no free slot at once).
+    /// Checkouts that had to wait in the queue: no idle connection and no free slot at once, or
+    /// a connect of their own on a background thread while connections in use could come back.
     pub waits: u64,
     /// The total time checkouts spent waiting.
     pub wait_time_total: Duration,
