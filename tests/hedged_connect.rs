@@ -326,3 +326,44 @@ fn a_close_during_a_background_connect_closes_its_connection() {
     assert_eq!((s.open, s.opening, s.in_use, s.idle), (0, 0, 0, 0), "{s:?}");
     assert_eq!(fake.state.live(), 0);
 }
+
+/// Threads that all hold a connection at once open one each, no more: a waiter served by
+/// another waiter's background connect hands its own connect on to that waiter instead of
+/// leaving it to open a third (the JDBC driver test saw 5 connects for 4 threads).
+#[test]
+fn threads_holding_at_once_open_one_connection_each() {
+    const THREADS: usize = 4;
+    for _ in 0..20 {
+        let fake = Fake::new();
+        let pool = Pool::builder()
+            .pool_size(THREADS)
+            .max_overflow(Some(10))
+            .timeout(Duration::from_secs(10))
+            .build(fake.clone())
+            .unwrap();
+        fake.state.connect_delay_ms.store(15, SeqCst);
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
+        let threads: Vec<_> = (0..THREADS)
+            .map(|_| {
+                let pool = pool.clone();
+                let barrier = std::sync::Arc::clone(&barrier);
+                thread::spawn(move || {
+                    let conn = pool.get().unwrap();
+                    barrier.wait();
+                    drop(conn);
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert!(
+            eventually(Duration::from_secs(3), || pool.state().opening == 0),
+            "{:?}",
+            pool.state()
+        );
+        let stats = pool.stats();
+        assert_eq!(stats.connects, THREADS as u64, "{stats:?} {:?}", pool.state());
+        assert_eq!(pool.state().open, THREADS);
+    }
+}

@@ -70,6 +70,10 @@ struct Inner {
     /// The connect errors of background connects whose initiators were still waiting, by
     /// ticket, for them to wake to.
     failed: Vec<(u64, Error)>,
+    /// Background connects in flight: the ticket of the waiter that started each, and of the
+    /// waiter it is earmarked for (the same, until that one is served by another waiter's
+    /// connect and hands its own on).
+    hedges: Vec<Hedge>,
     next_ticket: u64,
     closed: bool,
     last_connect_error: Option<String>,
@@ -95,9 +99,21 @@ struct Waiter {
     wake: Arc<Condvar>,
     /// When its checkout began.
     since: Instant,
-    /// It opens a connection on a background thread while it waits (a hedged connect): it is
-    /// handed connections that come back, never a free slot to open another.
+    /// A background connect in flight is earmarked for it (see [`Hedge`]): it is handed
+    /// connections that come back, never a free slot to open another.
     hedging: bool,
+}
+
+/// A background connect in flight.
+struct Hedge {
+    /// The ticket of the waiter that started it: its connect error goes to that waiter if it
+    /// still waits.
+    initiator: u64,
+    /// The ticket of the waiter counting on it. When the connection arrives it goes to the
+    /// oldest waiter like any connection given back; if that is another waiter that had a
+    /// connect of its own earmarked, that connect is earmarked for this one instead, so that
+    /// every waiter marked `hedging` has exactly one connect in flight counting for it.
+    earmarked: u64,
 }
 
 /// What a checkout got: a slot it owns now.
@@ -155,6 +171,7 @@ impl<M: ManageConnection> Core<M> {
                 waiters: VecDeque::new(),
                 granted: Vec::new(),
                 failed: Vec::new(),
+                hedges: Vec::new(),
                 next_ticket: 0,
                 closed: false,
                 last_connect_error: None,
@@ -257,7 +274,31 @@ impl<M: ManageConnection> Core<M> {
         if inner.closed || inner.open <= inner.opening + inner.closing || Instant::now() >= deadline {
             return None;
         }
-        Some(self.enqueue(&mut inner, start, true))
+        let ticket = self.enqueue(&mut inner, start, true);
+        inner.hedges.push(Hedge {
+            initiator: ticket,
+            earmarked: ticket,
+        });
+        Some(ticket)
+    }
+
+    /// Ends the record of the background connect started by `initiator`; returns the ticket of
+    /// the waiter it was earmarked for.
+    fn end_hedge(inner: &mut Inner, initiator: u64) -> u64 {
+        let at = inner
+            .hedges
+            .iter()
+            .position(|h| h.initiator == initiator)
+            .expect("a background connect in flight is recorded");
+        inner.hedges.swap_remove(at).earmarked
+    }
+
+    /// The waiter `ticket`, if it still waits, no longer has a connect in flight counting for
+    /// it: it may be handed a free slot.
+    fn unhedge(inner: &mut Inner, ticket: u64) {
+        if let Some(waiter) = inner.waiters.iter_mut().find(|w| w.ticket == ticket) {
+            waiter.hedging = false;
+        }
     }
 
     /// Waits in the queue, as queued by [`Core::start_hedge`], until a connection comes back for
@@ -654,20 +695,24 @@ impl<M: ManageConnection> Core<M> {
     /// A background connect (see [`Core::start_hedge`]) opened a connection in an owned slot: it
     /// enters the pool as a connection given back does, to the oldest waiter (whoever started
     /// the connect), else idle, else (the pool closed, or `pool_size` idle already) to be
-    /// closed by the caller. If it goes to another waiter than the one that started it
-    /// (`ticket`), that one, still waiting, has no connect of its own in flight any more: it
-    /// may be handed a free slot again.
+    /// closed by the caller. If it goes to another waiter than the one it was earmarked for,
+    /// that waiter's own connect in flight, if it had one, is earmarked for this one instead;
+    /// otherwise this one may be handed a free slot again.
     pub(crate) fn hedge_opened(&self, options: &PoolOptions, index: usize, ticket: u64) -> Returned {
         let slot = self.slots.get(index);
         let mut inner = self.lock();
         inner.opening -= 1;
+        let earmarked = Self::end_hedge(&mut inner, ticket);
         if inner.closed {
             inner.closing += 1;
             return Returned::Close(super::observe::CloseReason::PoolClosed);
         }
-        if !inner.waiters.is_empty() {
-            if let Some(initiator) = inner.waiters.iter_mut().skip(1).find(|w| w.ticket == ticket) {
-                initiator.hedging = false;
+        if let Some(front) = inner.waiters.front().map(|w| w.ticket) {
+            if front != earmarked {
+                match inner.hedges.iter_mut().find(|h| h.earmarked == front) {
+                    Some(hedge) => hedge.earmarked = earmarked,
+                    None => Self::unhedge(&mut inner, earmarked),
+                }
             }
             self.grant(&mut inner, 0, Acquired::Idle(index));
             // One fewer opening: another waiter may open one now.
@@ -691,8 +736,9 @@ impl<M: ManageConnection> Core<M> {
 
     /// A background connect failed. If the waiter that started it (`ticket`) still waits, it
     /// leaves the queue with `error`; if it was served meanwhile, the error is only kept as the
-    /// last connect error (as it is in both cases). The slot is freed, or handed to a waiter to
-    /// open a connection in it.
+    /// last connect error (as it is in both cases). A waiter it was earmarked for that still
+    /// waits may be handed a free slot again. The slot is freed, or handed to a waiter to open
+    /// a connection in it.
     pub(crate) fn hedge_failed(
         &self,
         options: &PoolOptions,
@@ -704,6 +750,8 @@ impl<M: ManageConnection> Core<M> {
         let mut inner = self.lock();
         inner.opening -= 1;
         inner.last_connect_error = Some(message);
+        let earmarked = Self::end_hedge(&mut inner, ticket);
+        Self::unhedge(&mut inner, earmarked);
         if let Some(at) = inner.waiters.iter().position(|w| w.ticket == ticket) {
             let waiter = inner.waiters.remove(at).expect("found just now");
             self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
