@@ -365,8 +365,7 @@ impl<M: ManageConnection> Shared<M> {
                     // thread of its own while the caller waits in the queue for whichever
                     // comes first; with none (a cold start, `try_get`), it runs here.
                     if wait && let Some(ticket) = core.start_hedge(start, end) {
-                        self.connect_in_background(core, index, permit, ticket);
-                        next = Some(core.wait_hedged(&self.options, start, end, ticket)?);
+                        next = Some(self.hedge(core, index, permit, ticket, start, end)?);
                         continue;
                     }
                     self.open(core, index, permit)?;
@@ -476,6 +475,24 @@ impl<M: ManageConnection> Shared<M> {
             std::thread::sleep(pause.min(deadline - now));
             pause = (pause * 2).min(Duration::from_millis(10));
         }
+    }
+
+    /// The hedged connect: starts the connect on a thread of its own, then waits in the queue
+    /// (as `ticket`) for whichever comes first. Kept out of `checkout`, whose fast path it would
+    /// only weigh down.
+    #[cold]
+    #[inline(never)]
+    fn hedge(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        permit: Option<CapPermit>,
+        ticket: u64,
+        start: Instant,
+        end: Instant,
+    ) -> Result<(Acquired, Duration), Error> {
+        self.connect_in_background(core, index, permit, ticket);
+        core.wait_hedged(&self.options, start, end, ticket)
     }
 
     /// Opens a connection on a thread of its own in a slot the caller reserved and the waiter
