@@ -367,3 +367,83 @@ fn threads_holding_at_once_open_one_connection_each() {
         assert_eq!(pool.state().open, THREADS);
     }
 }
+
+/// A manager whose `connect` panics while `panics` is set (a bug in a backend, say).
+#[derive(Clone, Default)]
+struct PanickingConnect {
+    panics: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl millpond::ManageConnection for PanickingConnect {
+    type Connection = ();
+    type Error = std::io::Error;
+
+    fn connect(&self) -> Result<(), std::io::Error> {
+        if self.panics.load(SeqCst) {
+            // A short sleep, so a caller waiting beside this connect is really waiting.
+            thread::sleep(Duration::from_millis(50));
+            panic!("the backend's connect blew up");
+        }
+        Ok(())
+    }
+
+    fn is_valid(&self, _: &mut (), _: Duration) -> Result<(), std::io::Error> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _: &mut ()) -> bool {
+        false
+    }
+}
+
+/// A connect that panics in the caller's thread (a cold start) unwinds to the caller as
+/// before, but its slot is freed first: the pool of one still has its one connection to open.
+#[test]
+fn a_connect_panicking_in_the_callers_thread_frees_its_slot() {
+    let manager = PanickingConnect::default();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(Some(0))
+        .timeout(Duration::from_millis(500))
+        .build(manager.clone())
+        .unwrap();
+    manager.panics.store(true, SeqCst);
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.get()));
+    assert!(outcome.is_err(), "the panic reached the caller");
+    let state = pool.state();
+    assert_eq!((state.open, state.in_use), (0, 0), "{state:?}");
+    assert_eq!(pool.stats().connect_errors, 1);
+    manager.panics.store(false, SeqCst);
+    pool.get()
+        .expect("the slot of the panicked connect is free again");
+}
+
+/// A background connect that panics gives its waiting caller a connect error at once, naming
+/// the panic, never a timeout; the slot is freed and later checkouts open connections as usual.
+#[test]
+fn a_background_connect_that_panics_reaches_its_caller_as_a_connect_error() {
+    let manager = PanickingConnect::default();
+    let pool = Pool::builder()
+        .pool_size(2)
+        .max_overflow(Some(0))
+        .timeout(Duration::from_secs(5))
+        .build(manager.clone())
+        .unwrap();
+    let held = pool.get().unwrap();
+    manager.panics.store(true, SeqCst);
+    let started = Instant::now();
+    let err = pool.get().expect_err("the connect panicked");
+    let elapsed = started.elapsed();
+    assert!(matches!(err, Error::Connect(_)), "{err:?}");
+    assert!(err.to_string().contains("panicked"), "{err}");
+    assert!(
+        elapsed < Duration::from_secs(2),
+        "took {elapsed:?}, as long as a timeout"
+    );
+    let state = pool.state();
+    assert_eq!((state.open, state.in_use), (1, 1), "{state:?}");
+    manager.panics.store(false, SeqCst);
+    let second = pool.get().expect("the slot is free again");
+    assert_eq!(pool.state().open, 2);
+    drop((held, second));
+}

@@ -14,6 +14,7 @@ mod workers;
 
 use std::backtrace::Backtrace;
 use std::fmt;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -522,7 +523,21 @@ impl<M: ManageConnection> Shared<M> {
     fn finish_background_connect(self: Arc<Self>, index: usize, cap_permit: Option<CapPermit>, ticket: u64) {
         let core = self.core();
         let started = Instant::now();
-        match self.connect_into(core, index, cap_permit) {
+        let connected =
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.connect_into(core, index, cap_permit)));
+        let connected = match connected {
+            Ok(connected) => connected,
+            Err(payload) => {
+                // The panic hook has printed it; the waiting caller gets it as a connect error,
+                // and the slot is freed instead of staying counted as opening for good.
+                Counters::bump(&core.counters.connect_errors);
+                let message = connect_panicked(payload.as_ref());
+                let err = Error::Connect(message.clone().into());
+                drop(core.hedge_failed(&self.options, index, ticket, message, err));
+                return;
+            }
+        };
+        match connected {
             Ok(()) => {
                 if let Returned::Close(reason) = core.hedge_opened(&self.options, index, ticket) {
                     self.close_counted(core, index, reason, CloseIn::ThisThread);
@@ -546,7 +561,16 @@ impl<M: ManageConnection> Shared<M> {
     /// backend's error returned as `Error::Connect`.
     fn open(&self, core: &Core<M>, index: usize, cap_permit: Option<CapPermit>) -> Result<(), Error> {
         let started = Instant::now();
-        match self.connect_into(core, index, cap_permit) {
+        let connected =
+            std::panic::catch_unwind(AssertUnwindSafe(|| self.connect_into(core, index, cap_permit)));
+        let connected = connected.unwrap_or_else(|payload| {
+            // The slot is freed before the panic goes on to the caller, so it does not stay
+            // counted as opening for good (one connection fewer for the pool's whole life).
+            Counters::bump(&core.counters.connect_errors);
+            drop(core.connect_failed(&self.options, index, connect_panicked(payload.as_ref())));
+            std::panic::resume_unwind(payload)
+        });
+        match connected {
             Ok(()) => Ok(()),
             Err(err) => {
                 Counters::bump(&core.counters.connect_errors);
@@ -756,4 +780,14 @@ impl<M: ManageConnection> Drop for Shared<M> {
             std::mem::forget(core);
         }
     }
+}
+
+/// What a panic in the manager's `connect` said, for the pool's last connect error.
+fn connect_panicked(payload: &(dyn std::any::Any + Send)) -> String {
+    let said = payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("no message");
+    format!("the connection manager's connect panicked: {said}")
 }
