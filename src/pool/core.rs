@@ -624,12 +624,7 @@ impl<M: ManageConnection> Core<M> {
         // Connections on their way to idle (PENDING) count too: a return that decided to keep
         // its connection marks it PENDING before it lets the lock go, so the next return under
         // the lock sees it, and no more than `pool_size` stay idle.
-        let idle = self
-            .slots
-            .iter()
-            .filter(|&(i, s)| i != index && matches!(s.state(), IDLE | PENDING))
-            .count();
-        if idle >= options.pool_size {
+        if self.idle_besides(index) >= options.pool_size {
             slot.set(TAKEN);
             inner.closing += 1;
             return Returned::Close(super::observe::CloseReason::Overflow);
@@ -640,6 +635,15 @@ impl<M: ManageConnection> Core<M> {
         slot.set(IDLE);
         slots::remember(self.id, index);
         Returned::Kept
+    }
+
+    /// Connections idle or on their way to idle (PENDING), other than the one in `index`: what
+    /// a connection coming back is measured against `pool_size` with. Called under the lock.
+    fn idle_besides(&self, index: usize) -> usize {
+        self.slots
+            .iter()
+            .filter(|&(i, s)| i != index && matches!(s.state(), IDLE | PENDING))
+            .count()
     }
 
     /// Wakes the oldest waiter, to look for an idle connection.
@@ -719,12 +723,7 @@ impl<M: ManageConnection> Core<M> {
             self.dispatch(&mut inner, options);
             return Returned::Kept;
         }
-        let idle = self
-            .slots
-            .iter()
-            .filter(|&(i, s)| i != index && matches!(s.state(), IDLE | PENDING))
-            .count();
-        if idle >= options.pool_size {
+        if self.idle_besides(index) >= options.pool_size {
             inner.closing += 1;
             return Returned::Close(super::observe::CloseReason::Overflow);
         }

@@ -3,6 +3,8 @@
 
 mod connection;
 mod error;
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+mod reader;
 mod stream;
 mod transaction;
 

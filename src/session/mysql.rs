@@ -5,13 +5,12 @@
 use std::fmt;
 use std::io;
 use std::marker::PhantomData;
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread::{self, JoinHandle};
 
 use ::mysql::prelude::Queryable;
 use ::mysql::{Error, QueryResult, Row, Text};
 
 use super::connection::{SessionConnection, StreamRows};
+use super::reader::{ReaderError, RowReader, RowSender};
 use crate::backends::mysql::MySqlConnection;
 use crate::manage::ManageConnection;
 use crate::pool::PooledConnection;
@@ -30,9 +29,6 @@ impl SessionConnection for MySqlConnection {
     }
 }
 
-/// Rows read ahead of the consumer.
-const READ_AHEAD: usize = 256;
-
 /// A MySQL query read lazily, through the text protocol: the rows of every result set `sql`
 /// gives, in order. The driver's result borrows its connection, so it cannot travel with the
 /// checked-out connection in one value without `unsafe`; instead a reader thread owns both and
@@ -45,10 +41,14 @@ const READ_AHEAD: usize = 256;
 /// dropping a huge result half-way costs the transfer of all of it. Put a `LIMIT` in the SQL
 /// when only the first rows may be wanted.
 pub struct MySqlCursor<M: ManageConnection<Connection = MySqlConnection>> {
-    /// `None` once dropped, which tells the reader to stop.
-    rows: Option<Receiver<Result<Row, Error>>>,
-    reader: Option<JoinHandle<()>>,
+    rows: RowReader<Row, Error>,
     manager: PhantomData<fn() -> M>,
+}
+
+impl ReaderError for Error {
+    fn reader_error(kind: io::ErrorKind, message: String) -> Self {
+        Error::IoError(io::Error::new(kind, message))
+    }
 }
 
 impl StreamRows for MySqlConnection {
@@ -59,38 +59,13 @@ impl StreamRows for MySqlConnection {
         conn: PooledConnection<M>,
         sql: &str,
     ) -> Result<MySqlCursor<M>, Error> {
-        let (rows_in, rows) = mpsc::sync_channel(READ_AHEAD);
-        let (started_in, started) = mpsc::sync_channel(1);
         let sql = sql.to_owned();
-        let reader = thread::Builder::new()
-            .name("millpond-mysql-rows".to_owned())
-            .spawn(move || read_rows(conn, &sql, &started_in, &rows_in))
-            // The closure, and the connection with it, was dropped: it is back in the pool.
-            .map_err(|err| {
-                Error::IoError(io::Error::new(
-                    err.kind(),
-                    format!("could not start the thread that reads the rows: {err}"),
-                ))
-            })?;
-        let mut cursor = MySqlCursor {
-            rows: Some(rows),
-            reader: Some(reader),
+        // The server rejects bad SQL before any row: reported here, like the other backends.
+        let rows = RowReader::start("mysql", move |out| read_rows(conn, &sql, &out))?;
+        Ok(MySqlCursor {
+            rows,
             manager: PhantomData,
-        };
-        // The server rejects bad SQL before any row: report it here, like the other backends.
-        match started.recv() {
-            Ok(Ok(())) => Ok(cursor),
-            Ok(Err(err)) => {
-                cursor.finish();
-                Err(err)
-            }
-            Err(_) => {
-                cursor.finish();
-                Err(Error::IoError(io::Error::other(
-                    "the thread that reads the rows stopped before the query ran",
-                )))
-            }
-        }
+        })
     }
 }
 
@@ -100,17 +75,17 @@ impl StreamRows for MySqlConnection {
 fn read_rows<M: ManageConnection<Connection = MySqlConnection>>(
     mut conn: PooledConnection<M>,
     sql: &str,
-    started: &SyncSender<Result<(), Error>>,
-    rows_out: &SyncSender<Result<Row, Error>>,
+    out: &RowSender<Row, Error>,
 ) {
     let damage = match conn.query_iter(sql) {
         Ok(mut result) => {
-            let _ = started.send(Ok(()));
-            send_rows(&mut result, rows_out)
+            // Read on even if the cursor is gone: what is left must be read off the socket.
+            out.started(Ok(()));
+            send_rows(&mut result, out)
         }
         Err(err) => {
             // The watched `query_iter` has recorded what the error means for the connection.
-            let _ = started.send(Err(err));
+            out.started(Err(err));
             return;
         }
     };
@@ -149,10 +124,7 @@ impl Damage {
 /// Sends the rows of every result set, stopping at the first error (sent too) or when the
 /// cursor is gone, then reads what is left, as the driver's `Drop` would, but noting the
 /// errors it meets.
-fn send_rows(
-    result: &mut QueryResult<'_, '_, '_, Text>,
-    rows_out: &SyncSender<Result<Row, Error>>,
-) -> Damage {
+fn send_rows(result: &mut QueryResult<'_, '_, '_, Text>, out: &RowSender<Row, Error>) -> Damage {
     let mut damage = Damage::None;
     let mut sending = true;
     while let Some(set) = result.iter() {
@@ -162,7 +134,7 @@ fn send_rows(
             }
             if sending {
                 sending = row.is_ok();
-                if rows_out.send(row).is_err() {
+                if !out.send(row) {
                     sending = false;
                 }
             }
@@ -171,44 +143,18 @@ fn send_rows(
     damage
 }
 
-impl<M: ManageConnection<Connection = MySqlConnection>> MySqlCursor<M> {
-    /// Stops the reader and waits until it has given the connection back.
-    fn finish(&mut self) {
-        // Dropping the receiver first wakes a reader blocked on a full channel.
-        self.rows = None;
-        if let Some(reader) = self.reader.take()
-            && reader.join().is_err()
-        {
-            log::warn!(target: "millpond::session", "the thread reading MySQL rows panicked; its connection was closed");
-        }
-    }
-}
-
 impl<M: ManageConnection<Connection = MySqlConnection>> Iterator for MySqlCursor<M> {
     type Item = Result<Row, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.rows.as_ref()?.recv() {
-            Ok(item) => Some(item),
-            Err(_) => {
-                // The reader is done; joining it makes sure the connection is back.
-                self.finish();
-                None
-            }
-        }
-    }
-}
-
-impl<M: ManageConnection<Connection = MySqlConnection>> Drop for MySqlCursor<M> {
-    fn drop(&mut self) {
-        self.finish();
+        self.rows.next()
     }
 }
 
 impl<M: ManageConnection<Connection = MySqlConnection>> fmt::Debug for MySqlCursor<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MySqlCursor")
-            .field("open", &self.reader.is_some())
+            .field("open", &self.rows.is_open())
             .finish()
     }
 }

@@ -2,14 +2,14 @@
 //! owns the connection.
 
 use std::fmt;
+use std::io;
 use std::marker::PhantomData;
-use std::sync::mpsc::{self, Receiver, SyncSender};
-use std::thread::{self, JoinHandle};
 
 use rusqlite::types::{FromSql, Value, ValueRef};
 use rusqlite::{Connection, Error};
 
 use super::connection::{SessionConnection, StreamRows};
+use super::reader::{ReaderError, RowReader, RowSender};
 use crate::manage::ManageConnection;
 use crate::pool::PooledConnection;
 
@@ -20,9 +20,6 @@ impl SessionConnection for Connection {
         self.execute_batch(sql)
     }
 }
-
-/// Rows read ahead of the consumer.
-const READ_AHEAD: usize = 256;
 
 /// One row of a [`SqliteCursor`], its values owned.
 #[derive(Debug, Clone, PartialEq)]
@@ -56,10 +53,17 @@ impl SqliteRow {
 /// goes back when the rows run out (before the last `next` returns `None`) or when the cursor is
 /// dropped (before `drop` returns).
 pub struct SqliteCursor<M: ManageConnection<Connection = Connection>> {
-    /// `None` once dropped, which tells the reader to stop.
-    rows: Option<Receiver<Result<SqliteRow, Error>>>,
-    reader: Option<JoinHandle<()>>,
+    rows: RowReader<SqliteRow, Error>,
     manager: PhantomData<fn() -> M>,
+}
+
+impl ReaderError for Error {
+    fn reader_error(_: io::ErrorKind, message: String) -> Self {
+        Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
+            Some(message),
+        )
+    }
 }
 
 impl StreamRows for Connection {
@@ -70,39 +74,13 @@ impl StreamRows for Connection {
         conn: PooledConnection<M>,
         sql: &str,
     ) -> Result<SqliteCursor<M>, Error> {
-        let (rows_in, rows) = mpsc::sync_channel(READ_AHEAD);
-        let (prepared_in, prepared) = mpsc::sync_channel(1);
         let sql = sql.to_owned();
-        let reader = thread::Builder::new()
-            .name("millpond-sqlite-rows".to_owned())
-            .spawn(move || read_rows(conn, &sql, &prepared_in, &rows_in))
-            // The closure, and the connection with it, was dropped: it is back in the pool.
-            .map_err(|err| {
-                Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-                    Some(format!("could not start the thread that reads the rows: {err}")),
-                )
-            })?;
-        let mut cursor = SqliteCursor {
-            rows: Some(rows),
-            reader: Some(reader),
+        // Preparing fails at once for bad SQL: reported here, like the other backends.
+        let rows = RowReader::start("sqlite", move |out| read_rows(conn, &sql, &out))?;
+        Ok(SqliteCursor {
+            rows,
             manager: PhantomData,
-        };
-        // Preparing fails at once for bad SQL: report it here, like the other backends.
-        match prepared.recv() {
-            Ok(Ok(())) => Ok(cursor),
-            Ok(Err(err)) => {
-                cursor.finish();
-                Err(err)
-            }
-            Err(_) => {
-                cursor.finish();
-                Err(Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ERROR),
-                    Some("the thread that reads the rows stopped before preparing the statement".to_owned()),
-                ))
-            }
-        }
+        })
     }
 }
 
@@ -111,13 +89,12 @@ impl StreamRows for Connection {
 fn read_rows<M: ManageConnection<Connection = Connection>>(
     conn: PooledConnection<M>,
     sql: &str,
-    prepared: &SyncSender<Result<(), Error>>,
-    rows_out: &SyncSender<Result<SqliteRow, Error>>,
+    out: &RowSender<SqliteRow, Error>,
 ) {
     let mut stmt = match conn.prepare(sql) {
         Ok(stmt) => stmt,
         Err(err) => {
-            let _ = prepared.send(Err(err));
+            out.started(Err(err));
             return;
         }
     };
@@ -125,11 +102,11 @@ fn read_rows<M: ManageConnection<Connection = Connection>>(
     let mut rows = match stmt.query([]) {
         Ok(rows) => rows,
         Err(err) => {
-            let _ = prepared.send(Err(err));
+            out.started(Err(err));
             return;
         }
     };
-    if prepared.send(Ok(())).is_err() {
+    if !out.started(Ok(())) {
         return;
     }
     loop {
@@ -142,21 +119,8 @@ fn read_rows<M: ManageConnection<Connection = Connection>>(
             Err(err) => Err(err),
         };
         let last = item.is_err();
-        if rows_out.send(item).is_err() || last {
+        if !out.send(item) || last {
             return;
-        }
-    }
-}
-
-impl<M: ManageConnection<Connection = Connection>> SqliteCursor<M> {
-    /// Stops the reader and waits until it has given the connection back.
-    fn finish(&mut self) {
-        // Dropping the receiver first wakes a reader blocked on a full channel.
-        self.rows = None;
-        if let Some(reader) = self.reader.take()
-            && reader.join().is_err()
-        {
-            log::warn!(target: "millpond::session", "the thread reading SQLite rows panicked; its connection was closed");
         }
     }
 }
@@ -165,27 +129,14 @@ impl<M: ManageConnection<Connection = Connection>> Iterator for SqliteCursor<M> 
     type Item = Result<SqliteRow, Error>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.rows.as_ref()?.recv() {
-            Ok(item) => Some(item),
-            Err(_) => {
-                // The reader is done; joining it makes sure the connection is back.
-                self.finish();
-                None
-            }
-        }
-    }
-}
-
-impl<M: ManageConnection<Connection = Connection>> Drop for SqliteCursor<M> {
-    fn drop(&mut self) {
-        self.finish();
+        self.rows.next()
     }
 }
 
 impl<M: ManageConnection<Connection = Connection>> fmt::Debug for SqliteCursor<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SqliteCursor")
-            .field("open", &self.reader.is_some())
+            .field("open", &self.rows.is_open())
             .finish()
     }
 }
