@@ -820,6 +820,59 @@ mod jdbc_h2 {
         conn.query_scalar("SELECT count(*) FROM jobs", ()).unwrap()
     }
 
+    /// A stream holds its connection until read to the end or dropped, reads 5 000 rows in
+    /// order, leaves the connection usable after an early drop, and reports a bad statement
+    /// from `stream` itself.
+    #[test]
+    fn a_streaming_read_holds_its_connection_until_read_or_dropped() {
+        use millpond::Rows;
+        assert_send::<Rows<jdbc::JdbcManager>>();
+        let name = format!("mem:stream_{};DB_CLOSE_DELAY=-1", std::process::id());
+        let manager = jdbc::h2(&name).jar("/usr/share/java/h2.jar").user("sa");
+        let (pool, counts) = counted_pool(manager, 1);
+        let session = pool.session();
+        let sql = "SELECT X, 'row' FROM SYSTEM_RANGE(1, 5000) ORDER BY X";
+
+        let mut rows = session.stream(sql).unwrap();
+        let first = rows.next().unwrap().unwrap();
+        assert_eq!(first.get::<i64>(0).unwrap(), 1);
+        assert_eq!(first.get::<String>(1).unwrap(), "row");
+        assert_eq!(pool.state().in_use, 1, "the cursor holds its connection");
+        assert!(pool.try_get().unwrap().is_none());
+        let rest: Vec<i64> = rows.by_ref().map(|row| row.unwrap().get(0).unwrap()).collect();
+        assert_eq!(rest, (2..=5000).collect::<Vec<_>>());
+        assert_all_back(&pool, &counts, 1);
+
+        let mut rows = session.stream(sql).unwrap();
+        assert_eq!(rows.nth(299).unwrap().unwrap().get::<i64>(0).unwrap(), 300);
+        assert_eq!(pool.state().in_use, 1);
+        drop(rows);
+        assert_all_back(&pool, &counts, 2);
+        let answer: i64 = session.run(|conn| conn.query_scalar("SELECT 42", ())).unwrap();
+        assert_eq!(answer, 42, "the connection works after an early drop");
+        assert_eq!(
+            pool.stats().broken,
+            0,
+            "an early drop does not break the connection"
+        );
+        assert_all_back(&pool, &counts, 3);
+
+        assert_eq!(
+            session
+                .stream("SELECT X FROM SYSTEM_RANGE(1, 0)")
+                .unwrap()
+                .count(),
+            0
+        );
+        assert_all_back(&pool, &counts, 4);
+        assert!(matches!(
+            session.stream("SELECT nothing FROM nowhere"),
+            Err(SessionError::Database(_))
+        ));
+        assert_all_back(&pool, &counts, 5);
+        assert_eq!(pool.state().open, 1, "one connection served every stream");
+    }
+
     /// A JDBC connection takes part like any other: statements return at once, a transaction
     /// keeps one connection (H2's session id) until it ends, savepoints stay on it, and
     /// `on_commit` work runs after the commit only.

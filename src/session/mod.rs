@@ -3,7 +3,7 @@
 
 mod connection;
 mod error;
-#[cfg(any(feature = "sqlite", feature = "mysql"))]
+#[cfg(any(feature = "sqlite", feature = "mysql", feature = "jdbc"))]
 mod reader;
 mod stream;
 mod transaction;
@@ -23,6 +23,8 @@ use std::fmt;
 
 pub use self::connection::{SessionConnection, StreamRows};
 pub use self::error::SessionError;
+#[cfg(feature = "jdbc")]
+pub use self::jdbc::JdbcCursor;
 #[cfg(feature = "mysql")]
 pub use self::mysql::MySqlCursor;
 #[cfg(feature = "postgres")]

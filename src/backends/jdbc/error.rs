@@ -42,7 +42,7 @@ pub struct JdbcError {
 }
 
 impl JdbcError {
-    pub(super) fn new(kind: JdbcErrorKind, message: impl Into<String>) -> JdbcError {
+    pub(crate) fn new(kind: JdbcErrorKind, message: impl Into<String>) -> JdbcError {
         JdbcError {
             kind,
             message: message.into(),
