@@ -70,6 +70,13 @@ fn two_pools_sharing_a_cap_never_open_more_than_it_together() {
         "never more than the cap"
     );
     assert_eq!(b.stats().timeouts, 1);
+    let stats = b.stats();
+    assert_eq!(stats.cap_waits, 1, "the wait for the cap is counted: {stats:?}");
+    assert!(
+        stats.cap_wait_time_total >= Duration::from_millis(190),
+        "{stats:?}"
+    );
+    assert_eq!(a.stats().cap_waits, 0, "a never found the cap full");
 
     // A slot given back by one pool (its connection closed) is taken by the other's waiter.
     let waiter = {
@@ -81,6 +88,7 @@ fn two_pools_sharing_a_cap_never_open_more_than_it_together() {
     drop(held);
     a.close();
     waiter.join().unwrap().expect("b gets the slot a gave back");
+    assert_eq!(b.stats().cap_waits, 2);
     assert!(fake_a.state.live() + fake_b.state.live() <= 3);
     drop(one_of_b);
     let _ = std::fs::remove_file(file);

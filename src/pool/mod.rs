@@ -460,22 +460,29 @@ impl<M: ManageConnection> Shared<M> {
         };
         // Other processes give slots back without telling: poll, backing off to 10 ms.
         let mut pause = Duration::from_micros(200);
-        loop {
+        // Set once the cap was found full: the wait is counted when it ends, however it ends.
+        let mut waiting_since = None;
+        let outcome = loop {
             match cap.try_acquire() {
-                Ok(Some(permit)) => return Ok(CapWait::Permit(Some(permit))),
+                Ok(Some(permit)) => break Ok(CapWait::Permit(Some(permit))),
                 Ok(None) => {}
-                Err(err) => return Err(Error::Connect(Box::new(err))),
+                Err(err) => break Err(Error::Connect(Box::new(err))),
             }
             if let Some(index) = core.claim_fast() {
-                return Ok(CapWait::Idle(index));
+                break Ok(CapWait::Idle(index));
             }
             let now = Instant::now();
+            waiting_since.get_or_insert(now);
             if now >= deadline {
-                return Ok(CapWait::Full(cap.describe_full()));
+                break Ok(CapWait::Full(cap.describe_full()));
             }
             std::thread::sleep(pause.min(deadline - now));
             pause = (pause * 2).min(Duration::from_millis(10));
+        };
+        if let Some(since) = waiting_since {
+            core.counters.cap_waited(since.elapsed());
         }
+        outcome
     }
 
     /// The hedged connect: starts the connect on a thread of its own, then waits in the queue

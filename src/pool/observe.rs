@@ -88,6 +88,12 @@ pub struct Stats {
     pub pool_closes: u64,
     /// Checkouts held past `leak_threshold`.
     pub leaks: u64,
+    /// Connects that found the cap across processes (`max_total_connections`) full and waited
+    /// for a slot, however the wait ended (a slot, a connection of the pool's own coming back,
+    /// or the deadline).
+    pub cap_waits: u64,
+    /// The total time connects spent waiting for a slot of the cap across processes.
+    pub cap_wait_time_total: Duration,
 }
 
 /// Why a connection was closed.
@@ -218,12 +224,21 @@ pub(crate) struct Counters {
     pub(crate) resets: AtomicU64,
     pub(crate) reset_failures: AtomicU64,
     pub(crate) leaks: AtomicU64,
+    cap_waits: AtomicU64,
+    cap_wait_nanos: AtomicU64,
     closes: [AtomicU64; 10],
 }
 
 impl Counters {
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A connect waited `waited` for a slot of the cap across processes.
+    pub(crate) fn cap_waited(&self, waited: Duration) {
+        Counters::bump(&self.cap_waits);
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.cap_wait_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 
     pub(crate) fn closed(&self, reason: CloseReason) {
@@ -241,6 +256,8 @@ impl Counters {
         stats.resets = get(&self.resets);
         stats.reset_failures = get(&self.reset_failures);
         stats.leaks = get(&self.leaks);
+        stats.cap_waits = get(&self.cap_waits);
+        stats.cap_wait_time_total = Duration::from_nanos(get(&self.cap_wait_nanos));
         stats.recycled = closes(CloseReason::Recycled);
         stats.invalidated = closes(CloseReason::Invalidated);
         stats.broken = closes(CloseReason::Broken)
