@@ -621,6 +621,23 @@ impl<M: ManageConnection> Core<M> {
             waiter.wake.notify_one();
             return Returned::Kept;
         }
+        let kept = self.keep_idle_or_close(inner, options, index);
+        if kept == Returned::Kept {
+            slots::remember(self.id, index);
+        }
+        kept
+    }
+
+    /// With nobody waiting for it: keeps the connection in the owned slot `index` idle, unless
+    /// `pool_size` are idle already (then its slot is counted as closing, for the caller to
+    /// close). Releases the lock.
+    fn keep_idle_or_close(
+        &self,
+        mut inner: MutexGuard<'_, Inner>,
+        options: &PoolOptions,
+        index: usize,
+    ) -> Returned {
+        let slot = self.slots.get(index);
         // Connections on their way to idle (PENDING) count too: a return that decided to keep
         // its connection marks it PENDING before it lets the lock go, so the next return under
         // the lock sees it, and no more than `pool_size` stay idle.
@@ -633,7 +650,6 @@ impl<M: ManageConnection> Core<M> {
         drop(inner);
         // Let go only after the lock is released: from here on the slot is not ours.
         slot.set(IDLE);
-        slots::remember(self.id, index);
         Returned::Kept
     }
 
@@ -703,7 +719,6 @@ impl<M: ManageConnection> Core<M> {
     /// that waiter's own connect in flight, if it had one, is earmarked for this one instead;
     /// otherwise this one may be handed a free slot again.
     pub(crate) fn hedge_opened(&self, options: &PoolOptions, index: usize, ticket: u64) -> Returned {
-        let slot = self.slots.get(index);
         let mut inner = self.lock();
         inner.opening -= 1;
         let earmarked = Self::end_hedge(&mut inner, ticket);
@@ -723,14 +738,7 @@ impl<M: ManageConnection> Core<M> {
             self.dispatch(&mut inner, options);
             return Returned::Kept;
         }
-        if self.idle_besides(index) >= options.pool_size {
-            inner.closing += 1;
-            return Returned::Close(super::observe::CloseReason::Overflow);
-        }
-        slot.set_pending();
-        drop(inner);
-        slot.set(IDLE);
-        Returned::Kept
+        self.keep_idle_or_close(inner, options, index)
     }
 
     /// A background connect failed. If the waiter that started it (`ticket`) still waits, it
