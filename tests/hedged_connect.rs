@@ -27,8 +27,24 @@ fn connect_threads(fake: &Fake) -> Vec<thread::ThreadId> {
     fake.state.connect_threads.lock().unwrap().clone()
 }
 
+/// Gives `conn` back from another thread once a caller waits in the queue beside its connect.
+fn give_back_once_queued(
+    pool: &Pool<Fake>,
+    conn: millpond::PooledConnection<Fake>,
+) -> thread::JoinHandle<()> {
+    let pool = pool.clone();
+    thread::spawn(move || {
+        assert!(
+            eventually(Duration::from_secs(5), || pool.state().waiting == 1),
+            "no caller queued beside its connect: {:?}",
+            pool.state()
+        );
+        drop(conn);
+    })
+}
+
 /// One connection in use, a 300 ms connect: a second caller is served by the connection given
-/// back after 40 ms, and the connection opened meanwhile ends up idle.
+/// back while it waits, and the connection opened meanwhile ends up idle.
 #[test]
 fn a_connection_given_back_serves_before_a_slow_connect() {
     let fake = Fake::new();
@@ -37,10 +53,7 @@ fn a_connection_given_back_serves_before_a_slow_connect() {
     let first_serial = first.serial;
     fake.state.connect_delay_ms.store(SLOW, SeqCst);
 
-    let holder = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(40));
-        drop(first);
-    });
+    let holder = give_back_once_queued(&pool, first);
     let started = Instant::now();
     let second = pool.get().unwrap();
     let elapsed = started.elapsed();
@@ -50,8 +63,13 @@ fn a_connection_given_back_serves_before_a_slow_connect() {
         elapsed < Duration::from_millis(SLOW - 100),
         "waited {elapsed:?}, as long as the connect"
     );
+    // The background connect may not have begun yet: it was given no time to.
+    assert!(
+        eventually(Duration::from_secs(3), || connect_threads(&fake).len() == 2),
+        "{:?}",
+        connect_threads(&fake)
+    );
     let threads = connect_threads(&fake);
-    assert_eq!(threads.len(), 2);
     assert_ne!(
         threads[1],
         thread::current().id(),
@@ -118,10 +136,7 @@ fn a_failure_after_its_caller_was_served_is_counted_and_named_later() {
     fake.state.connect_delay_ms.store(SLOW, SeqCst);
     fake.state.fail_connect.store(true, SeqCst);
 
-    let holder = thread::spawn(move || {
-        thread::sleep(Duration::from_millis(30));
-        drop(first);
-    });
+    let holder = give_back_once_queued(&pool, first);
     let started = Instant::now();
     let second = pool.get().expect("served by the connection given back");
     assert!(started.elapsed() < Duration::from_millis(SLOW - 100));
