@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::engine::Engine;
 use super::pool_options::{PoolSetting, resolve};
+use super::url::redact;
 use super::value::SettingValue;
 use crate::config::PoolOptions;
 use crate::error::ConfigError;
@@ -56,7 +57,8 @@ impl fmt::Debug for DatabaseSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DatabaseSettings")
             .field("engine", &self.engine)
-            .field("name", &self.name)
+            // For the JDBC engines NAME is the JDBC URL, which may carry a password.
+            .field("name", &redact(&self.name))
             .field("user", &self.user)
             .field("password", &if self.password.is_empty() { "" } else { "***" })
             .field("host", &self.host)
@@ -149,13 +151,17 @@ impl DatabaseSettings {
 
     /// The options a pool made now from these settings gets: [`pool_defaults`](crate::pool_defaults)
     /// with `POOL_OPTIONS` applied. Unless `NAME` is given (or [`setup`](crate::setup) changed
-    /// the default name), the pool is named after the database's `NAME`.
+    /// the default name), the pool is named after the database's `NAME` (a JDBC URL cut to its
+    /// subprotocol, as it may carry a password).
     pub fn pool_options(&self) -> PoolOptions {
-        self.pool_options_named(if self.name.is_empty() {
-            "millpond"
+        // Redacted: a JDBC NAME is a URL that may carry a password, and the pool's name goes
+        // into its log lines, thread names and events.
+        let name = if self.name.is_empty() {
+            "millpond".to_owned()
         } else {
-            &self.name
-        })
+            redact(&self.name)
+        };
+        self.pool_options_named(&name)
     }
 
     /// As [`DatabaseSettings::pool_options`], the pool named `name` unless `NAME` says otherwise.

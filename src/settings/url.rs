@@ -271,8 +271,10 @@ pub(crate) fn redact(url: &str) -> String {
         return url.to_owned();
     };
     let rest = &url[start..];
-    let slash = rest.find('/').unwrap_or(rest.len());
-    let url = match rest[..slash].rfind('@') {
+    // The credentials end at the last `@` before the query: a password may hold an unencoded
+    // `/` (hiding a path that holds an `@` instead does no harm).
+    let query = rest.find('?').unwrap_or(rest.len());
+    let url = match rest[..query].rfind('@') {
         Some(at) => match rest[..at].find(':') {
             Some(colon) => format!("{}{}:***{}", &url[..start], &rest[..colon], &rest[at..]),
             None => url.to_owned(),
@@ -350,6 +352,19 @@ mod tests {
         assert_eq!(redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
         let db = DatabaseSettings::from_url("jdbc:postgresql://h/db?password=s3cr3t").unwrap();
         assert!(!format!("{db:?}").contains("s3cr3t"));
+        // An unencoded `/` in the password does not end the credentials.
+        assert_eq!(redact("postgres://u:s3/cr3t@h/db"), "postgres://u:***@h/db");
+        let db = DatabaseSettings::from_url("postgres://u:s3/cr3t@h/db").unwrap();
+        assert!(!format!("{db:?}").contains("cr3t"), "{db:?}");
+        // A JDBC NAME is a URL: neither the Debug output nor the pool's name shows its password.
+        let db = DatabaseSettings::new(crate::settings::Engine::JdbcOracle)
+            .name("jdbc:oracle:thin:u/s3cr3t@//h:1521/s");
+        assert!(!format!("{db:?}").contains("s3cr3t"), "{db:?}");
+        assert!(
+            !db.pool_options().name.contains("s3cr3t"),
+            "{}",
+            db.pool_options().name
+        );
     }
 
     #[test]
