@@ -53,13 +53,14 @@ fn redact_oracle_thin(url: &str) -> String {
     }
 }
 
-/// `//user:password@host`: the password, up to the last `@` before the path.
+/// `//user:password@host`: the password, up to the last `@` before the parameters (a password
+/// may hold an unencoded `/`; hiding a path that holds an `@` instead does no harm).
 fn redact_authority(url: &str) -> String {
     let Some(start) = url.find("//").map(|p| p + 2) else {
         return url.to_owned();
     };
     let end = url[start..]
-        .find(['/', '?', ';'])
+        .find(['?', ';'])
         .map_or(url.len(), |p| start + p);
     let Some(at) = url[start..end].rfind('@').map(|p| start + p) else {
         return url.to_owned();
@@ -82,6 +83,7 @@ mod tests {
                 "jdbc:postgresql://h:5432/db?user=u&password=***&ssl=true",
             ),
             ("jdbc:mysql://u:s3cr3t@h:3306/db", "jdbc:mysql://u:***@h:3306/db"),
+            ("jdbc:mysql://u:s3/cr3t@h:3306/db", "jdbc:mysql://u:***@h:3306/db"),
             (
                 "jdbc:oracle:thin:scott/s3cr3t@//h:1521/svc",
                 "jdbc:oracle:thin:scott/***@//h:1521/svc",
