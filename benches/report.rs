@@ -380,7 +380,7 @@ fn oversubscription(r: &Results, md: &mut String) {
     .unwrap();
 }
 
-/// One colour per peer, the same in every panel.
+/// The session load: `Session` against a connection held for the whole request, per pool size.
 fn session(r: &Results, md: &mut String) {
     let mut rows: Vec<(String, usize, f64)> = r
         .values
@@ -446,6 +446,7 @@ Goal: at least 5× the pinned style's throughput at pool 4: {} ({}). The pinned 
     }
 }
 
+/// One colour per peer, the same in every panel.
 fn colour(peer: &str) -> RGBColor {
     match peer {
         "millpond" => RED,

@@ -176,15 +176,6 @@ fn main() {
         }
         None => println!("pinned reached the session's throughput at none of the pools measured"),
     }
-    tsv.row(
-        "session",
-        "session",
-        THREADS,
-        SESSION_POOL,
-        "ratio_vs_pinned",
-        ratio,
-        "x",
-    );
     // 0 when no measured pool size was enough.
     tsv.row(
         "session",

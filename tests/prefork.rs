@@ -8,6 +8,9 @@
 //! Workers end with `_exit`, so nothing of the test harness runs twice.
 #![cfg(feature = "postgres")]
 
+mod common;
+
+use common::pg::{count_tagged, monitor};
 use std::collections::HashSet;
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -40,25 +43,6 @@ fn registry(tag: &str) -> Registry {
          &pool_size={POOL_SIZE}&max_overflow={MAX_OVERFLOW}&timeout=20"
     );
     Registry::new(Databases::new().with("default", DatabaseSettings::from_url(&url).unwrap()))
-}
-
-fn monitor() -> postgres::Client {
-    postgres::Client::connect(
-        "host=127.0.0.1 port=5432 user=postgres dbname=test application_name=mp-monitor connect_timeout=5",
-        postgres::NoTls,
-    )
-    .expect("the local PostgreSQL server must be running at 127.0.0.1:5432 (user postgres, database test)")
-}
-
-fn count_tagged(mon: &mut postgres::Client, tag: &str) -> usize {
-    let n: i64 = mon
-        .query_one(
-            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1",
-            &[&tag],
-        )
-        .unwrap()
-        .get(0);
-    n as usize
 }
 
 /// Runs `body` in the child and ends it with `_exit`: 0 when it went well, 1 when it returned
@@ -213,7 +197,7 @@ fn forked_workers_get_their_own_pools_within_their_caps_and_the_parent_session_s
     let mut most = 0;
     let until = Instant::now() + LOAD;
     while Instant::now() < until {
-        let seen = count_tagged(&mut mon, &tag);
+        let seen = usize::try_from(count_tagged(&mut mon, &tag)).expect("a count");
         assert!(seen <= cap, "{seen} connections tagged {tag}, more than {cap}");
         most = most.max(seen);
         thread::sleep(Duration::from_millis(10));

@@ -59,9 +59,7 @@ fn redact_authority(url: &str) -> String {
     let Some(start) = url.find("//").map(|p| p + 2) else {
         return url.to_owned();
     };
-    let end = url[start..]
-        .find(['?', ';'])
-        .map_or(url.len(), |p| start + p);
+    let end = url[start..].find(['?', ';']).map_or(url.len(), |p| start + p);
     let Some(at) = url[start..end].rfind('@').map(|p| start + p) else {
         return url.to_owned();
     };
