@@ -14,8 +14,9 @@ pub enum Error {
     /// Opening a connection failed. The backend's own error is the source: a refused
     /// connection or a wrong password is reported as such, at once, never as a timeout.
     Connect(BoxError),
-    /// No connection became free before the checkout timeout.
-    Timeout(TimeoutDetails),
+    /// No connection became free before the checkout timeout. Boxed: the details are many,
+    /// and every `Result` of the pool carries this error's size.
+    Timeout(Box<TimeoutDetails>),
     /// The pool was closed with [`Pool::close`](crate::Pool::close) (or all its handles dropped).
     Closed,
     /// An option, or a combination of options, is not accepted.
@@ -60,8 +61,11 @@ impl StdError for Error {
 
 /// What the pool looked like when a checkout timed out.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct TimeoutDetails {
-    /// How long the caller waited.
+    /// The pool's name (its `name` option, or the settings alias it was made for).
+    pub pool: String,
+    /// How long the call took, from its start to the error.
     pub waited: Duration,
     /// The pool's `pool_size`.
     pub pool_size: usize,
@@ -84,8 +88,9 @@ impl fmt::Display for TimeoutDetails {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "timed out after {:?} waiting for a connection (pool_size {}, max_overflow {}; {} in use, {} idle, {} other waiting)",
-            self.waited,
+            "pool `{}`: timed out after {} waiting for a connection (pool_size {}, max_overflow {}; {} in use, {} idle, {} other waiting)",
+            self.pool,
+            Rounded(self.waited),
             self.pool_size,
             match self.max_overflow {
                 Some(n) => n.to_string(),
@@ -102,6 +107,25 @@ impl fmt::Display for TimeoutDetails {
             write!(f, "; last connect error: {last}")?;
         }
         Ok(())
+    }
+}
+
+/// A duration as people read it: `850 µs`, `500 ms`, `2.0 s`, `3 min 20 s`.
+pub(crate) struct Rounded(pub(crate) Duration);
+
+impl fmt::Display for Rounded {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        if d < Duration::from_millis(1) {
+            write!(f, "{} µs", d.as_micros())
+        } else if d < Duration::from_secs(1) {
+            write!(f, "{} ms", (d.as_micros() + 500) / 1000)
+        } else if d < Duration::from_secs(60) {
+            write!(f, "{:.1} s", d.as_secs_f64())
+        } else {
+            let secs = d.as_secs();
+            write!(f, "{} min {} s", secs / 60, secs % 60)
+        }
     }
 }
 

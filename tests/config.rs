@@ -293,8 +293,8 @@ fn r2d2_aliases_map_onto_the_pool_options() {
         .max_size(2)
         .build(fake.clone())
         .unwrap();
-    let a = pool.try_get().unwrap().expect("first");
-    let b = pool.try_get().unwrap().expect("second");
+    let a = pool.get().expect("first");
+    let b = pool.get().expect("second");
     assert!(
         pool.try_get().unwrap().is_none(),
         "max_size 2 allowed a third connection"

@@ -8,7 +8,10 @@ use std::sync::{Arc, Barrier, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Fake, FakeError};
+use common::{Fake, FakeError, eventually};
+
+/// How long a background connect of the fake may take to be seen.
+const WAIT_LIMIT: Duration = Duration::from_secs(5);
 use millpond::{Error, Pool};
 
 const REFUSED: &str = "connection refused (fake)";
@@ -218,29 +221,45 @@ fn queued_waiters_get_the_freed_slot_and_see_connect_errors() {
 
     // The freed slot is still free: with the backend back, the pool fills to 2 again.
     fake.state.fail_connect.store(false, SeqCst);
-    let c = pool.try_get().unwrap().expect("the freed slot is free");
+    let c = pool.get().expect("the freed slot is free");
     assert_eq!(pool.state().open, 2);
     drop((a, c));
 }
 
-/// `try_get()` does not wait, but a connect error is still an error, not `Ok(None)`.
+/// `try_get()` waits for no connect, but a connect error is still an error: the connect it
+/// started in the background failed, and the next `try_get` says so instead of `Ok(None)`.
 #[test]
-fn try_get_returns_the_connect_error_not_none() {
+fn try_get_reports_the_error_of_the_connect_it_started() {
     let fake = Fake::new();
     let pool = pool(&fake, 2, 0);
     fake.state.fail_connect.store(true, SeqCst);
+    assert!(
+        pool.try_get().unwrap().is_none(),
+        "the connect runs in the background"
+    );
+    assert!(eventually(WAIT_LIMIT, || pool.stats().connect_errors == 1));
     let err = pool
         .try_get()
         .map(|c| c.is_some())
-        .expect_err("the backend refuses");
+        .expect_err("the backend refused");
     assert_refused(&err);
-    assert_eq!(pool.state().open, 0);
-    assert_eq!(pool.stats().connect_errors, 1);
+    let s = pool.state();
+    assert_eq!(
+        (s.open, s.opening),
+        (0, 0),
+        "reporting it started no other: {s:?}"
+    );
+    assert!(pool.try_get().unwrap().is_none(), "reported once");
+    assert!(eventually(WAIT_LIMIT, || pool.stats().connect_errors == 2));
 
     fake.state.fail_connect.store(false, SeqCst);
-    let a = pool.try_get().unwrap().expect("both slots are free");
-    let b = pool.try_get().unwrap().expect("both slots are free");
+    assert_refused(&pool.try_get().map(|_| ()).unwrap_err());
+    let a = pool.get().expect("both slots are free");
+    assert!(pool.try_get().unwrap().is_none(), "a second connect starts");
+    assert!(eventually(WAIT_LIMIT, || pool.state().idle == 1));
+    let b = pool.try_get().unwrap().expect("the connection it started");
     assert!(pool.try_get().unwrap().is_none(), "full: None, not an error");
+    assert_eq!(pool.state().opening, 0, "full: no connect started");
     drop((a, b));
 }
 
@@ -289,6 +308,8 @@ fn failed_connects_are_not_counted_as_checkouts() {
     for _ in 0..3 {
         assert_refused(&pool.get().unwrap_err());
     }
+    assert!(pool.try_get().unwrap().is_none());
+    assert!(eventually(WAIT_LIMIT, || pool.stats().connect_errors == 4));
     assert_refused(&pool.try_get().map(|_| ()).unwrap_err());
     assert_eq!(pool.stats().checkouts, 0, "{:?}", pool.stats());
 

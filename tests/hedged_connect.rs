@@ -1,7 +1,7 @@
-//! The hedged connect: a checkout that must open a connection while others are in use opens it
-//! on a background thread and takes whichever comes first, a connection given back or its own.
-//! With nothing in use (a cold start) or without waiting (`try_get`) it connects in its own
-//! thread, as before.
+//! The hedged connect: a checkout that must open a connection opens it on a background thread
+//! and takes whichever comes first, a connection given back or its own, never waiting past its
+//! deadline. A cold start does the same (nothing can come back then, but the deadline holds);
+//! `try_get` starts the connect and does not wait for it.
 
 mod common;
 
@@ -222,9 +222,10 @@ fn the_deadline_holds_while_a_connect_is_in_flight() {
 }
 
 /// Nothing in use (a cold start): the checkout connects in its own thread and returns the
-/// connect error itself.
+/// connect error itself; a connect slower than the timeout ends the call at its deadline, and
+/// the connection, when it comes, joins the pool.
 #[test]
-fn a_cold_start_connects_in_the_callers_thread() {
+fn a_cold_start_connects_beside_the_caller_and_keeps_its_deadline() {
     let fake = Fake::new();
     let pool = pool(&fake, 2, Duration::from_secs(5));
     fake.state.connect_delay_ms.store(100, SeqCst);
@@ -234,29 +235,69 @@ fn a_cold_start_connects_in_the_callers_thread() {
     let err = pool.get().expect_err("the backend refuses");
     assert!(started.elapsed() >= Duration::from_millis(100));
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
-    assert_eq!(connect_threads(&fake), vec![thread::current().id()]);
+    let threads = connect_threads(&fake);
+    assert_eq!(threads.len(), 1);
+    assert_ne!(threads[0], thread::current().id(), "connected beside the caller");
 
     fake.state.fail_connect.store(false, SeqCst);
     let conn = pool.get().unwrap();
-    assert_eq!(connect_threads(&fake)[1], thread::current().id());
     let s = pool.state();
     assert_eq!((s.open, s.opening, s.in_use), (1, 0, 1), "{s:?}");
+    assert_eq!(
+        pool.stats().waits,
+        0,
+        "a connect is not a wait: {:?}",
+        pool.stats()
+    );
     drop(conn);
+
+    // A connect slower than the whole timeout: the caller gets its timeout on time.
+    let fake = Fake::new();
+    let short = Pool::builder()
+        .pool_size(2)
+        .timeout(Duration::from_millis(100))
+        .build(fake.clone())
+        .unwrap();
+    fake.state.connect_delay_ms.store(SLOW, SeqCst);
+    let started = Instant::now();
+    let err = short
+        .get()
+        .map(|_| ())
+        .expect_err("the connect outlasts the timeout");
+    let elapsed = started.elapsed();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(
+        elapsed < Duration::from_millis(200),
+        "the caller was held {elapsed:?}"
+    );
+    assert!(
+        eventually(Duration::from_secs(5), || short.state().idle == 1),
+        "the late connection joins the pool: {:?}",
+        short.state()
+    );
 }
 
-/// `try_get` does not wait, so it does not hedge: with a connection in use it still connects
-/// in its own thread.
+/// `try_get` never waits for a connect: it starts one in the background and returns
+/// `Ok(None)`; the connection, once open, is there for the next call.
 #[test]
-fn try_get_connects_in_the_callers_thread() {
+fn try_get_starts_a_connect_and_does_not_wait_for_it() {
     let fake = Fake::new();
     let pool = pool(&fake, 2, Duration::from_secs(5));
-    let held = pool.get().unwrap();
-    fake.state.connect_delay_ms.store(50, SeqCst);
-    let conn = pool.try_get().unwrap().expect("a slot is free");
+    fake.state.connect_delay_ms.store(SLOW, SeqCst);
+    let started = Instant::now();
+    assert!(pool.try_get().unwrap().is_none(), "nothing idle yet");
+    assert!(
+        started.elapsed() < Duration::from_millis(SLOW / 2),
+        "try_get waited {:?} for a connect",
+        started.elapsed()
+    );
+    assert_eq!(pool.state().opening, 1);
+    assert!(eventually(Duration::from_secs(5), || pool.state().idle == 1));
+    let conn = pool.try_get().unwrap().expect("the connection it started");
     let threads = connect_threads(&fake);
-    assert_eq!(threads.len(), 2);
-    assert_eq!(threads[1], thread::current().id());
-    drop((held, conn));
+    assert_eq!(threads.len(), 1);
+    assert_ne!(threads[0], thread::current().id());
+    drop(conn);
 }
 
 /// Many callers on a pool with slow connects, connections held briefly: every caller is
@@ -411,10 +452,10 @@ impl millpond::ManageConnection for PanickingConnect {
     }
 }
 
-/// A connect that panics in the caller's thread (a cold start) unwinds to the caller as
-/// before, but its slot is freed first: the pool of one still has its one connection to open.
+/// A cold start whose connect panics gets a connect error naming the panic, and its slot is
+/// freed: the pool of one still has its one connection to open.
 #[test]
-fn a_connect_panicking_in_the_callers_thread_frees_its_slot() {
+fn a_cold_start_whose_connect_panics_frees_its_slot() {
     let manager = PanickingConnect::default();
     let pool = Pool::builder()
         .pool_size(1)
@@ -423,8 +464,9 @@ fn a_connect_panicking_in_the_callers_thread_frees_its_slot() {
         .build(manager.clone())
         .unwrap();
     manager.panics.store(true, SeqCst);
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| pool.get()));
-    assert!(outcome.is_err(), "the panic reached the caller");
+    let err = pool.get().map(|_| ()).expect_err("the connect panicked");
+    assert!(matches!(err, Error::Connect(_)), "{err:?}");
+    assert!(err.to_string().contains("panicked"), "{err}");
     let state = pool.state();
     assert_eq!((state.open, state.in_use), (0, 0), "{state:?}");
     assert_eq!(pool.stats().connect_errors, 1);

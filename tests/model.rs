@@ -1,6 +1,7 @@
 //! A model test: random sequences of checkouts, returns (clean, broken, in a transaction),
-//! connect failures and invalidations, run single-threaded with `try_get` so nothing blocks,
-//! against a model of what the pool must hold. After every step the pool's state, its stats and
+//! connect failures and invalidations, run single-threaded against a model of what the pool must
+//! hold: `get` when the model says a connection is idle or a slot is free (so its connect, on a
+//! thread of its own, is waited for and nothing else blocks), `try_get` when the pool is full. After every step the pool's state, its stats and
 //! the fake backend's own counts must agree with the model.
 
 mod common;
@@ -19,7 +20,7 @@ const CAP: usize = POOL_SIZE + MAX_OVERFLOW;
 
 #[derive(Debug, Clone)]
 enum Op {
-    /// `try_get`.
+    /// `get`, or `try_get` when the model says the pool is full.
     Get,
     /// Drop the i-th held guard (modulo how many are held).
     Return(usize),
@@ -149,7 +150,11 @@ fn check(
         (st.pings, st.recycled, st.idle_closes, st.pool_closes),
         (0, 0, 0, 0)
     );
-    prop_assert_eq!((st.waits, st.timeouts), (0, 0), "try_get never waits");
+    prop_assert_eq!(
+        (st.waits, st.timeouts),
+        (0, 0),
+        "nothing waits for another thread"
+    );
     Ok(())
 }
 
@@ -177,7 +182,11 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     for op in ops {
         match *op {
             Op::Get => {
-                let got = pool.try_get();
+                let got = if model.idle.is_empty() && model.open() >= CAP {
+                    pool.try_get()
+                } else {
+                    pool.get().map(Some)
+                };
                 if !model.idle.is_empty() {
                     let conn = got
                         .map_err(|e| TestCaseError::fail(format!("idle was there: {e}")))?
@@ -271,14 +280,17 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
     }
     check(&pool, &fake, &guards, &model)?;
     fake.state.fail_connect.store(false, SeqCst);
-    while let Some(conn) = pool.try_get().map_err(|e| TestCaseError::fail(e.to_string()))? {
+    for _ in 0..CAP {
+        let conn = pool.get().map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert!(!conn.in_transaction && !conn.broken);
         guards.push(conn);
-        if guards.len() > CAP {
-            break;
-        }
     }
-    prop_assert_eq!(guards.len(), CAP);
+    prop_assert!(
+        pool.try_get()
+            .map_err(|e| TestCaseError::fail(e.to_string()))?
+            .is_none()
+    );
+    prop_assert_eq!(pool.state().open, CAP);
     Ok(())
 }
 
@@ -311,8 +323,11 @@ fn only_successful_checkouts_are_counted() {
     let fake = Fake::new();
     let pool = pool(&fake);
     fake.state.fail_connect.store(true, SeqCst);
-    assert!(matches!(pool.try_get(), Err(Error::Connect(_))));
     assert!(matches!(pool.get(), Err(Error::Connect(_))));
+    assert!(matches!(
+        pool.get_timeout(Duration::from_secs(5)),
+        Err(Error::Connect(_))
+    ));
     let st = pool.stats();
     assert_eq!(st.connect_errors, 2);
     assert_eq!(st.checkouts, 0, "no checkout succeeded: {st:?}");

@@ -50,7 +50,7 @@ fn expect_timeout<T: std::fmt::Debug>(
         details.waited >= timeout && details.waited <= elapsed,
         "{details:?} vs {elapsed:?}"
     );
-    (details, shown)
+    (*details, shown)
 }
 
 /// A full pool of 2 + 0 times out after the pool's timeout, not before and not much later, and
@@ -245,4 +245,110 @@ fn try_get_on_a_full_pool_is_none_at_once() {
         "a returned connection is there for try_get"
     );
     drop(b);
+}
+
+/// A timeout names the pool and prints its duration rounded, as people read it.
+#[test]
+fn a_timeout_names_the_pool_and_rounds_its_duration() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .name("orders")
+        .pool_size(1)
+        .max_overflow(Some(0))
+        .timeout(TIMEOUT)
+        .build(fake.clone())
+        .unwrap();
+    let held = pool.get().unwrap();
+    let (details, shown) = expect_timeout(TIMEOUT, || pool.get());
+    assert_eq!(details.pool, "orders");
+    assert!(shown.starts_with("pool `orders`: timed out after "), "{shown}");
+    let after = shown
+        .strip_prefix("pool `orders`: timed out after ")
+        .and_then(|rest| rest.split(" waiting").next())
+        .unwrap();
+    let (number, unit) = after.split_once(' ').expect("a number and a unit");
+    assert!(number.parse::<u64>().is_ok(), "{after:?} in {shown}");
+    assert_eq!(unit, "ms", "{shown}");
+    drop(held);
+}
+
+/// Idle connections whose server stopped answering: each pre-ping gets what is left of the
+/// checkout's deadline, never a fresh `validation_timeout`, so the call ends near its timeout
+/// (on an idle pool of 4 it used to take 4 pre-pings of a second each, then a connect).
+#[test]
+fn pre_pings_share_the_checkouts_deadline() {
+    const BUDGET: Duration = Duration::from_millis(400);
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(4)
+        .max_overflow(Some(0))
+        .timeout(BUDGET)
+        .pre_ping(true)
+        .pre_ping_bypass(Duration::ZERO)
+        .validation_timeout(BUDGET)
+        .build(fake.clone())
+        .unwrap();
+    let warm: Vec<_> = (0..4).map(|_| pool.get().unwrap()).collect();
+    drop(warm);
+    common::settle(&pool);
+    assert_eq!(pool.state().idle, 4);
+    fake.state
+        .stall_ping
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    fake.state
+        .connect_delay_ms
+        .store(10_000, std::sync::atomic::Ordering::SeqCst);
+
+    let (details, _) = expect_timeout(BUDGET, || pool.get());
+    let budgets = fake.state.ping_budgets.lock().unwrap().clone();
+    let spent: Duration = budgets.iter().sum();
+    assert!(
+        spent <= BUDGET,
+        "the pre-pings were given {budgets:?}, more than the {BUDGET:?} timeout"
+    );
+    assert!(details.waited >= BUDGET, "{details:?}");
+    let s = pool.state();
+    assert_eq!((s.waiting, s.in_use), (0, 0), "{s:?}");
+}
+
+/// `Duration::MAX` is a duration: a checkout with it whose idle connection fails its checks
+/// (expired, or a failed pre-ping) opens another, and loses no slot.
+#[test]
+fn the_longest_timeout_survives_an_idle_connection_that_fails_its_checks() {
+    for expire in [true, false] {
+        let fake = Fake::new();
+        let pool = Pool::builder()
+            .pool_size(1)
+            .max_overflow(Some(0))
+            .recycle(Some(if expire {
+                Duration::from_millis(1)
+            } else {
+                Duration::from_secs(3600)
+            }))
+            .pre_ping(!expire)
+            .pre_ping_bypass(Duration::ZERO)
+            .validation_timeout(Duration::MAX)
+            .timeout(Duration::MAX)
+            .build(fake.clone())
+            .unwrap();
+        drop(pool.get_timeout(Duration::MAX).unwrap());
+        common::settle(&pool);
+        // Time, not another thread, is what this waits for: the 1 ms lifetime to run out, on a
+        // clock that ticks every few milliseconds.
+        thread::sleep(Duration::from_millis(20));
+        fake.state
+            .fail_ping
+            .store(!expire, std::sync::atomic::Ordering::SeqCst);
+        let conn = pool.get_timeout(Duration::MAX).unwrap();
+        assert_eq!(conn.serial, 2, "expire {expire}: the failed one was replaced");
+        drop(conn);
+        drop(pool.get().unwrap());
+        common::settle(&pool);
+        let s = pool.state();
+        assert_eq!(
+            (s.open, s.opening, s.waiting, s.in_use),
+            (1, 0, 0, 0),
+            "expire {expire}: {s:?}"
+        );
+    }
 }

@@ -77,6 +77,9 @@ struct Inner {
     next_ticket: u64,
     closed: bool,
     last_connect_error: Option<String>,
+    /// The error of a background connect that `try_get` started and nobody waited for: the
+    /// next `try_get` that finds nothing idle returns it.
+    unreported: Option<Error>,
     /// Checkouts under watch for leaks (only when `leak_threshold` is set).
     leases: HashMap<u64, Lease>,
     waits: WaitStats,
@@ -114,6 +117,9 @@ struct Hedge {
     /// connect of its own earmarked, that connect is earmarked for this one instead, so that
     /// every waiter marked `hedging` has exactly one connect in flight counting for it.
     earmarked: u64,
+    /// Started by `try_get`, which does not wait for it: its error is kept for the next
+    /// `try_get` (see `Inner::unreported`).
+    detached: bool,
 }
 
 /// What a checkout got: a slot it owns now.
@@ -124,6 +130,9 @@ pub(crate) enum Acquired {
     /// An empty slot counted as opening: open a connection in it, or give it up with
     /// [`Core::connect_failed`].
     Slot(usize),
+    /// A slot holding a connection a background connect has just opened: handed out as it is,
+    /// with no check (it has never been used).
+    Opened(usize),
 }
 
 /// A checkout watched for leaks.
@@ -175,6 +184,7 @@ impl<M: ManageConnection> Core<M> {
                 next_ticket: 0,
                 closed: false,
                 last_connect_error: None,
+                unreported: None,
                 leases: HashMap::new(),
                 waits: WaitStats::default(),
                 quiet_until: None,
@@ -242,55 +252,109 @@ impl<M: ManageConnection> Core<M> {
             return Ok(Some((acquired, Duration::ZERO)));
         }
         if !wait {
-            return Ok(None);
+            return inner.unreported.take().map_or(Ok(None), Err);
         }
 
         let ticket = self.enqueue(&mut inner, start, false);
-        self.wait_turn(inner, options, start, deadline, ticket).map(Some)
+        self.wait_turn(inner, options, start, deadline, ticket, true)
+            .map(Some)
     }
 
-    /// Puts a waiter at the back of the queue; returns its ticket.
+    /// Queues a waiter in the order the checkouts began: at the back for a new one, at its old
+    /// place for one that was handed a free slot and now waits beside its connect, so that it
+    /// keeps its turn. Returns its ticket.
     fn enqueue(&self, inner: &mut Inner, start: Instant, hedging: bool) -> u64 {
         let ticket = inner.next_ticket;
         inner.next_ticket += 1;
-        inner.waiters.push_back(Waiter {
-            ticket,
-            wake: Arc::new(Condvar::new()),
-            since: start,
-            hedging,
-        });
+        let at = inner
+            .waiters
+            .iter()
+            .rposition(|w| w.since <= start)
+            .map_or(0, |before| before + 1);
+        inner.waiters.insert(
+            at,
+            Waiter {
+                ticket,
+                wake: Arc::new(Condvar::new()),
+                since: start,
+                hedging,
+            },
+        );
         self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
         self.refresh_strict(inner, Instant::now());
         ticket
     }
 
-    /// For a checkout that reserved a slot to open a connection: whether it should open it on a
-    /// background thread while it waits in the queue for whichever comes first, a connection
-    /// given back or its own. Only when a connection could come back (some are open that are
-    /// not being opened or closed) and the deadline has not passed; then the caller is queued
-    /// (the ticket returned) before the connect starts, so that its outcome finds it.
-    pub(crate) fn start_hedge(&self, start: Instant, deadline: Instant) -> Option<u64> {
+    /// For a checkout that reserved the slot `index` to open a connection on a background
+    /// thread while it waits in the queue for whichever comes first, a connection given back or
+    /// its own: queues the caller (the ticket returned) before the connect starts, so that its
+    /// outcome finds it. If the pool is closed or the deadline has passed, the slot is given up
+    /// instead and the caller gets why.
+    pub(crate) fn start_hedge(
+        &self,
+        options: &PoolOptions,
+        index: usize,
+        start: Instant,
+        deadline: Instant,
+    ) -> Result<u64, (Error, Release<M>)> {
         let mut inner = self.lock();
-        if inner.closed || inner.open <= inner.opening + inner.closing || Instant::now() >= deadline {
-            return None;
+        let now = Instant::now();
+        if inner.closed || now >= deadline {
+            inner.opening -= 1;
+            let release = self.free_or_grant(&mut inner, options, index);
+            let err = if inner.closed {
+                Error::Closed
+            } else {
+                self.timed_out(&mut inner, options, now.saturating_duration_since(start), None)
+            };
+            return Err((err, release));
         }
         let ticket = self.enqueue(&mut inner, start, true);
         inner.hedges.push(Hedge {
             initiator: ticket,
             earmarked: ticket,
+            detached: false,
         });
-        Some(ticket)
+        Ok(ticket)
+    }
+
+    /// For `try_get`, which reserved a slot and does not wait: a ticket for a background
+    /// connect that no waiter stands behind. Its connection enters the pool like one given
+    /// back; its error is kept for the next `try_get`.
+    pub(crate) fn start_detached(&self) -> u64 {
+        let mut inner = self.lock();
+        let ticket = inner.next_ticket;
+        inner.next_ticket += 1;
+        inner.hedges.push(Hedge {
+            initiator: ticket,
+            earmarked: ticket,
+            detached: true,
+        });
+        ticket
+    }
+
+    /// The error of an earlier background connect that `try_get` started, if one failed and
+    /// was not reported yet.
+    pub(crate) fn take_unreported(&self) -> Option<Error> {
+        self.lock().unreported.take()
+    }
+
+    /// A checkout's deadline passed before it could validate the idle connection it holds
+    /// (given back already): counts the timeout and says what the pool looked like.
+    pub(crate) fn out_of_time(&self, options: &PoolOptions, waited: Duration) -> Error {
+        let mut inner = self.lock();
+        self.timed_out(&mut inner, options, waited, None)
     }
 
     /// Ends the record of the background connect started by `initiator`; returns the ticket of
     /// the waiter it was earmarked for.
-    fn end_hedge(inner: &mut Inner, initiator: u64) -> u64 {
+    fn end_hedge(inner: &mut Inner, initiator: u64) -> Hedge {
         let at = inner
             .hedges
             .iter()
             .position(|h| h.initiator == initiator)
             .expect("a background connect in flight is recorded");
-        inner.hedges.swap_remove(at).earmarked
+        inner.hedges.swap_remove(at)
     }
 
     /// The waiter `ticket`, if it still waits, no longer has a connect in flight counting for
@@ -310,12 +374,15 @@ impl<M: ManageConnection> Core<M> {
         start: Instant,
         deadline: Instant,
         ticket: u64,
+        record: bool,
     ) -> Result<(Acquired, Duration), Error> {
         let inner = self.lock();
-        self.wait_turn(inner, options, start, deadline, ticket)
+        self.wait_turn(inner, options, start, deadline, ticket, record)
     }
 
-    /// The queue's wait, for the waiter holding `ticket`.
+    /// The queue's wait, for the waiter holding `ticket`. A wait served by a connection given
+    /// back is recorded in the wait statistics if `record` (the checkout has not been counted
+    /// as waiting yet); one served by a background connect never is.
     fn wait_turn<'a>(
         &'a self,
         mut inner: MutexGuard<'a, Inner>,
@@ -323,13 +390,14 @@ impl<M: ManageConnection> Core<M> {
         start: Instant,
         deadline: Instant,
         ticket: u64,
+        record: bool,
     ) -> Result<(Acquired, Duration), Error> {
         let wake = match inner.waiters.iter().find(|w| w.ticket == ticket) {
             Some(waiter) => Arc::clone(&waiter.wake),
             // Its background connect already failed (or the pool closed): the loop says which.
             None => Arc::new(Condvar::new()),
         };
-        let window_ends = start + self.fairness_window;
+        let window_ends = super::clock::after(start, self.fairness_window);
         // Whether this turn of the loop follows a sleep (a nudge, or a timer).
         let mut slept = false;
         loop {
@@ -352,7 +420,11 @@ impl<M: ManageConnection> Core<M> {
                 }
                 self.left_queue(&mut inner);
                 let waited = now.saturating_duration_since(start);
-                inner.waits.record_wait(waited);
+                // Served by a connection opened for it: it waited for the database, not for
+                // the pool.
+                if record && !matches!(acquired, Acquired::Opened(_)) {
+                    inner.waits.record_wait(waited);
+                }
                 return Ok((acquired, waited));
             }
             if let Some(at) = inner.failed.iter().position(|(t, _)| *t == ticket) {
@@ -428,7 +500,8 @@ impl<M: ManageConnection> Core<M> {
     ) -> Error {
         inner.waits.timeouts += 1;
         let state = self.state_of(inner, options);
-        Error::Timeout(TimeoutDetails {
+        Error::Timeout(Box::new(TimeoutDetails {
+            pool: options.name.clone(),
             waited,
             pool_size: options.pool_size,
             max_overflow: options.max_overflow,
@@ -437,7 +510,7 @@ impl<M: ManageConnection> Core<M> {
             waiting: state.waiting,
             last_connect_error: inner.last_connect_error.clone(),
             cross_process_cap: cap,
-        })
+        }))
     }
 
     /// A checkout that reserved `index` to open a connection could not get a slot of the cap
@@ -721,7 +794,7 @@ impl<M: ManageConnection> Core<M> {
     pub(crate) fn hedge_opened(&self, options: &PoolOptions, index: usize, ticket: u64) -> Returned {
         let mut inner = self.lock();
         inner.opening -= 1;
-        let earmarked = Self::end_hedge(&mut inner, ticket);
+        let earmarked = Self::end_hedge(&mut inner, ticket).earmarked;
         if inner.closed {
             inner.closing += 1;
             return Returned::Close(super::observe::CloseReason::PoolClosed);
@@ -733,7 +806,7 @@ impl<M: ManageConnection> Core<M> {
                     None => Self::unhedge(&mut inner, earmarked),
                 }
             }
-            self.grant(&mut inner, 0, Acquired::Idle(index));
+            self.grant(&mut inner, 0, Acquired::Opened(index));
             // One fewer opening: another waiter may open one now.
             self.dispatch(&mut inner, options);
             return Returned::Kept;
@@ -757,14 +830,16 @@ impl<M: ManageConnection> Core<M> {
         let mut inner = self.lock();
         inner.opening -= 1;
         inner.last_connect_error = Some(message);
-        let earmarked = Self::end_hedge(&mut inner, ticket);
-        Self::unhedge(&mut inner, earmarked);
+        let hedge = Self::end_hedge(&mut inner, ticket);
+        Self::unhedge(&mut inner, hedge.earmarked);
         if let Some(at) = inner.waiters.iter().position(|w| w.ticket == ticket) {
             let waiter = inner.waiters.remove(at).expect("found just now");
             self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
             inner.failed.push((ticket, error));
             self.refresh_strict(&inner, Instant::now());
             waiter.wake.notify_one();
+        } else if hedge.detached {
+            inner.unreported = Some(error);
         }
         self.free_or_grant(&mut inner, options, index)
     }
@@ -823,7 +898,7 @@ impl<M: ManageConnection> Core<M> {
         let mut releases = Vec::new();
         for (_, acquired) in std::mem::take(&mut inner.granted) {
             match acquired {
-                Acquired::Idle(index) => doomed.push(index),
+                Acquired::Idle(index) | Acquired::Opened(index) => doomed.push(index),
                 Acquired::Slot(index) => {
                     inner.opening -= 1;
                     releases.extend(self.empty_slot(&mut inner, index));

@@ -155,9 +155,13 @@ impl<M: ManageConnection> Pool<M> {
             .map(|conn| conn.expect("a waiting checkout returns a connection or an error"))
     }
 
-    /// Checks out a connection only if one is idle or a slot is free, without waiting for
-    /// another thread to give one back. `Ok(None)` means the pool is busy; a connect error is
-    /// still an error (r2d2's `try_get` returns `None` for both).
+    /// Checks out a connection only if one is idle now: it never waits, neither for another
+    /// thread to give one back nor for a connect. As in r2d2, when nothing is idle and a slot
+    /// is free, a connection is opened in the background and joins the pool for a later call.
+    ///
+    /// `Ok(None)` means nothing is ready now. A connect error is still an error: the first
+    /// `try_get` after a background connect it started failed returns that error (r2d2 only
+    /// logs it).
     pub fn try_get(&self) -> Result<Option<PooledConnection<M>>, Error> {
         self.shared().checkout(self.shared().options.timeout, false)
     }
@@ -220,6 +224,33 @@ impl<M: ManageConnection> Pool<M> {
     pub(crate) fn fill_min_idle(&self) -> Result<(), Error> {
         self.shared().fill_min_idle()
     }
+}
+
+/// A checkout's bounds: when the call began and when it must have ended.
+#[derive(Debug, Clone, Copy)]
+struct Deadline {
+    start: Instant,
+    end: Instant,
+}
+
+impl Deadline {
+    /// The bounds of a call that began at `entered` on the coarse clock; any `timeout`,
+    /// `Duration::MAX` included.
+    fn new(entered: Nanos, timeout: Duration) -> Deadline {
+        let start = clock::started_at(entered);
+        Deadline {
+            start,
+            end: clock::after(start, timeout),
+        }
+    }
+}
+
+/// Why an idle connection was not handed out.
+enum Check {
+    /// It failed a check and is replaced.
+    Failed(CloseReason),
+    /// It needs a pre-ping and the checkout's deadline has passed.
+    OutOfTime(Deadline),
 }
 
 /// What a checkout about to open a connection got from the cap across processes.
@@ -298,9 +329,11 @@ impl<M: ManageConnection> Shared<M> {
 
     fn checkout(&self, timeout: Duration, wait: bool) -> Result<Option<PooledConnection<M>>, Error> {
         let core = self.core();
-        // The coarse clock serves the checks; the precise one is read only once the queue (and
-        // so a deadline) is needed.
-        let mut now = clock::now();
+        // The coarse clock serves the checks and marks when the call began; the precise one is
+        // read only once a bounded step (a wait, a connect, a pre-ping) needs the deadline,
+        // which is then counted from that beginning, never from when it was first needed.
+        let entered = clock::now();
+        let mut now = entered;
         let mut deadline = None;
         // The fast path first; then the queue. After a connection failed its checks, `next` is
         // what the caller tries without going back to the queue: it keeps its turn.
@@ -311,15 +344,8 @@ impl<M: ManageConnection> Shared<M> {
             let (acquired, waited) = match next.take() {
                 Some(next) => next,
                 None => {
-                    let (start, deadline) = *deadline.get_or_insert_with(|| {
-                        let start = Instant::now();
-                        // A deadline past what Instant can hold is as good as none.
-                        let end = start
-                            .checked_add(timeout)
-                            .unwrap_or_else(|| start + Duration::from_secs(86_400 * 365));
-                        (start, end)
-                    });
-                    match core.acquire(&self.options, start, deadline, wait)? {
+                    let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
+                    match core.acquire(&self.options, bound.start, bound.end, wait)? {
                         Some(acquired) => acquired,
                         None => return Ok(None),
                     }
@@ -329,30 +355,47 @@ impl<M: ManageConnection> Shared<M> {
                 now = clock::now();
             }
             let index = match acquired {
+                // Never used: only an invalidation since its connect began can fault it.
+                Acquired::Opened(index)
+                    if self.conn_in(core, index).generation < self.generation.load(Ordering::Relaxed) =>
+                {
+                    next = Some((self.replace(core, index, CloseReason::Invalidated), waited));
+                    continue;
+                }
+                Acquired::Opened(index) => index,
                 Acquired::Idle(index) => {
-                    match self.check_idle(core, index, now, deadline.map(|(_, end)| end), timeout) {
+                    match self.check_idle(core, index, now, entered, timeout, &mut deadline) {
                         Ok(()) => index,
-                        Err(reason) => {
+                        Err(Check::Failed(reason)) => {
                             next = Some((self.replace(core, index, reason), waited));
                             continue;
+                        }
+                        Err(Check::OutOfTime(bound)) => {
+                            // No time left to validate it: it goes back unchecked, for a caller
+                            // with time to spare.
+                            self.put_back(core, index, CloseIn::Background);
+                            return Err(core.out_of_time(&self.options, bound.start.elapsed()));
                         }
                     }
                 }
                 Acquired::Slot(index) => {
-                    let (start, end) = *deadline.get_or_insert_with(|| {
-                        let start = Instant::now();
-                        (start, start + timeout)
-                    });
-                    let permit = match self.cap_permit(core, end) {
+                    let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
+                    // `try_get` does not wait for the cap either.
+                    let cap_deadline = if wait { bound.end } else { Instant::now() };
+                    let permit = match self.cap_permit(core, cap_deadline) {
                         Ok(CapWait::Permit(permit)) => permit,
                         Ok(CapWait::Idle(idle)) => {
                             drop(core.give_up_slot(&self.options, index));
                             next = Some((Acquired::Idle(idle), waited));
                             continue;
                         }
+                        Ok(CapWait::Full(_)) if !wait => {
+                            drop(core.give_up_slot(&self.options, index));
+                            return core.take_unreported().map_or(Ok(None), Err);
+                        }
                         Ok(CapWait::Full(why)) => {
                             let (err, release) =
-                                core.cap_timed_out(&self.options, index, start.elapsed(), why);
+                                core.cap_timed_out(&self.options, index, bound.start.elapsed(), why);
                             drop(release);
                             return Err(err);
                         }
@@ -362,16 +405,35 @@ impl<M: ManageConnection> Shared<M> {
                             return Err(err);
                         }
                     };
-                    // With connections in use that may come back first, the connect runs on a
-                    // thread of its own while the caller waits in the queue for whichever
-                    // comes first; with none (a cold start, `try_get`), it runs here.
-                    if wait && let Some(ticket) = core.start_hedge(start, end) {
-                        next = Some(self.hedge(core, index, permit, ticket, start, end)?);
-                        continue;
+                    if !wait {
+                        // `try_get` never waits for a connect. An earlier one it started failed
+                        // unreported: that error is this call's answer. Otherwise a connect
+                        // starts, and its connection joins the pool when it comes, for this
+                        // caller's next try or anyone else.
+                        if let Some(err) = core.take_unreported() {
+                            drop(permit);
+                            drop(core.give_up_slot(&self.options, index));
+                            return Err(err);
+                        }
+                        let ticket = core.start_detached();
+                        self.connect_in_background(core, index, permit, ticket);
+                        return Ok(None);
                     }
-                    self.open(core, index, permit)?;
-                    core.opened(&self.options);
-                    index
+                    // The connect runs on a thread of its own while the caller waits in the
+                    // queue for whichever comes first, a connection given back or its own, and
+                    // never past the deadline: no backend's connect can hold the caller longer.
+                    match core.start_hedge(&self.options, index, bound.start, bound.end) {
+                        Ok(ticket) => {
+                            let counted = !waited.is_zero();
+                            next = Some(self.hedge(core, index, permit, ticket, bound, counted)?);
+                            continue;
+                        }
+                        Err((err, release)) => {
+                            drop(permit);
+                            drop(release);
+                            return Err(err);
+                        }
+                    }
                 }
             };
             return Ok(Some(self.lend(core, index, now, waited)));
@@ -391,29 +453,34 @@ impl<M: ManageConnection> Shared<M> {
     }
 
     /// The checks before an idle connection is handed out: lifetime, invalidation, pre-ping.
-    /// A connection that fails them is replaced by [`Shared::replace`].
+    /// A connection that fails them is replaced by [`Shared::replace`]. The pre-ping gets what
+    /// is left of the checkout's deadline (at most `validation_timeout`), never a fresh budget.
     fn check_idle(
         &self,
         core: &Core<M>,
         index: usize,
         now: Nanos,
-        deadline: Option<Instant>,
+        entered: Nanos,
         timeout: Duration,
-    ) -> Result<(), CloseReason> {
+        deadline: &mut Option<Deadline>,
+    ) -> Result<(), Check> {
         let conn = self.conn_in(core, index);
         if conn.is_expired(now) {
-            return Err(CloseReason::Recycled);
+            return Err(Check::Failed(CloseReason::Recycled));
         }
         if conn.generation < self.generation.load(Ordering::Relaxed) {
-            return Err(CloseReason::Invalidated);
+            return Err(Check::Failed(CloseReason::Invalidated));
         }
         if self.options.pre_ping && clock::since(now, conn.alive_at) >= self.options.pre_ping_bypass {
-            // Bounded by the checkout's own deadline too (its whole timeout on the fast path).
-            let remaining = deadline.map_or(timeout, |end| end.saturating_duration_since(Instant::now()));
+            let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
+            let remaining = bound.end.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(Check::OutOfTime(bound));
+            }
             let budget = self.options.validation_timeout.min(remaining);
             if let Err(err) = self.ping(core, conn, budget) {
                 log::warn!(target: "millpond::pool", "[{}] connection {} failed its pre-ping and is replaced: {err}", self.options.name, conn.id);
-                return Err(CloseReason::PingFailed);
+                return Err(Check::Failed(CloseReason::PingFailed));
             }
         }
         Ok(())
@@ -496,11 +563,11 @@ impl<M: ManageConnection> Shared<M> {
         index: usize,
         permit: Option<CapPermit>,
         ticket: u64,
-        start: Instant,
-        end: Instant,
+        bound: Deadline,
+        counted: bool,
     ) -> Result<(Acquired, Duration), Error> {
         self.connect_in_background(core, index, permit, ticket);
-        core.wait_hedged(&self.options, start, end, ticket)
+        core.wait_hedged(&self.options, bound.start, bound.end, ticket, !counted)
     }
 
     /// Opens a connection on a thread of its own in a slot the caller reserved and the waiter

@@ -53,8 +53,10 @@ pub struct Stats {
     pub connect_errors: u64,
     /// Successful checkouts.
     pub checkouts: u64,
-    /// Checkouts that had to wait in the queue: no idle connection and no free slot at once, or
-    /// a connect of their own on a background thread while connections in use could come back.
+    /// Checkouts served after waiting for another thread: no idle connection and no free slot
+    /// at once, then a connection given back (or a slot freed) by another thread. A checkout
+    /// served by a connection opened for it waited for the database, not the pool: it counts
+    /// in `connects`, not here.
     pub waits: u64,
     /// The total time checkouts spent waiting.
     pub wait_time_total: Duration,

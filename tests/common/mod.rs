@@ -34,6 +34,10 @@ pub struct FakeState {
     /// Failed pings say the server is lost.
     pub ping_says_lost: AtomicBool,
     pub fail_reset: AtomicBool,
+    /// Pings stall for their whole budget, then fail: a server that stopped answering.
+    pub stall_ping: AtomicBool,
+    /// The budget every ping was given, in order.
+    pub ping_budgets: Mutex<Vec<Duration>>,
     pub connect_delay_ms: AtomicU64,
     pub close_delay_ms: AtomicU64,
     /// The thread of every connect attempt, in order.
@@ -156,8 +160,16 @@ impl ManageConnection for Fake {
         })
     }
 
-    fn is_valid(&self, _conn: &mut FakeConn, _timeout: Duration) -> Result<(), FakeError> {
+    fn is_valid(&self, _conn: &mut FakeConn, timeout: Duration) -> Result<(), FakeError> {
         self.state.pings.fetch_add(1, SeqCst);
+        self.state.ping_budgets.lock().unwrap().push(timeout);
+        if self.state.stall_ping.load(SeqCst) {
+            std::thread::sleep(timeout);
+            return Err(FakeError {
+                message: "no answer within the validation budget (fake)".into(),
+                lost: false,
+            });
+        }
         if self.state.fail_ping.load(SeqCst) {
             return Err(FakeError {
                 message: "server closed the connection (fake)".into(),
