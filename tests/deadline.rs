@@ -1,0 +1,119 @@
+//! The checkout deadline against real drivers and a server that accepts TCP connections and
+//! never answers (a raw listener in this test: no real server is touched). Whatever the
+//! backend's own connect timeout, `get`, `get_timeout` and `try_get` return within the
+//! caller's timeout (plus scheduling slack), with a timeout, never a disguised connect error.
+
+use std::net::{TcpListener, TcpStream};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use millpond::jdbc;
+use millpond::mysql::MySqlManager;
+use millpond::postgres::PostgresManager;
+use millpond::{Error, ManageConnection, Pool};
+
+/// How late a call may return past its timeout.
+const SLACK: Duration = Duration::from_millis(100);
+const TIMEOUT: Duration = Duration::from_millis(300);
+
+/// A listener that accepts every connection and never sends a byte; the sockets stay open for
+/// the life of the test process.
+fn silent_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    let port = listener.local_addr().unwrap().port();
+    let held: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+    thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            held.lock().unwrap().push(stream);
+        }
+    });
+    port
+}
+
+/// Runs `call`, asserts it returned within `limit` and returns what it returned.
+fn within<T>(limit: Duration, what: &str, call: impl FnOnce() -> T) -> T {
+    let started = Instant::now();
+    let result = call();
+    let took = started.elapsed();
+    assert!(took <= limit + SLACK, "{what} took {took:?}, past its {limit:?}");
+    result
+}
+
+fn expect_timeout<T>(what: &str, result: Result<T, Error>) {
+    match result {
+        Err(err @ Error::Timeout(_)) => {
+            let shown = err.to_string();
+            assert!(shown.contains("timed out after"), "{what}: {shown}");
+        }
+        Err(other) => panic!("{what}: expected a timeout, got {other:?}"),
+        Ok(_) => panic!("{what}: a connection from a server that never answers"),
+    }
+}
+
+/// A cold pool on a silent server: every kind of checkout keeps its own deadline, and none of
+/// them loses a slot (the connects still running are counted as opening, and end in time).
+fn cold_pool_keeps_every_deadline<M: ManageConnection>(manager: M) {
+    let pool = Pool::builder()
+        .pool_size(2)
+        .max_overflow(Some(0))
+        .timeout(TIMEOUT)
+        .build(manager)
+        .expect("no connection is opened at build");
+    expect_timeout("get", within(TIMEOUT, "get()", || pool.get()));
+    let short = Duration::from_millis(150);
+    expect_timeout(
+        "get_timeout",
+        within(short, "get_timeout(150 ms)", || pool.get_timeout(short)),
+    );
+    let got = within(Duration::ZERO, "try_get()", || pool.try_get());
+    assert!(
+        matches!(got, Ok(None)),
+        "try_get on a silent server: {:?}",
+        got.map(|conn| conn.is_some())
+    );
+    let zero = within(Duration::ZERO, "get_timeout(0)", || {
+        pool.get_timeout(Duration::ZERO)
+    });
+    expect_timeout("get_timeout(0)", zero);
+    let state = pool.state();
+    assert!(state.opening <= 2 && state.open <= 2, "{state:?}");
+    assert_eq!((state.in_use, state.waiting), (0, 0), "{state:?}");
+    let stats = pool.stats();
+    assert_eq!(stats.timeouts, 3, "{stats:?}");
+}
+
+#[test]
+fn postgres_on_a_silent_server() {
+    let port = silent_server();
+    let manager = PostgresManager::from_url(&format!(
+        "postgres://postgres@127.0.0.1:{port}/test?sslmode=disable&connect_timeout=10"
+    ))
+    .unwrap();
+    cold_pool_keeps_every_deadline(manager);
+}
+
+#[test]
+fn mysql_on_a_silent_server() {
+    let port = silent_server();
+    let manager = MySqlManager::from_url(&format!(
+        "mysql://root@127.0.0.1:{port}/test?connect_timeout_ms=10000"
+    ))
+    .unwrap();
+    cold_pool_keeps_every_deadline(manager);
+}
+
+#[test]
+fn jdbc_on_a_silent_server() {
+    let jar = std::path::PathBuf::from("/usr/share/java/postgresql.jar");
+    assert!(
+        jar.is_file(),
+        "{} is missing: run scripts/test once",
+        jar.display()
+    );
+    let port = silent_server();
+    let manager = jdbc::postgresql("127.0.0.1", port, "test")
+        .user("postgres")
+        .jar(jar);
+    cold_pool_keeps_every_deadline(manager);
+}
