@@ -117,3 +117,22 @@ fn jdbc_on_a_silent_server() {
         .jar(jar);
     cold_pool_keeps_every_deadline(manager);
 }
+
+/// `build` with `min_idle` opens its connections within the pool's timeout too: on a silent
+/// server it fails with a timeout in time instead of the backend's connect timeout.
+#[test]
+fn build_with_min_idle_keeps_the_timeout() {
+    let port = silent_server();
+    let manager = PostgresManager::from_url(&format!(
+        "postgres://postgres@127.0.0.1:{port}/test?sslmode=disable&connect_timeout=10"
+    ))
+    .unwrap();
+    let built = within(TIMEOUT, "build() with min_idle 2", || {
+        Pool::builder()
+            .pool_size(2)
+            .min_idle(2)
+            .timeout(TIMEOUT)
+            .build(manager)
+    });
+    expect_timeout("build", built);
+}

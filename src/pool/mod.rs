@@ -220,9 +220,10 @@ impl<M: ManageConnection> Pool<M> {
         self.shared().core().last_connect_error()
     }
 
-    /// Opens connections until `min_idle` are idle; the first connect error is returned.
+    /// Opens connections until `min_idle` are idle, waiting no longer than the pool's
+    /// `timeout`; the first connect error is returned.
     pub(crate) fn fill_min_idle(&self) -> Result<(), Error> {
-        self.shared().fill_min_idle()
+        self.shared().fill_min_idle_within(self.shared().options.timeout)
     }
 }
 
@@ -581,7 +582,7 @@ impl<M: ManageConnection> Shared<M> {
     ) {
         let shared = self.myself.upgrade().expect("a checkout holds the pool");
         let spawned = std::thread::Builder::new()
-            .name(format!("{}-connect", self.options.name))
+            .name(thread_name(&self.options.name, "connect"))
             .spawn(move || shared.finish_background_connect(index, cap_permit, ticket));
         if let Err(err) = spawned {
             // The cap's permit went with the closure. The waiter gets the error as if the
@@ -800,44 +801,104 @@ impl<M: ManageConnection> Shared<M> {
         drop(releases);
     }
 
+    /// Opens connections until `min_idle` are idle, in this thread (the reaper's); the first
+    /// connect error is returned.
     fn fill_min_idle(&self) -> Result<(), Error> {
         let core = self.core();
-        let min_idle = self.options.min_idle;
-        let reserved = core.reserve(&self.options, |state| {
-            min_idle.saturating_sub(state.idle + state.opening)
-        });
         let mut first_error = None;
+        for index in self.reserve_min_idle(core) {
+            if let Err(err) = self.fill_slot(core, index) {
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// As [`Shared::fill_min_idle`], for a caller that must not wait past `timeout` (`build`,
+    /// the settings registry): each connect runs on a thread of its own, and one still running
+    /// at the deadline goes on, its connection joining the pool.
+    fn fill_min_idle_within(&self, timeout: Duration) -> Result<(), Error> {
+        let core = self.core();
+        let start = Instant::now();
+        let deadline = clock::after(start, timeout);
+        let reserved = self.reserve_min_idle(core);
+        let expected = reserved.len();
+        if expected == 0 {
+            return Ok(());
+        }
+        let shared = self.myself.upgrade().expect("the caller holds the pool");
+        let (tx, rx) = std::sync::mpsc::channel();
         for index in reserved {
-            // The reaper and `build` never wait for the cap: a full cap means enough are open.
-            let permit = match self.cap_permit(core, Instant::now()) {
-                Ok(CapWait::Permit(permit)) => permit,
-                Ok(CapWait::Idle(idle)) => {
-                    self.put_back(core, idle, CloseIn::ThisThread);
-                    drop(core.give_up_slot(&self.options, index));
-                    continue;
-                }
-                Ok(CapWait::Full(_)) => {
-                    drop(core.give_up_slot(&self.options, index));
-                    continue;
-                }
-                Err(err) => {
-                    Counters::bump(&core.counters.connect_errors);
-                    drop(core.connect_failed(&self.options, index, err.to_string()));
+            let (shared, sent) = (Arc::clone(&shared), tx.clone());
+            let spawned = std::thread::Builder::new()
+                .name(thread_name(&self.options.name, "connect"))
+                .spawn(move || {
+                    let result = shared.fill_slot(shared.core(), index);
+                    let _ = sent.send(result);
+                });
+            if let Err(err) = spawned {
+                let message = format!("could not start a thread to open a connection: {err}");
+                Counters::bump(&core.counters.connect_errors);
+                drop(core.connect_failed(&self.options, index, message.clone()));
+                let _ = tx.send(Err(Error::Connect(message.into())));
+            }
+        }
+        drop(tx);
+        let mut first_error = None;
+        for _ in 0..expected {
+            match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+                Ok(Ok(())) => {}
+                Ok(Err(err)) => {
                     first_error.get_or_insert(err);
-                    continue;
                 }
-            };
-            match self.open(core, index, permit) {
-                Ok(()) => {
-                    core.opened(&self.options);
-                    self.put_back(core, index, CloseIn::ThisThread);
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(
+                        first_error.unwrap_or_else(|| core.out_of_time(&self.options, start.elapsed()))
+                    );
                 }
-                Err(err) => {
-                    first_error.get_or_insert(err);
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    // A connect panicked (its slot was freed as it unwound).
+                    let message = "the connection manager's connect panicked".to_owned();
+                    first_error.get_or_insert(Error::Connect(message.into()));
+                    break;
                 }
             }
         }
         first_error.map_or(Ok(()), Err)
+    }
+
+    /// Reserves the slots needed to bring the idle connections up to `min_idle`.
+    fn reserve_min_idle(&self, core: &Core<M>) -> Vec<usize> {
+        let min_idle = self.options.min_idle;
+        core.reserve(&self.options, |state| {
+            min_idle.saturating_sub(state.idle + state.opening)
+        })
+    }
+
+    /// Opens a connection in a slot reserved for `min_idle` and keeps it idle.
+    fn fill_slot(&self, core: &Core<M>, index: usize) -> Result<(), Error> {
+        // The reaper and `build` never wait for the cap: a full cap means enough are open.
+        let permit = match self.cap_permit(core, Instant::now()) {
+            Ok(CapWait::Permit(permit)) => permit,
+            Ok(CapWait::Idle(idle)) => {
+                self.put_back(core, idle, CloseIn::ThisThread);
+                drop(core.give_up_slot(&self.options, index));
+                return Ok(());
+            }
+            Ok(CapWait::Full(_)) => {
+                drop(core.give_up_slot(&self.options, index));
+                return Ok(());
+            }
+            Err(err) => {
+                Counters::bump(&core.counters.connect_errors);
+                drop(core.connect_failed(&self.options, index, err.to_string()));
+                return Err(err);
+            }
+        };
+        self.open(core, index, permit)?;
+        core.opened(&self.options);
+        self.put_back(core, index, CloseIn::ThisThread);
+        Ok(())
     }
 }
 
@@ -854,6 +915,16 @@ impl<M: ManageConnection> Drop for Shared<M> {
             std::mem::forget(core);
         }
     }
+}
+
+/// The name of a thread of the pool's: its name (control characters, which a thread name cannot
+/// hold, replaced) and what the thread is for.
+pub(crate) fn thread_name(pool: &str, role: &str) -> String {
+    let pool: String = pool
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    format!("{pool}-{role}")
 }
 
 /// What a panic in the manager's `connect` said, for the pool's last connect error.
