@@ -415,10 +415,12 @@ fn an_open_transaction_is_rolled_back_before_the_next_borrower_and_an_idle_retur
     assert_eq!(pool.stats().resets, 2);
     assert_eq!(count(&mut pool.get().unwrap()), 1);
 
-    // The raw client lent out: the state is unknown, so the return rolls back.
+    // A prepared statement run once a transaction-control one was prepared: the state is
+    // unknown, so the return rolls back.
     {
         let mut conn = pool.get().unwrap();
-        conn.client_mut().batch_execute("SELECT 'raw'").unwrap();
+        let begin = conn.prepare("BEGIN").unwrap();
+        conn.execute(&begin, &[]).unwrap();
         assert_eq!(conn.transaction_state(), TransactionState::Unknown);
     }
     assert_eq!(pool.stats().resets, 3);
@@ -844,4 +846,312 @@ fn tls_modes_against_the_local_server() {
         ))
         .unwrap()
     );
+}
+
+// ---------------------------------------------------------------------------------------------
+// A silent network (through `common::proxy`, so the shared server itself is never frozen): the
+// reset on return and the pre-ping are bounded, and a connection whose reset timed out is
+// closed, never kept. And no commit reports `Ok` when the server rolled back.
+
+use common::proxy::Proxy;
+use millpond::postgres::DEFAULT_RESET_TIMEOUT;
+
+/// A plain-TCP manager whose connections go through `proxy` and carry `tag`.
+fn proxied(proxy: &Proxy, tag: &str) -> PostgresManager {
+    PostgresManager::from_url(&format!(
+        "postgres://postgres@127.0.0.1:{}/test?sslmode=disable",
+        proxy.port()
+    ))
+    .unwrap()
+    .application_name(tag)
+}
+
+#[test]
+fn a_reset_on_a_silent_network_returns_within_reset_timeout_and_the_connection_is_closed() {
+    let proxy = Proxy::start("127.0.0.1:5432");
+    let reset = Duration::from_millis(400);
+    let tag = tag("reset-silent");
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .pre_ping(false)
+        .build(proxied(&proxy, &tag).reset_timeout(reset))
+        .unwrap();
+    assert_eq!(proxied(&proxy, &tag).get_reset_timeout(), DEFAULT_RESET_TIMEOUT);
+    {
+        // A healthy reset through the same path: the connection is kept.
+        let mut conn = pool.get().unwrap();
+        conn.batch_execute("BEGIN").unwrap();
+    }
+    assert_eq!(pool.stats().resets, 1);
+    assert_eq!(
+        pool.state().idle,
+        1,
+        "a reset that succeeded keeps the connection"
+    );
+
+    let mut conn = pool.get().unwrap();
+    conn.batch_execute("BEGIN").unwrap();
+    conn.query_one("SELECT 1", &[]).unwrap();
+    assert_eq!(proxy.connections().len(), 1);
+    proxy.freeze();
+    let started = Instant::now();
+    drop(conn);
+    let took = started.elapsed();
+    println!("drop with a transaction open on a silent network: {took:?} (reset_timeout {reset:?})");
+    assert!(
+        took >= reset && took < reset + Duration::from_millis(100),
+        "the borrower's drop took {took:?}"
+    );
+    // Closed, not kept, and the close itself did not wait on the silent network.
+    settle(&pool);
+    let state = pool.state();
+    assert_eq!((state.open, state.idle, state.in_use), (0, 0, 0), "{state:?}");
+    let stats = pool.stats();
+    assert_eq!((stats.resets, stats.reset_failures), (2, 1), "{stats:?}");
+
+    // The connection is closed by the reset's own thread once the network answers again.
+    proxy.thaw();
+    assert!(
+        proxy.wait_connections(Duration::from_secs(10), |n| n == 0),
+        "the given-up connection was closed"
+    );
+    // And the pool opens a fresh one.
+    let mut conn = pool.get().unwrap();
+    conn.query_one("SELECT 1", &[]).unwrap();
+}
+
+#[test]
+fn a_pre_ping_on_a_silent_network_returns_within_its_budget() {
+    let proxy = Proxy::start("127.0.0.1:5432");
+    let manager = proxied(&proxy, &tag("ping-silent"));
+    let mut conn = manager.connect().unwrap();
+    let budget = Duration::from_millis(300);
+    manager.is_valid(&mut conn, budget).unwrap();
+    proxy.freeze();
+    let started = Instant::now();
+    let err = manager.is_valid(&mut conn, budget).unwrap_err();
+    let took = started.elapsed();
+    println!("pre-ping on a silent network: {took:?}: {err}");
+    assert!(took < budget + Duration::from_millis(100), "{took:?}");
+    assert!(err.is_timeout(), "{err}");
+    assert!(manager.has_broken(&mut conn));
+    let started = Instant::now();
+    drop(conn);
+    assert!(
+        started.elapsed() < Duration::from_millis(100),
+        "closing a connection that still owes a reply does not wait for it"
+    );
+    proxy.thaw();
+    assert!(proxy.wait_connections(Duration::from_secs(10), |n| n == 0));
+}
+
+/// A fresh table for one test, dropped by the caller.
+fn commit_table(mon: &mut postgres::Client, test: &str) -> String {
+    let table = format!("mp_commit_{test}_{}", std::process::id());
+    mon.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id int)"
+    ))
+    .unwrap();
+    table
+}
+
+fn rows(mon: &mut postgres::Client, table: &str, id: i32) -> i64 {
+    mon.query_one(&format!("SELECT count(*) FROM {table} WHERE id = $1"), &[&id])
+        .unwrap()
+        .get(0)
+}
+
+/// Whether `err` is the server's refusal in a failed transaction (25P02).
+fn is_failed_transaction(err: &postgres::Error) -> bool {
+    err.code() == Some(&SqlState::IN_FAILED_SQL_TRANSACTION)
+}
+
+#[test]
+fn every_commit_of_a_failed_transaction_is_an_error_and_writes_nothing() {
+    let mut mon = monitor();
+    let table = commit_table(&mut mon, "paths");
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .build(manager(&tag("commit-paths")))
+        .unwrap();
+    let insert = |id: i32| format!("INSERT INTO {table} VALUES ({id})");
+    let mut conn = pool.get().unwrap();
+
+    // After each failed commit the transaction is over: the connection works on, idle.
+    let after = |conn: &mut PgConnection, path: &str| {
+        assert_eq!(conn.transaction_state(), TransactionState::Idle, "{path}");
+        conn.query_one("SELECT 1", &[])
+            .unwrap_or_else(|e| panic!("{path}: {e}"));
+    };
+
+    // 1. The transaction object.
+    let mut tx = conn.transaction().unwrap();
+    tx.execute(&insert(1), &[]).unwrap();
+    assert!(tx.query_one("SELECT 1 / 0", &[]).is_err());
+    let err = tx.commit().unwrap_err();
+    assert!(is_failed_transaction(&err), "{err}");
+    after(&mut conn, "transaction().commit()");
+
+    // 2. The transaction builder.
+    let mut tx = conn.build_transaction().read_only(false).start().unwrap();
+    tx.execute(&insert(2), &[]).unwrap();
+    assert!(tx.batch_execute("SELECT 1 / 0").is_err());
+    let err = tx.commit().unwrap_err();
+    assert!(is_failed_transaction(&err), "{err}");
+    after(&mut conn, "build_transaction().start().commit()");
+
+    // 3. COMMIT or END as text, through each method that sends text; and as a prepared
+    //    statement.
+    type Commit<'a> = &'a dyn Fn(&mut PgConnection) -> Result<(), postgres::Error>;
+    let commit_statement = conn.prepare("COMMIT").unwrap();
+    let paths: [(&str, Commit<'_>); 7] = [
+        ("batch_execute(COMMIT)", &|c| c.batch_execute("COMMIT")),
+        ("batch_execute(end; select)", &|c| {
+            c.batch_execute("end; SELECT 1")
+        }),
+        ("execute(COMMIT)", &|c| c.execute("COMMIT", &[]).map(drop)),
+        ("query(COMMIT)", &|c| c.query("commit", &[]).map(drop)),
+        ("simple_query(END)", &|c| c.simple_query("END").map(drop)),
+        ("execute(prepared COMMIT)", &|c| {
+            c.execute(&commit_statement, &[]).map(drop)
+        }),
+        ("query_typed(COMMIT)", &|c| c.query_typed("COMMIT", &[]).map(drop)),
+    ];
+    for (id, (path, commit)) in (3..).zip(paths) {
+        conn.batch_execute("BEGIN").unwrap();
+        conn.execute(&insert(id), &[]).unwrap();
+        assert!(conn.execute("SELECT 1 / 0", &[]).is_err());
+        let err = commit(&mut conn).expect_err(path);
+        assert!(is_failed_transaction(&err), "{path}: {err}");
+        after(&mut conn, path);
+        assert_eq!(rows(&mut mon, &table, id), 0, "{path}");
+    }
+
+    // 4. COMMIT sent as text through the transaction object.
+    let mut tx = conn.transaction().unwrap();
+    tx.execute(&insert(20), &[]).unwrap();
+    assert!(tx.execute("SELECT 1 / 0", &[]).is_err());
+    let err = tx.batch_execute("COMMIT").unwrap_err();
+    assert!(is_failed_transaction(&err), "{err}");
+    drop(tx);
+    after(&mut conn, "transaction().batch_execute(COMMIT)");
+
+    // 5. A savepoint's commit in a failed transaction, then the outer commit.
+    let mut tx = conn.transaction().unwrap();
+    tx.execute(&insert(21), &[]).unwrap();
+    let mut inner = tx.transaction().unwrap();
+    assert!(inner.execute("SELECT 1 / 0", &[]).is_err());
+    assert!(is_failed_transaction(&inner.commit().unwrap_err()));
+    let err = tx.commit().unwrap_err();
+    assert!(is_failed_transaction(&err), "{err}");
+    after(&mut conn, "savepoint then commit");
+
+    for id in [1, 2, 20, 21] {
+        assert_eq!(rows(&mut mon, &table, id), 0, "row {id}");
+    }
+
+    // Healthy transactions still commit, through every path, in as many round trips as before
+    // for the transaction object.
+    let mut tx = conn.transaction().unwrap();
+    tx.execute(&insert(100), &[]).unwrap();
+    tx.commit().unwrap();
+    let mut tx = conn.transaction().unwrap();
+    tx.execute(&insert(101), &[]).unwrap();
+    let mut inner = tx.savepoint("kept").unwrap();
+    inner.execute(&insert(102), &[]).unwrap();
+    inner.commit().unwrap();
+    tx.commit().unwrap();
+    for (id, commit) in [(103, "COMMIT"), (104, "END")] {
+        conn.batch_execute("BEGIN").unwrap();
+        conn.execute(&insert(id), &[]).unwrap();
+        conn.batch_execute(commit).unwrap();
+    }
+    conn.batch_execute("BEGIN").unwrap();
+    conn.execute(&insert(105), &[]).unwrap();
+    conn.execute(&commit_statement, &[]).unwrap();
+    // A savepoint rolled back mends the transaction: its commit is a commit.
+    conn.batch_execute("BEGIN; SAVEPOINT a").unwrap();
+    conn.execute(&insert(106), &[]).unwrap();
+    conn.batch_execute("RELEASE a; SAVEPOINT b").unwrap();
+    assert!(conn.execute("SELECT 1 / 0", &[]).is_err());
+    conn.batch_execute("ROLLBACK TO SAVEPOINT b; COMMIT").unwrap();
+    for id in 100..=106 {
+        assert_eq!(rows(&mut mon, &table, id), 1, "row {id}");
+    }
+    assert_eq!(conn.transaction_state(), TransactionState::Idle);
+    drop(conn);
+    assert_eq!(
+        pool.stats().resets,
+        0,
+        "every transaction was ended by its borrower"
+    );
+    mon.batch_execute(&format!("DROP TABLE {table}")).unwrap();
+}
+
+#[test]
+fn a_session_commit_of_a_failed_transaction_is_an_error_and_writes_nothing() {
+    let mut mon = monitor();
+    let table = commit_table(&mut mon, "session");
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .build(manager(&tag("commit-session")))
+        .unwrap();
+    let mut session = pool.session();
+    let mut tx = session.transaction().unwrap();
+    tx.execute(&format!("INSERT INTO {table} VALUES (1)")).unwrap();
+    assert!(tx.execute("SELECT 1 / 0").is_err());
+    assert!(tx.commit().is_err());
+    let mut tx = session.transaction().unwrap();
+    tx.execute(&format!("INSERT INTO {table} VALUES (2)")).unwrap();
+    assert!(tx.execute("SELECT 1 / 0").is_err());
+    assert!(tx.execute("COMMIT").is_err(), "COMMIT as text in a session");
+    drop(tx);
+    assert_eq!(rows(&mut mon, &table, 1) + rows(&mut mon, &table, 2), 0);
+    let mut tx = session.transaction().unwrap();
+    tx.execute(&format!("INSERT INTO {table} VALUES (3)")).unwrap();
+    tx.commit().unwrap();
+    assert_eq!(rows(&mut mon, &table, 3), 1);
+    mon.batch_execute(&format!("DROP TABLE {table}")).unwrap();
+}
+
+#[test]
+fn a_commit_on_return_of_a_failed_transaction_is_a_failed_reset_and_writes_nothing() {
+    let mut mon = monitor();
+    let table = commit_table(&mut mon, "onreturn");
+    for (name, reset) in [
+        ("commit", ResetOnReturn::Commit),
+        ("statement", ResetOnReturn::Statement("COMMIT".to_owned())),
+    ] {
+        let pool = Pool::builder()
+            .pool_size(1)
+            .max_overflow(0)
+            .reset_on_return(reset)
+            .build(manager(&tag(&format!("commit-return-{name}"))))
+            .unwrap();
+        {
+            let mut conn = pool.get().unwrap();
+            conn.batch_execute("BEGIN").unwrap();
+            conn.execute(&format!("INSERT INTO {table} VALUES (1)"), &[])
+                .unwrap();
+            assert!(conn.execute("SELECT 1 / 0", &[]).is_err());
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.resets, stats.reset_failures), (1, 1), "{name}: {stats:?}");
+        settle(&pool);
+        assert_eq!(pool.state().open, 0, "{name}: the connection is closed");
+        assert_eq!(rows(&mut mon, &table, 1), 0, "{name}");
+        {
+            let mut conn = pool.get().unwrap();
+            conn.batch_execute("BEGIN").unwrap();
+            conn.execute(&format!("INSERT INTO {table} VALUES (2)"), &[])
+                .unwrap();
+        }
+        assert_eq!(pool.stats().reset_failures, 1, "{name}");
+        assert_eq!(rows(&mut mon, &table, 2), 1, "{name}: a healthy commit on return");
+        mon.batch_execute(&format!("DELETE FROM {table}")).unwrap();
+    }
+    mon.batch_execute(&format!("DROP TABLE {table}")).unwrap();
 }

@@ -152,7 +152,7 @@ impl TxTracker {
 
 /// The first word of `sql`, after white space and comments; `None` if it does not start with a
 /// word (a quoted string, a parenthesis, a dollar-quoted body…).
-fn leading_word(sql: &str) -> Option<&str> {
+pub(crate) fn leading_word(sql: &str) -> Option<&str> {
     let mut rest = sql;
     loop {
         rest = rest.trim_start();

@@ -4,6 +4,7 @@
 
 #[cfg(feature = "postgres")]
 pub mod pg;
+pub mod proxy;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};

@@ -10,8 +10,8 @@ use postgres::config::{Host, SslMode as DriverSslMode};
 use rustls::{ClientConfig, RootCertStore};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
-use super::DEFAULT_CONNECT_TIMEOUT;
 use super::tls::{SslMode, load_roots, tls_connector};
+use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESET_TIMEOUT};
 use crate::error::ConfigError;
 
 /// Everything a connect needs, shared with the thread that opens the connection.
@@ -21,6 +21,8 @@ pub(super) struct Settings {
     pub(super) ssl_mode: SslMode,
     pub(super) connect_timeout: Option<Duration>,
     pub(super) init: Option<String>,
+    /// The bound of the reset on return.
+    pub(super) reset_timeout: Duration,
     /// The roots for `verify-ca` and `verify-full`; `None` is the Mozilla set.
     pub(super) roots: Option<Arc<RootCertStore>>,
     pub(super) custom_tls: Option<Arc<ClientConfig>>,
@@ -66,6 +68,7 @@ impl fmt::Debug for PostgresManager {
             .field("ssl_mode", &s.ssl_mode)
             .field("connect_timeout", &s.connect_timeout)
             .field("init", &s.init)
+            .field("reset_timeout", &s.reset_timeout)
             .field(
                 "tls_roots",
                 &match (&s.custom_tls, &s.roots) {
@@ -121,6 +124,7 @@ impl PostgresManager {
             ssl_mode,
             connect_timeout,
             init: None,
+            reset_timeout: DEFAULT_RESET_TIMEOUT,
             roots: None,
             custom_tls: None,
             tls: Ok(None),
@@ -141,6 +145,7 @@ impl PostgresManager {
     /// - `sslrootcert`: a PEM file of trusted roots for `verify-ca` and `verify-full` (default:
     ///   the Mozilla roots);
     /// - `connect_timeout`: whole seconds for the whole opening (default 10; 0 waits forever);
+    /// - `reset_timeout_ms`: see [`reset_timeout`](Self::reset_timeout); greater than zero;
     /// - handed to the driver: `user`, `password`, `dbname`, `host`, `hostaddr`, `port`,
     ///   `options`, `application_name`, `keepalives`, `keepalives_idle`, `keepalives_interval`,
     ///   `keepalives_retries`, `tcp_user_timeout`, `target_session_attrs`, `channel_binding`,
@@ -221,6 +226,21 @@ impl PostgresManager {
         self.edit(|s| s.connect_timeout = timeout)
     }
 
+    /// How long the reset of a connection given back with a transaction open (its `ROLLBACK`,
+    /// or the pool's `COMMIT` or reset statement) may wait on the server. Default 10 s; a zero
+    /// duration is replaced by the default. When it passes, the connection is reported broken
+    /// and the pool closes it (the server rolls the transaction back when the session ends);
+    /// the statement is left to finish, and the connection to close, on a thread of its own, so
+    /// neither the borrower's `drop` nor the pool waits for a server that stopped answering.
+    pub fn reset_timeout(self, timeout: Duration) -> Self {
+        let timeout = if timeout.is_zero() {
+            DEFAULT_RESET_TIMEOUT
+        } else {
+            timeout
+        };
+        self.edit(|s| s.reset_timeout = timeout)
+    }
+
     /// Whether TCP keepalives are sent on idle connections (default on).
     pub fn keepalives(self, on: bool) -> Self {
         self.edit(|s| {
@@ -277,6 +297,11 @@ impl PostgresManager {
     /// The bound of one opening, per host (`None`: unbounded).
     pub fn get_connect_timeout(&self) -> Option<Duration> {
         self.settings.connect_timeout
+    }
+
+    /// The bound of the reset on return.
+    pub fn get_reset_timeout(&self) -> Duration {
+        self.settings.reset_timeout
     }
 
     /// The init statement, if any.

@@ -1,16 +1,19 @@
 //! [`PgConnection`]: the pooled connection, which follows its transaction state from the SQL it sends.
 
 use std::fmt;
+use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
 use postgres::types::{BorrowToSql, ToSql, Type};
 use postgres::{
-    CancelToken, Client, CopyInWriter, CopyOutReader, Row, RowIter, SimpleQueryMessage, Statement,
-    ToStatement, Transaction, TransactionBuilder,
+    CancelToken, Client, CopyInWriter, CopyOutReader, Notifications, Row, RowIter, SimpleQueryMessage,
+    Statement, ToStatement,
 };
 
+use super::commit::{Checked, PreparedCommits, check_before_commit};
 use super::error::PostgresError;
+use super::transaction::{PgTransaction, PgTransactionBuilder};
 use crate::backends::txn::{Dialect, TxTracker};
 use crate::manage::TransactionState;
 
@@ -20,6 +23,11 @@ use crate::manage::TransactionState;
 pub trait Sql: ToStatement {
     /// The SQL text, or `None` for a prepared statement.
     fn sql_text(&self) -> Option<&str>;
+
+    /// The prepared statement, or `None` for SQL text.
+    fn statement(&self) -> Option<&Statement> {
+        None
+    }
 }
 
 impl Sql for str {
@@ -38,16 +46,26 @@ impl Sql for Statement {
     fn sql_text(&self) -> Option<&str> {
         None
     }
+
+    fn statement(&self) -> Option<&Statement> {
+        Some(self)
+    }
 }
 
 /// A PostgreSQL connection that follows its own transaction state, so the pool can skip the
 /// rollback when a borrower gives it back with no transaction open.
 ///
-/// It offers the [`postgres::Client`] methods people use most, each of which notes the SQL it
-/// sends; [`PgConnection::client_mut`] lends the client itself for the rest.
+/// It offers the [`postgres::Client`] methods, each of which notes the SQL it sends. The
+/// client itself is not lent out while the connection belongs to the pool: its `transaction()`
+/// and its `batch_execute("COMMIT")` report success when the server turned the commit into a
+/// rollback, which every commit made here reports as an error (see
+/// [`PgConnection::transaction`]). [`PgConnection::into_client`] gives it back for good, after
+/// [`PooledConnection::detach`](crate::PooledConnection::detach).
 pub struct PgConnection {
-    /// Always `Some` until dropped.
+    /// `Some` until dropped, or until a reset that timed out left it on the reset's thread.
     client: Option<Client>,
+    /// Prepared statements that commit, checked like the SQL text that commits.
+    pub(super) prepared_commits: PreparedCommits,
     tracker: TxTracker,
     /// A statement that begins or ends transactions was prepared here, so running prepared
     /// statements makes the state unknown.
@@ -62,7 +80,7 @@ impl fmt::Debug for PgConnection {
         f.debug_struct("PgConnection")
             .field("backend_pid", &self.pid)
             .field("transaction_state", &self.tracker.state())
-            .field("closed", &self.client().is_closed())
+            .field("closed", &self.is_closed())
             .field("desynced", &self.desynced)
             .finish()
     }
@@ -73,6 +91,7 @@ impl PgConnection {
     pub fn new(client: Client) -> Self {
         PgConnection {
             client: Some(client),
+            prepared_commits: PreparedCommits::default(),
             tracker: TxTracker::new(Dialect::Postgres),
             prepared_tx_control: false,
             desynced: false,
@@ -80,33 +99,31 @@ impl PgConnection {
         }
     }
 
-    /// The client, for methods that cannot change the transaction state (`is_closed`,
-    /// `cancel_token`, `clear_type_cache`).
+    /// The client, for methods that send nothing (`is_closed`, `cancel_token`,
+    /// `clear_type_cache`).
+    ///
+    /// # Panics
+    ///
+    /// After a reset that timed out (the pool closes such a connection at once; only a manager
+    /// of your own that calls `reset` itself can see one).
     pub fn client(&self) -> &Client {
-        self.client
-            .as_ref()
-            .expect("the client is present until the connection is dropped")
+        self.client.as_ref().expect(GONE)
     }
 
-    fn inner(&mut self) -> &mut Client {
-        self.client
-            .as_mut()
-            .expect("the client is present until the connection is dropped")
+    pub(super) fn inner(&mut self) -> &mut Client {
+        self.client.as_mut().expect(GONE)
     }
 
-    /// The client itself, for anything not offered here. What is sent through it cannot be
-    /// followed, so the transaction state becomes unknown and the connection is rolled back
-    /// when given back.
-    pub fn client_mut(&mut self) -> &mut Client {
-        self.tracker.lost_track();
-        self.inner()
-    }
-
-    /// Takes the client out (for example after [`PooledConnection::detach`](crate::PooledConnection::detach)).
+    /// Takes the client out, for good: call it on a connection that left the pool
+    /// ([`PooledConnection::detach`](crate::PooledConnection::detach)). The driver's own
+    /// `transaction().commit()` then reports `Ok` for a transaction the server rolled back; use
+    /// [`PgConnection::transaction`] before detaching if that matters.
+    ///
+    /// # Panics
+    ///
+    /// As [`PgConnection::client`].
     pub fn into_client(mut self) -> Client {
-        self.client
-            .take()
-            .expect("the client is present until the connection is dropped")
+        self.client.take().expect(GONE)
     }
 
     /// The transaction state as followed from the SQL sent so far.
@@ -114,14 +131,15 @@ impl PgConnection {
         self.tracker.state()
     }
 
-    /// Whether the driver saw the connection close.
+    /// Whether the driver saw the connection close (or a reset that timed out took it).
     pub fn is_closed(&self) -> bool {
-        self.client().is_closed()
+        self.client.as_ref().is_none_or(Client::is_closed)
     }
 
-    /// Whether the connection cannot be used any more: closed, or a validation timed out.
+    /// Whether the connection cannot be used any more: closed, or a validation or reset timed
+    /// out.
     pub fn is_broken(&self) -> bool {
-        self.desynced || self.client().is_closed()
+        self.desynced || self.is_closed()
     }
 
     /// The server process serving this connection (`pg_backend_pid()`), asked once and then
@@ -140,12 +158,26 @@ impl PgConnection {
         self.client().cancel_token()
     }
 
-    fn observe<T: ?Sized + Sql>(&mut self, query: &T) {
+    /// Notes what `query` does to the transaction state and, if it commits, first makes sure
+    /// the transaction has not failed (see [`PgConnection::transaction`]); then lends the
+    /// client to send it.
+    fn observe<T: ?Sized + Sql>(&mut self, query: &T) -> Result<&mut Client, postgres::Error> {
         match query.sql_text() {
             Some(sql) => self.tracker.observe(sql),
             None if self.prepared_tx_control => self.tracker.lost_track(),
             None => {}
         }
+        if self.prepared_commits.commits(query) {
+            let client = self.client.as_mut().expect(GONE);
+            if let Err(checked) = check_before_commit(client) {
+                match checked {
+                    Checked::RolledBack(_) => self.tracker.ended(),
+                    Checked::Failed(_) => self.tracker.lost_track(),
+                }
+                return Err(checked.into_error());
+            }
+        }
+        Ok(self.inner())
     }
 
     /// Runs a statement, returning the number of rows changed. See [`postgres::Client::execute`].
@@ -154,8 +186,7 @@ impl PgConnection {
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, postgres::Error> {
-        self.observe(query);
-        self.inner().execute(query, params)
+        self.observe(query)?.execute(query, params)
     }
 
     /// Runs a statement, returning its rows. See [`postgres::Client::query`].
@@ -164,8 +195,7 @@ impl PgConnection {
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, postgres::Error> {
-        self.observe(query);
-        self.inner().query(query, params)
+        self.observe(query)?.query(query, params)
     }
 
     /// Runs a statement that returns exactly one row. See [`postgres::Client::query_one`].
@@ -174,8 +204,7 @@ impl PgConnection {
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, postgres::Error> {
-        self.observe(query);
-        self.inner().query_one(query, params)
+        self.observe(query)?.query_one(query, params)
     }
 
     /// Runs a statement that returns at most one row. See [`postgres::Client::query_opt`].
@@ -184,8 +213,7 @@ impl PgConnection {
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, postgres::Error> {
-        self.observe(query);
-        self.inner().query_opt(query, params)
+        self.observe(query)?.query_opt(query, params)
     }
 
     /// Runs a statement, returning its rows as they arrive. See [`postgres::Client::query_raw`].
@@ -196,25 +224,45 @@ impl PgConnection {
         I: IntoIterator<Item = P>,
         I::IntoIter: ExactSizeIterator,
     {
-        self.observe(query);
-        self.inner().query_raw(query, params)
+        self.observe(query)?.query_raw(query, params)
     }
 
     /// Prepares a statement. See [`postgres::Client::prepare`].
     ///
     /// Running a prepared statement is not classified, which costs nothing as long as no
     /// statement that begins or ends a transaction was prepared on this connection; once one
-    /// was, running any prepared statement makes the state unknown (a rollback on return).
+    /// was, running any prepared statement makes the state unknown (a rollback on return). A
+    /// prepared statement that commits is checked when run, as the SQL text is.
     pub fn prepare(&mut self, query: &str) -> Result<Statement, postgres::Error> {
         self.note_prepared(query);
-        self.inner().prepare(query)
+        let statement = self.inner().prepare(query)?;
+        self.prepared_commits.note(query, &statement);
+        Ok(statement)
     }
 
     /// Prepares a statement with some parameter types given. See
     /// [`postgres::Client::prepare_typed`] and [`PgConnection::prepare`].
     pub fn prepare_typed(&mut self, query: &str, types: &[Type]) -> Result<Statement, postgres::Error> {
         self.note_prepared(query);
-        self.inner().prepare_typed(query, types)
+        let statement = self.inner().prepare_typed(query, types)?;
+        self.prepared_commits.note(query, &statement);
+        Ok(statement)
+    }
+
+    /// Runs a statement with its parameter types given, unprepared, returning its rows. See
+    /// [`postgres::Client::query_typed`].
+    pub fn query_typed(
+        &mut self,
+        query: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Vec<Row>, postgres::Error> {
+        self.observe(query)?.query_typed(query, params)
+    }
+
+    /// The notifications (`LISTEN`/`NOTIFY`) received on this connection. See
+    /// [`postgres::Client::notifications`].
+    pub fn notifications(&mut self) -> Notifications<'_> {
+        self.inner().notifications()
     }
 
     fn note_prepared(&mut self, query: &str) {
@@ -226,53 +274,55 @@ impl PgConnection {
     /// Runs statements separated by `;` with the simple query protocol. See
     /// [`postgres::Client::batch_execute`].
     pub fn batch_execute(&mut self, query: &str) -> Result<(), postgres::Error> {
-        self.tracker.observe(query);
-        self.inner().batch_execute(query)
+        self.observe(query)?.batch_execute(query)
     }
 
     /// Runs statements with the simple query protocol, returning their rows as text. See
     /// [`postgres::Client::simple_query`].
     pub fn simple_query(&mut self, query: &str) -> Result<Vec<SimpleQueryMessage>, postgres::Error> {
-        self.tracker.observe(query);
-        self.inner().simple_query(query)
+        self.observe(query)?.simple_query(query)
     }
 
     /// Begins a transaction, which rolls back when dropped unless committed. See
     /// [`postgres::Client::transaction`].
     ///
+    /// Its [`commit`](PgTransaction::commit) is an error (SQLSTATE 25P02,
+    /// `in_failed_sql_transaction`) when a statement in the transaction failed: PostgreSQL
+    /// answers such a `COMMIT` with a rollback, which the driver's own transaction reports as
+    /// success. So is every other commit sent through this connection: `COMMIT` or `END` as
+    /// text, through any method, or as a prepared statement.
+    ///
     /// The transaction borrows this connection, so by the time the connection can be given
     /// back the transaction has been committed or rolled back: the state is idle again. (A
     /// transaction object leaked with `mem::forget` would break that promise.)
-    pub fn transaction(&mut self) -> Result<Transaction<'_>, postgres::Error> {
+    pub fn transaction(&mut self) -> Result<PgTransaction<'_>, postgres::Error> {
         self.tracker.ended();
-        self.client
-            .as_mut()
-            .expect("the client is present until the connection is dropped")
-            .transaction()
+        let client = self.client.as_mut().expect(GONE);
+        Ok(PgTransaction::new(
+            client.transaction()?,
+            &mut self.prepared_commits,
+            true,
+        ))
     }
 
     /// A builder for a transaction with an isolation level, read-only or deferrable. See
     /// [`postgres::Client::build_transaction`] and [`PgConnection::transaction`].
-    pub fn build_transaction(&mut self) -> TransactionBuilder<'_> {
+    pub fn build_transaction(&mut self) -> PgTransactionBuilder<'_> {
         self.tracker.ended();
-        self.client
-            .as_mut()
-            .expect("the client is present until the connection is dropped")
-            .build_transaction()
+        let client = self.client.as_mut().expect(GONE);
+        PgTransactionBuilder::new(client.build_transaction(), &mut self.prepared_commits)
     }
 
     /// Runs a `COPY … FROM STDIN`, returning a writer for the data. See
     /// [`postgres::Client::copy_in`].
     pub fn copy_in<T: ?Sized + Sql>(&mut self, query: &T) -> Result<CopyInWriter<'_>, postgres::Error> {
-        self.observe(query);
-        self.inner().copy_in(query)
+        self.observe(query)?.copy_in(query)
     }
 
     /// Runs a `COPY … TO STDOUT`, returning a reader for the data. See
     /// [`postgres::Client::copy_out`].
     pub fn copy_out<T: ?Sized + Sql>(&mut self, query: &T) -> Result<CopyOutReader<'_>, postgres::Error> {
-        self.observe(query);
-        self.inner().copy_out(query)
+        self.observe(query)?.copy_out(query)
     }
 
     /// Checks the connection with an empty query answered within `timeout`. After a timeout the
@@ -299,6 +349,68 @@ impl PgConnection {
         }
     }
 }
+
+impl PgConnection {
+    /// Runs `work` on the client within `timeout`, on a short-lived thread of its own, since the
+    /// driver has no per-statement timeout. When the time passes the client stays with that
+    /// thread, which closes it once the server answers or the connection drops; this connection
+    /// is then broken for good (no client), and the pool closes it at once.
+    pub(super) fn bounded(
+        &mut self,
+        timeout: Duration,
+        work: impl FnOnce(&mut Client) -> Result<(), postgres::Error> + Send + 'static,
+    ) -> Result<(), PostgresError> {
+        let Some(client) = self.client.take() else {
+            return Err(PostgresError::other(
+                "resetting".to_owned(),
+                "the connection was given up by an earlier reset".to_owned(),
+            ));
+        };
+        let (tx, rx) = mpsc::sync_channel(1);
+        let mut parked = Parked(Some(client));
+        let spawned = thread::Builder::new()
+            .name("millpond-pg-reset".to_owned())
+            .spawn(move || {
+                if let Some(mut client) = parked.0.take() {
+                    let result = work(&mut client);
+                    // After a timeout nobody listens: the client is closed here, off the
+                    // borrower's thread.
+                    let _ = tx.send((client, result));
+                }
+            });
+        if let Err(err) = spawned {
+            return Err(PostgresError::other(
+                "resetting".to_owned(),
+                format!("could not start a thread to reset on ({err}); the connection is given up"),
+            ));
+        }
+        match rx.recv_timeout(timeout) {
+            Ok((client, result)) => {
+                self.client = Some(client);
+                result.map_err(PostgresError::driver)
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                log::warn!(target: "millpond::postgres", "a reset got no answer within {timeout:?}; giving the connection up");
+                Err(PostgresError::reset_timeout(timeout))
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(PostgresError::other(
+                "resetting".to_owned(),
+                "the reset thread panicked".to_owned(),
+            )),
+        }
+    }
+
+    /// Records that the pool's reset ended the transaction, then ran `statement` if any.
+    pub(super) fn reset_done(&mut self, statement: Option<&str>) {
+        self.tracker.ended();
+        if let Some(sql) = statement {
+            self.tracker.observe(sql);
+        }
+    }
+}
+
+/// Why a method found no client.
+const GONE: &str = "the client is present until the connection is dropped or a reset times out";
 
 impl Drop for PgConnection {
     fn drop(&mut self) {

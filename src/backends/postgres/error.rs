@@ -24,6 +24,7 @@ enum Kind {
     Driver(postgres::Error),
     ConnectTimeout(Duration),
     ValidationTimeout(Duration),
+    ResetTimeout(Duration),
     Other(String),
 }
 
@@ -56,6 +57,13 @@ impl PostgresError {
         }
     }
 
+    pub(super) fn reset_timeout(limit: Duration) -> Self {
+        PostgresError {
+            kind: Kind::ResetTimeout(limit),
+            context: None,
+        }
+    }
+
     pub(super) fn context(mut self, context: String) -> Self {
         self.context = Some(context);
         self
@@ -83,9 +91,12 @@ impl PostgresError {
     }
 
     /// Whether the server did not answer in time: opening took longer than the connect
-    /// timeout, or a validation longer than its timeout.
+    /// timeout, a validation longer than its timeout, or a reset longer than the reset timeout.
     pub fn is_timeout(&self) -> bool {
-        matches!(self.kind, Kind::ConnectTimeout(_) | Kind::ValidationTimeout(_))
+        matches!(
+            self.kind,
+            Kind::ConnectTimeout(_) | Kind::ValidationTimeout(_) | Kind::ResetTimeout(_)
+        )
     }
 
     /// Whether the error means the server is gone: SQLSTATE class 08, 57P01, 57P02 or 57P03,
@@ -143,6 +154,10 @@ impl fmt::Display for PostgresError {
             Kind::ValidationTimeout(limit) => {
                 write!(f, "the server did not answer the validation within {limit:?}")
             }
+            Kind::ResetTimeout(limit) => write!(
+                f,
+                "the server did not finish the reset within {limit:?} (reset_timeout); the connection is given up"
+            ),
             Kind::Other(message) => f.write_str(message),
         }
     }

@@ -31,8 +31,21 @@
 //!   expose the server's transaction status, so [`PgConnection`] infers it from the SQL it sends
 //!   (`BEGIN`, `START TRANSACTION`, `COMMIT`, `ROLLBACK`, `END`, `ABORT`, `PREPARE TRANSACTION`).
 //!   A connection given back with a transaction open is rolled back; one given back idle is
-//!   kept as it is. Whatever is sent through [`PgConnection::client_mut`] cannot be seen, so
-//!   it makes the state unknown and the next return rolls back, to be safe.
+//!   kept as it is. Running a prepared statement, once one that begins or ends a transaction
+//!   was prepared on the connection, makes the state unknown, and the next return rolls back.
+//! - **Bounded reset.** [`PostgresManager::reset_timeout`] (10 s by default, `reset_timeout_ms`
+//!   in a URL) bounds the rollback on return, which runs on a short-lived thread: a server that
+//!   stopped answering cannot hold the borrower's `drop`. When it passes, the connection is
+//!   closed, never kept, and its close waits on that thread, not on the borrower's. A connection
+//!   given back with no transaction open costs no round trip and no thread.
+//! - **No commit that is a rollback.** PostgreSQL answers `COMMIT` in a transaction in which a
+//!   statement failed with a rollback, which the driver reports as success. Every commit made
+//!   through this backend reports it as an error instead (SQLSTATE 25P02,
+//!   `in_failed_sql_transaction`) and the transaction is rolled back:
+//!   [`PgTransaction::commit`], `COMMIT` or `END` (or `PREPARE TRANSACTION`) sent as SQL
+//!   through any method, as a prepared statement, or as the pool's `ResetOnReturn::Commit`,
+//!   and a session's commit. The driver's client is not lent out while the connection belongs
+//!   to the pool ([`PgConnection::into_client`] takes it for good).
 //! - **Bounded opening.** [`PostgresManager::connect_timeout`] (10 s by default) bounds the
 //!   whole opening of a connection, not only the TCP connect: a server that accepts and then
 //!   says nothing cannot hang a checkout.
@@ -62,11 +75,13 @@
 //! The password never appears in this module's `Debug` or `Display` output, in its log lines
 //! or in its errors.
 
+mod commit;
 mod config;
 mod conn;
 mod connect;
 mod error;
 mod tls;
+mod transaction;
 mod url;
 
 use std::time::Duration;
@@ -74,21 +89,26 @@ use std::time::Duration;
 pub use postgres::error::SqlState;
 pub use postgres::types::{BorrowToSql, ToSql, Type};
 pub use postgres::{
-    CancelToken, Client, Config, CopyInWriter, CopyOutReader, Row, RowIter, SimpleQueryMessage, Statement,
-    ToStatement, Transaction, TransactionBuilder,
+    CancelToken, Client, Config, CopyInWriter, CopyOutReader, IsolationLevel, Notifications, Portal, Row,
+    RowIter, SimpleQueryMessage, Statement, ToStatement, Transaction, TransactionBuilder,
 };
 
 pub use config::PostgresManager;
 pub use conn::{PgConnection, Sql};
 pub use error::PostgresError;
 pub use tls::SslMode;
+pub use transaction::{PgTransaction, PgTransactionBuilder};
 
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
+use commit::{CHECKED_COMMIT, check_before_commit, commits, is_failed_transaction};
 use conn::ends_transaction;
 
 /// How long opening a connection may take unless told otherwise: TCP connect, TLS handshake,
 /// authentication and the init statement together.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long the reset on return may wait on the server unless told otherwise (as MySQL's).
+pub const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl ManageConnection for PostgresManager {
     type Connection = PgConnection;
@@ -117,18 +137,45 @@ impl ManageConnection for PostgresManager {
     /// `ROLLBACK` or `COMMIT`; a statement of your own (`DISCARD ALL`, say) runs after a
     /// `ROLLBACK` when a transaction may be open, since PostgreSQL refuses some statements
     /// inside one, unless the statement ends the transaction itself.
+    ///
+    /// Bounded by [`PostgresManager::reset_timeout`]: the statements run on a short-lived
+    /// thread, and when the time passes the connection is given up (an error, so the pool
+    /// closes it) and left to close on that thread. A `COMMIT` in a transaction that had
+    /// failed, which the server would turn into a rollback, is an error too.
     fn reset(&self, conn: &mut PgConnection, action: ResetAction<'_>) -> Result<(), PostgresError> {
-        match action {
-            ResetAction::Rollback => conn.batch_execute("ROLLBACK")?,
-            ResetAction::Commit => conn.batch_execute("COMMIT")?,
+        let timeout = self.settings.reset_timeout;
+        let result = match action {
+            ResetAction::Rollback => conn.bounded(timeout, |c| c.batch_execute("ROLLBACK")),
+            ResetAction::Commit => conn.bounded(timeout, |c| c.batch_execute(CHECKED_COMMIT)),
             ResetAction::Statement(sql) => {
-                if conn.transaction_state() != TransactionState::Idle && !ends_transaction(sql) {
-                    conn.batch_execute("ROLLBACK")?;
-                }
-                conn.batch_execute(sql)?;
+                let rollback_first =
+                    conn.transaction_state() != TransactionState::Idle && !ends_transaction(sql);
+                let statement = sql.to_owned();
+                conn.bounded(timeout, move |c| {
+                    if rollback_first {
+                        c.batch_execute("ROLLBACK")?;
+                    }
+                    if commits(&statement) {
+                        check_before_commit(c).map_err(|checked| checked.into_error())?;
+                    }
+                    c.batch_execute(&statement)
+                })
             }
+        };
+        match result {
+            Ok(()) => {
+                conn.reset_done(match action {
+                    ResetAction::Statement(sql) => Some(sql),
+                    _ => None,
+                });
+                Ok(())
+            }
+            Err(err) if err.as_postgres().is_some_and(is_failed_transaction) => Err(err.context(
+                "committing on return: a statement in the transaction had failed, so the server would have rolled it back"
+                    .to_owned(),
+            )),
+            Err(err) => Err(err),
         }
-        Ok(())
     }
 
     fn is_lost_server(&self, error: &PostgresError) -> bool {

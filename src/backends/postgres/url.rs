@@ -6,10 +6,10 @@ use postgres::Config;
 
 use super::error::with_sources;
 use super::tls::{SslMode, load_roots};
-use super::{DEFAULT_CONNECT_TIMEOUT, PostgresManager};
+use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESET_TIMEOUT, PostgresManager};
 use crate::backends::url::{
-    Plus, Unit, decode, decode_bytes, pairs, parse_duration, split_credentials, split_query,
-    unknown_parameter,
+    Plus, Unit, decode, decode_bytes, pairs, parse_duration, parse_positive_duration, split_credentials,
+    split_query, unknown_parameter,
 };
 use crate::error::ConfigError;
 
@@ -34,7 +34,7 @@ const DRIVER_PARAMS: &[&str] = &[
 ];
 
 /// The URL query parameters this module reads itself.
-const OWN_PARAMS: &[&str] = &["sslmode", "sslrootcert", "connect_timeout"];
+const OWN_PARAMS: &[&str] = &["sslmode", "sslrootcert", "connect_timeout", "reset_timeout_ms"];
 
 /// Parses a URL into a manager: see [`PostgresManager::from_url`].
 pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
@@ -55,6 +55,7 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
     let mut ssl_mode = None;
     let mut roots = None;
     let mut connect_timeout = Some(DEFAULT_CONNECT_TIMEOUT);
+    let mut reset_timeout = DEFAULT_RESET_TIMEOUT;
     let mut passed = Vec::new();
     for pair in pairs(query) {
         match pair.key {
@@ -64,6 +65,11 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
                 let value = pair.decode_value(Plus::Literal)?;
                 connect_timeout =
                     parse_duration("connect_timeout", "connect_timeout", value.trim(), Unit::Seconds)?;
+            }
+            "reset_timeout_ms" => {
+                let value = pair.decode_value(Plus::Literal)?;
+                reset_timeout =
+                    parse_positive_duration("url", "reset_timeout_ms", value.trim(), Unit::Millis)?;
             }
             key if DRIVER_PARAMS.contains(&key) => passed.push(pair.pair),
             key => return Err(unknown_parameter(key, &[OWN_PARAMS, DRIVER_PARAMS])),
@@ -120,6 +126,7 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
     let s = manager.settings_mut();
     s.ssl_mode = ssl_mode.unwrap_or_default();
     s.connect_timeout = connect_timeout;
+    s.reset_timeout = reset_timeout;
     s.roots = roots;
     s.refresh();
     Ok(manager)
@@ -138,7 +145,7 @@ mod tests {
     #[test]
     fn urls_give_the_driver_config_and_our_settings() {
         let m = PostgresManager::from_url(
-            "postgres://app:pw@db.example:6543/main?sslmode=require&connect_timeout=3&application_name=web&keepalives_idle=30",
+            "postgres://app:pw@db.example:6543/main?sslmode=require&connect_timeout=3&application_name=web&keepalives_idle=30&reset_timeout_ms=700",
         )
         .unwrap();
         let c = m.config();
@@ -154,6 +161,7 @@ mod tests {
         assert_eq!(m.get_ssl_mode(), SslMode::Require);
         assert_eq!(m.get_connect_timeout(), Some(Duration::from_secs(3)));
         assert_eq!(c.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(m.get_reset_timeout(), Duration::from_millis(700));
     }
 
     #[test]
@@ -161,6 +169,7 @@ mod tests {
         let m = PostgresManager::from_url("postgresql://app@127.0.0.1/main").unwrap();
         assert_eq!(m.get_ssl_mode(), SslMode::Prefer);
         assert_eq!(m.get_connect_timeout(), Some(DEFAULT_CONNECT_TIMEOUT));
+        assert_eq!(m.get_reset_timeout(), DEFAULT_RESET_TIMEOUT);
         assert!(m.config().get_keepalives());
         let m = PostgresManager::from_url("postgres://app@/main").unwrap();
         assert_eq!(m.config().get_hosts(), &[Host::Tcp("localhost".to_owned())]);
@@ -190,6 +199,8 @@ mod tests {
         );
         let err = PostgresManager::from_url("postgres://app@h/db?connect_timeout=soon").unwrap_err();
         assert!(err.message.contains("whole number of seconds"), "{err}");
+        let err = PostgresManager::from_url("postgres://app@h/db?reset_timeout_ms=0").unwrap_err();
+        assert!(err.message.contains("greater than zero"), "{err}");
         let err = PostgresManager::from_url("mysql://app@h/db").unwrap_err();
         assert!(err.message.contains("postgres://"), "{err}");
         let err =
