@@ -3,11 +3,14 @@
 //! backend's own connect timeout, `get`, `get_timeout` and `try_get` return within the
 //! caller's timeout (plus scheduling slack), with a timeout, never a disguised connect error.
 
+mod common;
+
 use std::net::{TcpListener, TcpStream};
 use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::proxy::Proxy;
 use millpond::jdbc;
 use millpond::mysql::MySqlManager;
 use millpond::postgres::PostgresManager;
@@ -135,4 +138,71 @@ fn build_with_min_idle_keeps_the_timeout() {
             .build(manager)
     });
     expect_timeout("build", built);
+}
+
+/// A warm pool whose network goes silent (a proxy that stops forwarding and closes nothing):
+/// the idle connections fail their pre-pings, each within what is left of the deadline, and the
+/// connect that follows is bounded by it too. Four threads at once, each within its timeout
+/// (on an idle pool of 4 one call took 14 s: four pre-pings of a second, then a 10 s connect).
+fn warm_pool_on_a_silent_network_keeps_every_deadline<M: ManageConnection>(proxy: &Proxy, manager: M) {
+    const THREADS: usize = 4;
+    let timeout = Duration::from_millis(600);
+    let pool = Pool::builder()
+        .pool_size(THREADS)
+        .max_overflow(Some(0))
+        .timeout(timeout)
+        .pre_ping(true)
+        .pre_ping_bypass(Duration::ZERO)
+        .validation_timeout(Duration::from_secs(1))
+        .build(manager)
+        .unwrap();
+    let warm: Vec<_> = (0..THREADS)
+        .map(|_| pool.get().expect("the server answers"))
+        .collect();
+    drop(warm);
+    assert!(
+        proxy.wait_connections(Duration::from_secs(10), |n| n == THREADS),
+        "{THREADS} connections through the proxy"
+    );
+    proxy.freeze();
+    let callers: Vec<_> = (0..THREADS)
+        .map(|k| {
+            let pool = pool.clone();
+            thread::spawn(move || {
+                let result = within(timeout, &format!("get() in thread {k}"), || pool.get());
+                expect_timeout("get on a silent network", result);
+            })
+        })
+        .collect();
+    for caller in callers {
+        caller.join().unwrap();
+    }
+    let single = within(timeout, "get() once more", || pool.get());
+    expect_timeout("get once more", single);
+    let state = pool.state();
+    assert_eq!((state.in_use, state.waiting), (0, 0), "{state:?}");
+    assert!(state.open <= THREADS, "{state:?}");
+    proxy.thaw();
+}
+
+#[test]
+fn postgres_on_a_silent_network() {
+    let proxy = Proxy::start("127.0.0.1:5432");
+    let manager = PostgresManager::from_url(&format!(
+        "postgres://postgres@127.0.0.1:{}/test?sslmode=disable&connect_timeout=10",
+        proxy.port()
+    ))
+    .unwrap();
+    warm_pool_on_a_silent_network_keeps_every_deadline(&proxy, manager);
+}
+
+#[test]
+fn mysql_on_a_silent_network() {
+    let proxy = Proxy::start("127.0.0.1:3306");
+    let manager = MySqlManager::from_url(&format!(
+        "mysql://root@127.0.0.1:{}/test?connect_timeout_ms=10000",
+        proxy.port()
+    ))
+    .unwrap();
+    warm_pool_on_a_silent_network_keeps_every_deadline(&proxy, manager);
 }
