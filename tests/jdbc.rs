@@ -492,6 +492,43 @@ fn transactions_are_tracked_and_rolled_back_on_return() {
     assert_eq!(conn.query_scalar::<i64>("SELECT count(*) FROM u", ()).unwrap(), 0);
 }
 
+/// Autocommit turned off through `raw()` (behind the connection's back) is found on return and
+/// put back: the next borrower's plain write is committed, as it would be on a fresh connection,
+/// instead of sitting in a transaction that a later return rolls back.
+#[test]
+fn autocommit_turned_off_through_raw_is_put_back_on_return() {
+    let manager = h2();
+    let pool = Pool::builder().pool_size(1).max_overflow(Some(0)).build(manager.clone()).unwrap();
+    pool.get()
+        .unwrap()
+        .execute("CREATE TABLE raw_ac (x INT)", ())
+        .unwrap();
+    {
+        let mut conn = pool.get().unwrap();
+        let raw = conn.raw().clone();
+        let mut env = jdbc::java_vm().unwrap().attach_current_thread_permanently().unwrap();
+        env.call_method(raw.as_obj(), "setAutoCommit", "(Z)V", &[jdbc::jni::objects::JValue::Bool(0)])
+            .unwrap();
+        assert!(conn.autocommit(), "the wrapper cannot see what raw() did");
+    }
+    let id = {
+        let mut conn = pool.get().unwrap();
+        assert!(conn.autocommit());
+        conn.execute("INSERT INTO raw_ac VALUES (1)", ()).unwrap();
+        conn.id()
+    };
+    // A third connection, outside the pool, sees the row: it was committed.
+    let mut other = manager.connect().unwrap();
+    assert_eq!(
+        other.query_scalar::<i64>("SELECT count(*) FROM raw_ac", ()).unwrap(),
+        1,
+        "the second borrower's write was left in a transaction"
+    );
+    let mut conn = pool.get().unwrap();
+    assert_eq!(conn.id(), id, "the same pooled connection all along");
+    assert_eq!(conn.query_scalar::<i64>("SELECT count(*) FROM raw_ac", ()).unwrap(), 1);
+}
+
 #[test]
 fn explicit_begin_under_autocommit_is_rolled_back_on_return_postgresql() {
     let table = unique("tx_");

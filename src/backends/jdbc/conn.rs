@@ -331,7 +331,9 @@ impl JdbcConnection {
     }
 
     /// The `java.sql.Connection` itself, for JNI calls of your own. Work done through it is
-    /// invisible to the transaction tracking, so the connection is rolled back on return.
+    /// invisible to the transaction tracking, so on return the connection's autocommit is read
+    /// back from the driver, the connection is rolled back, and autocommit is put back as the
+    /// manager set it.
     pub fn raw(&mut self) -> &GlobalRef {
         self.lost_track = true;
         self.conn.global().expect("held until dropped")
@@ -363,6 +365,16 @@ impl JdbcConnection {
 
     /// The pool's reset: ends the transaction as asked, then puts autocommit back.
     pub(super) fn reset(&mut self, action: ResetAction<'_>) -> Result<(), JdbcError> {
+        if self.lost_track {
+            // raw() may have changed autocommit behind our back: left off while the cached value
+            // says on, the next borrower's writes would sit in a transaction a later return rolls
+            // back. Ask the driver (drivers answer from local state).
+            self.autocommit = self.call(|env, conn| {
+                env.call_method(conn, "getAutoCommit", "()Z", &[])
+                    .and_then(|v| v.z())
+                    .or_throw(env)
+            })?;
+        }
         match action {
             ResetAction::Rollback => self.end(false)?,
             ResetAction::Commit => self.end(true)?,
