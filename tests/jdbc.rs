@@ -873,7 +873,10 @@ fn driver_manager_finds_drivers_on_every_thread() {
 }
 
 /// No JVM to be found: a clear `Error::Connect` saying where libjvm was looked for, and the
-/// same error again on the next connect (the failure is remembered).
+/// same error again on the next connect (the failure is remembered). Every place the lookup
+/// goes is hidden: `JAVA_HOME` is unset, `PATH` holds no `java`, and the fallback homes
+/// (`/usr/lib/jvm/default-java` by default, which `default-jre-headless` installs) are replaced
+/// by one that does not exist.
 #[test]
 fn a_missing_jvm_is_a_clear_connect_error() {
     const TEST: &str = "a_missing_jvm_is_a_clear_connect_error";
@@ -884,10 +887,13 @@ fn a_missing_jvm_is_a_clear_connect_error() {
             first.starts_with("could not open a database connection: "),
             "{first}"
         );
+        assert!(first.contains("could not find a JVM"), "{first}");
+        assert!(first.contains("JAVA_HOME is not set"), "{first}");
+        assert!(first.contains("no `java` is on PATH"), "{first}");
         assert!(first.contains("/nonexistent-jdk/lib/server/libjvm.so"), "{first}");
         assert!(
-            first.contains("/usr/lib/jvm/default-java/lib/server/libjvm.so"),
-            "{first}"
+            !first.contains("/usr/lib/jvm/default-java"),
+            "the default fallback is replaced: {first}"
         );
         let second = pool.get().unwrap_err().to_string();
         assert_eq!(first, second);
@@ -898,8 +904,61 @@ fn a_missing_jvm_is_a_clear_connect_error() {
     }
     let out = run_child(
         TEST,
-        &[("JAVA_HOME", "/nonexistent-jdk"), ("PATH", "/nonexistent-bin")],
+        &[
+            ("JAVA_HOME", ""),
+            ("PATH", "/nonexistent-bin"),
+            ("MILLPOND_JAVA_FALLBACK", "/nonexistent-jdk"),
+        ],
     );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("clear: "));
+}
+
+/// The home of the `java` on `PATH` (which the other tests start), which must exist.
+fn java_home_on_path() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let java = std::env::split_paths(&path)
+        .map(|dir| dir.join("java"))
+        .find(|java| java.is_file())
+        .expect("no `java` on PATH: install default-jre-headless");
+    let real = java.canonicalize().unwrap();
+    real.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// A `JAVA_HOME` that holds no JVM is an error naming it and what was looked for there, even
+/// though a JVM is reachable through `PATH` and the fallback homes: no silent replacement.
+#[test]
+fn a_wrong_java_home_is_a_clear_error_naming_it() {
+    const TEST: &str = "a_wrong_java_home_is_a_clear_error_naming_it";
+    if in_child(TEST) {
+        let home = std::env::var("JAVA_HOME").unwrap();
+        let err = h2().connect().unwrap_err();
+        assert_eq!(err.kind(), JdbcErrorKind::Jvm, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("JAVA_HOME is set to {home}, but no JVM is there")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{home}/lib/server/libjvm.so")), "{text}");
+        assert!(text.contains("unset it"), "{text}");
+        let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+        let through_pool = pool.get().unwrap_err();
+        assert!(through_pool.connect_source().is_some(), "{through_pool}");
+        println!("clear: {text}");
+        return;
+    }
+    let empty = std::env::temp_dir().join(unique("millpond_no_jdk_"));
+    std::fs::create_dir_all(&empty).unwrap();
+    let real = java_home_on_path();
+    let out = run_child(
+        TEST,
+        &[
+            ("JAVA_HOME", empty.to_str().unwrap()),
+            // A working JVM stands where the fallback would look.
+            ("MILLPOND_JAVA_FALLBACK", real.to_str().unwrap()),
+        ],
+    );
+    let _ = std::fs::remove_dir(&empty);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("clear: "));
 }
