@@ -498,7 +498,11 @@ fn transactions_are_tracked_and_rolled_back_on_return() {
 #[test]
 fn autocommit_turned_off_through_raw_is_put_back_on_return() {
     let manager = h2();
-    let pool = Pool::builder().pool_size(1).max_overflow(Some(0)).build(manager.clone()).unwrap();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(Some(0))
+        .build(manager.clone())
+        .unwrap();
     pool.get()
         .unwrap()
         .execute("CREATE TABLE raw_ac (x INT)", ())
@@ -506,9 +510,17 @@ fn autocommit_turned_off_through_raw_is_put_back_on_return() {
     {
         let mut conn = pool.get().unwrap();
         let raw = conn.raw().clone();
-        let mut env = jdbc::java_vm().unwrap().attach_current_thread_permanently().unwrap();
-        env.call_method(raw.as_obj(), "setAutoCommit", "(Z)V", &[jdbc::jni::objects::JValue::Bool(0)])
+        let mut env = jdbc::java_vm()
+            .unwrap()
+            .attach_current_thread_permanently()
             .unwrap();
+        env.call_method(
+            raw.as_obj(),
+            "setAutoCommit",
+            "(Z)V",
+            &[jdbc::jni::objects::JValue::Bool(0)],
+        )
+        .unwrap();
         assert!(conn.autocommit(), "the wrapper cannot see what raw() did");
     }
     let id = {
@@ -520,13 +532,19 @@ fn autocommit_turned_off_through_raw_is_put_back_on_return() {
     // A third connection, outside the pool, sees the row: it was committed.
     let mut other = manager.connect().unwrap();
     assert_eq!(
-        other.query_scalar::<i64>("SELECT count(*) FROM raw_ac", ()).unwrap(),
+        other
+            .query_scalar::<i64>("SELECT count(*) FROM raw_ac", ())
+            .unwrap(),
         1,
         "the second borrower's write was left in a transaction"
     );
     let mut conn = pool.get().unwrap();
     assert_eq!(conn.id(), id, "the same pooled connection all along");
-    assert_eq!(conn.query_scalar::<i64>("SELECT count(*) FROM raw_ac", ()).unwrap(), 1);
+    assert_eq!(
+        conn.query_scalar::<i64>("SELECT count(*) FROM raw_ac", ())
+            .unwrap(),
+        1
+    );
 }
 
 #[test]
@@ -666,6 +684,76 @@ fn a_killed_postgresql_session_is_a_lost_server_and_broken() {
             .is_valid(&mut killer, Duration::from_millis(1500))
             .is_ok()
     );
+}
+
+/// A TCP proxy to `upstream` that can go silent: once `silence()` is called, bytes are read and
+/// dropped in both directions, sockets stay open, nothing is answered (a network that stops
+/// forwarding without closing anything).
+struct SilentProxy {
+    port: u16,
+    silent: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SilentProxy {
+    fn start(upstream: &str) -> SilentProxy {
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let upstream = upstream.to_owned();
+        let flag = Arc::clone(&silent);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    return;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let flag = Arc::clone(&flag);
+                    std::thread::spawn(move || {
+                        use std::io::Write;
+                        let mut buf = [0u8; 16384];
+                        // Both sockets stay open until the test process ends.
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 {
+                                std::thread::park();
+                            }
+                            if !flag.load(Ordering::SeqCst) && to.write_all(&buf[..n]).is_err() {
+                                std::thread::park();
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        SilentProxy { port, silent }
+    }
+
+    fn silence(&self) {
+        self.silent.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `is_valid` on a PostgreSQL JDBC connection whose network went silent returns false within
+/// its timeout, even a sub-second one (JDBC's `isValid` counts whole seconds).
+#[test]
+fn a_sub_second_validation_timeout_is_honoured_on_a_silent_network() {
+    let proxy = SilentProxy::start("127.0.0.1:5432");
+    let manager = jdbc::postgresql("127.0.0.1", proxy.port, "test")
+        .user("postgres")
+        .jar(jar("postgresql.jar"));
+    let mut conn = manager.connect().unwrap();
+    assert!(manager.is_valid(&mut conn, Duration::from_millis(200)).is_ok());
+    proxy.silence();
+    let began = Instant::now();
+    let result = manager.is_valid(&mut conn, Duration::from_millis(200));
+    let took = began.elapsed();
+    println!("is_valid(200 ms) on a silent network: {result:?} after {took:?}");
+    assert!(result.is_err());
+    assert!(took < Duration::from_millis(300), "took {took:?}");
 }
 
 #[test]

@@ -339,7 +339,11 @@ fn the_memory_database_outlives_every_pooled_connection() {
     wait_all_closed(&pool);
     let conn = pool.get().unwrap();
     assert_ne!(conn.id(), first, "a new connection");
-    assert_eq!(count(&conn, "kept"), 1, "the table survived a borrower's invalidate");
+    assert_eq!(
+        count(&conn, "kept"),
+        1,
+        "the table survived a borrower's invalidate"
+    );
     drop(conn);
 
     // A panic while holding the only connection closes it.
@@ -352,12 +356,20 @@ fn the_memory_database_outlives_every_pooled_connection() {
     .join();
     assert!(joined.is_err());
     wait_all_closed(&pool);
-    assert_eq!(count(&pool.get().unwrap(), "kept"), 2, "the table survived a panic");
+    assert_eq!(
+        count(&pool.get().unwrap(), "kept"),
+        2,
+        "the table survived a panic"
+    );
 
     // pool.invalidate() closes the idle connection.
     pool.invalidate();
     wait_all_closed(&pool);
-    assert_eq!(count(&pool.get().unwrap(), "kept"), 2, "the table survived pool.invalidate()");
+    assert_eq!(
+        count(&pool.get().unwrap(), "kept"),
+        2,
+        "the table survived pool.invalidate()"
+    );
 
     // A connection past its lifetime is closed before the next is opened.
     let pool = Pool::builder()

@@ -21,7 +21,10 @@ enum Target {
     /// manager keeps one of its own, opened with the first connect and closed with the last
     /// clone of the manager: the database lives as long as the manager, whatever the pool
     /// closes.
-    Memory { name: String, keeper: Arc<OnceLock<Keeper>> },
+    Memory {
+        name: String,
+        keeper: Arc<OnceLock<Keeper>>,
+    },
     File(PathBuf),
 }
 

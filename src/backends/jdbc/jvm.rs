@@ -366,7 +366,10 @@ fn find_libjvm(options: &JvmOptions) -> Result<PathBuf, String> {
 
 /// The places under a JDK or JRE home where libjvm may be.
 fn under_home(home: &Path) -> Vec<PathBuf> {
-    LIBJVM_DIRS.iter().map(|dir| home.join(dir).join(LIBJVM)).collect()
+    LIBJVM_DIRS
+        .iter()
+        .map(|dir| home.join(dir).join(LIBJVM))
+        .collect()
 }
 
 fn joined(paths: &[PathBuf]) -> String {

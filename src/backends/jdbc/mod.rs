@@ -86,17 +86,15 @@ impl ManageConnection for JdbcManager {
         Ok(conn)
     }
 
-    /// `Connection.isValid(timeout)`, the timeout rounded up to whole seconds.
+    /// `Connection.isValid`, bounded by `timeout` even below a second (see
+    /// [`JdbcConnection::is_valid`]).
     fn is_valid(&self, conn: &mut JdbcConnection, timeout: Duration) -> Result<(), JdbcError> {
         if conn.is_valid(timeout)? {
             Ok(())
         } else {
             Err(JdbcError::new(
                 JdbcErrorKind::Sql,
-                format!(
-                    "Connection.isValid({}s) returned false",
-                    timeout.as_secs_f64().ceil()
-                ),
+                format!("Connection.isValid returned false or did not answer within {timeout:?}"),
             ))
         }
     }
