@@ -371,11 +371,12 @@ fn the_memory_database_outlives_every_pooled_connection() {
         "the table survived pool.invalidate()"
     );
 
-    // A connection past its lifetime is closed before the next is opened.
+    // The reaper closes the idle connection past its lifetime.
     let pool = Pool::builder()
         .pool_size(1)
         .max_overflow(0)
         .recycle(Duration::from_millis(1))
+        .reaper_rate(Duration::from_millis(10))
         .build(SqliteManager::memory())
         .unwrap();
     let conn = pool.get().unwrap();
