@@ -492,6 +492,61 @@ fn transactions_are_tracked_and_rolled_back_on_return() {
     assert_eq!(conn.query_scalar::<i64>("SELECT count(*) FROM u", ()).unwrap(), 0);
 }
 
+/// Autocommit turned off through `raw()` (behind the connection's back) is found on return and
+/// put back: the next borrower's plain write is committed, as it would be on a fresh connection,
+/// instead of sitting in a transaction that a later return rolls back.
+#[test]
+fn autocommit_turned_off_through_raw_is_put_back_on_return() {
+    let manager = h2();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(Some(0))
+        .build(manager.clone())
+        .unwrap();
+    pool.get()
+        .unwrap()
+        .execute("CREATE TABLE raw_ac (x INT)", ())
+        .unwrap();
+    {
+        let mut conn = pool.get().unwrap();
+        let raw = conn.raw().clone();
+        let mut env = jdbc::java_vm()
+            .unwrap()
+            .attach_current_thread_permanently()
+            .unwrap();
+        env.call_method(
+            raw.as_obj(),
+            "setAutoCommit",
+            "(Z)V",
+            &[jdbc::jni::objects::JValue::Bool(0)],
+        )
+        .unwrap();
+        assert!(conn.autocommit(), "the wrapper cannot see what raw() did");
+    }
+    let id = {
+        let mut conn = pool.get().unwrap();
+        assert!(conn.autocommit());
+        conn.execute("INSERT INTO raw_ac VALUES (1)", ()).unwrap();
+        conn.id()
+    };
+    // A third connection, outside the pool, sees the row: it was committed.
+    let mut other = manager.connect().unwrap();
+    assert_eq!(
+        other
+            .query_scalar::<i64>("SELECT count(*) FROM raw_ac", ())
+            .unwrap(),
+        1,
+        "the second borrower's write was left in a transaction"
+    );
+    let mut conn = pool.get().unwrap();
+    assert_eq!(conn.id(), id, "the same pooled connection all along");
+    assert_eq!(
+        conn.query_scalar::<i64>("SELECT count(*) FROM raw_ac", ())
+            .unwrap(),
+        1
+    );
+}
+
 #[test]
 fn explicit_begin_under_autocommit_is_rolled_back_on_return_postgresql() {
     let table = unique("tx_");
@@ -629,6 +684,76 @@ fn a_killed_postgresql_session_is_a_lost_server_and_broken() {
             .is_valid(&mut killer, Duration::from_millis(1500))
             .is_ok()
     );
+}
+
+/// A TCP proxy to `upstream` that can go silent: once `silence()` is called, bytes are read and
+/// dropped in both directions, sockets stay open, nothing is answered (a network that stops
+/// forwarding without closing anything).
+struct SilentProxy {
+    port: u16,
+    silent: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SilentProxy {
+    fn start(upstream: &str) -> SilentProxy {
+        use std::net::{TcpListener, TcpStream};
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let silent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let upstream = upstream.to_owned();
+        let flag = Arc::clone(&silent);
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = TcpStream::connect(&upstream) else {
+                    return;
+                };
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let flag = Arc::clone(&flag);
+                    std::thread::spawn(move || {
+                        use std::io::Write;
+                        let mut buf = [0u8; 16384];
+                        // Both sockets stay open until the test process ends.
+                        while let Ok(n) = from.read(&mut buf) {
+                            if n == 0 {
+                                std::thread::park();
+                            }
+                            if !flag.load(Ordering::SeqCst) && to.write_all(&buf[..n]).is_err() {
+                                std::thread::park();
+                            }
+                        }
+                    });
+                }
+            }
+        });
+        SilentProxy { port, silent }
+    }
+
+    fn silence(&self) {
+        self.silent.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `is_valid` on a PostgreSQL JDBC connection whose network went silent returns false within
+/// its timeout, even a sub-second one (JDBC's `isValid` counts whole seconds).
+#[test]
+fn a_sub_second_validation_timeout_is_honoured_on_a_silent_network() {
+    let proxy = SilentProxy::start("127.0.0.1:5432");
+    let manager = jdbc::postgresql("127.0.0.1", proxy.port, "test")
+        .user("postgres")
+        .jar(jar("postgresql.jar"));
+    let mut conn = manager.connect().unwrap();
+    assert!(manager.is_valid(&mut conn, Duration::from_millis(200)).is_ok());
+    proxy.silence();
+    let began = Instant::now();
+    let result = manager.is_valid(&mut conn, Duration::from_millis(200));
+    let took = began.elapsed();
+    println!("is_valid(200 ms) on a silent network: {result:?} after {took:?}");
+    assert!(result.is_err());
+    assert!(took < Duration::from_millis(300), "took {took:?}");
 }
 
 #[test]
@@ -836,7 +961,10 @@ fn driver_manager_finds_drivers_on_every_thread() {
 }
 
 /// No JVM to be found: a clear `Error::Connect` saying where libjvm was looked for, and the
-/// same error again on the next connect (the failure is remembered).
+/// same error again on the next connect (the failure is remembered). Every place the lookup
+/// goes is hidden: `JAVA_HOME` is unset, `PATH` holds no `java`, and the fallback homes
+/// (`/usr/lib/jvm/default-java` by default, which `default-jre-headless` installs) are replaced
+/// by one that does not exist.
 #[test]
 fn a_missing_jvm_is_a_clear_connect_error() {
     const TEST: &str = "a_missing_jvm_is_a_clear_connect_error";
@@ -847,10 +975,13 @@ fn a_missing_jvm_is_a_clear_connect_error() {
             first.starts_with("could not open a database connection: "),
             "{first}"
         );
+        assert!(first.contains("could not find a JVM"), "{first}");
+        assert!(first.contains("JAVA_HOME is not set"), "{first}");
+        assert!(first.contains("no `java` is on PATH"), "{first}");
         assert!(first.contains("/nonexistent-jdk/lib/server/libjvm.so"), "{first}");
         assert!(
-            first.contains("/usr/lib/jvm/default-java/lib/server/libjvm.so"),
-            "{first}"
+            !first.contains("/usr/lib/jvm/default-java"),
+            "the default fallback is replaced: {first}"
         );
         let second = pool.get().unwrap_err().to_string();
         assert_eq!(first, second);
@@ -861,8 +992,61 @@ fn a_missing_jvm_is_a_clear_connect_error() {
     }
     let out = run_child(
         TEST,
-        &[("JAVA_HOME", "/nonexistent-jdk"), ("PATH", "/nonexistent-bin")],
+        &[
+            ("JAVA_HOME", ""),
+            ("PATH", "/nonexistent-bin"),
+            ("MILLPOND_JAVA_FALLBACK", "/nonexistent-jdk"),
+        ],
     );
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("clear: "));
+}
+
+/// The home of the `java` on `PATH` (which the other tests start), which must exist.
+fn java_home_on_path() -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let java = std::env::split_paths(&path)
+        .map(|dir| dir.join("java"))
+        .find(|java| java.is_file())
+        .expect("no `java` on PATH: install default-jre-headless");
+    let real = java.canonicalize().unwrap();
+    real.parent().unwrap().parent().unwrap().to_path_buf()
+}
+
+/// A `JAVA_HOME` that holds no JVM is an error naming it and what was looked for there, even
+/// though a JVM is reachable through `PATH` and the fallback homes: no silent replacement.
+#[test]
+fn a_wrong_java_home_is_a_clear_error_naming_it() {
+    const TEST: &str = "a_wrong_java_home_is_a_clear_error_naming_it";
+    if in_child(TEST) {
+        let home = std::env::var("JAVA_HOME").unwrap();
+        let err = h2().connect().unwrap_err();
+        assert_eq!(err.kind(), JdbcErrorKind::Jvm, "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains(&format!("JAVA_HOME is set to {home}, but no JVM is there")),
+            "{text}"
+        );
+        assert!(text.contains(&format!("{home}/lib/server/libjvm.so")), "{text}");
+        assert!(text.contains("unset it"), "{text}");
+        let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+        let through_pool = pool.get().unwrap_err();
+        assert!(through_pool.connect_source().is_some(), "{through_pool}");
+        println!("clear: {text}");
+        return;
+    }
+    let empty = std::env::temp_dir().join(unique("millpond_no_jdk_"));
+    std::fs::create_dir_all(&empty).unwrap();
+    let real = java_home_on_path();
+    let out = run_child(
+        TEST,
+        &[
+            ("JAVA_HOME", empty.to_str().unwrap()),
+            // A working JVM stands where the fallback would look.
+            ("MILLPOND_JAVA_FALLBACK", real.to_str().unwrap()),
+        ],
+    );
+    let _ = std::fs::remove_dir(&empty);
     assert!(out.status.success());
     assert!(String::from_utf8_lossy(&out.stdout).contains("clear: "));
 }

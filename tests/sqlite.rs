@@ -310,6 +310,86 @@ fn the_memory_url_shares_one_database_among_the_pools_connections() {
     assert!(err.is_err(), "two memory managers share a database");
 }
 
+/// Waits until every connection `pool` opened is closed (closes may run on its worker threads).
+fn wait_all_closed(pool: &Pool<SqliteManager>) {
+    assert!(
+        common::eventually(Duration::from_secs(10), || pool.state().open == 0),
+        "connections still open after 10 s: {:?}",
+        pool.state()
+    );
+}
+
+/// The in-memory database lives as long as its manager: the pool closing its last connection
+/// (a borrower's invalidate, a panic, a recycle, `pool.invalidate()`) loses nothing.
+#[test]
+fn the_memory_database_outlives_every_pooled_connection() {
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .min_idle(0)
+        .idle_timeout(None)
+        .build(SqliteManager::memory())
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.execute_batch("CREATE TABLE kept (x INTEGER); INSERT INTO kept VALUES (1);")
+        .unwrap();
+    let first = conn.id();
+    conn.invalidate();
+    drop(conn);
+    wait_all_closed(&pool);
+    let conn = pool.get().unwrap();
+    assert_ne!(conn.id(), first, "a new connection");
+    assert_eq!(
+        count(&conn, "kept"),
+        1,
+        "the table survived a borrower's invalidate"
+    );
+    drop(conn);
+
+    // A panic while holding the only connection closes it.
+    let panicking = pool.clone();
+    let joined = thread::spawn(move || {
+        let conn = panicking.get().unwrap();
+        conn.execute("INSERT INTO kept VALUES (2)", []).unwrap();
+        panic!("the borrower panics");
+    })
+    .join();
+    assert!(joined.is_err());
+    wait_all_closed(&pool);
+    assert_eq!(
+        count(&pool.get().unwrap(), "kept"),
+        2,
+        "the table survived a panic"
+    );
+
+    // pool.invalidate() closes the idle connection.
+    pool.invalidate();
+    wait_all_closed(&pool);
+    assert_eq!(
+        count(&pool.get().unwrap(), "kept"),
+        2,
+        "the table survived pool.invalidate()"
+    );
+
+    // The reaper closes the idle connection past its lifetime.
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(0)
+        .recycle(Duration::from_millis(1))
+        .reaper_rate(Duration::from_millis(10))
+        .build(SqliteManager::memory())
+        .unwrap();
+    let conn = pool.get().unwrap();
+    conn.execute_batch("CREATE TABLE kept (x INTEGER); INSERT INTO kept VALUES (1);")
+        .unwrap();
+    let first = conn.id();
+    drop(conn);
+    wait_all_closed(&pool);
+    let conn = pool.get().unwrap();
+    assert_ne!(conn.id(), first, "the first connection was recycled");
+    assert_eq!(count(&conn, "kept"), 1, "the table survived a recycle");
+}
+
 #[test]
 fn from_url_refuses_bad_parameters_and_says_what_is_accepted() {
     let cases: [(&str, &[&str]); 7] = [

@@ -4,6 +4,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub use rusqlite::{Connection, OpenFlags};
@@ -13,12 +14,30 @@ use crate::error::ConfigError;
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
 
 /// Where the connections lead.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Target {
-    /// An in-memory database shared by every connection of this manager, under a name unique
-    /// to it. It lives while at least one of its connections is open.
-    Memory(String),
+    /// An in-memory database shared by every connection of this manager (and its clones),
+    /// under a name unique to it. SQLite frees it when its last connection closes, so the
+    /// manager keeps one of its own, opened with the first connect and closed with the last
+    /// clone of the manager: the database lives as long as the manager, whatever the pool
+    /// closes.
+    Memory {
+        name: String,
+        keeper: Arc<OnceLock<Keeper>>,
+    },
     File(PathBuf),
+}
+
+/// The manager's own connection to its in-memory database: only held, never used (the mutex
+/// makes it `Sync`, and is never locked).
+struct Keeper {
+    _conn: Mutex<Connection>,
+}
+
+impl fmt::Debug for Keeper {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Keeper")
+    }
 }
 
 /// Opens SQLite connections to one database file, or to one in-memory database.
@@ -62,13 +81,14 @@ impl SqliteManager {
         SqliteManager::with_target(Target::File(path.as_ref().to_path_buf()))
     }
 
-    /// An in-memory database shared by all of this manager's connections. It disappears when
-    /// its last connection closes, and the pool closes connections on its own: past `recycle`,
-    /// idle past `idle_timeout`, after a failed reset, and when a thread panics while holding
-    /// one. A pool whose only connection goes one of those ways loses its data, and the next
-    /// connection opens an empty database. Set `min_idle` to 1 or more, and `recycle` and
-    /// `idle_timeout` to `None`, to keep it for the pool's life in the common case; keep data
-    /// that must survive a panic in a file (a temporary one will do).
+    /// An in-memory database shared by all of this manager's connections (and its clones'),
+    /// and by no other manager's.
+    ///
+    /// It lives as long as the manager: the manager keeps a connection of its own to it, opened
+    /// with the first connect, outside the pool's count and never lent out, so the database
+    /// survives whatever the pool closes (connections past `recycle` or idle past
+    /// `idle_timeout`, a failed reset, a panic while one is held, `invalidate`). It is freed
+    /// when the pool (and every clone of the manager) is dropped.
     pub fn memory() -> Self {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let name = format!(
@@ -76,7 +96,10 @@ impl SqliteManager {
             std::process::id(),
             NEXT.fetch_add(1, Ordering::Relaxed)
         );
-        SqliteManager::with_target(Target::Memory(name))
+        SqliteManager::with_target(Target::Memory {
+            name,
+            keeper: Arc::new(OnceLock::new()),
+        })
     }
 
     /// A manager from a URL or a path:
@@ -158,7 +181,7 @@ impl SqliteManager {
     pub fn path(&self) -> Option<&Path> {
         match &self.target {
             Target::File(path) => Some(path),
-            Target::Memory(_) => None,
+            Target::Memory { .. } => None,
         }
     }
 }
@@ -170,8 +193,17 @@ impl ManageConnection for SqliteManager {
     fn connect(&self) -> Result<Connection, rusqlite::Error> {
         let conn = match &self.target {
             Target::File(path) => Connection::open_with_flags(path, self.flags)?,
-            Target::Memory(name) => {
-                Connection::open_with_flags(name, self.flags | OpenFlags::SQLITE_OPEN_URI)?
+            Target::Memory { name, keeper } => {
+                let flags = self.flags | OpenFlags::SQLITE_OPEN_URI;
+                if keeper.get().is_none() {
+                    // Two first connects may race: the loser's connection closes at once, which
+                    // is harmless while the winner's stays open.
+                    let own = Connection::open_with_flags(name, flags)?;
+                    let _ = keeper.set(Keeper {
+                        _conn: Mutex::new(own),
+                    });
+                }
+                Connection::open_with_flags(name, flags)?
             }
         };
         conn.busy_timeout(self.busy_timeout)?;
@@ -269,6 +301,10 @@ mod tests {
 
     #[test]
     fn two_managers_get_two_memory_databases() {
-        assert_ne!(SqliteManager::memory().target, SqliteManager::memory().target);
+        let name = |m: SqliteManager| match m.target {
+            Target::Memory { name, .. } => name,
+            Target::File(_) => unreachable!(),
+        };
+        assert_ne!(name(SqliteManager::memory()), name(SqliteManager::memory()));
     }
 }

@@ -289,17 +289,31 @@ impl JdbcConnection {
         })
     }
 
-    /// `Connection.isValid`, waiting at most `timeout` (rounded up to whole seconds: JDBC
-    /// counts in seconds, and 0 would mean no limit).
+    /// `Connection.isValid`, waiting at most `timeout`, sub-second ones included.
+    ///
+    /// JDBC's `isValid` counts whole seconds (and 0 would mean no limit), so it is given the
+    /// timeout rounded up, and a watchdog aborts the connection (`Connection.abort`, JDBC 4.1)
+    /// when `timeout` passes first: the answer is then `false`, and the connection is closed.
+    /// Drivers older than JDBC 4.1 cannot be aborted; they take up to the rounded-up timeout.
     pub fn is_valid(&mut self, timeout: Duration) -> Result<bool, JdbcError> {
-        let secs = i32::try_from(timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0))
-            .unwrap_or(i32::MAX)
-            .max(1);
-        self.call(|env, conn| {
+        let secs = i32::try_from(
+            timeout
+                .as_secs()
+                .saturating_add(u64::from(timeout.subsec_nanos() > 0)),
+        )
+        .unwrap_or(i32::MAX)
+        .max(1);
+        let watchdog = Watchdog::arm(self.jvm, &self.conn, timeout)?;
+        let result = self.call(|env, conn| {
             env.call_method(conn, "isValid", "(I)Z", &[JValue::Int(secs)])
                 .and_then(|v| v.z())
                 .or_throw(env)
-        })
+        });
+        if watchdog.disarm() {
+            self.broken = true;
+            return Ok(false);
+        }
+        result
     }
 
     /// `Connection.isClosed`: whether the connection was closed (drivers answer from local
@@ -331,7 +345,9 @@ impl JdbcConnection {
     }
 
     /// The `java.sql.Connection` itself, for JNI calls of your own. Work done through it is
-    /// invisible to the transaction tracking, so the connection is rolled back on return.
+    /// invisible to the transaction tracking, so on return the connection's autocommit is read
+    /// back from the driver, the connection is rolled back, and autocommit is put back as the
+    /// manager set it.
     pub fn raw(&mut self) -> &GlobalRef {
         self.lost_track = true;
         self.conn.global().expect("held until dropped")
@@ -363,6 +379,16 @@ impl JdbcConnection {
 
     /// The pool's reset: ends the transaction as asked, then puts autocommit back.
     pub(super) fn reset(&mut self, action: ResetAction<'_>) -> Result<(), JdbcError> {
+        if self.lost_track {
+            // raw() may have changed autocommit behind our back: left off while the cached value
+            // says on, the next borrower's writes would sit in a transaction a later return rolls
+            // back. Ask the driver (drivers answer from local state).
+            self.autocommit = self.call(|env, conn| {
+                env.call_method(conn, "getAutoCommit", "()Z", &[])
+                    .and_then(|v| v.z())
+                    .or_throw(env)
+            })?;
+        }
         match action {
             ResetAction::Rollback => self.end(false)?,
             ResetAction::Commit => self.end(true)?,
@@ -377,6 +403,93 @@ impl JdbcConnection {
         self.tracker.ended();
         self.lost_track = false;
         Ok(())
+    }
+}
+
+/// Aborts a connection whose validation outlives its timeout, from a thread of its own that
+/// touches the JVM only if it fires.
+struct Watchdog {
+    state: Arc<(std::sync::Mutex<WatchState>, std::sync::Condvar)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum WatchState {
+    Armed,
+    Done,
+    Aborted,
+}
+
+impl Watchdog {
+    fn arm(jvm: &'static Jvm, conn: &JavaRef, timeout: Duration) -> Result<Watchdog, JdbcError> {
+        let state = Arc::new((
+            std::sync::Mutex::new(WatchState::Armed),
+            std::sync::Condvar::new(),
+        ));
+        let conn = conn.global().expect("held until dropped").clone();
+        let shared = Arc::clone(&state);
+        std::thread::Builder::new()
+            .name("millpond-jdbc-watchdog".to_owned())
+            .spawn(move || {
+                let (lock, cvar) = &*shared;
+                let guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                let (mut guard, _) = cvar
+                    .wait_timeout_while(guard, timeout, |s| *s == WatchState::Armed)
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                if *guard == WatchState::Armed {
+                    // Aborted under the lock: the validating thread cannot report the connection
+                    // valid once this has begun.
+                    *guard = WatchState::Aborted;
+                    let _ = jvm.with_env(|env| {
+                        abort(env, conn.as_obj());
+                        Ok(())
+                    });
+                }
+                // `conn` is a second handle on the connection's global reference: dropping it
+                // here touches the JVM only if the connection itself was dropped already.
+            })
+            .map_err(|err| {
+                JdbcError::new(
+                    super::JdbcErrorKind::Jni,
+                    format!("cannot start a watchdog thread: {err}"),
+                )
+            })?;
+        Ok(Watchdog { state })
+    }
+
+    /// Stops the watchdog; whether it fired (then the connection was aborted).
+    fn disarm(self) -> bool {
+        let (lock, cvar) = &*self.state;
+        let mut guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let fired = *guard == WatchState::Aborted;
+        *guard = WatchState::Done;
+        cvar.notify_one();
+        fired
+    }
+}
+
+/// `Connection.abort(ForkJoinPool.commonPool())`, ignoring drivers that do not have it.
+fn abort(env: &mut JNIEnv<'_>, conn: &JObject<'_>) {
+    let executor = env
+        .call_static_method(
+            "java/util/concurrent/ForkJoinPool",
+            "commonPool",
+            "()Ljava/util/concurrent/ForkJoinPool;",
+            &[],
+        )
+        .and_then(|v| v.l())
+        .or_throw(env);
+    let aborted = executor.and_then(|executor| {
+        env.call_method(
+            conn,
+            "abort",
+            "(Ljava/util/concurrent/Executor;)V",
+            &[(&executor).into()],
+        )
+        .or_throw(env)
+    });
+    if let Err(err) = aborted {
+        log::debug!(target: "millpond::jdbc", "Connection.abort failed: {err}");
+        let _ = take_exception(env);
     }
 }
 

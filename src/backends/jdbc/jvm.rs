@@ -81,9 +81,12 @@ thread_local! {
 ///
 /// There is one JVM per process, started by this call or by the first JDBC connect, whichever
 /// comes first; the options of later calls and managers are not applied to it (their jars are
-/// still loaded, through a class loader of their own). libjvm is looked for in `JAVA_HOME`, then
-/// under `/usr/lib/jvm/default-java`, then where the `java` on `PATH` lives. A failure is
-/// remembered: every later call returns the same error.
+/// still loaded, through a class loader of their own). libjvm is loaded from
+/// [`JvmOptions::libjvm`] when given; else from `JAVA_HOME` when it is set (and only from
+/// there: a `JAVA_HOME` without a JVM is an error naming it); else from the home of the `java`
+/// on `PATH` (its real path, through symbolic links); else from the JDK homes listed in
+/// `MILLPOND_JAVA_FALLBACK` (separated as in `PATH`; `/usr/lib/jvm/default-java` when unset,
+/// none when empty). A failure is remembered: every later call returns the same error.
 pub fn start_jvm(options: &JvmOptions) -> Result<Duration, JdbcError> {
     let mut started_now = false;
     let jvm = JVM
@@ -261,32 +264,15 @@ fn start(options: &JvmOptions) -> Result<Jvm, String> {
         args = args.option(option.as_str());
     }
     let args = args.build().map_err(|err| format!("invalid JVM option: {err}"))?;
-    if let Some(path) = options.libjvm.as_ref().filter(|p| !p.is_file()) {
-        return Err(format!(
-            "libjvm was looked for at {} (given explicitly): no such file",
-            path.display()
-        ));
-    }
-    let candidates = libjvm_candidates(options);
-    let found = candidates.iter().find(|p| p.is_file()).cloned();
-    let looked = candidates
-        .iter()
-        .map(|p| p.display().to_string())
-        .collect::<Vec<_>>()
-        .join(", ");
-    let vm = match found {
-        Some(path) => JavaVM::with_libjvm(args, || Ok(path.clone()))
-            .map_err(|err| format!("could not start the JVM from {}: {err}", path.display()))?,
-        None => JavaVM::new(args).map_err(|err| {
-            format!(
-                "could not find or start a JVM: libjvm was looked for at {looked} (none exists), then \
-                 through the `java` on PATH: {err}. Install a JDK or JRE (apt-get install default-jre-headless) \
-                 or set JAVA_HOME"
-            )
-        })?,
-    };
+    let libjvm = find_libjvm(options)?;
+    let vm = JavaVM::with_libjvm(args, || Ok(libjvm.clone()))
+        .map_err(|err| format!("could not start the JVM from {}: {err}", libjvm.display()))?;
     let started_in = began.elapsed();
-    log::debug!(target: "millpond::jdbc", "JVM started in {started_in:?} with class path {joined}");
+    log::debug!(
+        target: "millpond::jdbc",
+        "JVM started from {} in {started_in:?} with class path {joined}",
+        libjvm.display()
+    );
     Ok(Jvm {
         vm,
         pid: std::process::id(),
@@ -296,30 +282,124 @@ fn start(options: &JvmOptions) -> Result<Jvm, String> {
     })
 }
 
-/// Where libjvm may be: the explicit path, then under `JAVA_HOME`, then under the Debian
-/// default JDK.
-fn libjvm_candidates(options: &JvmOptions) -> Vec<PathBuf> {
+/// The environment variable naming the JDK homes tried last, when `JAVA_HOME` is unset and the
+/// `java` on `PATH` leads to no libjvm: a list separated as `PATH` is, `/usr/lib/jvm/default-java`
+/// when unset, nowhere when empty.
+const FALLBACK_ENV: &str = "MILLPOND_JAVA_FALLBACK";
+
+/// The JDK home tried last when [`FALLBACK_ENV`] is unset (Debian's `default-jre-headless`).
+const DEFAULT_FALLBACK: &str = "/usr/lib/jvm/default-java";
+
+/// Where under a JDK or JRE home libjvm may be, newest layout first.
+const LIBJVM_DIRS: [&str; 5] = [
+    "lib/server",
+    "jre/lib/server",
+    "lib/amd64/server",
+    "jre/lib/amd64/server",
+    "lib/client",
+];
+
+/// Finds libjvm: the explicit path, else under `JAVA_HOME` (and nowhere else when it is set: a
+/// wrong `JAVA_HOME` is the user's mistake to hear about, not to work around), else beside the
+/// `java` on `PATH`, else under the fallback homes ([`FALLBACK_ENV`]). The error names every
+/// place looked at.
+fn find_libjvm(options: &JvmOptions) -> Result<PathBuf, String> {
     if let Some(path) = &options.libjvm {
-        return vec![path.clone()];
+        return if path.is_file() {
+            Ok(path.clone())
+        } else {
+            Err(format!(
+                "libjvm was looked for at {} (given explicitly): no such file",
+                path.display()
+            ))
+        };
     }
-    let mut homes = Vec::new();
     if let Some(home) = env::var_os("JAVA_HOME").filter(|h| !h.is_empty()) {
-        homes.push(PathBuf::from(home));
+        let home = PathBuf::from(home);
+        let candidates = under_home(&home);
+        return candidates.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
+            format!(
+                "JAVA_HOME is set to {}, but no JVM is there: libjvm was looked for at {} (none \
+                 exists). Point JAVA_HOME at a JDK or JRE (the directory holding bin/java), or unset \
+                 it to use the `java` on PATH",
+                home.display(),
+                joined(&candidates)
+            )
+        });
     }
-    homes.push(PathBuf::from("/usr/lib/jvm/default-java"));
-    let mut out = Vec::new();
-    for home in homes {
-        for sub in [
-            "lib/server",
-            "jre/lib/server",
-            "jre/lib/amd64/server",
-            "lib/client",
-        ] {
-            out.push(home.join(sub).join(LIBJVM));
+    let mut looked = Vec::new();
+    let java = java_on_path();
+    if let Some(home) = java.as_deref().and_then(home_of_java) {
+        let candidates = under_home(&home);
+        if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+            return Ok(found.clone());
         }
+        looked.extend(candidates);
     }
-    out
+    let fallback: Vec<PathBuf> = match env::var_os(FALLBACK_ENV) {
+        Some(list) => env::split_paths(&list)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect(),
+        None => vec![PathBuf::from(DEFAULT_FALLBACK)],
+    };
+    for home in &fallback {
+        let candidates = under_home(home);
+        if let Some(found) = candidates.iter().find(|p| p.is_file()) {
+            return Ok(found.clone());
+        }
+        looked.extend(candidates);
+    }
+    let on_path = match &java {
+        Some(java) => format!("the `java` on PATH is {}", java.display()),
+        None => "no `java` is on PATH".to_owned(),
+    };
+    Err(format!(
+        "could not find a JVM: JAVA_HOME is not set, {on_path}, and libjvm was looked for at {} \
+         (none exists). Install a JDK or JRE (apt-get install default-jre-headless) or set JAVA_HOME",
+        if looked.is_empty() {
+            "no other place".to_owned()
+        } else {
+            joined(&looked)
+        }
+    ))
 }
+
+/// The places under a JDK or JRE home where libjvm may be.
+fn under_home(home: &Path) -> Vec<PathBuf> {
+    LIBJVM_DIRS
+        .iter()
+        .map(|dir| home.join(dir).join(LIBJVM))
+        .collect()
+}
+
+fn joined(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The first `java` file on `PATH`, as the shell would find it.
+fn java_on_path() -> Option<PathBuf> {
+    let path = env::var_os("PATH")?;
+    env::split_paths(&path)
+        .filter(|dir| !dir.as_os_str().is_empty())
+        .map(|dir| dir.join(JAVA))
+        .find(|java| java.is_file())
+}
+
+/// The home of a `java` executable: its real path (through `/usr/bin/java` and the
+/// alternatives links) without `bin/java`.
+fn home_of_java(java: &Path) -> Option<PathBuf> {
+    let real = java.canonicalize().ok()?;
+    Some(real.parent()?.parent()?.to_path_buf())
+}
+
+#[cfg(windows)]
+const JAVA: &str = "java.exe";
+#[cfg(not(windows))]
+const JAVA: &str = "java";
 
 #[cfg(target_os = "macos")]
 const LIBJVM: &str = "libjvm.dylib";

@@ -20,8 +20,10 @@
 //! # The JVM
 //!
 //! One JVM per process, started by the first connect (or by [`start_jvm`]). libjvm is found
-//! from `JAVA_HOME`, else `/usr/lib/jvm/default-java`, else the `java` on `PATH`; the class path
-//! is `CLASSPATH` plus the manager's jars. A JVM that cannot be found or started is an
+//! from `JAVA_HOME` when it is set (a `JAVA_HOME` without a JVM is an error that names it, never
+//! replaced by another JVM), else beside the `java` on `PATH`, else under
+//! `/usr/lib/jvm/default-java` (the list `MILLPOND_JAVA_FALLBACK` gives instead, when set); the
+//! class path is `CLASSPATH` plus the manager's jars. A JVM that cannot be found or started is an
 //! [`Error::Connect`](crate::Error::Connect) saying where it looked, and every later connect
 //! gets the same error. Each thread that uses a connection is attached once and stays
 //! attached, with the system class loader as its context class loader. Every call runs in a
@@ -84,17 +86,15 @@ impl ManageConnection for JdbcManager {
         Ok(conn)
     }
 
-    /// `Connection.isValid(timeout)`, the timeout rounded up to whole seconds.
+    /// `Connection.isValid`, bounded by `timeout` even below a second (see
+    /// [`JdbcConnection::is_valid`]).
     fn is_valid(&self, conn: &mut JdbcConnection, timeout: Duration) -> Result<(), JdbcError> {
         if conn.is_valid(timeout)? {
             Ok(())
         } else {
             Err(JdbcError::new(
                 JdbcErrorKind::Sql,
-                format!(
-                    "Connection.isValid({}s) returned false",
-                    timeout.as_secs_f64().ceil()
-                ),
+                format!("Connection.isValid returned false or did not answer within {timeout:?}"),
             ))
         }
     }
