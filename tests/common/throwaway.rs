@@ -149,6 +149,8 @@ fn finish_watcher(watcher: &mut Child, pipe: Option<ChildStdin>) {
 }
 
 #[cfg(feature = "postgres")]
+// Not every test binary that links this file uses it.
+#[allow(unused_imports)]
 pub use self::postgres_server::Postgres;
 
 #[cfg(feature = "postgres")]
@@ -380,11 +382,23 @@ mod postgres_server {
 }
 
 #[cfg(feature = "mysql")]
+// Not every test binary that links this file uses it.
+#[allow(unused_imports)]
 pub use self::mariadb_server::MariaDb;
 
 #[cfg(feature = "mysql")]
 mod mariadb_server {
     use super::*;
+
+    /// `name` from /usr/sbin or /usr/bin, where Debian puts MariaDB's programs (/usr/sbin is not
+    /// on every user's PATH), else from PATH.
+    fn program(name: &str) -> PathBuf {
+        ["/usr/sbin", "/usr/bin"]
+            .iter()
+            .map(|dir| Path::new(dir).join(name))
+            .find(|path| path.is_file())
+            .unwrap_or_else(|| PathBuf::from(name))
+    }
 
     /// A MariaDB server of the test's own: `mariadb-install-db` into a temporary directory, its
     /// own port on 127.0.0.1, `root` without a password, a database `test`. The test may create
@@ -418,7 +432,7 @@ mod mariadb_server {
                 &[dir.as_os_str()],
             );
             run(
-                command_as(user, "mariadb-install-db")
+                command_as(user, program("mariadb-install-db"))
                     .arg("--no-defaults")
                     .arg(format!("--datadir={}", data.display()))
                     .args(["--auth-root-authentication-method=normal", "--skip-test-db"]),
@@ -428,7 +442,7 @@ mod mariadb_server {
             let mut tried = Vec::new();
             loop {
                 let port = free_port();
-                let mut server = command_as(user, "mariadbd")
+                let mut server = command_as(user, program("mariadbd"))
                     .arg("--no-defaults")
                     .arg(format!("--datadir={}", data.display()))
                     .arg(format!("--socket={}", dir.join("sock").display()))
