@@ -6,9 +6,12 @@
 
 mod common;
 
-use std::io::{Read, Write};
+use std::any::Any;
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::eventually;
@@ -29,53 +32,52 @@ fn dirs_of(kind: &str, pid: u32) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Forks a child that runs `start` (which starts a server and returns its port), reports the
-/// port through a pipe and then waits to be killed; kills it with SIGKILL, so that no `Drop`
-/// runs, and returns the port and the child's pid.
-fn start_in_a_child_then_kill_it(start: fn() -> u16) -> (u16, u32) {
-    let mut fds = [0; 2];
-    // SAFETY: pipe(2) with a valid two-int array.
-    assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
-    // SAFETY: the child only starts a server, writes to the pipe and waits to be killed.
-    let child = unsafe { libc::fork() };
-    assert!(child >= 0, "fork");
-    if child == 0 {
-        // A panic here must not unwind into the test harness's copy in this process: exit.
-        let Ok(port) = std::panic::catch_unwind(start) else {
-            // SAFETY: _exit(2) ends this forked process at once.
-            unsafe { libc::_exit(101) };
-        };
-        // SAFETY: the pipe's write end, open in this process.
-        let mut out = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) };
-        out.write_all(&port.to_le_bytes()).unwrap();
-        loop {
-            // SAFETY: pause(2) has no preconditions; the parent kills this process.
-            unsafe { libc::pause() };
-        }
+/// Set (to the test's name) in the child process of [`killed_while_holding_a_server`].
+const CHILD: &str = "MILLPOND_THROWAWAY_CHILD";
+/// What the child prints before its server's port.
+const PORT_MARK: &str = "throwaway server port: ";
+
+/// Runs this test binary again for `test` alone; in that child, `start` starts a server (it
+/// returns the port and the handle), the child prints the port and holds the server until its
+/// standard input closes. Here, the child is killed with SIGKILL as soon as it has printed the
+/// port, so that no `Drop` of its runs; returns the port and the child's pid. Never returns in
+/// the child.
+fn killed_while_holding_a_server(test: &str, start: fn() -> (u16, Box<dyn Any>)) -> (u16, u32) {
+    if std::env::var(CHILD).as_deref() == Ok(test) {
+        let (port, server) = start();
+        // On a line of its own: libtest has printed "test NAME ... " without a newline.
+        println!("\n{PORT_MARK}{port}");
+        std::io::stdout().flush().unwrap();
+        // Killed before this returns; if the parent died instead, end tidily.
+        let _ = std::io::stdin().read_to_end(&mut Vec::new());
+        drop(server);
+        std::process::exit(0);
     }
-    // SAFETY: the write end belongs to the child now; the read end is this process's.
-    unsafe { libc::close(fds[1]) };
-    let mut input = unsafe { <std::fs::File as std::os::fd::FromRawFd>::from_raw_fd(fds[0]) };
-    let mut port = [0u8; 2];
-    input
-        .read_exact(&mut port)
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD, test)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let port: u16 = lines
+        .find_map(|line| line.ok()?.strip_prefix(PORT_MARK)?.parse().ok())
         .expect("the child reports the port of its server (it failed to start one otherwise)");
-    let port = u16::from_le_bytes(port);
     assert!(listening(port), "the child's server listens on {port}");
-    // SAFETY: killing and reaping our own child.
-    unsafe {
-        assert_eq!(libc::kill(child, libc::SIGKILL), 0);
-        let mut status = 0;
-        assert_eq!(libc::waitpid(child, &mut status, 0), child);
-    }
-    (port, child as u32)
+    child.kill().unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{status}");
+    (port, pid)
 }
 
 /// After the killed child: its server stops listening and its directory goes, by the watcher.
 fn assert_cleaned_up_after_kill(kind: &str, port: u16, child: u32) {
     let started = Instant::now();
     assert!(
-        eventually(Duration::from_secs(20), || !listening(port) && dirs_of(kind, child).is_empty()),
+        eventually(Duration::from_secs(20), || !listening(port)
+            && dirs_of(kind, child).is_empty()),
         "the {kind} server of a killed test process is still there after 20 s: listening {}, directories {:?}",
         listening(port),
         dirs_of(kind, child)
@@ -104,7 +106,11 @@ mod throwaway_postgres {
         let mut su = connect(&server.url()).expect("the superuser logs in by trust");
         let row = su.query_one("SELECT current_user::text, current_database()::text, rolsuper FROM pg_roles WHERE rolname = current_user", &[]).unwrap();
         assert_eq!(
-            (row.get::<_, String>(0), row.get::<_, String>(1), row.get::<_, bool>(2)),
+            (
+                row.get::<_, String>(0),
+                row.get::<_, String>(1),
+                row.get::<_, bool>(2)
+            ),
             ("postgres".to_owned(), "test".to_owned(), true)
         );
         let mut pw = connect(&server.password_url(PG_PASSWORD)).expect("the password role logs in");
@@ -129,7 +135,10 @@ mod throwaway_postgres {
         server.restart();
         println!("restart took {:?}", started.elapsed());
         assert_ne!(server.postmaster_pid(), postmaster, "a new postmaster");
-        assert!(su.is_closed() || su.simple_query("SELECT 1").is_err(), "the restart ended the sessions");
+        assert!(
+            su.is_closed() || su.simple_query("SELECT 1").is_err(),
+            "the restart ended the sessions"
+        );
         drop((su, pw, tagged));
         assert_eq!(server.port(), port);
         assert!(connect(&server.url()).is_ok(), "back on the same port");
@@ -150,12 +159,13 @@ mod throwaway_postgres {
 
     #[test]
     fn a_throwaway_postgres_goes_when_its_test_process_is_killed() {
-        let (port, child) = start_in_a_child_then_kill_it(|| {
-            let server = Postgres::start();
-            let port = server.port();
-            std::mem::forget(server);
-            port
-        });
+        let (port, child) = killed_while_holding_a_server(
+            "throwaway_postgres::a_throwaway_postgres_goes_when_its_test_process_is_killed",
+            || {
+                let server = Postgres::start();
+                (server.port(), Box::new(server))
+            },
+        );
         assert_cleaned_up_after_kill("pg", port, child);
     }
 }
@@ -174,8 +184,12 @@ mod throwaway_mariadb {
         let port = server.port();
         assert_ne!(port, 3306);
         let mut root = mysql::Conn::new(mysql::Opts::from_url(&server.url()).unwrap()).unwrap();
-        root.query_drop("CREATE USER 'mp_user'@'%' IDENTIFIED BY 'pw'").unwrap();
-        let mut user = mysql::Conn::new(mysql::Opts::from_url(&format!("mysql://mp_user:pw@{}/", server.addr())).unwrap()).unwrap();
+        root.query_drop("CREATE USER 'mp_user'@'%' IDENTIFIED BY 'pw'")
+            .unwrap();
+        let mut user = mysql::Conn::new(
+            mysql::Opts::from_url(&format!("mysql://mp_user:pw@{}/", server.addr())).unwrap(),
+        )
+        .unwrap();
         let me: Option<String> = user.query_first("SELECT CURRENT_USER()").unwrap();
         assert_eq!(me.as_deref(), Some("mp_user@%"));
         drop((root, user));
@@ -190,12 +204,13 @@ mod throwaway_mariadb {
 
     #[test]
     fn a_throwaway_mariadb_goes_when_its_test_process_is_killed() {
-        let (port, child) = start_in_a_child_then_kill_it(|| {
-            let server = MariaDb::start();
-            let port = server.port();
-            std::mem::forget(server);
-            port
-        });
+        let (port, child) = killed_while_holding_a_server(
+            "throwaway_mariadb::a_throwaway_mariadb_goes_when_its_test_process_is_killed",
+            || {
+                let server = MariaDb::start();
+                (server.port(), Box::new(server))
+            },
+        );
         assert_cleaned_up_after_kill("mariadb", port, child);
     }
 }

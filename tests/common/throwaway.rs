@@ -45,7 +45,9 @@ fn server_user(name: &str) -> Option<(u32, u32)> {
         Some((uid.parse().ok()?, gid.parse().ok()?))
     });
     Some(ids.unwrap_or_else(|| {
-        panic!("running as root, the throwaway servers need the OS user `{name}` (the server packages create it)")
+        panic!(
+            "running as root, the throwaway servers need the OS user `{name}` (the server packages create it)"
+        )
     }))
 }
 
@@ -55,7 +57,8 @@ fn command_as(user: Option<(u32, u32)>, program: impl AsRef<std::ffi::OsStr>) ->
     if let Some((uid, gid)) = user {
         cmd.uid(uid).gid(gid);
     }
-    cmd.stdin(Stdio::null());
+    // Somewhere the server's user may enter, whatever the test's own directory is.
+    cmd.stdin(Stdio::null()).current_dir("/");
     cmd
 }
 
@@ -104,8 +107,13 @@ fn free_port() -> u16 {
     // Start somewhere different in each process and call, so that concurrent test binaries
     // rarely try the same ports.
     static CALLS: AtomicU32 = AtomicU32::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().subsec_nanos();
-    let seed = nanos ^ std::process::id().wrapping_mul(2_654_435_761) ^ CALLS.fetch_add(1, SeqCst).wrapping_mul(7919);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let seed = nanos
+        ^ std::process::id().wrapping_mul(2_654_435_761)
+        ^ CALLS.fetch_add(1, SeqCst).wrapping_mul(7919);
     (0..span)
         .map(|i| low + ((seed.wrapping_add(i)) % span) as u16)
         .find(|&port| TcpListener::bind(("127.0.0.1", port)).is_ok())
@@ -219,7 +227,15 @@ mod postgres_server {
                 command_as(user, server.bin.join("initdb"))
                     .arg("-D")
                     .arg(&data)
-                    .args(["-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]),
+                    .args([
+                        "-U",
+                        "postgres",
+                        "--auth=trust",
+                        "--no-sync",
+                        "-E",
+                        "UTF8",
+                        "--locale=C",
+                    ]),
                 "initdb",
             );
             std::fs::write(
@@ -253,7 +269,10 @@ mod postgres_server {
                     Err(log) if log.contains("could not bind") && tried.len() + 1 < PORT_ATTEMPTS => {
                         tried.push(server.port)
                     }
-                    Err(log) => panic!("the throwaway PostgreSQL did not start (ports tried: {tried:?} and {}):\n{log}", server.port),
+                    Err(log) => panic!(
+                        "the throwaway PostgreSQL did not start (ports tried: {tried:?} and {}):\n{log}",
+                        server.port
+                    ),
                 }
             }
             let mut admin = server.connect_db("postgres");
@@ -449,7 +468,11 @@ mod mariadb_server {
                     .arg(format!("--pid-file={}", dir.join("pid").display()))
                     .arg(format!("--log-error={}", log.display()))
                     .arg(format!("--port={port}"))
-                    .args(["--bind-address=127.0.0.1", "--skip-log-bin", "--innodb-buffer-pool-size=16M"])
+                    .args([
+                        "--bind-address=127.0.0.1",
+                        "--skip-log-bin",
+                        "--innodb-buffer-pool-size=16M",
+                    ])
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
                     // Not in the test's process group: a Ctrl-C is the watcher's to handle.
