@@ -5,7 +5,8 @@
 //!
 //! Every pool tags its connections with an `application_name` of its own, so the server's
 //! `pg_stat_activity` can count them from a separate monitoring connection.
-//! The restart test lives in `postgres_restart.rs`: it would break the tests running beside it.
+//! The restart test lives in `postgres_restart.rs`; it and the tests that freeze a server process or
+//! need a password role run on throwaway servers of their own (`common::throwaway`).
 #![cfg(feature = "postgres")]
 
 mod common;
