@@ -1,5 +1,6 @@
 # Sourced by scripts/test and scripts/bench: makes sure the local PostgreSQL and MariaDB run,
-# starting them when they are down, and fails (never skips) when they cannot be reached.
+# starting them when they are down, and fails (never skips) when they cannot be reached. It
+# changes nothing in them: no role, user, pg_hba.conf line or setting.
 ensure_services() {
   if ! pg_isready -q -h 127.0.0.1 -p 5432; then
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main start
@@ -16,14 +17,16 @@ ensure_services() {
   pg_isready -h 127.0.0.1 -p 5432
   mariadb-admin --protocol=tcp -h 127.0.0.1 -P 3306 -u root ping
 
-  # Every local PostgreSQL role logs in by trust; one role must give a password, so the tests can
-  # show a wrong password is reported as the server's authentication error, never as a timeout.
-  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n 1)
-  if ! grep -q '^host all millpond_pw ' "$hba"; then
-    sed -i '1i host all millpond_pw 127.0.0.1/32 scram-sha-256' "$hba"
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql)" main reload
+  # The tests that restart, stop, freeze or reconfigure a server start throwaway servers of their
+  # own from these programs (tests/common/throwaway.rs); the servers above are only queried.
+  if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v pg_config >/dev/null; then
+    echo "error: no initdb under /usr/lib/postgresql/*/bin: the throwaway PostgreSQL servers need it" >&2
+    return 1
   fi
-  psql -q -h 127.0.0.1 -U postgres -d test -v ON_ERROR_STOP=1 -c \
-    "DO \$\$ BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'millpond_pw') THEN
-       CREATE ROLE millpond_pw LOGIN PASSWORD 'secret'; END IF; END \$\$"
+  for program in mariadb-install-db mariadbd; do
+    if ! command -v "$program" >/dev/null && [ ! -x "/usr/sbin/$program" ]; then
+      echo "error: no $program: the throwaway MariaDB servers need it" >&2
+      return 1
+    fi
+  done
 }

@@ -1,7 +1,7 @@
 //! The MySQL backend against a real MariaDB or MySQL server (default
 //! `mysql://root@127.0.0.1:3306/test`; set `MILLPOND_MYSQL_URL` to use another one, with a user
-//! that may create databases, users and kill sessions). These tests fail, never skip, when the
-//! server is down.
+//! that may create databases and kill its own sessions). These tests fail, never skip, when the
+//! server is down. The test that creates users runs on a throwaway MariaDB of its own.
 //!
 //! The pool's connections are found on the server by their default database: each test that
 //! counts or kills sessions connects to a database of its own (`millpond_cap`, …), and counts
@@ -24,6 +24,7 @@ use std::sync::{Arc, Barrier, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::throwaway::MariaDb;
 use common::{eventually, settle};
 use millpond::mysql::{MySqlConnection, MySqlManager, Queryable, TxOpts};
 use millpond::{Error, ManageConnection, Pool, ResetAction, TransactionState};
@@ -527,12 +528,14 @@ fn a_dead_port_or_a_wrong_password_fails_at_once_with_the_servers_words() {
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
     assert!(!pool.last_connect_error().unwrap().contains(PASSWORD));
 
-    // The real server, a real user, the wrong password.
-    let mut admin = admin();
+    // A real server, a real user, the wrong password. The server is a throwaway of the test's
+    // own: users are created there, never on the shared server.
+    let server = MariaDb::start();
+    let mut admin = MySqlManager::from_url(&server.url()).unwrap().connect().unwrap();
     admin
-        .query_drop("CREATE USER IF NOT EXISTS 'millpond_pw'@'%' IDENTIFIED BY 'secret'")
+        .query_drop("CREATE USER 'millpond_pw'@'%' IDENTIFIED BY 'secret'")
         .unwrap();
-    let host = server_addr();
+    let host = server.addr();
     for (user, password) in [("millpond_pw", PASSWORD), ("millpond_nobody", PASSWORD)] {
         let pool = Pool::builder()
             .timeout(Duration::from_secs(10))

@@ -5,7 +5,8 @@
 //!
 //! Every pool tags its connections with an `application_name` of its own, so the server's
 //! `pg_stat_activity` can count them from a separate monitoring connection.
-//! The restart test lives in `postgres_restart.rs`: it would break the tests running beside it.
+//! The restart test lives in `postgres_restart.rs`; it and the tests that freeze a server process or
+//! need a password role run on throwaway servers of their own (`common::throwaway`).
 #![cfg(feature = "postgres")]
 
 mod common;
@@ -19,6 +20,7 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use common::throwaway::Postgres;
 use common::{eventually, settle};
 use millpond::postgres::{Config, PgConnection, PostgresError, PostgresManager, SqlState, SslMode};
 use millpond::{
@@ -533,9 +535,11 @@ fn connect_errors_come_at_once_with_the_servers_own_words() {
     assert_eq!(pool.state().open, 0, "the slot is freed");
     assert!(pool.last_connect_error().unwrap().contains("Connection refused"));
 
-    // scripts/test makes `millpond_pw` the one local role that must give a password (secret):
-    // a wrong one is the server's own authentication error, at once, without the password.
-    let pool = pool_for("postgres://millpond_pw:wrong-horse@127.0.0.1:5432/test?sslmode=disable");
+    // A throwaway server of the test's own has `millpond_pw` (password `secret`), a role that
+    // must give its password: a wrong one is the server's own authentication error, at once,
+    // without the password. (The shared server's roles and pg_hba.conf are left alone.)
+    let server = Postgres::start();
+    let pool = pool_for(&format!("{}?sslmode=disable", server.password_url("wrong-horse")));
     let (message, elapsed, code) = connect_error(&pool);
     println!("wrong password: {elapsed:?}: {message}");
     assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
@@ -546,7 +550,7 @@ fn connect_errors_come_at_once_with_the_servers_own_words() {
     assert!(!message.contains("wrong-horse"), "the password leaked: {message}");
     assert_eq!(code, Some(SqlState::INVALID_PASSWORD));
     assert_eq!(pool.stats().timeouts, 0);
-    let right = pool_for("postgres://millpond_pw:secret@127.0.0.1:5432/test?sslmode=disable");
+    let right = pool_for(&format!("{}?sslmode=disable", server.password_url("secret")));
     assert_eq!(
         right
             .get()
@@ -580,16 +584,19 @@ fn connect_errors_come_at_once_with_the_servers_own_words() {
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
 }
 
-/// `kill -STOP` on a server process, undone (and the process terminated) when dropped.
-struct Stopped {
+/// `kill -STOP` on a process of a throwaway server, undone (and the process terminated) when
+/// dropped. Never on the shared server: a stopped backend there could hold locks others wait on,
+/// and would stay stopped if the test process died.
+struct Stopped<'a> {
     pid: i32,
+    server: &'a Postgres,
 }
 
-impl Stopped {
-    fn new(pid: i32) -> Stopped {
+impl<'a> Stopped<'a> {
+    fn new(server: &'a Postgres, pid: i32) -> Stopped<'a> {
         // SAFETY: kill(2) with a valid signal number; the pid is a server process of this test.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0, "kill -STOP {pid}");
-        let stopped = Stopped { pid };
+        let stopped = Stopped { pid, server };
         assert!(
             eventually(Duration::from_secs(5), || process_state(pid) == Some('T')),
             "process {pid} did not stop"
@@ -598,11 +605,11 @@ impl Stopped {
     }
 }
 
-impl Drop for Stopped {
+impl Drop for Stopped<'_> {
     fn drop(&mut self) {
         // SAFETY: as above.
         unsafe { libc::kill(self.pid, libc::SIGCONT) };
-        let mut mon = monitor();
+        let mut mon = self.server.client();
         mon.query_one("SELECT pg_terminate_backend($1, 5000)", &[&self.pid])
             .unwrap();
     }
@@ -616,6 +623,7 @@ fn process_state(pid: i32) -> Option<char> {
 
 #[test]
 fn an_unresponsive_server_process_cannot_hang_a_checkout_or_a_validation() {
+    let server = Postgres::start();
     let tag = tag("stop");
     let validation = Duration::from_millis(300);
     let pool = Pool::builder()
@@ -625,10 +633,15 @@ fn an_unresponsive_server_process_cannot_hang_a_checkout_or_a_validation() {
         .pre_ping_bypass(Duration::ZERO)
         .validation_timeout(validation)
         .timeout(Duration::from_secs(5))
-        .build(manager(&tag))
+        .build(
+            PostgresManager::from_url(&server.url())
+                .unwrap()
+                .ssl_mode(SslMode::Disable)
+                .application_name(&tag),
+        )
         .unwrap();
     let stuck_pid = pid_of(&mut pool.get().unwrap());
-    let _stopped = Stopped::new(stuck_pid);
+    let _stopped = Stopped::new(&server, stuck_pid);
 
     let started = Instant::now();
     let mut conn = pool
@@ -659,7 +672,7 @@ fn an_unresponsive_server_process_cannot_hang_a_checkout_or_a_validation() {
     // The same at the manager's level, timed.
     let m = pool.manager();
     let mut raw = m.connect().unwrap();
-    let _stopped_too = Stopped::new(pid_of(&mut raw));
+    let _stopped_too = Stopped::new(&server, pid_of(&mut raw));
     let timeout = Duration::from_millis(200);
     let started = Instant::now();
     let err = m.is_valid(&mut raw, timeout).unwrap_err();

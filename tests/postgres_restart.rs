@@ -1,37 +1,24 @@
 //! The PostgreSQL backend across a server restart: threads keep running `SELECT 1` through the
-//! pool while the local cluster is restarted with `pg_ctlcluster`. Operations may fail while
-//! the server is down; every checkout begun after it is back must succeed.
+//! pool while the server is restarted with `pg_ctl restart` (fast mode, as an operator would).
+//! Operations may fail while the server is down; every checkout begun after it is back must
+//! succeed.
 //!
-//! A file of its own because the restart breaks every connection to the server: cargo runs test
-//! binaries one after another, so no other test is using the server meanwhile.
+//! The server is a throwaway of the test's own (`common::throwaway`): the machine's PostgreSQL,
+//! which other tests and people use, is never restarted.
 #![cfg(feature = "postgres")]
 
 mod common;
 
 use std::collections::BTreeMap;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::eventually;
+use common::throwaway::Postgres;
 use millpond::postgres::{PostgresManager, SslMode};
 use millpond::{Event, HandleEvent, InvalidateReason, Pool};
-
-const URL: &str = "postgres://postgres@127.0.0.1:5432/test";
-
-/// The version directory of the local cluster (`/etc/postgresql/15/main` gives `15`).
-fn cluster_version() -> String {
-    let mut versions: Vec<String> = std::fs::read_dir("/etc/postgresql")
-        .expect("a Debian-style PostgreSQL install under /etc/postgresql")
-        .filter_map(|e| e.ok())
-        .filter(|e| e.path().join("main").is_dir())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
-    versions.sort();
-    versions.pop().expect("a cluster named main")
-}
 
 /// The driver's `Display` stops at "db error"; the server's words are in the sources.
 fn with_sources(err: &dyn std::error::Error) -> String {
@@ -73,7 +60,7 @@ struct Tally {
 #[test]
 fn the_pool_recovers_from_a_server_restart() {
     const THREADS: usize = 8;
-    let version = cluster_version();
+    let server = Postgres::start();
     let tag = format!("mp-restart-{}", std::process::id());
     let lost = LostServer::default();
     let pool = Pool::builder()
@@ -87,13 +74,13 @@ fn the_pool_recovers_from_a_server_restart() {
         .pre_ping_bypass(Duration::ZERO)
         .timeout(Duration::from_secs(10))
         .build(
-            PostgresManager::from_url(URL)
+            PostgresManager::from_url(&server.url())
                 .unwrap()
                 .ssl_mode(SslMode::Disable)
                 .application_name(&tag)
                 .connect_timeout(Duration::from_secs(5)),
         )
-        .expect("the local PostgreSQL server must be running at 127.0.0.1:5432");
+        .expect("the throwaway PostgreSQL server is running");
 
     let tally = Arc::new(Tally::default());
     let back_at: Arc<OnceLock<Instant>> = Arc::new(OnceLock::new());
@@ -142,13 +129,11 @@ fn the_pool_recovers_from_a_server_restart() {
         "the workers are not getting through before the restart"
     );
     restarting.store(true, SeqCst);
+    let postmaster = server.postmaster_pid();
     let started = Instant::now();
-    let status = Command::new("pg_ctlcluster")
-        .args(["--skip-systemctl-redirect", &version, "main", "restart"])
-        .status()
-        .expect("pg_ctlcluster runs");
+    server.restart();
     let took = started.elapsed();
-    assert!(status.success(), "pg_ctlcluster {version} main restart: {status}");
+    assert_ne!(server.postmaster_pid(), postmaster, "the server was restarted");
     back_at.set(Instant::now()).unwrap();
 
     let enough = eventually(Duration::from_secs(15), || tally.ok_after.load(SeqCst) >= 400);

@@ -5,6 +5,7 @@
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod proxy;
+pub mod throwaway;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
