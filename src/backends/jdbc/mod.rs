@@ -55,7 +55,6 @@ mod error;
 mod jvm;
 mod methods;
 mod presets;
-mod redact;
 mod statement;
 mod values;
 
