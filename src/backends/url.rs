@@ -58,23 +58,6 @@ pub(crate) fn decode(s: &str, plus: Plus) -> Option<String> {
     decode_bytes(s, plus).and_then(|bytes| String::from_utf8(bytes).ok())
 }
 
-/// Splits `user:password@rest` (what follows `scheme://`) into the credentials and the rest:
-/// the credentials end at the first `@` met before any `/`, as libpq reads them. A `?` before
-/// that `@` is refused: it could be a password with an unencoded `?` or a query value with an
-/// unencoded `@`, and guessing wrong could put part of a password in an error message.
-pub(crate) fn split_credentials(rest: &str) -> Result<(Option<&str>, &str), ConfigError> {
-    let end = rest.find('/').unwrap_or(rest.len());
-    match rest[..end].find('@') {
-        Some(at) if rest[..at].contains('?') => Err(ConfigError::new(
-            "url",
-            "the URL is ambiguous: percent-encode a `?` in the user or password as %3F, or an `@` in a \
-             query value as %40",
-        )),
-        Some(at) => Ok((Some(&rest[..at]), &rest[at + 1..])),
-        None => Ok((None, rest)),
-    }
-}
-
 /// Splits at the first `?`: what comes before, and the query (empty when there is none).
 pub(crate) fn split_query(s: &str) -> (&str, &str) {
     s.split_once('?').unwrap_or((s, ""))
@@ -142,7 +125,7 @@ pub(crate) fn not_accepted(option: &'static str, key: &str, value: &str, accepte
 }
 
 /// The error for a query parameter nobody reads. It names the key when the key looks like one
-/// (text after an unencoded `?` in a password must not end up in a message) and lists the
+/// (text after an unencoded `&` in a query value must not end up in a message) and lists the
 /// accepted parameters, from one or more lists.
 pub(crate) fn unknown_parameter(key: &str, accepted: &[&[&str]]) -> ConfigError {
     let names: Vec<&str> = accepted.iter().flat_map(|names| names.iter().copied()).collect();
@@ -245,23 +228,6 @@ pub(crate) fn non_empty<'v>(
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn credentials_end_at_the_first_at_sign_and_a_question_mark_before_it_is_refused() {
-        assert_eq!(
-            super::split_credentials("u:p@h/db").unwrap(),
-            (Some("u:p"), "h/db")
-        );
-        assert_eq!(
-            super::split_credentials("h:5432/db?x=a@b").unwrap(),
-            (None, "h:5432/db?x=a@b")
-        );
-        let err = super::split_credentials("u:p?s3cr3t=x@h/db").unwrap_err();
-        assert!(
-            !err.message.contains("s3cr3t") && err.message.contains("ambiguous"),
-            "{err}"
-        );
-    }
-
     use super::*;
 
     #[test]

@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use super::engine::Engine;
 use super::pool_options::{PoolSetting, resolve};
-use super::url::redact;
 use super::value::SettingValue;
+use crate::backends::redact::redact_url;
 use crate::config::PoolOptions;
 use crate::error::ConfigError;
 use crate::pool::HandleEvent;
@@ -58,7 +58,7 @@ impl fmt::Debug for DatabaseSettings {
         f.debug_struct("DatabaseSettings")
             .field("engine", &self.engine)
             // For the JDBC engines NAME is the JDBC URL, which may carry a password.
-            .field("name", &redact(&self.name))
+            .field("name", &redact_url(&self.name))
             .field("user", &self.user)
             .field("password", &if self.password.is_empty() { "" } else { "***" })
             .field("host", &self.host)
@@ -151,15 +151,15 @@ impl DatabaseSettings {
 
     /// The options a pool made now from these settings gets: [`pool_defaults`](crate::pool_defaults)
     /// with `POOL_OPTIONS` applied. Unless `NAME` is given (or [`setup`](crate::setup) changed
-    /// the default name), the pool is named after the database's `NAME` (a JDBC URL cut to its
-    /// subprotocol, as it may carry a password).
+    /// the default name), the pool is named after the database's `NAME` (a JDBC URL with any
+    /// password in it replaced by `***`).
     pub fn pool_options(&self) -> PoolOptions {
         // Redacted: a JDBC NAME is a URL that may carry a password, and the pool's name goes
         // into its log lines, thread names and events.
         let name = if self.name.is_empty() {
             "millpond".to_owned()
         } else {
-            redact(&self.name)
+            redact_url(&self.name)
         };
         self.pool_options_named(&name)
     }

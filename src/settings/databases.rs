@@ -8,6 +8,7 @@ use super::engine::Engine;
 use super::parse::{int, refuse, text};
 use super::pool_options::PoolSetting;
 use super::value::SettingValue;
+use crate::backends::redact::check_url;
 use crate::error::ConfigError;
 
 /// The keys an alias accepts.
@@ -169,7 +170,15 @@ fn alias_from_value(alias: &str, value: &SettingValue) -> Result<DatabaseSetting
         let at = path(key);
         match key.as_str() {
             "ENGINE" | "URL" => {}
-            "NAME" => settings.name = text(&at, value)?,
+            "NAME" => {
+                settings.name = text(&at, value)?;
+                // A JDBC NAME is a URL: one whose password could be read two ways is refused
+                // here, as a URL is, rather than at the first connect.
+                if settings.name.starts_with("jdbc:") {
+                    check_url(&settings.name)
+                        .map_err(|err| refuse(&at, format!("is refused: {}", err.message)))?;
+                }
+            }
             "USER" => settings.user = text(&at, value)?,
             // Never quoted: `text` names only the kind of a value it refuses.
             "PASSWORD" => settings.password = text(&at, value)?,
@@ -289,6 +298,15 @@ mod tests {
         .unwrap_err();
         assert!(
             err.message.contains("CONN_MAX_AGE") && err.message.contains("must be 0"),
+            "{err}"
+        );
+        let err = alias(SettingValue::table([
+            ("ENGINE", "millpond.backends.jdbc.generic"),
+            ("NAME", "jdbc:mysql://u:s3/cr3t@h/db"),
+        ]))
+        .unwrap_err();
+        assert!(
+            err.message.contains("`%2F`") && !format!("{err} {err:?}").contains("cr3t"),
             "{err}"
         );
         let err = alias(SettingValue::table([("NAME", "x")])).unwrap_err();

@@ -17,7 +17,7 @@ use super::database::DatabaseSettings;
 use super::engine::Engine;
 use super::pool_options::PoolSetting;
 use super::value::SettingValue;
-use crate::backends::redact::is_secret_key;
+use crate::backends::redact::{parse, redact_url};
 use crate::backends::url::{Plus, decode};
 use crate::error::ConfigError;
 
@@ -59,23 +59,13 @@ fn engine_of(url: &str) -> Result<Engine, ConfigError> {
     }
 }
 
-/// Where the query starts: the first `?` after the credentials (which end at the first `@`
-/// before any `/`, as the backends read them). A `?` before that `@` is refused, as the
-/// backends do: it may be part of a password, which must not be split into a query.
+/// Where the query starts: the first `?` after the credentials, found as every backend finds
+/// them (the URL standard's reading); a URL whose credentials could be read two ways is
+/// refused, as the backends refuse it, before any of it is split or quoted.
 fn query_start(url: &str) -> Result<Option<usize>, ConfigError> {
-    let after_scheme = url.find("://").map_or(0, |i| i + 3);
-    let rest = &url[after_scheme..];
-    let slash = rest.find('/').unwrap_or(rest.len());
-    let at = rest[..slash].find('@');
-    if let Some(at) = at
-        && rest[..at].contains('?')
-    {
-        return Err(url_error(
-            "the URL is ambiguous: percent-encode a `?` in the user or password as %3F",
-        ));
-    }
-    let from = after_scheme + at.map_or(0, |at| at + 1);
-    Ok(url[from..].find('?').map(|i| from + i))
+    let rest = parse(url)?.credentials.rest;
+    let from = url.len() - rest.len();
+    Ok(rest.find('?').map(|i| from + i))
 }
 
 impl DatabaseSettings {
@@ -255,44 +245,7 @@ impl DatabaseSettings {
 
     /// The URL with the password replaced by `***`, for messages.
     pub(crate) fn redacted_url(&self) -> Option<String> {
-        self.url.as_deref().map(redact)
-    }
-}
-
-/// A URL for messages: the password (between `user:` and the `@` ending the credentials) and
-/// the values of query parameters that may hold one replaced by `***`. A JDBC URL is cut to its
-/// subprotocol, as drivers spell credentials in it in ways of their own (`user/password@`).
-pub(crate) fn redact(url: &str) -> String {
-    if let Some(rest) = url.strip_prefix("jdbc:") {
-        let sub = rest.split(':').next().unwrap_or("");
-        return format!("jdbc:{sub}:…");
-    }
-    let Some(start) = url.find("://").map(|i| i + 3) else {
-        return url.to_owned();
-    };
-    let rest = &url[start..];
-    // The credentials end at the last `@` before the query: a password may hold an unencoded
-    // `/` (hiding a path that holds an `@` instead does no harm).
-    let query = rest.find('?').unwrap_or(rest.len());
-    let url = match rest[..query].rfind('@') {
-        Some(at) => match rest[..at].find(':') {
-            Some(colon) => format!("{}{}:***{}", &url[..start], &rest[..colon], &rest[at..]),
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    };
-    match url.split_once('?') {
-        Some((base, query)) => {
-            let pairs: Vec<String> = query
-                .split('&')
-                .map(|pair| match pair.split_once('=') {
-                    Some((key, _)) if is_secret_key(key) => format!("{key}=***"),
-                    _ => pair.to_owned(),
-                })
-                .collect();
-            format!("{base}?{}", pairs.join("&"))
-        }
-        None => url,
+        self.url.as_deref().map(redact_url)
     }
 }
 
@@ -344,18 +297,23 @@ mod tests {
 
     #[test]
     fn redaction_hides_passwords_in_credentials_queries_and_jdbc_urls() {
-        assert_eq!(
-            redact("postgres://u:s3cr3t@h/db?password=s3cr3t&sslmode=disable&sslkey=/k"),
-            "postgres://u:***@h/db?password=***&sslmode=disable&sslkey=***"
-        );
-        assert_eq!(redact("jdbc:oracle:thin:u/s3cr3t@//h:1521/s"), "jdbc:oracle:…");
-        assert_eq!(redact("sqlite:///tmp/a.db"), "sqlite:///tmp/a.db");
         let db = DatabaseSettings::from_url("jdbc:postgresql://h/db?password=s3cr3t").unwrap();
         assert!(!format!("{db:?}").contains("s3cr3t"));
-        // An unencoded `/` in the password does not end the credentials.
-        assert_eq!(redact("postgres://u:s3/cr3t@h/db"), "postgres://u:***@h/db");
-        let db = DatabaseSettings::from_url("postgres://u:s3/cr3t@h/db").unwrap();
-        assert!(!format!("{db:?}").contains("cr3t"), "{db:?}");
+        let db = DatabaseSettings::from_url("postgres://u:s3cr3t@h/db?sslkey=/k").unwrap();
+        assert_eq!(db.redacted_url().unwrap(), "postgres://u:***@h/db?sslkey=***");
+        // An unencoded `/`, `@`, `?` or `#` in the password is refused, without a word of it.
+        for url in [
+            "postgres://u:s3/cr3t@h/db",
+            "postgres://u:s3@cr3t@h/db",
+            "mysql://u:s3?cr3t@h/db",
+            "oracle://u:s3#cr3t@//h/s",
+            "jdbc:mysql://u:s3/cr3t@h/db",
+            "jdbc:oracle:thin:u/s3@cr3t@//h/s",
+        ] {
+            let err = DatabaseSettings::from_url(url).unwrap_err();
+            assert!(!format!("{err} {err:?}").contains("cr3t"), "{url}: {err}");
+            assert!(err.message.contains("`%40`"), "{url}: {err}");
+        }
         // A JDBC NAME is a URL: neither the Debug output nor the pool's name shows its password.
         let db = DatabaseSettings::new(crate::settings::Engine::JdbcOracle)
             .name("jdbc:oracle:thin:u/s3cr3t@//h:1521/s");
@@ -376,7 +334,7 @@ mod tests {
         );
         let err = DatabaseSettings::from_url("postgres://u:s3?cr3t@h/db").unwrap_err();
         assert!(
-            !err.message.contains("cr3t") && err.message.contains("ambiguous"),
+            !err.message.contains("cr3t") && err.message.contains("unambiguously"),
             "{err}"
         );
         let err = DatabaseSettings::from_url("postgres://u:s3cr3t@h/db?pool_size=many").unwrap_err();

@@ -6,8 +6,8 @@ use std::sync::{Arc, OnceLock};
 
 use super::error::Vendor;
 use super::jvm::{JavaRef, JvmOptions};
-use super::redact::redact_url;
 use crate::backends::redact::Secret;
+use crate::backends::redact::redact_url;
 
 /// Opens JDBC connections: one URL, driver, user and password, for any database with a JDBC
 /// driver. Build it with a preset ([`postgresql`](super::postgresql), [`oracle`](super::oracle),

@@ -9,15 +9,25 @@ use super::config::JdbcManager;
 use super::conn::JdbcConnection;
 use super::error::{JavaResult, JdbcError, JdbcErrorKind};
 use super::jvm::{JavaRef, Jvm, jvm, system_class_loader};
-use super::redact::redact_url;
+use crate::backends::redact::{check_url, redact_url, secrets_in};
 use crate::sql::{Placeholder, Translator};
 
 impl JdbcManager {
-    /// Opens a connection; errors never show the password.
+    /// Opens a connection; errors never show the password. A URL whose credentials could be
+    /// read two ways is refused before a driver sees it: a driver's message could quote the
+    /// part of the password it took for a host or a path.
     pub(super) fn open(&self) -> Result<JdbcConnection, JdbcError> {
+        check_url(&self.url).map_err(|err| JdbcError::config(err.message))?;
         let redacted = redact_url(&self.url);
-        self.open_inner()
-            .map_err(|err| err.scrub(self.password.expose(), &self.url, &redacted))
+        self.open_inner().map_err(|err| {
+            // The URL as written, then every form of a password it holds (a driver may quote
+            // the URL as it parsed it), then the password given apart.
+            let err = err.scrub("", &self.url, &redacted);
+            let err = secrets_in(&self.url)
+                .iter()
+                .fold(err, |err, secret| err.scrub(secret, "", ""));
+            err.scrub(self.password.expose(), "", "")
+        })
     }
 
     fn open_inner(&self) -> Result<JdbcConnection, JdbcError> {

@@ -57,7 +57,6 @@ mod error;
 mod jvm;
 mod methods;
 mod presets;
-mod redact;
 mod statement;
 mod values;
 

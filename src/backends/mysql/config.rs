@@ -145,6 +145,10 @@ impl MySqlManager {
     /// `danger_skip_domain_validation`, `danger_accept_invalid_certs` (any of these requires
     /// TLS). Anything else is refused, with the list of what is accepted. Errors never repeat
     /// the password.
+    ///
+    /// Percent-encode `@`, `/`, `?`, `#` and `%` in the user name and password (`p%40ss` for
+    /// `p@ss`), and `@` and `#` anywhere else: a URL that could be read two ways (drivers
+    /// differ on which `@` ends a password) is refused, and the error never repeats it.
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         super::url::from_url(url)
     }

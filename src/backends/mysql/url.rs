@@ -1,11 +1,12 @@
 //! [`MySqlManager::from_url`]: the `mysql://` URL and its query parameters.
 
-use ::mysql::Opts;
+use ::mysql::{Opts, OptsBuilder};
 
 use super::MySqlManager;
+use crate::backends::redact::split_credentials;
 use crate::backends::url::{
-    Plus, Unit, non_empty, pairs, parse_bool, parse_duration, parse_positive_duration, split_credentials,
-    split_query, unknown_parameter,
+    Plus, Unit, decode, non_empty, pairs, parse_bool, parse_duration, parse_positive_duration, split_query,
+    unknown_parameter,
 };
 use crate::error::ConfigError;
 
@@ -63,14 +64,26 @@ pub(super) fn from_url(url: &str) -> Result<MySqlManager, ConfigError> {
         }
         _ => return Err(url_error(format!("this is not a MySQL URL; use {form}"))),
     };
-    // Refused before anything else is read, so no part of a password can reach an error.
-    split_credentials(rest)?;
-    let (location, query) = split_query(rest);
-    if location.contains('#') || query.contains('#') {
-        return Err(url_error(format!(
-            "a URL fragment (`#…`) is not accepted; percent-encode `#` in a password as %23; use {form}"
-        )));
-    }
+    // Read as the URL standard (and the driver's parser) reads them, or refused before
+    // anything else is read, so no part of a password can reach an error. The driver is given
+    // the URL without them and the decoded user and password apart.
+    let credentials = split_credentials(rest)?;
+    let (location, query) = split_query(credentials.rest);
+    let undecodable = |what: &str| {
+        url_error(format!(
+            "the {what} in the URL is not valid percent-encoded UTF-8"
+        ))
+    };
+    let user = credentials
+        .user
+        .map(|user| decode(user, Plus::Literal).ok_or_else(|| undecodable("user")))
+        .transpose()?
+        .filter(|user| !user.is_empty());
+    let pass = credentials
+        .password
+        .map(|pass| decode(pass, Plus::Literal).ok_or_else(|| undecodable("password")))
+        .transpose()?
+        .filter(|pass| !pass.is_empty());
 
     let mut driver_query: Vec<&str> = Vec::new();
     let mut own: Vec<(&'static str, String)> = Vec::new();
@@ -97,6 +110,7 @@ pub(super) fn from_url(url: &str) -> Result<MySqlManager, ConfigError> {
     }
     let driver_url = format!("mysql://{location}?{}", driver_query.join("&"));
     let opts = Opts::from_url(&driver_url).map_err(|err| url_error(describe_url_error(&err, form)))?;
+    let opts: Opts = OptsBuilder::from_opts(opts).user(user).pass(pass).into();
 
     // `new` turns prefer_socket off; the URL may have asked for it.
     let prefer = opts.get_prefer_socket();
@@ -218,6 +232,10 @@ mod tests {
         assert!(m.opts().get_prefer_socket());
         assert_eq!(m.connect_timeout, Duration::from_millis(250));
         assert_eq!(m.opts().get_pass(), None);
+        let m = MySqlManager::from_url("mysql://me%40corp:a%2Fb%40c%3F%23 &;=é@h/db").unwrap();
+        assert_eq!(m.opts().get_user(), Some("me@corp"));
+        assert_eq!(m.opts().get_pass(), Some("a/b@c?# &;=é"));
+        assert_eq!(m.to_string(), "mysql://me@corp@h:3306/db");
         let m = MySqlManager::from_url("mysql://root@localhost/test?ssl=true").unwrap();
         assert!(m.opts().get_ssl_opts().is_some());
         let m = MySqlManager::from_url("mysql://root@localhost/test").unwrap();
@@ -251,7 +269,11 @@ mod tests {
             ("mysql://u:{}@/db", "use mysql://"),
             ("postgres://u:{}@h/db", "scheme `postgres` is not accepted"),
             ("u:{}@h/db", "not a MySQL URL"),
-            ("mysql://u:{}@h/db#frag", "fragment"),
+            ("mysql://u:{}@h/db#frag", "`%23`"),
+            ("mysql://u:p@{}@h/db", "`%40`"),
+            ("mysql://u:12/{}@h/db", "`%2F`"),
+            ("mysql://u:p?{}@h/db", "`%3F`"),
+            ("mysql://u:{}%zz@h/db", "password in the URL is not valid"),
         ];
         for (template, expected) in cases {
             let url = template.replace("{}", SECRET);

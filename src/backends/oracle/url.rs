@@ -4,6 +4,7 @@ use ::oracle::Privilege;
 
 use super::connect_string::check_connect_string;
 use super::{OracleManager, URL_FORMS};
+use crate::backends::redact::split_credentials;
 use crate::backends::url::{
     Plus, Unit, decode, non_empty, not_accepted, pairs, parse_bool, parse_duration, parse_number,
     split_query, unknown_parameter,
@@ -35,18 +36,9 @@ pub(super) fn from_url(url: &str) -> Result<OracleManager, ConfigError> {
                 format!("an Oracle URL starts with oracle://; use {URL_FORMS}"),
             )
         })?;
-    let (main, query) = split_query(rest);
-    let (userinfo, target) = match main.rfind('@') {
-        Some(at) => (Some(&main[..at]), &main[at + 1..]),
-        None => (None, main),
-    };
-    if userinfo.is_none() && query.contains('@') {
-        // Most likely a password with an unencoded `?`: say nothing of what surrounds it.
-        return Err(ConfigError::new(
-            "url",
-            "the URL has `@` only after `?`: percent-encode `?` in the password as %3F (and `@` in query values as %40)",
-        ));
-    }
+    // As the URL standard reads them; what could be read two ways is refused.
+    let credentials = split_credentials(rest)?;
+    let (target, query) = split_query(credentials.rest);
     let target = decode(target, Plus::Literal).ok_or_else(|| {
         ConfigError::new(
             "url",
@@ -59,16 +51,16 @@ pub(super) fn from_url(url: &str) -> Result<OracleManager, ConfigError> {
             format!("the URL names no database after `@`; use {URL_FORMS}"),
         ));
     }
-    let mut manager = match userinfo {
-        None | Some("") => OracleManager::external(target),
-        Some(info) => {
-            let (user, password) = info.split_once(':').unwrap_or((info, ""));
+    let mut manager = match (credentials.user, credentials.password) {
+        (None, _) | (Some(""), None) => OracleManager::external(target),
+        (Some(user), password) => {
+            let password = password.unwrap_or("");
             let user = decode(user, Plus::Literal)
                 .ok_or_else(|| ConfigError::new("url", "the user name is not valid percent-encoding"))?;
             let password = decode(password, Plus::Literal).ok_or_else(|| {
                 ConfigError::new(
                     "url",
-                    "the password is not valid percent-encoding (write %25 for %, %40 for @, %3A for :, %2F for /, %3F for ?, %23 for #)",
+                    "the password is not valid percent-encoding (write `%` as `%25`, `@` as `%40`, `:` as `%3A`, `/` as `%2F`, `?` as `%3F`, `#` as `%23`)",
                 )
             })?;
             if user.is_empty() {
@@ -162,13 +154,24 @@ mod tests {
         let m = OracleManager::from_url("oracle://scott:tiger@[::1]:1522/svc:pooled").unwrap();
         assert_eq!(m.connect_string(), "[::1]:1522/svc:pooled");
 
-        // Percent-encoded user and password; an unencoded `@` in the password still works.
+        // Percent-encoded user and password; an unencoded `@`, `/`, `?` or `#` in the password
+        // is refused (either reading could be wrong).
         let m = OracleManager::from_url("oracle://app%20user:p%40ss%3Aw%2Fd%25@//h/s").unwrap();
         assert_eq!(m.username(), "app user");
         assert_eq!(m.password.expose(), "p@ss:w/d%");
-        let m = OracleManager::from_url("oracle://u:p@ss@//h/s").unwrap();
-        assert_eq!(m.password.expose(), "p@ss");
-        assert_eq!(m.connect_string(), "//h/s");
+        let m = OracleManager::from_url("oracle://u:a b&c;=:é@//h/s").unwrap();
+        assert_eq!(m.password.expose(), "a b&c;=:é");
+        for url in [
+            "oracle://u:p@ss@//h/s",
+            "oracle://u:p/ss@//h/s",
+            "oracle://u:p?ss@//h/s",
+        ] {
+            let err = url_err(url);
+            assert!(
+                err.message.contains("`%40`") && !err.message.contains("ss@"),
+                "{err}"
+            );
+        }
 
         // No user and password: external authentication.
         let m = OracleManager::from_url("oracle://wallet_alias").unwrap();
@@ -266,6 +269,9 @@ mod tests {
             format!("oracle://scott:{SECRET}%zz@//h/s"),
             // An unencoded `?` in the password puts part of it in the query.
             format!("oracle://scott:ab?{SECRET}@//h/s"),
+            format!("oracle://scott:ab/{SECRET}@//h/s"),
+            format!("oracle://scott:ab@{SECRET}@//h/s"),
+            format!("oracle://scott:ab#{SECRET}@//h/s"),
             format!("mysql://scott:{SECRET}@h/db"),
         ];
         for url in urls {

@@ -153,6 +153,10 @@ impl PostgresManager {
     ///
     /// Anything else is refused, and the error lists what is accepted. Errors never repeat the
     /// password.
+    ///
+    /// Percent-encode `@`, `/`, `?`, `#` and `%` in the user name and password (`p%40ss` for
+    /// `p@ss`), and `@` and `#` anywhere else: a URL that could be read two ways (drivers
+    /// differ on which `@` ends a password) is refused, and the error never repeats it.
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
         super::url::from_url(url)
     }

@@ -7,9 +7,9 @@ use postgres::Config;
 use super::error::with_sources;
 use super::tls::{SslMode, load_roots};
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESET_TIMEOUT, PostgresManager};
+use crate::backends::redact::split_credentials;
 use crate::backends::url::{
-    Plus, Unit, decode, decode_bytes, pairs, parse_duration, parse_positive_duration, split_credentials,
-    split_query, unknown_parameter,
+    Plus, Unit, decode, decode_bytes, pairs, parse_duration, parse_positive_duration, split_query, unknown_parameter,
 };
 use crate::error::ConfigError;
 
@@ -48,10 +48,9 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
              postgres://user:password@127.0.0.1:5432/dbname?sslmode=prefer)",
         ));
     };
-    // As libpq: the credentials end at the first `@` met before any `/`, so a `?` in an
-    // unencoded password stays in the password (and out of error messages).
-    let (credentials, rest) = split_credentials(rest)?;
-    let (location, query) = split_query(rest);
+    // As the URL standard reads them; a URL libpq would read otherwise is refused.
+    let credentials = split_credentials(rest)?;
+    let (location, query) = split_query(credentials.rest);
     let mut ssl_mode = None;
     let mut roots = None;
     let mut connect_timeout = Some(DEFAULT_CONNECT_TIMEOUT);
@@ -80,18 +79,13 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
         rebuilt.push('?');
         rebuilt.push_str(&passed.join("&"));
     }
-    // The credentials are out; any `@` left is data, which the driver's parser would take
-    // for the end of a user name.
-    let rebuilt = rebuilt.replace('@', "%40");
+    // The credentials are out of it (and no `@` is left), so the driver's parser cannot
+    // find a password here, nor quote one.
     let mut config: Config = rebuilt.parse().map_err(|err: postgres::Error| {
         // The driver's parse errors name options, never values; say so in a test.
         ConfigError::new("url", with_sources(&err))
     })?;
-    if let Some(credentials) = credentials {
-        let (user, password) = match credentials.split_once(':') {
-            Some((user, password)) => (user, Some(password)),
-            None => (credentials, None),
-        };
+    if let Some(user) = credentials.user {
         let undecodable = |what: &str| {
             ConfigError::new(
                 "url",
@@ -102,7 +96,7 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
         if !user.is_empty() {
             config.user(&user);
         }
-        if let Some(password) = password {
+        if let Some(password) = credentials.password {
             config.password(decode_bytes(password, Plus::Literal).ok_or_else(|| undecodable("password"))?);
         }
     }
@@ -226,21 +220,27 @@ mod tests {
     }
 
     #[test]
-    fn credentials_end_at_the_first_at_sign_before_a_slash() {
-        assert_eq!(split_credentials("u:p@h/db").unwrap(), (Some("u:p"), "h/db"));
-        assert_eq!(split_credentials("u:p/q@h/db").unwrap(), (None, "u:p/q@h/db"));
-        assert_eq!(
-            split_credentials("h/db?user=me@corp").unwrap(),
-            (None, "h/db?user=me@corp")
-        );
-        assert_eq!(split_credentials("h:5432").unwrap(), (None, "h:5432"));
-        assert!(split_credentials("u:pa?ss@h/db").is_err());
-        assert!(split_credentials("h?user=me@corp").is_err());
-        let m = PostgresManager::from_url("postgres://me%40corp:p%3Fw+d@h/db?sslmode=disable").unwrap();
+    fn credentials_are_read_as_the_url_standard_reads_them_or_refused() {
+        let m = PostgresManager::from_url("postgres://me%40corp:p%3Fw+d%2F@h/db?sslmode=disable").unwrap();
         assert_eq!(m.config().get_user(), Some("me@corp"));
-        assert_eq!(m.config().get_password(), Some(&b"p?w+d"[..]));
+        assert_eq!(m.config().get_password(), Some(&b"p?w+d/"[..]));
         assert_eq!(m.config().get_dbname(), Some("db"));
-        let m = PostgresManager::from_url("postgres://h/db?user=me@corp").unwrap();
+        let m = PostgresManager::from_url("postgres://u:a b&c;=é@h/db").unwrap();
+        assert_eq!(m.config().get_password(), Some("a b&c;=é".as_bytes()));
+        let m = PostgresManager::from_url("postgres://h/db?user=me%40corp").unwrap();
         assert_eq!(m.config().get_user(), Some("me@corp"));
+        // libpq splits at the first `@`, the standard at the last; `/`, `?` and `#` end the
+        // host early. Either way part of the password would be read as host, path or query.
+        for url in [
+            format!("postgres://u:p@{SECRET}@127.0.0.1/test"),
+            format!("postgres://u:123/{SECRET}@h/db"),
+            format!("postgres://u:p?{SECRET}@h/db"),
+            format!("postgres://u:p#{SECRET}@h/db"),
+            format!("postgres://h/db?user={SECRET}@corp"),
+        ] {
+            let err = PostgresManager::from_url(&url).unwrap_err();
+            assert!(err.message.contains("`%40`"), "{url}: {err}");
+            assert!(!format!("{err} {err:?}").contains(SECRET), "{url}: {err}");
+        }
     }
 }
