@@ -9,7 +9,8 @@ use super::tls::{SslMode, load_roots};
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESET_TIMEOUT, PostgresManager};
 use crate::backends::redact::split_credentials;
 use crate::backends::url::{
-    Plus, Unit, decode, decode_bytes, pairs, parse_duration, parse_positive_duration, split_query, unknown_parameter,
+    Plus, Unit, decode, decode_bytes, pairs, parse_duration, parse_positive_duration, split_query,
+    unknown_parameter,
 };
 use crate::error::ConfigError;
 
