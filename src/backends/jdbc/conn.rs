@@ -292,9 +292,13 @@ impl JdbcConnection {
     /// `Connection.isValid`, waiting at most `timeout` (rounded up to whole seconds: JDBC
     /// counts in seconds, and 0 would mean no limit).
     pub fn is_valid(&mut self, timeout: Duration) -> Result<bool, JdbcError> {
-        let secs = i32::try_from(timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0))
-            .unwrap_or(i32::MAX)
-            .max(1);
+        let secs = i32::try_from(
+            timeout
+                .as_secs()
+                .saturating_add(u64::from(timeout.subsec_nanos() > 0)),
+        )
+        .unwrap_or(i32::MAX)
+        .max(1);
         self.call(|env, conn| {
             env.call_method(conn, "isValid", "(I)Z", &[JValue::Int(secs)])
                 .and_then(|v| v.z())
