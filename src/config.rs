@@ -33,6 +33,10 @@ pub enum ResetOnReturn {
 ///
 /// Set fields on [`PoolOptions::default()`] or use [`Builder`]; [`PoolOptions::validate`] says
 /// what is wrong with a combination.
+///
+/// Every duration option accepts any [`Duration`], `Duration::MAX` included (zero is refused
+/// where an option says so): the pool's arithmetic on them saturates, and a duration too long
+/// for the clock to reach is simply never reached.
 #[derive(Clone)]
 #[non_exhaustive]
 pub struct PoolOptions {
@@ -56,27 +60,30 @@ pub struct PoolOptions {
     /// below it, a running thread may take a connection that comes back before a sleeping
     /// waiter wakes for it (as r2d2, SQLAlchemy and HikariCP always allow), which spares a
     /// thread wake-up per checkout when threads outnumber connections. Zero makes the queue
-    /// strict from the first waiter. Default 5 ms.
+    /// strict from the first waiter. Default 5 ms. Any duration: one longer than checkouts wait
+    /// never makes the queue strict.
     pub fairness_window: Duration,
     /// The longest a checkout waits for a connection. Default 30 s. Django `TIMEOUT`,
-    /// SQLAlchemy `pool_timeout`, r2d2 `connection_timeout`. Greater than zero.
+    /// SQLAlchemy `pool_timeout`, r2d2 `connection_timeout`. Greater than zero; any longer
+    /// duration, `Duration::MAX` included, is accepted (a checkout then waits as long as it takes).
     pub timeout: Duration,
     /// A connection's lifetime: older ones are closed and replaced when next touched. Each
     /// connection's lifetime is shortened by a random 0–2.5% so they do not all expire together.
-    /// `None` keeps connections forever. Default 900 s. Django `RECYCLE`, SQLAlchemy
-    /// `pool_recycle`, r2d2 `max_lifetime`.
+    /// `None` keeps connections forever, and so does a lifetime longer than the pool's clock
+    /// counts (about 584 years). Default 900 s. Django `RECYCLE`, SQLAlchemy `pool_recycle`,
+    /// r2d2 `max_lifetime`. Greater than zero.
     pub recycle: Option<Duration>,
     /// Idle connections unused for this long are closed by the reaper, down to `min_idle`.
     /// `None` never closes them for idleness. Default 600 s; may not be longer than `recycle` (the builder
     /// drops the default when `recycle` is set shorter).
-    /// HikariCP `idleTimeout`, r2d2 `idle_timeout`.
+    /// HikariCP `idleTimeout`, r2d2 `idle_timeout`. Greater than zero.
     pub idle_timeout: Option<Duration>,
     /// Validate a connection before handing it out, unless it was used within
     /// `pre_ping_bypass`. Default on. Django `PRE_PING`, SQLAlchemy `pool_pre_ping`,
     /// r2d2 `test_on_check_out`.
     pub pre_ping: bool,
-    /// A connection used this recently is handed out without a ping. Default 500 ms.
-    /// HikariCP's `aliveBypassWindowMs`.
+    /// A connection used this recently is handed out without a ping. Default 500 ms; zero pings
+    /// every checkout, `Duration::MAX` none. HikariCP's `aliveBypassWindowMs`.
     pub pre_ping_bypass: Duration,
     /// The longest one validation may take (it is also bounded by the checkout's own deadline).
     /// Default 5 s. HikariCP `validationTimeout`. Greater than zero.
@@ -89,18 +96,24 @@ pub struct PoolOptions {
     pub lifo: bool,
     /// A checkout held longer than this is logged once as a possible leak, with the borrower's
     /// backtrace. `None` (the default) turns leak detection off, and no backtrace is captured.
-    /// HikariCP `leakDetectionThreshold`.
+    /// HikariCP `leakDetectionThreshold`. Greater than zero.
     pub leak_threshold: Option<Duration>,
     /// How often the reaper runs. Default 30 s. r2d2's reaper rate (fixed at 30 s there).
+    /// Greater than zero. A rate too long for the clock to schedule (`Duration::MAX`, or about
+    /// 292 billion years on Linux) means the reaper never runs: no idle timeout, keepalive,
+    /// leak report or `min_idle` refill.
     pub reaper_rate: Duration,
     /// Idle connections unused for this long are pinged by the reaper, so that firewalls and
     /// servers do not drop them silently. `None` (the default) turns it off. Must be shorter
-    /// than `recycle`. HikariCP `keepaliveTime`.
+    /// than `recycle`, and greater than zero. HikariCP `keepaliveTime`.
     pub keepalive: Option<Duration>,
     /// Log every pool event (connect, checkout, checkin, reset, invalidate, close) through the
     /// `log` crate at info level. Default off. Django `ECHO`, SQLAlchemy `echo_pool`.
     pub echo: bool,
     /// The pool's name in log lines and thread names. Default `"millpond"`. HikariCP `poolName`.
+    /// Any text but the empty one: log lines, events, `Debug` and [`Pool::options`] show it as
+    /// given; thread names show each control character (a NUL byte, a newline) as `?`, since a
+    /// thread's name cannot hold a NUL.
     pub name: String,
     /// Called on every pool event, outside the pool's lock. Default none. SQLAlchemy's pool
     /// events, r2d2 `event_handler`.

@@ -83,8 +83,14 @@ fn two_pools_sharing_a_cap_never_open_more_than_it_together() {
         let b = b.clone();
         thread::spawn(move || b.get_timeout(Duration::from_secs(5)).map(|_| ()))
     };
-    // The waiter has reserved a slot of its pool and waits for one of the cap.
-    assert!(eventually(Duration::from_secs(2), || b.state().opening == 1));
+    // The waiter has found the cap full and waits for a slot of it (its reserved slot of b,
+    // `opening == 1`, comes before that: a slot given back then is taken without a wait).
+    assert!(
+        eventually(Duration::from_secs(2), || b.stats().cap_waits == 2),
+        "the waiter never waited for the cap: {:?} {:?}",
+        b.state(),
+        b.stats()
+    );
     drop(held);
     a.close();
     waiter.join().unwrap().expect("b gets the slot a gave back");
@@ -109,7 +115,13 @@ fn a_connection_coming_back_to_the_pool_serves_a_checkout_waiting_for_the_cap() 
                 .map(|_| started.elapsed())
         })
     };
-    assert!(eventually(Duration::from_secs(2), || pool.state().opening == 1));
+    // The waiter has found the cap full and waits for it.
+    assert!(
+        eventually(Duration::from_secs(2), || pool.stats().cap_waits == 1),
+        "the waiter never waited for the cap: {:?} {:?}",
+        pool.state(),
+        pool.stats()
+    );
     drop(first);
     let waited = waiter
         .join()
@@ -117,6 +129,7 @@ fn a_connection_coming_back_to_the_pool_serves_a_checkout_waiting_for_the_cap() 
         .expect("the returned connection serves the waiter");
     assert!(waited < Duration::from_secs(2), "{waited:?}");
     assert_eq!(fake.state.opens(), 1, "no second connection was opened");
+    assert_eq!(pool.stats().cap_waits, 1, "{:?}", pool.stats());
     let _ = std::fs::remove_file(file);
 }
 

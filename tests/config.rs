@@ -3,11 +3,11 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::Fake;
+use common::{Fake, eventually};
 use millpond::{Builder, Error, Event, HandleEvent, Pool, PoolOptions, ResetOnReturn};
 
 /// Builds a pool (both with `build` and `build_unchecked`) from options changed by `change`,
@@ -184,6 +184,81 @@ fn empty_reset_statement_is_refused() {
 #[test]
 fn empty_name_is_refused() {
     assert_refused(|o| o.name = String::new(), "name", &["must not be empty"]);
+}
+
+/// Records the name of the thread each connect and close happens in.
+#[derive(Clone, Default)]
+struct ThreadNames(Arc<Mutex<Vec<String>>>);
+
+impl HandleEvent for ThreadNames {
+    fn handle(&self, event: &Event<'_>) {
+        if matches!(event, Event::Connect { .. } | Event::Close { .. }) {
+            let name = std::thread::current().name().unwrap_or("").to_owned();
+            self.0.lock().unwrap().push(name);
+        }
+    }
+}
+
+impl ThreadNames {
+    fn any(&self, wanted: impl Fn(&str) -> bool) -> bool {
+        self.0.lock().unwrap().iter().any(|n| wanted(n))
+    }
+}
+
+/// A pool named `name`, its manager and the thread names its events were seen in.
+fn named_pool(name: &str) -> (Fake, Pool<Fake>, ThreadNames) {
+    let names = ThreadNames::default();
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .name(name)
+        .pool_size(2)
+        .max_overflow(0)
+        .event_handler(names.clone())
+        .build(fake.clone())
+        .expect("any non-empty name is accepted");
+    (fake, pool, names)
+}
+
+#[test]
+fn a_name_with_control_characters_is_kept_and_its_worker_threads_are_named_without_them() {
+    let name = "a\0b\nc";
+    let (_fake, pool, names) = named_pool(name);
+    assert_eq!(pool.options().name, name, "the pool's name is unchanged");
+    assert!(
+        format!("{pool:?}").contains(r#""a\0b\nc""#),
+        "Debug shows it as given: {pool:?}"
+    );
+    // A connection given back broken is closed on one of the pool's worker threads.
+    let mut conn = pool.get().unwrap();
+    conn.broken = true;
+    drop(conn);
+    assert!(
+        eventually(Duration::from_secs(5), || names.any(|n| n.contains("-worker-"))),
+        "no close on a worker thread: {:?}",
+        names.0.lock().unwrap()
+    );
+    assert!(
+        names.any(|n| n == "a?b?c-worker-0" || n == "a?b?c-worker-1"),
+        "{:?}",
+        names.0.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_name_with_control_characters_names_the_background_connect_thread_without_them() {
+    let (_fake, pool, names) = named_pool("a\0b");
+    // With a connection in use that may come back first, a checkout finding a free slot opens
+    // its connection on a thread of its own (the hedged connect).
+    let held = pool.get().unwrap();
+    let second = pool.get().expect("the hedged connect serves");
+    assert!(names.any(|n| n == "a?b-connect"), "{:?}", names.0.lock().unwrap());
+    drop((held, second));
+    let state = pool.state();
+    assert_eq!(
+        (state.opening, state.in_use, state.waiting),
+        (0, 0, 0),
+        "{state:?}"
+    );
 }
 
 #[test]

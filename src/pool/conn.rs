@@ -67,7 +67,15 @@ fn jittered(lifetime: Duration, id: u64) -> Duration {
         SEED.store(seed, Ordering::Relaxed);
     }
     let fraction = (splitmix64(seed ^ id) >> 11) as f64 / (1u64 << 53) as f64;
-    lifetime.mul_f64(1.0 - 0.025 * fraction)
+    shortened(lifetime, fraction)
+}
+
+/// `lifetime` less `fraction` (0 to 1) of 2.5% of it. Counted in nanoseconds, as expiry is, so
+/// that any lifetime works: `Duration::mul_f64` panics on `Duration::MAX` times 1.0.
+fn shortened(lifetime: Duration, fraction: f64) -> Duration {
+    let whole = nanos(lifetime);
+    let cut = (whole as f64 * 0.025 * fraction) as u64;
+    Duration::from_nanos(whole.saturating_sub(cut))
 }
 
 /// One step of splitmix64: a well-mixed 64-bit value from any input.
@@ -92,5 +100,18 @@ mod tests {
         let min = lifetimes.iter().min().unwrap();
         let max = lifetimes.iter().max().unwrap();
         assert!(*max - *min > Duration::from_secs(20), "spread {min:?}..{max:?}");
+    }
+
+    #[test]
+    fn any_lifetime_can_be_shortened() {
+        for lifetime in [Duration::ZERO, Duration::from_nanos(1), Duration::MAX] {
+            for fraction in [0.0, 0.5, 1.0] {
+                assert!(shortened(lifetime, fraction) <= lifetime);
+            }
+        }
+        assert_eq!(
+            shortened(Duration::from_secs(1000), 1.0),
+            Duration::from_secs(975)
+        );
     }
 }

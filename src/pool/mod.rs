@@ -540,7 +540,10 @@ impl<M: ManageConnection> Shared<M> {
                 break Ok(CapWait::Idle(index));
             }
             let now = Instant::now();
-            waiting_since.get_or_insert(now);
+            if waiting_since.is_none() {
+                waiting_since = Some(now);
+                core.counters.cap_wait_began();
+            }
             if now >= deadline {
                 break Ok(CapWait::Full(cap.describe_full()));
             }
@@ -548,7 +551,7 @@ impl<M: ManageConnection> Shared<M> {
             pause = (pause * 2).min(Duration::from_millis(10));
         };
         if let Some(since) = waiting_since {
-            core.counters.cap_waited(since.elapsed());
+            core.counters.cap_wait_ended(since.elapsed());
         }
         outcome
     }
@@ -582,7 +585,7 @@ impl<M: ManageConnection> Shared<M> {
     ) {
         let shared = self.myself.upgrade().expect("a checkout holds the pool");
         let spawned = std::thread::Builder::new()
-            .name(thread_name(&self.options.name, "connect"))
+            .name(workers::thread_name(&self.options.name, "connect"))
             .spawn(move || shared.finish_background_connect(index, cap_permit, ticket));
         if let Err(err) = spawned {
             // The cap's permit went with the closure. The waiter gets the error as if the
@@ -831,7 +834,7 @@ impl<M: ManageConnection> Shared<M> {
         for index in reserved {
             let (shared, sent) = (Arc::clone(&shared), tx.clone());
             let spawned = std::thread::Builder::new()
-                .name(thread_name(&self.options.name, "connect"))
+                .name(workers::thread_name(&self.options.name, "connect"))
                 .spawn(move || {
                     let result = shared.fill_slot(shared.core(), index);
                     let _ = sent.send(result);
@@ -915,16 +918,6 @@ impl<M: ManageConnection> Drop for Shared<M> {
             std::mem::forget(core);
         }
     }
-}
-
-/// The name of a thread of the pool's: its name (control characters, which a thread name cannot
-/// hold, replaced) and what the thread is for.
-pub(crate) fn thread_name(pool: &str, role: &str) -> String {
-    let pool: String = pool
-        .chars()
-        .map(|c| if c.is_control() { '?' } else { c })
-        .collect();
-    format!("{pool}-{role}")
 }
 
 /// What a panic in the manager's `connect` said, for the pool's last connect error.

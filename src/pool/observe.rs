@@ -92,9 +92,10 @@ pub struct Stats {
     pub leaks: u64,
     /// Connects that found the cap across processes (`max_total_connections`) full and waited
     /// for a slot, however the wait ended (a slot, a connection of the pool's own coming back,
-    /// or the deadline).
+    /// or the deadline). Counted when the wait begins: a wait in progress is included.
     pub cap_waits: u64,
-    /// The total time connects spent waiting for a slot of the cap across processes.
+    /// The total time connects spent waiting for a slot of the cap across processes, counted
+    /// when each wait ends.
     pub cap_wait_time_total: Duration,
 }
 
@@ -236,9 +237,14 @@ impl Counters {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A connect waited `waited` for a slot of the cap across processes.
-    pub(crate) fn cap_waited(&self, waited: Duration) {
+    /// A connect found the cap across processes full and began to wait for a slot: counted
+    /// now, so a wait in progress shows (and a test can wait for it).
+    pub(crate) fn cap_wait_began(&self) {
         Counters::bump(&self.cap_waits);
+    }
+
+    /// A wait for a slot of the cap ended, after `waited`.
+    pub(crate) fn cap_wait_ended(&self, waited: Duration) {
         let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
         self.cap_wait_nanos.fetch_add(nanos, Ordering::Relaxed);
     }

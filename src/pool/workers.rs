@@ -30,7 +30,9 @@ struct QueueState {
 }
 
 struct Periodic {
-    next: Instant,
+    /// When the round runs next; `None` when the rate is beyond what the clock can add (the
+    /// round never runs).
+    next: Option<Instant>,
     rate: Duration,
     round: Round,
     /// A round is running: another thread must not start one.
@@ -59,7 +61,7 @@ impl Workers {
             .filter(|i| {
                 let queue = Arc::clone(&queue);
                 let spawned = std::thread::Builder::new()
-                    .name(format!("{name}-worker-{i}"))
+                    .name(thread_name(name, &format!("worker-{i}")))
                     .spawn(move || work(&queue));
                 if let Err(err) = &spawned {
                     log::warn!(target: "millpond::pool", "[{name}] could not start a worker thread: {err}");
@@ -83,10 +85,11 @@ impl Workers {
         self.queue.ready.notify_one();
     }
 
-    /// Runs `round` every `rate`, the first time `rate` from now.
+    /// Runs `round` every `rate`, the first time `rate` from now. Any rate is accepted: one
+    /// the clock cannot add to now means never.
     pub(crate) fn every(&self, rate: Duration, round: impl Fn() + Send + Sync + 'static) {
         self.queue.lock().periodic = Some(Periodic {
-            next: Instant::now() + rate,
+            next: Instant::now().checked_add(rate),
             rate,
             round: Arc::new(round),
             running: false,
@@ -108,6 +111,17 @@ impl Drop for Workers {
     }
 }
 
+/// The name of one of a pool's threads: `{pool}-{role}`. A pool's name is any text, but a
+/// thread's name may not hold a NUL byte (spawning panics) and the system shows control
+/// characters raw, so each control character becomes `?`. The pool's own name is unchanged.
+pub(crate) fn thread_name(pool: &str, role: &str) -> String {
+    let pool: String = pool
+        .chars()
+        .map(|c| if c.is_control() { '?' } else { c })
+        .collect();
+    format!("{pool}-{role}")
+}
+
 /// A worker thread's life.
 fn work(queue: &Queue) {
     let mut state = queue.lock();
@@ -124,9 +138,9 @@ fn work(queue: &Queue) {
         }
         let now = Instant::now();
         let wait = match &mut state.periodic {
-            Some(periodic) if !periodic.running && now >= periodic.next => {
+            Some(periodic) if !periodic.running && periodic.next.is_some_and(|next| now >= next) => {
                 periodic.running = true;
-                periodic.next = now + periodic.rate;
+                periodic.next = now.checked_add(periodic.rate);
                 let round = Arc::clone(&periodic.round);
                 drop(state);
                 let _ = catch_unwind(AssertUnwindSafe(|| round()));
@@ -136,7 +150,11 @@ fn work(queue: &Queue) {
                 }
                 continue;
             }
-            Some(periodic) if !periodic.running => Some(periodic.next - now),
+            Some(Periodic {
+                next: Some(next),
+                running: false,
+                ..
+            }) => Some(next.saturating_duration_since(now)),
             _ => None,
         };
         state = match wait {
@@ -149,5 +167,41 @@ fn work(queue: &Queue) {
             }
             None => queue.ready.wait(state).unwrap_or_else(PoisonError::into_inner),
         };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc;
+
+    #[test]
+    fn a_rate_beyond_the_clock_is_accepted_and_never_runs_while_jobs_still_do() {
+        let workers = Workers::new("rates", 1);
+        let ran = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        for rate in [
+            Duration::from_secs(i64::MAX as u64),
+            Duration::from_secs(10_000_000_000_000_000_000),
+            Duration::MAX,
+        ] {
+            let ran = Arc::clone(&ran);
+            workers.every(rate, move || ran.store(true, std::sync::atomic::Ordering::SeqCst));
+        }
+        // The worker still serves jobs (and so did not die on the rate).
+        let (tx, rx) = mpsc::channel();
+        workers.execute(move || tx.send(()).unwrap());
+        rx.recv_timeout(Duration::from_secs(5)).expect("the job ran");
+        assert!(workers.queue.lock().periodic.as_ref().unwrap().next.is_none());
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "a round ran");
+    }
+
+    #[test]
+    fn thread_names_replace_control_characters_and_keep_the_rest() {
+        assert_eq!(thread_name("a\0b", "worker-0"), "a?b-worker-0");
+        assert_eq!(thread_name("x\n\u{7f}\u{85}y", "connect"), "x???y-connect");
+        assert_eq!(thread_name("réplica ✓", "connect"), "réplica ✓-connect");
+        // And such a name makes threads.
+        let workers = Workers::new("a\0b", 1);
+        assert_eq!(workers.threads, 1);
     }
 }

@@ -93,35 +93,56 @@ pub(crate) fn boolean(path: &str, value: &SettingValue) -> Result<bool, ConfigEr
     }
 }
 
-/// A duration in seconds, a whole number or with a fraction (`0.25`).
+/// A duration in seconds, a whole number or with a fraction (`0.25`): any duration
+/// `std::time::Duration` holds, up to `u64::MAX` seconds. Negative, NaN, infinite and longer
+/// values are refused with an error that says which.
 pub(crate) fn seconds(path: &str, value: &SettingValue) -> Result<Duration, ConfigError> {
     const ACCEPTED: &str = "a number of seconds, 0 or more (a fraction is allowed: 0.5)";
-    let x = match value {
+    seconds_or(path, value, ACCEPTED)
+}
+
+fn seconds_or(path: &str, value: &SettingValue, accepted: &str) -> Result<Duration, ConfigError> {
+    let x: f64 = match value {
         SettingValue::Int(n) => *n as f64,
         SettingValue::Float(x) => *x,
         SettingValue::Str(s) => s
             .trim()
             .parse()
-            .map_err(|_| not_accepted(path, value, ACCEPTED))?,
-        _ => return Err(not_accepted(path, value, ACCEPTED)),
+            .map_err(|_| not_accepted(path, value, accepted))?,
+        _ => return Err(not_accepted(path, value, accepted)),
     };
-    Duration::try_from_secs_f64(x).map_err(|_| not_accepted(path, value, ACCEPTED))
+    if x.is_nan() {
+        return Err(refuse(path, format!("is not a number; use {accepted}")));
+    }
+    if x < 0.0 {
+        return Err(refuse(
+            path,
+            format!(
+                "is {}: a duration cannot be negative; use {accepted}",
+                shown(value)
+            ),
+        ));
+    }
+    // `abs` turns -0 into 0, which try_from_secs_f64 may refuse as negative.
+    Duration::try_from_secs_f64(x.abs()).map_err(|_| {
+        refuse(
+            path,
+            format!(
+                "is {}, longer than the longest duration ({} seconds); use {accepted}",
+                shown(value),
+                u64::MAX
+            ),
+        )
+    })
 }
 
 /// A duration in seconds, or none for `-1`, null or `none` (SQLAlchemy's `recycle=-1`).
 pub(crate) fn optional_seconds(path: &str, value: &SettingValue) -> Result<Option<Duration>, ConfigError> {
+    const ACCEPTED: &str = "a number of seconds greater than 0 (a fraction is allowed), or -1 for none";
     if is_none(value) || int(path, value, "").ok() == Some(-1) {
         return Ok(None);
     }
-    seconds(path, value)
-        .map_err(|_| {
-            not_accepted(
-                path,
-                value,
-                "a number of seconds greater than 0 (a fraction is allowed), or -1 for none",
-            )
-        })
-        .map(Some)
+    seconds_or(path, value, ACCEPTED).map(Some)
 }
 
 /// Null, or the text `none`, `null`, `off` or `unlimited`.
@@ -167,5 +188,50 @@ mod tests {
         );
         let err = boolean("p", &"s3cr3t@x".into()).unwrap_err();
         assert!(!err.message.contains("s3cr3t"), "{err}");
+    }
+
+    #[test]
+    fn seconds_beyond_a_duration_negative_or_not_a_number_are_refused_saying_why() {
+        let accepted = "a number of seconds";
+        let cases: &[(SettingValue, &str)] = &[
+            (
+                "1e20".into(),
+                "longer than the longest duration (18446744073709551615 seconds)",
+            ),
+            ("18446744073709551616".into(), "longer than the longest duration"),
+            (SettingValue::Float(1e300), "longer than the longest duration"),
+            ("inf".into(), "longer than the longest duration"),
+            (
+                SettingValue::Float(f64::INFINITY),
+                "longer than the longest duration",
+            ),
+            ("NaN".into(), "is not a number"),
+            (SettingValue::Float(f64::NAN), "is not a number"),
+            ("-0.5".into(), "is `-0.5`: a duration cannot be negative"),
+            (SettingValue::Int(-2), "is -2: a duration cannot be negative"),
+            ("-inf".into(), "cannot be negative"),
+        ];
+        for (value, says) in cases {
+            for optional in [false, true] {
+                let err = if optional {
+                    optional_seconds("x.RECYCLE", value).unwrap_err()
+                } else {
+                    seconds("x.RECYCLE", value).unwrap_err()
+                };
+                assert!(
+                    err.message.starts_with("`x.RECYCLE` ")
+                        && err.message.contains(says)
+                        && err.message.contains(accepted),
+                    "{value:?}: {err}"
+                );
+            }
+        }
+        // The largest a float can say below 2^64 seconds is a duration; -0 is zero.
+        assert_eq!(
+            seconds("p", &"1.8e19".into()).unwrap(),
+            Duration::from_secs(18_000_000_000_000_000_000)
+        );
+        assert_eq!(seconds("p", &"-0".into()).unwrap(), Duration::ZERO);
+        assert_eq!(seconds("p", &"1e-9".into()).unwrap(), Duration::from_nanos(1));
     }
 }

@@ -38,7 +38,10 @@ pub(super) fn with_connect_timeout(
     let Some(timeout) = timeout else {
         return Ok(connect_string.to_owned());
     };
-    let secs = (timeout.as_secs() + u64::from(timeout.subsec_nanos() > 0)).max(1);
+    let secs = timeout
+        .as_secs()
+        .saturating_add(u64::from(timeout.subsec_nanos() > 0))
+        .max(1);
     let cs = connect_string.trim();
     match target_kind(cs) {
         Target::EasyConnect => {
@@ -135,6 +138,15 @@ fn add_descriptor_timeout(descriptor: &str, secs: u64) -> Option<String> {
 mod tests {
     use super::*;
     use crate::oracle::OracleManager;
+
+    #[test]
+    fn the_longest_connect_timeout_is_a_number_of_seconds() {
+        let m = OracleManager::new("u", "p", "//h:1521/s").connect_timeout(Duration::MAX);
+        assert_eq!(
+            m.effective_connect_string().unwrap(),
+            format!("//h:1521/s?connect_timeout={}", u64::MAX)
+        );
+    }
 
     #[test]
     fn connect_timeout_goes_into_the_connect_string() {
