@@ -373,8 +373,12 @@ impl<M: ManageConnection> Shared<M> {
                         }
                         Err(Check::OutOfTime(bound)) => {
                             // No time left to validate it: it goes back unchecked, for a caller
-                            // with time to spare.
+                            // with time to spare. `try_get` waits for nothing: for it, nothing
+                            // is ready.
                             self.put_back(core, index, CloseIn::Background);
+                            if !wait {
+                                return Ok(None);
+                            }
                             return Err(core.out_of_time(&self.options, bound.start.elapsed()));
                         }
                     }
