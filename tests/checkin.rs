@@ -271,3 +271,51 @@ fn a_slow_close_does_not_delay_a_borrower_of_an_idle_connection() {
 fn a_slow_close_does_not_delay_a_borrower_of_a_free_slot() {
     slow_close_does_not_delay(false);
 }
+
+/// An event handler that panics on every event, under load with borrowers that panic too: no
+/// panic of the handler reaches a caller, and no slot is lost (before, a handler panicking on
+/// `Checkout` left the connection checked out by nobody, for good).
+#[test]
+fn a_panicking_event_handler_and_panicking_borrowers_lose_nothing() {
+    struct Explodes;
+    impl millpond::HandleEvent for Explodes {
+        fn handle(&self, _: &millpond::Event<'_>) {
+            panic!("the event handler blew up");
+        }
+    }
+    const THREADS: usize = 8;
+    const ROUNDS: usize = 50;
+    let (fake, pool) = fake_pool(|b| {
+        b.pool_size(2)
+            .max_overflow(Some(2))
+            .timeout(LIMIT)
+            .event_handler(Explodes)
+    });
+    let threads: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let pool = pool.clone();
+            std::thread::spawn(move || {
+                for round in 0..ROUNDS {
+                    let conn = pool.get().expect("a handler's panic never reaches the caller");
+                    if (t + round) % 7 == 0 {
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || {
+                            let _held = conn;
+                            panic!("the borrower blew up");
+                        }));
+                    } else {
+                        drop(conn);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    settle(&pool);
+    let s = pool.state();
+    assert_eq!((s.in_use, s.opening, s.closing, s.waiting), (0, 0, 0, 0), "{s:?}");
+    assert!(s.open <= 4 && s.idle == s.open, "{s:?}");
+    assert_eq!(fake.state.live(), s.open);
+    assert_eq!(pool.stats().checkouts, (THREADS * ROUNDS) as u64);
+}

@@ -322,9 +322,15 @@ impl<M: ManageConnection> Shared<M> {
         }
     }
 
+    /// Tells the event handler, if there is one. A handler that panics is the user's bug, not
+    /// the pool's: the panic is caught and logged, so it can neither leave a slot owned by
+    /// nobody (a checkout, a close or a connect half done) nor reach the caller.
     pub(crate) fn emit(&self, event: &Event<'_>) {
-        if let Some(events) = &self.events {
-            events.handle(event);
+        if let Some(events) = &self.events
+            && let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(|| events.handle(event)))
+        {
+            let said = panic_message(payload.as_ref());
+            log::error!(target: "millpond::pool", "[{}] the event handler panicked and was ignored: {said}", self.options.name);
         }
     }
 
@@ -926,10 +932,17 @@ impl<M: ManageConnection> Drop for Shared<M> {
 
 /// What a panic in the manager's `connect` said, for the pool's last connect error.
 fn connect_panicked(payload: &(dyn std::any::Any + Send)) -> String {
-    let said = payload
+    format!(
+        "the connection manager's connect panicked: {}",
+        panic_message(payload)
+    )
+}
+
+/// What a panic said, when it said it with a string.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
         .downcast_ref::<&str>()
         .copied()
         .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
-        .unwrap_or("no message");
-    format!("the connection manager's connect panicked: {said}")
+        .unwrap_or("no message")
 }
