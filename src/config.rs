@@ -491,8 +491,9 @@ impl<M: ManageConnection> Builder<M> {
         &self.options
     }
 
-    /// Validates the options, makes the pool and opens `min_idle` connections, failing with
-    /// [`Error::Connect`] if one cannot be opened.
+    /// Validates the options, makes the pool and opens `min_idle` connections (at most
+    /// `connect_concurrency` at once), failing with [`Error::Connect`] if one cannot be opened
+    /// and with [`Error::Timeout`] if they are not all open within `timeout`.
     pub fn build(self, manager: M) -> Result<Pool<M>, Error> {
         let pool = self.build_unchecked(manager)?;
         pool.fill_min_idle()?;

@@ -317,3 +317,22 @@ fn failed_connects_are_not_counted_as_checkouts() {
     drop(pool.get().unwrap());
     assert_eq!(pool.stats().checkouts, 1, "{:?}", pool.stats());
 }
+
+/// A `try_get` connect error that nobody asked for again is no news once a connect succeeds:
+/// after the server recovered, `try_get` does not answer with the old error.
+#[test]
+fn a_try_get_error_is_forgotten_once_a_connect_succeeds() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 2, 0);
+    fake.state.fail_connect.store(true, SeqCst);
+    assert!(pool.try_get().unwrap().is_none());
+    assert!(eventually(WAIT_LIMIT, || pool.stats().connect_errors == 1));
+    fake.state.fail_connect.store(false, SeqCst);
+    let held = pool.get().expect("the server is back");
+    let answer = pool.try_get().map(|conn| conn.is_some());
+    assert!(
+        matches!(answer, Ok(false)),
+        "the stale error came back: {answer:?}"
+    );
+    drop(held);
+}

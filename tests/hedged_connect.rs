@@ -504,3 +504,96 @@ fn a_background_connect_that_panics_reaches_its_caller_as_a_connect_error() {
     assert_eq!(pool.state().open, 2);
     drop((held, second));
 }
+
+/// A checkout out of time before its connect could start (a zero timeout on a cold pool) still
+/// starts it, for the next caller, as `try_get` does: a poller with `get_timeout(0)` is served
+/// once the connection is open (before, no connect ever started and every call timed out).
+#[test]
+fn a_zero_timeout_on_a_cold_pool_starts_the_connect_for_the_next_call() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(2)
+        .pre_ping(false)
+        .build(fake.clone())
+        .unwrap();
+    let err = pool.get_timeout(Duration::ZERO).map(|_| ()).unwrap_err();
+    assert!(err.is_timeout(), "{err:?}");
+    assert!(
+        eventually(Duration::from_secs(5), || pool.state().idle == 1),
+        "the connect it started: {:?}",
+        pool.state()
+    );
+    let conn = pool
+        .get_timeout(Duration::ZERO)
+        .expect("the connection opened for it is idle");
+    assert_eq!(conn.serial, 1);
+    assert_eq!(fake.state.attempts.load(SeqCst), 1);
+}
+
+/// `build` opens its `min_idle` connections no more than `connect_concurrency` at once.
+#[test]
+fn build_opens_min_idle_within_the_connect_limit() {
+    let fake = Fake::new();
+    fake.state.connect_delay_ms.store(50, SeqCst);
+    let pool = Pool::builder()
+        .pool_size(6)
+        .min_idle(6)
+        .connect_concurrency(2)
+        .timeout(Duration::from_secs(10))
+        .build(fake.clone())
+        .unwrap();
+    assert_eq!(pool.state().idle, 6);
+    assert_eq!(
+        fake.state.max_live(),
+        6,
+        "every connection opened, and none closed"
+    );
+    assert!(
+        fake.state.max_connecting() <= 2,
+        "{} connects at once with connect_concurrency 2",
+        fake.state.max_connecting()
+    );
+}
+
+/// A waiter queued behind another's connect and served by it waited for the pool: it counts as
+/// a wait, with its real wait time; the waiter the connect was for does not.
+#[test]
+fn a_waiter_served_by_another_waiters_connect_counts_as_a_wait() {
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(2)
+        .max_overflow(Some(0))
+        .connect_concurrency(1)
+        .timeout(Duration::from_secs(10))
+        .build(fake.clone())
+        .unwrap();
+    let first = pool.get().unwrap();
+    let before = pool.stats();
+    fake.state.connect_delay_ms.store(SLOW, SeqCst);
+    // A takes the last slot and waits beside its connect; B queues behind it.
+    let a = {
+        let pool = pool.clone();
+        thread::spawn(move || pool.get().unwrap())
+    };
+    assert!(eventually(Duration::from_secs(5), || pool.state().waiting == 1));
+    let b = {
+        let pool = pool.clone();
+        thread::spawn(move || {
+            let started = Instant::now();
+            let conn = pool.get().unwrap();
+            (started.elapsed(), conn)
+        })
+    };
+    assert!(eventually(Duration::from_secs(5), || pool.state().waiting == 2));
+    // `first` comes back to the oldest, A; A's connect, when it arrives, serves B.
+    drop(first);
+    let a_conn = a.join().unwrap();
+    let (b_waited, b_conn) = b.join().unwrap();
+    assert_eq!((a_conn.serial, b_conn.serial), (1, 2));
+    let stats = pool.stats();
+    assert_eq!(stats.waits - before.waits, 2, "{stats:?}");
+    assert!(
+        stats.wait_time_max >= b_waited.saturating_sub(Duration::from_millis(50)),
+        "B waited {b_waited:?}: {stats:?}"
+    );
+}

@@ -102,6 +102,9 @@ struct Waiter {
     wake: Arc<Condvar>,
     /// When its checkout began.
     since: Instant,
+    /// Its place in the queue: the ticket its checkout was given when it first queued, which
+    /// it keeps when it comes back.
+    order: u64,
     /// A background connect in flight is earmarked for it (see [`Hedge`]): it is handed
     /// connections that come back, never a free slot to open another.
     hedging: bool,
@@ -238,6 +241,7 @@ impl<M: ManageConnection> Core<M> {
         options: &PoolOptions,
         start: Instant,
         deadline: Instant,
+        place: &mut Option<u64>,
         wait: bool,
     ) -> Result<Option<(Acquired, Duration)>, Error> {
         let mut inner = self.lock();
@@ -255,21 +259,24 @@ impl<M: ManageConnection> Core<M> {
             return inner.unreported.take().map_or(Ok(None), Err);
         }
 
-        let ticket = self.enqueue(&mut inner, start, false);
+        let ticket = self.enqueue(&mut inner, start, place, false);
         self.wait_turn(inner, options, start, deadline, ticket, true)
             .map(Some)
     }
 
     /// Queues a waiter in the order the checkouts began: at the back for a new one, at its old
-    /// place for one that was handed a free slot and now waits beside its connect, so that it
-    /// keeps its turn. Returns its ticket.
-    fn enqueue(&self, inner: &mut Inner, start: Instant, hedging: bool) -> u64 {
+    /// place for one that comes back to the queue (handed a free slot, it now waits beside its
+    /// connect; or its connection failed its checks), so that it keeps its turn. Returns its
+    /// ticket.
+    /// `place` is the checkout's first ticket, set here when it first queues.
+    fn enqueue(&self, inner: &mut Inner, start: Instant, place: &mut Option<u64>, hedging: bool) -> u64 {
         let ticket = inner.next_ticket;
         inner.next_ticket += 1;
+        let order = *place.get_or_insert(ticket);
         let at = inner
             .waiters
             .iter()
-            .rposition(|w| w.since <= start)
+            .rposition(|w| w.order <= order)
             .map_or(0, |before| before + 1);
         inner.waiters.insert(
             at,
@@ -277,6 +284,7 @@ impl<M: ManageConnection> Core<M> {
                 ticket,
                 wake: Arc::new(Condvar::new()),
                 since: start,
+                order,
                 hedging,
             },
         );
@@ -296,6 +304,7 @@ impl<M: ManageConnection> Core<M> {
         index: usize,
         start: Instant,
         deadline: Instant,
+        place: &mut Option<u64>,
     ) -> Result<u64, (Error, Release<M>)> {
         let mut inner = self.lock();
         let now = Instant::now();
@@ -309,7 +318,7 @@ impl<M: ManageConnection> Core<M> {
             };
             return Err((err, release));
         }
-        let ticket = self.enqueue(&mut inner, start, true);
+        let ticket = self.enqueue(&mut inner, start, place, true);
         inner.hedges.push(Hedge {
             initiator: ticket,
             earmarked: ticket,
@@ -782,6 +791,7 @@ impl<M: ManageConnection> Core<M> {
     pub(crate) fn opened(&self, options: &PoolOptions) {
         let mut inner = self.lock();
         inner.opening -= 1;
+        inner.unreported = None;
         self.dispatch(&mut inner, options);
     }
 
@@ -799,14 +809,25 @@ impl<M: ManageConnection> Core<M> {
             inner.closing += 1;
             return Returned::Close(super::observe::CloseReason::PoolClosed);
         }
-        if let Some(front) = inner.waiters.front().map(|w| w.ticket) {
+        // A connection arrived: a try_get's older failure is no news any more.
+        inner.unreported = None;
+        if let Some((front, hedging)) = inner.waiters.front().map(|w| (w.ticket, w.hedging)) {
+            // To a waiter with a connect of its own in flight, it is as good as that connect:
+            // it waited for the database, not for the pool. To a waiter queued with none (the
+            // connect limit was reached), it is a connection that came its way while it
+            // waited: a wait.
+            let acquired = if hedging {
+                Acquired::Opened(index)
+            } else {
+                Acquired::Idle(index)
+            };
             if front != earmarked {
                 match inner.hedges.iter_mut().find(|h| h.earmarked == front) {
                     Some(hedge) => hedge.earmarked = earmarked,
                     None => Self::unhedge(&mut inner, earmarked),
                 }
             }
-            self.grant(&mut inner, 0, Acquired::Opened(index));
+            self.grant(&mut inner, 0, acquired);
             // One fewer opening: another waiter may open one now.
             self.dispatch(&mut inner, options);
             return Returned::Kept;
@@ -849,11 +870,6 @@ impl<M: ManageConnection> Core<M> {
     pub(crate) fn take_next_now(&self, options: &PoolOptions) -> Option<Acquired> {
         let mut inner = self.lock();
         self.take_next(&mut inner, options)
-    }
-
-    /// An owned slot whose connection the owner closed itself: it opens a new one in it.
-    pub(crate) fn reopen_slot(&self) {
-        self.lock().opening += 1;
     }
 
     /// Reserves up to `want` slots for connections the reaper opens, within the cap.

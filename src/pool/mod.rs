@@ -342,6 +342,8 @@ impl<M: ManageConnection> Shared<M> {
         let entered = clock::now();
         let mut now = entered;
         let mut deadline = None;
+        // Its place in the queue, once it has queued: kept when it comes back (see `replace`).
+        let mut place = None;
         // The fast path first; then the queue. After a connection failed its checks, `next` is
         // what the caller tries without going back to the queue: it keeps its turn.
         let mut next = core
@@ -352,7 +354,7 @@ impl<M: ManageConnection> Shared<M> {
                 Some(next) => next,
                 None => {
                     let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
-                    match core.acquire(&self.options, bound.start, bound.end, wait)? {
+                    match core.acquire(&self.options, bound.start, bound.end, &mut place, wait)? {
                         Some(acquired) => acquired,
                         None => return Ok(None),
                     }
@@ -366,7 +368,9 @@ impl<M: ManageConnection> Shared<M> {
                 Acquired::Opened(index)
                     if self.conn_in(core, index).generation < self.generation.load(Ordering::Relaxed) =>
                 {
-                    next = Some((self.replace(core, index, CloseReason::Invalidated), waited));
+                    next = self
+                        .replace(core, index, CloseReason::Invalidated)
+                        .map(|acquired| (acquired, waited));
                     continue;
                 }
                 Acquired::Opened(index) => index,
@@ -374,7 +378,9 @@ impl<M: ManageConnection> Shared<M> {
                     match self.check_idle(core, index, now, entered, timeout, &mut deadline) {
                         Ok(()) => index,
                         Err(Check::Failed(reason)) => {
-                            next = Some((self.replace(core, index, reason), waited));
+                            next = self
+                                .replace(core, index, reason)
+                                .map(|acquired| (acquired, waited));
                             continue;
                         }
                         Err(Check::OutOfTime(bound)) => {
@@ -430,10 +436,17 @@ impl<M: ManageConnection> Shared<M> {
                         self.connect_in_background(core, index, permit, ticket);
                         return Ok(None);
                     }
+                    if Instant::now() >= bound.end {
+                        // Out of time (a zero timeout, say) with a slot to fill: the connect
+                        // starts all the same, for the next caller, as `try_get`'s does.
+                        let ticket = core.start_detached();
+                        self.connect_in_background(core, index, permit, ticket);
+                        return Err(core.out_of_time(&self.options, bound.start.elapsed()));
+                    }
                     // The connect runs on a thread of its own while the caller waits in the
                     // queue for whichever comes first, a connection given back or its own, and
                     // never past the deadline: no backend's connect can hold the caller longer.
-                    match core.start_hedge(&self.options, index, bound.start, bound.end) {
+                    match core.start_hedge(&self.options, index, bound.start, bound.end, &mut place) {
                         Ok(ticket) => {
                             let counted = !waited.is_zero();
                             next = Some(self.hedge(core, index, permit, ticket, bound, counted)?);
@@ -511,20 +524,13 @@ impl<M: ManageConnection> Shared<M> {
     }
 
     /// What a checkout tries after its connection failed the checks, keeping its turn: another
-    /// idle connection or a free slot, the failed one being closed in the background; or, with
-    /// none free, the failed connection's own slot, closed here first so the cap holds.
-    fn replace(&self, core: &Core<M>, index: usize, reason: CloseReason) -> Acquired {
-        match core.take_next_now(&self.options) {
-            Some(acquired) => {
-                self.dispose(core, index, reason, CloseIn::Background);
-                acquired
-            }
-            None => {
-                self.drop_conn(core, index, reason);
-                core.reopen_slot();
-                Acquired::Slot(index)
-            }
-        }
+    /// idle connection or a free slot. The failed one is closed in the background (a slow close
+    /// never delays a borrower); with nothing else free (`None`) the caller goes back to the
+    /// queue, at its old place, where the slot freed by that close reaches it.
+    fn replace(&self, core: &Core<M>, index: usize, reason: CloseReason) -> Option<Acquired> {
+        let next = core.take_next_now(&self.options);
+        self.dispose(core, index, reason, CloseIn::Background);
+        next
     }
 
     /// Takes a slot of the cap across processes for a connection about to be opened, waiting
@@ -828,8 +834,9 @@ impl<M: ManageConnection> Shared<M> {
     }
 
     /// As [`Shared::fill_min_idle`], for a caller that must not wait past `timeout` (`build`,
-    /// the settings registry): each connect runs on a thread of its own, and one still running
-    /// at the deadline goes on, its connection joining the pool.
+    /// the settings registry): the connects run on up to `connect_concurrency` threads of their
+    /// own, and those still running at the deadline go on, their connections joining the pool
+    /// (closed with it when `build` gives it up).
     fn fill_min_idle_within(&self, timeout: Duration) -> Result<(), Error> {
         let core = self.core();
         let start = Instant::now();
@@ -841,16 +848,45 @@ impl<M: ManageConnection> Shared<M> {
         }
         let shared = self.myself.upgrade().expect("the caller holds the pool");
         let (tx, rx) = std::sync::mpsc::channel();
-        for index in reserved {
-            let (shared, sent) = (Arc::clone(&shared), tx.clone());
+        // No more connects at once than `connect_concurrency`: that many threads share the
+        // slots to fill.
+        let todo = Arc::new(std::sync::Mutex::new(reserved));
+        let threads = expected.min(self.options.connect_concurrency.max(1));
+        let mut started = 0;
+        for _ in 0..threads {
+            let (shared, todo, sent) = (Arc::clone(&shared), Arc::clone(&todo), tx.clone());
             let spawned = std::thread::Builder::new()
                 .name(workers::thread_name(&self.options.name, "connect"))
                 .spawn(move || {
-                    let result = shared.fill_slot(shared.core(), index);
-                    let _ = sent.send(result);
+                    loop {
+                        let next = todo
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .pop();
+                        let Some(index) = next else { break };
+                        // A panicking connect has freed its slot as it unwound; the thread
+                        // goes on with the others.
+                        let result = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                            shared.fill_slot(shared.core(), index)
+                        }))
+                        .unwrap_or_else(|payload| {
+                            Err(Error::Connect(connect_panicked(payload.as_ref()).into()))
+                        });
+                        let _ = sent.send(result);
+                    }
                 });
-            if let Err(err) = spawned {
-                let message = format!("could not start a thread to open a connection: {err}");
+            match spawned {
+                Ok(_) => started += 1,
+                Err(err) => {
+                    log::warn!(target: "millpond::pool", "[{}] could not start a thread to open a connection: {err}", self.options.name)
+                }
+            }
+        }
+        if started == 0 {
+            // Not one thread: the slots are given up, each with the reason.
+            let left = std::mem::take(&mut *todo.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            for index in left {
+                let message = "could not start a thread to open a connection".to_owned();
                 Counters::bump(&core.counters.connect_errors);
                 drop(core.connect_failed(&self.options, index, message.clone()));
                 let _ = tx.send(Err(Error::Connect(message.into())));
@@ -869,12 +905,8 @@ impl<M: ManageConnection> Shared<M> {
                         first_error.unwrap_or_else(|| core.out_of_time(&self.options, start.elapsed()))
                     );
                 }
-                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
-                    // A connect panicked (its slot was freed as it unwound).
-                    let message = "the connection manager's connect panicked".to_owned();
-                    first_error.get_or_insert(Error::Connect(message.into()));
-                    break;
-                }
+                // Every thread is gone and every slot was answered for.
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         first_error.map_or(Ok(()), Err)

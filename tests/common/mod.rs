@@ -27,6 +27,9 @@ pub struct FakeState {
     pub live: AtomicUsize,
     /// The most `live` ever reached, as checked at every open.
     pub max_live: AtomicUsize,
+    /// Connects running right now, and the most ever running at once.
+    pub connecting: AtomicUsize,
+    pub max_connecting: AtomicUsize,
     pub pings: AtomicUsize,
     pub resets: AtomicUsize,
     /// The reset actions asked for, in order.
@@ -58,6 +61,9 @@ impl FakeState {
     }
     pub fn max_live(&self) -> usize {
         self.max_live.load(SeqCst)
+    }
+    pub fn max_connecting(&self) -> usize {
+        self.max_connecting.load(SeqCst)
     }
     pub fn pings(&self) -> usize {
         self.pings.load(SeqCst)
@@ -142,10 +148,13 @@ impl ManageConnection for Fake {
             .push(std::thread::current().id());
         let live = s.live.fetch_add(1, SeqCst) + 1;
         s.max_live.fetch_max(live, SeqCst);
+        let connecting = s.connecting.fetch_add(1, SeqCst) + 1;
+        s.max_connecting.fetch_max(connecting, SeqCst);
         let delay = s.connect_delay_ms.load(SeqCst);
         if delay > 0 {
             std::thread::sleep(Duration::from_millis(delay));
         }
+        s.connecting.fetch_sub(1, SeqCst);
         if s.fail_connect.load(SeqCst) {
             s.live.fetch_sub(1, SeqCst);
             return Err(FakeError {
