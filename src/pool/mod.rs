@@ -148,7 +148,12 @@ impl<M: ManageConnection> Pool<M> {
         self.get_timeout(self.shared().options.timeout)
     }
 
-    /// Checks out a connection, waiting up to `timeout`.
+    /// Checks out a connection, waiting up to `timeout`, counted from the call's start (the
+    /// coarse clock that marks it can make the end come up to one tick, 1–4 ms, late). Any
+    /// `Duration` is accepted. Every step is bounded by it: the wait, a connect (which, if
+    /// still running at the deadline, goes on and its connection joins the pool), each
+    /// pre-ping. With `pre_ping` on, a zero timeout leaves no time to validate an idle
+    /// connection outside the bypass window: such a call times out, and the connection stays.
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<M>, Error> {
         self.shared()
             .checkout(timeout, true)
