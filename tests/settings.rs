@@ -202,6 +202,19 @@ CONN_MAX_AGE = 600
         err.contains("database `tiny`") && err.contains("pool_size"),
         "{err}"
     );
+    // A checkout timeout names the pool by its alias, and its time rounded.
+    let registry = Registry::new(Databases::new().with(
+        "reports",
+        DatabaseSettings::from_url("sqlite::memory:?pool_size=1&max_overflow=0&timeout=0.05").unwrap(),
+    ));
+    let pool = registry.pool::<SqliteManager>("reports").unwrap();
+    let held = pool.get().unwrap();
+    let err = pool.get().map(|_| ()).unwrap_err().to_string();
+    assert!(
+        err.starts_with("pool `reports`: timed out after ") && err.contains(" ms waiting"),
+        "{err}"
+    );
+    drop(held);
 }
 
 #[test]
