@@ -320,7 +320,9 @@ impl fmt::Display for ParamError {
 
 impl std::error::Error for ParamError {}
 
-/// Rewrites placeholders; see the [module docs](self). [`translate`] is the short form.
+/// Rewrites placeholders written with `?`, `%s`, `%(name)s` or `:name` for the database's own
+/// style, leaving quoted strings, identifiers, comments, casts and dollar-quoted bodies alone;
+/// [`translate`] is the short form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Translator {
     placeholder: Placeholder,
