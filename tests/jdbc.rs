@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use millpond::jdbc::{self, JdbcConnection, JdbcErrorKind, JdbcManager, JvmOptions};
 use millpond::{Date, ManageConnection, Params, Pool, Time, Timestamp, TransactionState, Value};
 
+mod common;
+
 const CHILD: &str = "MILLPOND_JDBC_CHILD";
 
 /// A Debian driver jar, which must exist.
@@ -1140,4 +1142,271 @@ fn jvm_start_and_query_round_trip_figures() {
     assert_eq!(counter.load(Ordering::Relaxed), 1999 * 2000 / 2);
     println!("JVM start (if this test started it): {took:?}; H2 `SELECT ?` round trip: {per_query:?}");
     assert!(conn.server_version().unwrap().starts_with("H2 "));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Connect and reset timeouts on a server that stops answering
+
+/// A password that must never show.
+const TIMEOUT_SECRET: &str = "N0t-In-Any-Timeout-Msg";
+
+/// A listener that accepts every connection and never sends a byte (each accepted socket is
+/// kept open by a thread reading it). `closed` receives, for each socket the client closes,
+/// when it saw the end.
+struct SilentServer {
+    port: u16,
+    closed: mpsc::Receiver<Instant>,
+}
+
+impl SilentServer {
+    fn start() -> SilentServer {
+        use std::net::TcpListener;
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+        let port = listener.local_addr().unwrap().port();
+        let (tx, closed) = mpsc::channel();
+        std::thread::spawn(move || {
+            for mut stream in listener.incoming().flatten() {
+                let tx = tx.clone();
+                std::thread::spawn(move || {
+                    let mut buf = [0u8; 4096];
+                    // Reads what the client sends, never answers; ends when the client closes.
+                    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
+                    let _ = tx.send(Instant::now());
+                });
+            }
+        });
+        SilentServer { port, closed }
+    }
+}
+
+/// The drivers that must give up on a silent server: PgJDBC without SSL (with the default
+/// sslmode it gives up on its own after its 5 s SSL response timeout) and MariaDB Connector/J.
+fn silent_managers(port: u16) -> [(&'static str, JdbcManager); 2] {
+    [
+        (
+            "PgJDBC sslmode=disable",
+            jdbc::postgresql("127.0.0.1", port, "test")
+                .user("postgres")
+                .password(TIMEOUT_SECRET)
+                .property("sslmode", "disable")
+                .jar(jar("postgresql.jar")),
+        ),
+        (
+            "MariaDB Connector/J",
+            jdbc::mariadb("127.0.0.1", port, "test")
+                .user("root")
+                .password(TIMEOUT_SECRET)
+                .jar(jar("mariadb-java-client.jar")),
+        ),
+    ]
+}
+
+/// `connect()` on a server that accepts and never answers returns a timeout error within
+/// `connect_timeout` (plus 500 ms), saying so and for how long, without the password; and the
+/// attempt given up on ends too: the driver closes its socket soon after.
+#[test]
+fn a_connect_to_a_silent_server_ends_within_connect_timeout() {
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    jdbc::start_jvm(&JvmOptions::new()).unwrap();
+    let server = SilentServer::start();
+    for (name, manager) in silent_managers(server.port) {
+        let manager = manager.connect_timeout(CONNECT_TIMEOUT);
+        let (tx, rx) = mpsc::channel();
+        let began = Instant::now();
+        std::thread::spawn(move || {
+            let _ = tx.send(manager.connect().map(drop));
+        });
+        // Bounded, so that a connect that never ends fails the test instead of hanging it.
+        let result = rx
+            .recv_timeout(CONNECT_TIMEOUT + Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("{name}: connect() still running after {:?}", began.elapsed()));
+        let took = began.elapsed();
+        println!("{name}: connect() on a silent server: {result:?} after {took:?}");
+        let err = result.expect_err("a connection from a server that never answers");
+        assert!(
+            took <= CONNECT_TIMEOUT + Duration::from_millis(500),
+            "{name}: took {took:?}"
+        );
+        assert_eq!(err.kind(), JdbcErrorKind::Timeout, "{name}: {err}");
+        let shown = format!("{err} {err:?}");
+        assert!(
+            shown.contains("timed out after 1.0 s") && shown.contains("connect_timeout"),
+            "{name}: {shown}"
+        );
+        assert!(!shown.contains(TIMEOUT_SECRET), "{name}: {shown}");
+        // The driver's own timeouts end the abandoned attempt: its socket is closed.
+        let closed = server
+            .closed
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap_or_else(|_| panic!("{name}: the abandoned attempt still holds its socket"));
+        println!(
+            "{name}: the abandoned attempt closed its socket {:?} after the connect began",
+            closed - began
+        );
+    }
+}
+
+/// Through a pool: the checkout times out at the caller's timeout, and the connect behind it
+/// gives its slot back within `connect_timeout` (no `opening` held for good).
+#[test]
+fn a_pool_on_a_silent_server_gets_its_connect_slots_back() {
+    const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
+    jdbc::start_jvm(&JvmOptions::new()).unwrap();
+    let server = SilentServer::start();
+    for (name, manager) in silent_managers(server.port) {
+        let pool = Pool::builder()
+            .pool_size(2)
+            .max_overflow(Some(0))
+            .timeout(Duration::from_millis(300))
+            .build(manager.connect_timeout(CONNECT_TIMEOUT))
+            .unwrap();
+        let began = Instant::now();
+        let got = pool.get();
+        let took = began.elapsed();
+        assert!(
+            matches!(got, Err(millpond::Error::Timeout(_))),
+            "{name}: {:?}",
+            got.map(drop)
+        );
+        assert!(
+            took < Duration::from_millis(300 + 100),
+            "{name}: get() took {took:?}"
+        );
+        assert!(pool.state().opening > 0, "{name}: {:?}", pool.state());
+        let released = common::eventually(CONNECT_TIMEOUT + Duration::from_secs(1), || {
+            pool.state().opening == 0
+        });
+        println!(
+            "{name}: opening back to 0: {released} after {:?}; {:?}",
+            began.elapsed(),
+            pool.state()
+        );
+        assert!(
+            released,
+            "{name}: a connect slot still held {:?} after the checkout: {:?}",
+            began.elapsed(),
+            pool.state()
+        );
+        let stats = pool.stats();
+        assert!(stats.connect_errors >= 1, "{name}: {stats:?}");
+    }
+}
+
+/// A PgJDBC connection given back with a transaction open while its network is silent (a
+/// proxy that stops forwarding and closes nothing): the borrower's drop returns within
+/// `reset_timeout` (plus 300 ms), and the connection is closed, not kept.
+#[test]
+fn a_reset_on_a_silent_network_ends_within_reset_timeout_and_closes_the_connection() {
+    const RESET_TIMEOUT: Duration = Duration::from_secs(1);
+    let proxy = common::proxy::Proxy::start("127.0.0.1:5432");
+    let manager = jdbc::postgresql("127.0.0.1", proxy.port(), "test")
+        .user("postgres")
+        .jar(jar("postgresql.jar"))
+        .reset_timeout(RESET_TIMEOUT);
+    let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.set_autocommit(false).unwrap();
+    // A transaction id is assigned: the session has a transaction open on the server.
+    let _: i64 = conn.query_scalar("SELECT txid_current()", ()).unwrap();
+    assert_ne!(conn.transaction_state(), TransactionState::Idle);
+    assert_eq!(pool.state().open, 1);
+    proxy.freeze();
+    let (tx, rx) = mpsc::channel();
+    let began = Instant::now();
+    std::thread::spawn(move || {
+        drop(conn);
+        let _ = tx.send(began.elapsed());
+    });
+    // Bounded, so that a reset that never ends fails the test instead of hanging it.
+    let took = rx
+        .recv_timeout(RESET_TIMEOUT + Duration::from_secs(10))
+        .unwrap_or_else(|_| panic!("the drop still blocks after {:?}", began.elapsed()));
+    println!("drop with a transaction open on a silent network: {took:?}");
+    assert!(
+        took <= RESET_TIMEOUT + Duration::from_millis(300),
+        "the drop took {took:?}"
+    );
+    assert!(
+        common::eventually(Duration::from_secs(5), || {
+            let state = pool.state();
+            state.open == 0 && state.idle == 0 && state.closing == 0
+        }),
+        "the connection was kept: {:?}",
+        pool.state()
+    );
+    assert_eq!(pool.stats().checkouts, 1);
+}
+
+/// The driver's socket timeout, given only for the login, is taken off once the connection is
+/// open: a query may run longer than the connect timeout plus the driver's margin (1 s + 1 s).
+#[test]
+fn a_query_may_run_longer_than_the_connect_timeout() {
+    let queries = [
+        ("PgJDBC", postgres(), "SELECT 1 FROM pg_sleep(3)"),
+        (
+            "MariaDB Connector/J",
+            mariadb(),
+            "SELECT 1 FROM (SELECT SLEEP(3)) AS s",
+        ),
+    ];
+    let threads: Vec<_> = queries
+        .into_iter()
+        .map(|(name, manager, sql)| {
+            std::thread::spawn(move || {
+                // A first connect loads the driver's classes.
+                drop(manager.connect().unwrap());
+                let manager = manager.connect_timeout(Duration::from_secs(1));
+                let mut conn = manager.connect().unwrap();
+                let began = Instant::now();
+                let n: i64 = conn
+                    .query_scalar(sql, ())
+                    .unwrap_or_else(|err| panic!("{name}: {err}"));
+                assert_eq!(n, 1);
+                assert!(began.elapsed() >= Duration::from_secs(3), "{name}");
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+}
+
+/// Settings set the JDBC timeouts through OPTIONS or the URL's query (taken out of the URL the
+/// driver sees), and the connect keeps them.
+#[test]
+fn settings_set_the_jdbc_timeouts() {
+    use millpond::{DatabaseSettings, Engine, FromSettings};
+    jdbc::start_jvm(&JvmOptions::new()).unwrap();
+    let server = SilentServer::start();
+    let url = format!(
+        "jdbc:postgresql://127.0.0.1:{}/test?connect_timeout_ms=700&sslmode=disable&reset_timeout_ms=300",
+        server.port
+    );
+    let manager = JdbcManager::from_settings(&DatabaseSettings::from_url(&url).unwrap()).unwrap();
+    assert_eq!(
+        manager.url(),
+        format!("jdbc:postgresql://127.0.0.1:{}/test?sslmode=disable", server.port)
+    );
+    assert_eq!(manager.get_connect_timeout(), Duration::from_millis(700));
+    assert_eq!(manager.get_reset_timeout(), Duration::from_millis(300));
+    let manager = manager
+        .jar(jar("postgresql.jar"))
+        .driver_class("org.postgresql.Driver");
+    let began = Instant::now();
+    let err = manager.connect().map(drop).unwrap_err();
+    let took = began.elapsed();
+    assert!(took <= Duration::from_millis(700 + 500), "took {took:?}: {err}");
+    assert!(err.to_string().contains("timed out after 700 ms"), "{err}");
+
+    let settings = DatabaseSettings::new(Engine::JdbcPostgresql)
+        .name("test")
+        .option("connect_timeout_ms", "1200")
+        .option("reset_timeout_ms", "2500");
+    let manager = JdbcManager::from_settings(&settings).unwrap();
+    assert_eq!(manager.get_connect_timeout(), Duration::from_millis(1200));
+    assert_eq!(manager.get_reset_timeout(), Duration::from_millis(2500));
+    let err = JdbcManager::from_settings(&settings.option("connect_timeout_ms", "0"))
+        .map(drop)
+        .unwrap_err();
+    assert!(err.to_string().contains("connect_timeout_ms"), "{err}");
 }

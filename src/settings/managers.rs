@@ -65,7 +65,8 @@ from_url_managers! {
 
 /// The JDBC engines: the URL from `URL` or `NAME` (`jdbc:…`), else the engine's preset from
 /// HOST, PORT and NAME. OPTIONS: `jar` (paths separated by `:`), `driver_class`, `init`,
-/// `autocommit`; any other is a driver property.
+/// `autocommit`, `connect_timeout_ms`, `reset_timeout_ms` (also read from the URL's query);
+/// any other is a driver property.
 #[cfg(feature = "jdbc")]
 impl FromSettings for crate::backends::jdbc::JdbcManager {
     fn from_settings(settings: &DatabaseSettings) -> Result<Self, ConfigError> {
@@ -88,8 +89,10 @@ impl FromSettings for crate::backends::jdbc::JdbcManager {
         };
         let port = |default: u16| settings.port.unwrap_or(default);
         let mut manager = match (&settings.url, settings.engine) {
-            (Some(url), _) => jdbc::JdbcManager::new(url.clone()),
-            (None, _) if settings.name.starts_with("jdbc:") => jdbc::JdbcManager::new(settings.name.clone()),
+            (Some(url), _) => jdbc::JdbcManager::from_settings_url(url)?,
+            (None, _) if settings.name.starts_with("jdbc:") => {
+                jdbc::JdbcManager::from_settings_url(&settings.name)?
+            }
             (None, Engine::JdbcOracle) => jdbc::oracle(host, port(1521), &settings.name),
             (None, Engine::JdbcOceanbase) => jdbc::oceanbase(host, port(2881), &settings.name),
             (None, Engine::JdbcPostgresql) => jdbc::postgresql(host, port(5432), &settings.name),
@@ -115,6 +118,7 @@ impl FromSettings for crate::backends::jdbc::JdbcManager {
                     .fold(manager, |m, p| m.jar(p)),
                 "driver_class" => manager.driver_class(value.clone()),
                 "init" => manager.init(value.clone()),
+                own if jdbc::OWN_OPTIONS.contains(&own) => manager.own_option("OPTIONS", own, value)?,
                 "autocommit" => manager.autocommit(super::parse::boolean(
                     &format!("OPTIONS.{key}"),
                     &super::SettingValue::Str(value.clone()),

@@ -3,11 +3,18 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use super::error::Vendor;
 use super::jvm::{JavaRef, JvmOptions};
-use crate::backends::redact::Secret;
-use crate::backends::redact::redact_url;
+use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESET_TIMEOUT};
+use crate::backends::redact::{Secret, redact_url};
+use crate::backends::url::{Unit, parse_positive_duration};
+use crate::error::ConfigError;
+
+/// The options millpond reads itself (in settings' OPTIONS, or in the query of a JDBC URL given
+/// to settings), in milliseconds; never handed to the driver.
+pub(crate) const OWN_OPTIONS: &[&str] = &["connect_timeout_ms", "reset_timeout_ms"];
 
 /// Opens JDBC connections: one URL, driver, user and password, for any database with a JDBC
 /// driver. Build it with a preset ([`postgresql`](super::postgresql), [`oracle`](super::oracle),
@@ -28,6 +35,8 @@ pub struct JdbcManager {
     pub(super) autocommit: bool,
     pub(super) init: Vec<String>,
     pub(super) vendor: Vendor,
+    pub(super) connect_timeout: Duration,
+    pub(super) reset_timeout: Duration,
     /// The driver, loaded once (a global reference to its instance).
     pub(super) driver: Arc<OnceLock<JavaRef>>,
 }
@@ -47,6 +56,8 @@ impl fmt::Debug for JdbcManager {
             .field("autocommit", &self.autocommit)
             .field("init", &self.init)
             .field("vendor", &self.vendor)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("reset_timeout", &self.reset_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -75,6 +86,8 @@ impl JdbcManager {
             jvm: JvmOptions::default(),
             autocommit: true,
             init: Vec::new(),
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            reset_timeout: DEFAULT_RESET_TIMEOUT,
             driver: Arc::new(OnceLock::new()),
         }
     }
@@ -141,6 +154,92 @@ impl JdbcManager {
         self
     }
 
+    /// The longest a connect may take, from the driver's connect to the last init statement
+    /// (default 10 s; zero is replaced by the default; any larger duration is accepted). Called
+    /// `connectionTimeout` in HikariCP, `connect_timeout` in Django and SQLAlchemy.
+    ///
+    /// The driver's connect runs on a thread of its own, and [`connect`](crate::ManageConnection::connect)
+    /// returns a [`JdbcErrorKind::Timeout`](super::JdbcErrorKind::Timeout) error when this passes,
+    /// whatever the server does (a server that accepts and never answers included); a
+    /// connection that arrives later is closed. So that the abandoned attempt ends too,
+    /// PgJDBC is also given `connectTimeout` and `socketTimeout`, and MariaDB and MySQL
+    /// Connector/J `connectTimeout` and `socketTimeout` (a second longer, in their units), each
+    /// only when neither a property nor the URL sets it; the socket timeout is put back to none
+    /// once the connection is open. Other drivers: set their own connect and read timeouts as
+    /// properties, or an abandoned attempt lasts as long as the server keeps it.
+    pub fn connect_timeout(mut self, timeout: Duration) -> JdbcManager {
+        self.connect_timeout = if timeout.is_zero() {
+            DEFAULT_CONNECT_TIMEOUT
+        } else {
+            timeout
+        };
+        self
+    }
+
+    /// The longest the reset of a connection given back with a transaction open (its rollback,
+    /// or the pool's commit or reset statement, and autocommit put back) may take (default
+    /// 10 s; zero is replaced by the default). When it passes, the connection is aborted
+    /// (`Connection.abort`, JDBC 4.1) and the pool closes it, never keeps it: the server rolls
+    /// back what was open when the session ends. Drivers older than JDBC 4.1 cannot be aborted.
+    pub fn reset_timeout(mut self, timeout: Duration) -> JdbcManager {
+        self.reset_timeout = if timeout.is_zero() {
+            DEFAULT_RESET_TIMEOUT
+        } else {
+            timeout
+        };
+        self
+    }
+
+    /// Sets one of millpond's own options ([`OWN_OPTIONS`]) from its text: `origin` is where it
+    /// was written (`url`, `OPTIONS`), for the error.
+    pub(crate) fn own_option(
+        self,
+        origin: &'static str,
+        key: &str,
+        value: &str,
+    ) -> Result<JdbcManager, ConfigError> {
+        let duration = || parse_positive_duration(origin, key, value.trim(), Unit::Millis);
+        Ok(match key {
+            "connect_timeout_ms" => self.connect_timeout(duration()?),
+            "reset_timeout_ms" => self.reset_timeout(duration()?),
+            _ => {
+                return Err(ConfigError::new(
+                    origin,
+                    format!("`{key}` is not one of millpond's JDBC options"),
+                ));
+            }
+        })
+    }
+
+    /// A manager for a JDBC URL given to settings: millpond's own options ([`OWN_OPTIONS`]) are
+    /// taken out of its `?` query and applied; the rest of the URL goes to the driver as it is.
+    pub(crate) fn from_settings_url(url: &str) -> Result<JdbcManager, ConfigError> {
+        let Some((base, query)) = url.split_once('?') else {
+            return Ok(JdbcManager::new(url));
+        };
+        let mut own = Vec::new();
+        let mut kept = Vec::new();
+        for pair in query.split('&') {
+            let key = pair.split_once('=').map_or(pair, |(key, _)| key);
+            if OWN_OPTIONS.contains(&key) {
+                own.push((key, pair.split_once('=').map_or("", |(_, value)| value)));
+            } else {
+                kept.push(pair);
+            }
+        }
+        let url = if own.is_empty() {
+            url.to_owned()
+        } else if kept.iter().all(|pair| pair.is_empty()) {
+            base.to_owned()
+        } else {
+            format!("{base}?{}", kept.join("&"))
+        };
+        own.into_iter()
+            .try_fold(JdbcManager::new(url), |manager, (key, value)| {
+                manager.own_option("url", key, value)
+            })
+    }
+
     /// Sets the vendor when the URL does not tell (it decides which error codes mean a lost
     /// server, and whether a backslash escapes quotes).
     pub fn vendor(mut self, vendor: Vendor) -> JdbcManager {
@@ -171,5 +270,80 @@ impl JdbcManager {
     /// The vendor, as guessed from the URL or set.
     pub fn vendor_kind(&self) -> Vendor {
         self.vendor
+    }
+
+    /// The connect timeout (see [`JdbcManager::connect_timeout`]).
+    pub fn get_connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+
+    /// The reset timeout (see [`JdbcManager::reset_timeout`]).
+    pub fn get_reset_timeout(&self) -> Duration {
+        self.reset_timeout
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_default_to_ten_seconds_and_zero_means_the_default() {
+        let m = JdbcManager::new("jdbc:h2:mem:");
+        assert_eq!(m.get_connect_timeout(), Duration::from_secs(10));
+        assert_eq!(m.get_reset_timeout(), Duration::from_secs(10));
+        let m = m
+            .connect_timeout(Duration::from_millis(1500))
+            .reset_timeout(Duration::MAX);
+        assert_eq!(m.get_connect_timeout(), Duration::from_millis(1500));
+        assert_eq!(m.get_reset_timeout(), Duration::MAX);
+        let m = m.connect_timeout(Duration::ZERO).reset_timeout(Duration::ZERO);
+        assert_eq!(m.get_connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
+        assert_eq!(m.get_reset_timeout(), DEFAULT_RESET_TIMEOUT);
+    }
+
+    #[test]
+    fn own_options_are_taken_out_of_a_settings_url_and_the_rest_is_left() {
+        let m = JdbcManager::from_settings_url(
+            "jdbc:postgresql://h/db?connect_timeout_ms=1500&sslmode=disable&reset_timeout_ms=700",
+        )
+        .unwrap();
+        assert_eq!(m.url(), "jdbc:postgresql://h/db?sslmode=disable");
+        assert_eq!(m.get_connect_timeout(), Duration::from_millis(1500));
+        assert_eq!(m.get_reset_timeout(), Duration::from_millis(700));
+        let m = JdbcManager::from_settings_url("jdbc:mariadb://h/db?connect_timeout_ms=20").unwrap();
+        assert_eq!(m.url(), "jdbc:mariadb://h/db");
+        assert_eq!(m.get_connect_timeout(), Duration::from_millis(20));
+        for url in [
+            "jdbc:h2:mem:x;DB_CLOSE_DELAY=-1",
+            "jdbc:postgresql://h/db?connectTimeout=3",
+        ] {
+            let m = JdbcManager::from_settings_url(url).unwrap();
+            assert_eq!(m.url(), url);
+            assert_eq!(m.get_connect_timeout(), DEFAULT_CONNECT_TIMEOUT);
+        }
+        for (url, said) in [
+            ("jdbc:postgresql://h/db?connect_timeout_ms=0", "greater than zero"),
+            ("jdbc:postgresql://h/db?reset_timeout_ms=soon", "reset_timeout_ms"),
+            (
+                "jdbc:postgresql://h/db?connect_timeout_ms=-1",
+                "connect_timeout_ms",
+            ),
+        ] {
+            let err = JdbcManager::from_settings_url(url).unwrap_err();
+            assert!(err.to_string().contains(said), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn own_options_from_settings_options() {
+        let m = JdbcManager::new("jdbc:h2:mem:")
+            .own_option("OPTIONS", "reset_timeout_ms", " 250 ")
+            .unwrap();
+        assert_eq!(m.get_reset_timeout(), Duration::from_millis(250));
+        let err = JdbcManager::new("jdbc:h2:mem:")
+            .own_option("OPTIONS", "connect_timeout_ms", "")
+            .unwrap_err();
+        assert!(err.to_string().contains("connect_timeout_ms"), "{err}");
     }
 }

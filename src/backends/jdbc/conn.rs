@@ -377,8 +377,47 @@ impl JdbcConnection {
         Ok(())
     }
 
-    /// The pool's reset: ends the transaction as asked, then puts autocommit back.
-    pub(super) fn reset(&mut self, action: ResetAction<'_>) -> Result<(), JdbcError> {
+    /// `Connection.setNetworkTimeout`: how long any one read may wait on the server (zero:
+    /// no limit).
+    pub(super) fn set_network_timeout(&mut self, timeout: Duration) -> Result<(), JdbcError> {
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        self.call(|env, conn| {
+            let executor = common_pool(env)?;
+            env.call_method(
+                conn,
+                "setNetworkTimeout",
+                "(Ljava/util/concurrent/Executor;I)V",
+                &[(&executor).into(), JValue::Int(ms)],
+            )
+            .or_throw(env)
+            .map(drop)
+        })
+    }
+
+    /// The pool's reset, within `timeout`: ends the transaction as asked, then puts autocommit
+    /// back. When `timeout` passes first, a watchdog aborts the connection (as for
+    /// [`JdbcConnection::is_valid`]): the reset fails with a [`JdbcErrorKind::Timeout`] error
+    /// and the connection is reported broken, so the pool closes it.
+    ///
+    /// [`JdbcErrorKind::Timeout`]: super::JdbcErrorKind::Timeout
+    pub(super) fn reset(&mut self, action: ResetAction<'_>, timeout: Duration) -> Result<(), JdbcError> {
+        let watchdog = Watchdog::arm(self.jvm, &self.conn, timeout)?;
+        let result = self.reset_unbounded(action);
+        if watchdog.disarm() {
+            self.broken = true;
+            return Err(JdbcError::new(
+                super::JdbcErrorKind::Timeout,
+                format!(
+                    "timed out after {} (reset_timeout): the reset on return did not finish, so the \
+                     connection was aborted and is closed",
+                    crate::error::Rounded(timeout)
+                ),
+            ));
+        }
+        result
+    }
+
+    fn reset_unbounded(&mut self, action: ResetAction<'_>) -> Result<(), JdbcError> {
         if self.lost_track {
             // raw() may have changed autocommit behind our back: left off while the cached value
             // says on, the next borrower's writes would sit in a transaction a later return rolls
@@ -406,8 +445,8 @@ impl JdbcConnection {
     }
 }
 
-/// Aborts a connection whose validation outlives its timeout, from a thread of its own that
-/// touches the JVM only if it fires.
+/// Aborts a connection whose validation or reset outlives its timeout, from a thread of its own
+/// that touches the JVM only if it fires.
 struct Watchdog {
     state: Arc<(std::sync::Mutex<WatchState>, std::sync::Condvar)>,
 }
@@ -467,17 +506,21 @@ impl Watchdog {
     }
 }
 
+/// `ForkJoinPool.commonPool()`, the executor given to `abort` and `setNetworkTimeout`.
+fn common_pool<'local>(env: &mut JNIEnv<'local>) -> Result<JObject<'local>, JdbcError> {
+    env.call_static_method(
+        "java/util/concurrent/ForkJoinPool",
+        "commonPool",
+        "()Ljava/util/concurrent/ForkJoinPool;",
+        &[],
+    )
+    .and_then(|v| v.l())
+    .or_throw(env)
+}
+
 /// `Connection.abort(ForkJoinPool.commonPool())`, ignoring drivers that do not have it.
 fn abort(env: &mut JNIEnv<'_>, conn: &JObject<'_>) {
-    let executor = env
-        .call_static_method(
-            "java/util/concurrent/ForkJoinPool",
-            "commonPool",
-            "()Ljava/util/concurrent/ForkJoinPool;",
-            &[],
-        )
-        .and_then(|v| v.l())
-        .or_throw(env);
+    let executor = common_pool(env);
     let aborted = executor.and_then(|executor| {
         env.call_method(
             conn,

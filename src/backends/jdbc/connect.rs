@@ -1,25 +1,72 @@
 //! Opening a connection: checking the jars, loading the driver (through the system class
 //! loader, or a class loader of its own for jars the JVM was not started with), and
-//! `Driver.connect` or `DriverManager.getConnection` with the properties.
+//! `Driver.connect` or `DriverManager.getConnection` with the properties, on a thread of its own
+//! that the caller waits for at most the connect timeout.
+
+use std::sync::mpsc;
+use std::time::Duration;
 
 use jni::JNIEnv;
 use jni::objects::{JObject, JValue};
 
 use super::config::JdbcManager;
 use super::conn::JdbcConnection;
-use super::error::{JavaResult, JdbcError, JdbcErrorKind};
+use super::error::{JavaResult, JdbcError, JdbcErrorKind, Vendor};
 use super::jvm::{JavaRef, Jvm, jvm, system_class_loader};
 use crate::backends::redact::{check_url, redact_url, secrets_in};
+use crate::error::Rounded;
 use crate::sql::{Placeholder, Translator};
 
+/// A driver's timeout property, in the driver's unit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PropertyUnit {
+    Seconds,
+    Millis,
+}
+
+/// The timeout properties given to the drivers known to honour them, so that an attempt the
+/// caller gave up on ends too: `(key, unit, reset to none once connected)`. The socket timeout
+/// bounds every read of the login; left set, it would also bound every later query.
+fn timeout_properties(url: &str, vendor: Vendor) -> &'static [(&'static str, PropertyUnit, bool)] {
+    const PGJDBC: &[(&str, PropertyUnit, bool)] = &[
+        ("connectTimeout", PropertyUnit::Seconds, false),
+        ("socketTimeout", PropertyUnit::Seconds, true),
+    ];
+    const CONNECTOR_J: &[(&str, PropertyUnit, bool)] = &[
+        ("connectTimeout", PropertyUnit::Millis, false),
+        ("socketTimeout", PropertyUnit::Millis, true),
+    ];
+    let url = url.to_ascii_lowercase();
+    match vendor {
+        Vendor::PostgreSql if url.starts_with("jdbc:postgresql:") => PGJDBC,
+        Vendor::MySql if url.starts_with("jdbc:mariadb:") || url.starts_with("jdbc:mysql:") => CONNECTOR_J,
+        _ => &[],
+    }
+}
+
+/// How much longer than the connect timeout the driver's own timeouts are.
+const DRIVER_MARGIN: Duration = Duration::from_secs(1);
+
+/// `timeout` in `unit`, rounded up, at least 1 (0 means none to these drivers), saturating.
+fn property_value(timeout: Duration, unit: PropertyUnit) -> String {
+    let n = match unit {
+        PropertyUnit::Seconds => timeout
+            .as_secs()
+            .saturating_add(u64::from(timeout.subsec_nanos() > 0)),
+        PropertyUnit::Millis => u64::try_from(timeout.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX),
+    };
+    // The drivers read these as Java ints.
+    n.clamp(1, i32::MAX as u64).to_string()
+}
+
 impl JdbcManager {
-    /// Opens a connection; errors never show the password. A URL whose credentials could be
-    /// read two ways is refused before a driver sees it: a driver's message could quote the
-    /// part of the password it took for a host or a path.
+    /// Opens a connection within the connect timeout; errors never show the password. A URL
+    /// whose credentials could be read two ways is refused before a driver sees it: a driver's
+    /// message could quote the part of the password it took for a host or a path.
     pub(super) fn open(&self) -> Result<JdbcConnection, JdbcError> {
         check_url(&self.url).map_err(|err| JdbcError::config(err.message))?;
         let redacted = redact_url(&self.url);
-        self.open_inner().map_err(|err| {
+        self.open_bounded().map_err(|err| {
             // The URL as written, then every form of a password it holds (a driver may quote
             // the URL as it parsed it), then the password given apart.
             let err = err.scrub("", &self.url, &redacted);
@@ -30,7 +77,52 @@ impl JdbcManager {
         })
     }
 
-    fn open_inner(&self) -> Result<JdbcConnection, JdbcError> {
+    /// Checks the jars, starts the JVM and loads the driver here (none waits on the server),
+    /// then connects on a thread of its own and waits for it at most the connect timeout. A
+    /// connection that arrives later is dropped (closed) on that thread.
+    fn open_bounded(&self) -> Result<JdbcConnection, JdbcError> {
+        self.check_jars()?;
+        let jvm = jvm(&self.jvm)?;
+        if let Some(class) = &self.driver_class {
+            // Loaded here, as the JVM is started: the first connect's bound is for the server,
+            // not for reading the driver's jar.
+            jvm.with_env(|env| self.driver(env, jvm, class).map(drop))?;
+        }
+        let manager = self.clone();
+        // Room for the one result: the connecting thread never blocks on sending it.
+        let (tx, rx) = mpsc::sync_channel(1);
+        std::thread::Builder::new()
+            .name("millpond-jdbc-connect".to_owned())
+            .spawn(move || {
+                let result = manager.open_inner(jvm);
+                // When the caller gave up, the result comes back here and is dropped: a late
+                // connection is closed.
+                let _ = tx.send(result);
+            })
+            .map_err(|err| {
+                JdbcError::new(
+                    JdbcErrorKind::Jni,
+                    format!("cannot start a thread to connect on: {err}"),
+                )
+            })?;
+        match rx.recv_timeout(self.connect_timeout) {
+            Ok(result) => result,
+            Err(mpsc::RecvTimeoutError::Timeout) => Err(JdbcError::new(
+                JdbcErrorKind::Timeout,
+                format!(
+                    "timed out after {} (connect_timeout): the driver did not open the connection in time; \
+                     a connection that arrives later is closed",
+                    Rounded(self.connect_timeout)
+                ),
+            )),
+            Err(mpsc::RecvTimeoutError::Disconnected) => Err(JdbcError::new(
+                JdbcErrorKind::Jni,
+                "the thread opening the connection panicked",
+            )),
+        }
+    }
+
+    fn check_jars(&self) -> Result<(), JdbcError> {
         for jar in self.jvm.jars() {
             if !jar.exists() {
                 return Err(JdbcError::config(format!(
@@ -43,7 +135,12 @@ impl JdbcManager {
                 )));
             }
         }
-        let jvm = jvm(&self.jvm)?;
+        Ok(())
+    }
+
+    /// The driver's connect, autocommit, the init statements and the socket timeout put back:
+    /// the part bounded by the connect timeout.
+    fn open_inner(&self, jvm: &'static Jvm) -> Result<JdbcConnection, JdbcError> {
         let conn = jvm.with_env(|env| {
             let props = self.properties(env)?;
             let url = env.new_string(&self.url).or_throw(env)?;
@@ -93,7 +190,29 @@ impl JdbcManager {
         for sql in &self.init {
             conn.execute_unprepared(sql)?;
         }
+        if self.timeout_properties_given().any(|(_, _, reset)| reset) {
+            // Given only for the login: later queries run as long as they need (the pool's
+            // validation and reset have their own bounds).
+            conn.set_network_timeout(Duration::ZERO)?;
+        }
         Ok(conn)
+    }
+
+    /// The timeout properties this manager adds: those its driver knows that neither a
+    /// property nor the URL sets.
+    fn timeout_properties_given(&self) -> impl Iterator<Item = (&'static str, PropertyUnit, bool)> + '_ {
+        let url = self.url.to_ascii_lowercase();
+        timeout_properties(&self.url, self.vendor)
+            .iter()
+            .copied()
+            .filter(move |(key, _, _)| {
+                let lower = key.to_ascii_lowercase();
+                !url.contains(&lower)
+                    && !self
+                        .properties
+                        .iter()
+                        .any(|(given, _)| given.eq_ignore_ascii_case(key))
+            })
     }
 
     fn properties<'local>(&self, env: &mut JNIEnv<'local>) -> Result<JObject<'local>, JdbcError> {
@@ -108,6 +227,16 @@ impl JdbcManager {
         for (key, value) in &self.properties {
             pairs.push((key, value.expose()));
         }
+        let timeouts: Vec<(&str, String)> = self
+            .timeout_properties_given()
+            .map(|(key, unit, _)| {
+                // Longer than ours, so that the caller's error is always the timeout, never the
+                // driver's own failure a moment before it.
+                let driver = self.connect_timeout.saturating_add(DRIVER_MARGIN);
+                (key, property_value(driver, unit))
+            })
+            .collect();
+        pairs.extend(timeouts.iter().map(|(key, value)| (*key, value.as_str())));
         for (key, value) in pairs {
             let key = env.new_string(key).or_throw(env)?;
             let value = env.new_string(value).or_throw(env)?;
@@ -251,5 +380,50 @@ impl JdbcManager {
                 },
             ),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeout_properties_round_up_saturate_and_name_the_driver() {
+        assert_eq!(
+            property_value(Duration::from_millis(1500), PropertyUnit::Seconds),
+            "2"
+        );
+        assert_eq!(
+            property_value(Duration::from_millis(1500), PropertyUnit::Millis),
+            "1500"
+        );
+        assert_eq!(property_value(Duration::from_nanos(1), PropertyUnit::Millis), "1");
+        assert_eq!(
+            property_value(Duration::from_nanos(1), PropertyUnit::Seconds),
+            "1"
+        );
+        assert_eq!(
+            property_value(Duration::MAX, PropertyUnit::Seconds),
+            i32::MAX.to_string()
+        );
+        assert_eq!(
+            property_value(Duration::MAX, PropertyUnit::Millis),
+            i32::MAX.to_string()
+        );
+        let keys = |m: &JdbcManager| {
+            m.timeout_properties_given()
+                .map(|(k, _, _)| k)
+                .collect::<Vec<_>>()
+        };
+        let pg = super::super::postgresql("h", 5432, "db");
+        assert_eq!(keys(&pg), ["connectTimeout", "socketTimeout"]);
+        assert_eq!(
+            keys(&pg.clone().property("SocketTimeout", "30")),
+            ["connectTimeout"]
+        );
+        let m = JdbcManager::new("jdbc:mariadb://h/db?connectTimeout=500");
+        assert_eq!(keys(&m), ["socketTimeout"]);
+        assert!(keys(&super::super::h2("mem:x")).is_empty());
+        assert!(keys(&super::super::oracle("h", 1521, "s")).is_empty());
     }
 }

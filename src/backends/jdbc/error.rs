@@ -28,6 +28,10 @@ pub enum JdbcErrorKind {
     Config,
     /// The JNI layer failed without a Java exception.
     Jni,
+    /// A connect or a reset did not finish within its timeout
+    /// ([`JdbcManager::connect_timeout`](super::JdbcManager::connect_timeout),
+    /// [`JdbcManager::reset_timeout`](super::JdbcManager::reset_timeout)).
+    Timeout,
 }
 
 /// An error from the JDBC backend. For a Java exception it carries the exception's class,

@@ -45,6 +45,15 @@
 //! timestamps (through `java.time`, in the JVM's time zone; times to the second, timestamps to
 //! the nanosecond); other types as their text.
 //!
+//! # Timeouts
+//!
+//! [`JdbcManager::connect_timeout`] (default 10 s) bounds a connect whatever the server does:
+//! the driver's connect runs on a thread of its own, and a connection that arrives after the
+//! timeout is closed. [`JdbcManager::reset_timeout`] (default 10 s) bounds the rollback of a
+//! connection given back with a transaction open: past it the connection is aborted and closed.
+//! In settings, `connect_timeout_ms` and `reset_timeout_ms` (in OPTIONS, or in the query of the
+//! JDBC URL) set them; they are not passed to the driver.
+//!
 //! # Lost connections
 //!
 //! [`is_lost_connection`]: SQLState class `08`, PostgreSQL's `57P01`–`57P03`, and the vendor's
@@ -64,7 +73,14 @@ use std::time::Duration;
 
 pub use ::jni;
 
+/// The default [`JdbcManager::connect_timeout`].
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The default [`JdbcManager::reset_timeout`].
+pub const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(10);
+
 pub use config::JdbcManager;
+pub(crate) use config::OWN_OPTIONS;
 pub use conn::{JdbcConnection, Transaction};
 pub use error::{JdbcError, JdbcErrorKind, Vendor, is_lost_connection};
 pub use jvm::{JvmOptions, java_vm, start_jvm};
@@ -78,7 +94,8 @@ impl ManageConnection for JdbcManager {
     type Error = JdbcError;
 
     /// Starts the JVM if needed, loads the driver, connects, sets autocommit and runs the init
-    /// statements.
+    /// statements; the connect and init statements within
+    /// [`connect_timeout`](JdbcManager::connect_timeout).
     fn connect(&self) -> Result<JdbcConnection, JdbcError> {
         let conn = self.open()?;
         log::debug!(target: "millpond::jdbc", "connected to {self}");
@@ -93,7 +110,10 @@ impl ManageConnection for JdbcManager {
         } else {
             Err(JdbcError::new(
                 JdbcErrorKind::Sql,
-                format!("Connection.isValid returned false or did not answer within {timeout:?}"),
+                format!(
+                    "Connection.isValid returned false or did not answer within {}",
+                    crate::error::Rounded(timeout)
+                ),
             ))
         }
     }
@@ -108,7 +128,7 @@ impl ManageConnection for JdbcManager {
     }
 
     fn reset(&self, conn: &mut JdbcConnection, action: ResetAction<'_>) -> Result<(), JdbcError> {
-        conn.reset(action)
+        conn.reset(action, self.reset_timeout)
     }
 
     fn is_lost_server(&self, error: &JdbcError) -> bool {
