@@ -1,7 +1,8 @@
 //! The Oracle backend: what can be checked without a server (the missing client library is
 //! reported at once as a connect error, URLs, lost-connection classification), and, when
 //! `MILLPOND_ORACLE_URL` names a server, the pool against it: threads, the rollback on return,
-//! no round trip on a clean return, and recovery from a killed session.
+//! no round trip on a clean return, recovery from a killed session, and a reset on return
+//! bounded by `reset_timeout`.
 //!
 //! The real-server tests print a line and pass when `MILLPOND_ORACLE_URL` is not set.
 #![cfg(feature = "oracle")]
@@ -13,7 +14,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use millpond::oracle::{OracleManager, driver, is_lost_connection};
-use millpond::{Error, ManageConnection, Pool, TransactionState};
+use millpond::{Error, ManageConnection, Pool, ResetOnReturn, TransactionState};
 
 const SECRET: &str = "N0t-In-Any-Message";
 const URL_VAR: &str = "MILLPOND_ORACLE_URL";
@@ -473,4 +474,88 @@ fn real_server_a_killed_session_is_replaced_by_pre_ping() {
     assert_eq!(pool.stats().broken, broken + 1);
     let conn = pool.get().unwrap();
     assert_eq!(conn.query_row_as::<i64>("SELECT 1 FROM dual", &[]).unwrap(), 1);
+}
+
+/// A reset on return that stalls on the server (its statement waits on a row lock another
+/// session holds) ends within `reset_timeout` (plus the client's clean-up), and the connection
+/// is closed, not kept; a reset that succeeds puts the manager's call timeout back.
+#[test]
+fn real_server_a_stalled_reset_ends_within_reset_timeout_and_closes_the_connection() {
+    const TEST: &str = "real_server_a_stalled_reset_ends_within_reset_timeout_and_closes_the_connection";
+    let Some(url) = real_server(TEST) else {
+        return;
+    };
+    const RESET_TIMEOUT: Duration = Duration::from_secs(1);
+    let manager = || {
+        OracleManager::from_url(&url)
+            .unwrap()
+            .reset_timeout(RESET_TIMEOUT)
+    };
+
+    // A reset that succeeds: the call timeout it used is put back to the manager's.
+    let call_timeout = Duration::from_secs(7);
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(Some(0))
+        .build(manager().call_timeout(call_timeout))
+        .unwrap();
+    let table = Table::create(&pool, "rt");
+    {
+        let conn = pool.get().unwrap();
+        conn.execute(&format!("INSERT INTO {} (x) VALUES (1)", table.name), &[])
+            .unwrap();
+        conn.commit().unwrap();
+        conn.execute(&format!("INSERT INTO {} (x) VALUES (2)", table.name), &[])
+            .unwrap();
+    }
+    assert_eq!(pool.stats().reset_failures, 0);
+    {
+        let conn = pool.get().unwrap();
+        assert_eq!(conn.call_timeout().unwrap(), Some(call_timeout));
+        assert_eq!(table.count(&conn), 1, "the uncommitted row was rolled back");
+    }
+
+    // Another session holds the row's lock; the reset statement waits for it.
+    let holder = pool.get().unwrap();
+    holder
+        .execute(&format!("UPDATE {} SET x = 3", table.name), &[])
+        .unwrap();
+    let stalled = Pool::builder()
+        .pool_size(1)
+        .max_overflow(Some(0))
+        .reset_on_return(ResetOnReturn::Statement(format!(
+            "SELECT x FROM {} FOR UPDATE",
+            table.name
+        )))
+        .build(manager())
+        .unwrap();
+    let conn = stalled.get().unwrap();
+    assert_eq!(stalled.state().open, 1);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let began = Instant::now();
+    thread::spawn(move || {
+        drop(conn);
+        let _ = tx.send(began.elapsed());
+    });
+    // Bounded, so that a reset that never ends fails the test instead of hanging it.
+    let took = rx
+        .recv_timeout(RESET_TIMEOUT + Duration::from_secs(30))
+        .unwrap_or_else(|_| panic!("the drop still blocks after {:?}", began.elapsed()));
+    println!("a reset stalled on a row lock: the drop took {took:?}");
+    assert!(
+        took <= RESET_TIMEOUT + Duration::from_millis(500),
+        "the drop took {took:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while stalled.state().open > 0 && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        stalled.state().open,
+        0,
+        "the connection was kept: {:?}",
+        stalled.state()
+    );
+    assert_eq!(stalled.stats().reset_failures, 1);
+    holder.rollback().unwrap();
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ::oracle::{Connector, ErrorKind, Privilege};
 
+use super::DEFAULT_RESET_TIMEOUT;
 use super::connect_string::with_connect_timeout;
 use crate::backends::redact::Secret;
 use crate::error::ConfigError;
@@ -23,6 +24,7 @@ pub struct OracleManager {
     pub(super) privilege: Option<Privilege>,
     pub(super) connect_timeout: Option<Duration>,
     pub(super) call_timeout: Option<Duration>,
+    pub(super) reset_timeout: Duration,
     pub(super) stmt_cache_size: Option<u32>,
     pub(super) events: bool,
     pub(super) autocommit: bool,
@@ -41,6 +43,7 @@ impl fmt::Debug for OracleManager {
             .field("privilege", &self.privilege)
             .field("connect_timeout", &self.connect_timeout)
             .field("call_timeout", &self.call_timeout)
+            .field("reset_timeout", &self.reset_timeout)
             .field("stmt_cache_size", &self.stmt_cache_size)
             .field("events", &self.events)
             .field("autocommit", &self.autocommit)
@@ -75,6 +78,7 @@ impl OracleManager {
             privilege: None,
             connect_timeout: None,
             call_timeout: None,
+            reset_timeout: DEFAULT_RESET_TIMEOUT,
             stmt_cache_size: None,
             events: false,
             autocommit: false,
@@ -101,7 +105,8 @@ impl OracleManager {
     ///   Percent-encode `@ : / ? # %` in the user name and password (`p%40ss` for `p@ss`).
     /// - query parameters (values percent-encoded, `+` for a space):
     ///   `connect_timeout=S` (whole seconds; see [`OracleManager::connect_timeout`]),
-    ///   `call_timeout_ms=N` (see [`OracleManager::call_timeout`]), `stmt_cache_size=N`,
+    ///   `call_timeout_ms=N` (see [`OracleManager::call_timeout`]), `reset_timeout_ms=N`
+    ///   (greater than zero; see [`OracleManager::reset_timeout`]), `stmt_cache_size=N`,
     ///   `events=true|false`, `autocommit=true|false`, `init=SQL` (may be repeated; run in
     ///   order on every new connection), `edition=NAME`, `driver_name=NAME`,
     ///   `privilege=sysdba|sysoper|sysasm|sysbackup|sysdg|syskm|sysrac`.
@@ -129,6 +134,27 @@ impl OracleManager {
     pub fn call_timeout(mut self, timeout: impl Into<Option<Duration>>) -> Self {
         self.call_timeout = timeout.into().filter(|t| !t.is_zero());
         self
+    }
+
+    /// How long the reset of a connection given back with a transaction open (its rollback, or
+    /// the pool's commit or reset statement) may take. Default 10 s; zero is replaced by the
+    /// default. It is applied through the call timeout (half of it for the round trip, as much
+    /// again for the client to clean up), which is put back afterwards; when it passes, the
+    /// reset fails with an error that says so and the pool closes the connection (the server
+    /// rolls back what was open). Needs Oracle Client 18 or later; older clients reset without
+    /// a bound.
+    pub fn reset_timeout(mut self, timeout: Duration) -> Self {
+        self.reset_timeout = if timeout.is_zero() {
+            DEFAULT_RESET_TIMEOUT
+        } else {
+            timeout
+        };
+        self
+    }
+
+    /// The reset timeout (see [`OracleManager::reset_timeout`]).
+    pub fn get_reset_timeout(&self) -> Duration {
+        self.reset_timeout
     }
 
     /// The number of statements each connection keeps prepared (the client's default is 20;
@@ -243,5 +269,35 @@ mod tests {
         assert_eq!(m.to_string(), "scott@//h:1521/s");
         let m = OracleManager::new("scott", SECRET, "h/s");
         assert!(!format!("{m:?} {m}").contains(SECRET));
+    }
+
+    #[test]
+    fn the_reset_timeout_defaults_to_ten_seconds_and_comes_from_the_url() {
+        let m = OracleManager::new("scott", SECRET, "//h/s");
+        assert_eq!(m.get_reset_timeout(), Duration::from_secs(10));
+        assert_eq!(
+            m.clone().reset_timeout(Duration::ZERO).get_reset_timeout(),
+            DEFAULT_RESET_TIMEOUT
+        );
+        assert_eq!(m.reset_timeout(Duration::MAX).get_reset_timeout(), Duration::MAX);
+        let m = OracleManager::from_url(&format!(
+            "oracle://scott:{SECRET}@//h:1521/s?reset_timeout_ms=750&call_timeout_ms=2000"
+        ))
+        .unwrap();
+        assert_eq!(m.get_reset_timeout(), Duration::from_millis(750));
+        assert!(format!("{m:?}").contains("reset_timeout: 750ms"), "{m:?}");
+        for (query, said) in [
+            ("reset_timeout_ms=0", "greater than zero"),
+            ("reset_timeout_ms=soon", "reset_timeout_ms"),
+            ("reset_timeout_ms=", "reset_timeout_ms"),
+            ("reset_timeout=5", "reset_timeout_ms"),
+        ] {
+            let err = OracleManager::from_url(&format!("oracle://scott:{SECRET}@//h/s?{query}")).unwrap_err();
+            let shown = err.to_string();
+            assert!(
+                shown.contains(said) && !shown.contains(SECRET),
+                "{query}: {shown}"
+            );
+        }
     }
 }

@@ -13,7 +13,20 @@ use ::oracle::{
 
 use super::error::is_lost_connection;
 use super::tx_state::TxState;
-use crate::manage::TransactionState;
+use crate::manage::{ResetAction, TransactionState};
+
+/// The call timeout that bounds one bounded operation to `timeout`: half of it (the client may
+/// take as long again to clean up a call it cut short), in whole milliseconds, at least 1 ms
+/// and at most what the client takes (`u32::MAX` ms).
+pub(super) fn call_timeout_for(timeout: Duration) -> Duration {
+    let ms = (timeout / 2).as_millis().clamp(1, u128::from(u32::MAX));
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::from(u32::MAX)))
+}
+
+/// Whether `err` is the client's call timeout (`DPI-1067: call timeout of … ms exceeded`).
+fn is_call_timeout(err: &::oracle::Error) -> bool {
+    err.dpi_code() == Some(1067) || err.to_string().contains("DPI-1067")
+}
 
 /// An Oracle connection that knows whether it has a transaction open, so the pool rolls back
 /// only when it must.
@@ -288,24 +301,58 @@ impl OracleConnection {
         self.conn
     }
 
-    /// Pings within `timeout`: the call timeout is set to half of it (a timed-out call may take
-    /// as long again to clean up) and restored afterwards. With an Oracle Client older than 18,
-    /// which has no call timeout, the ping is not bounded.
+    /// Pings within `timeout` (see [`OracleConnection::within`]).
     pub(super) fn ping_within(&self, timeout: Duration) -> ::oracle::Result<()> {
+        self.within(timeout, |conn| conn.ping())
+    }
+
+    /// The pool's reset (rollback, commit or the reset statement) within `timeout` (see
+    /// [`OracleConnection::within`]). A reset cut short by the call timeout fails with an error
+    /// that says so (the client's `DPI-1067` is its source), and the connection is reported
+    /// broken: the pool closes it, and the server rolls back what was left open.
+    pub(super) fn reset_within(&self, action: ResetAction<'_>, timeout: Duration) -> ::oracle::Result<()> {
+        let result = self.within(timeout, |conn| match action {
+            ResetAction::Rollback => conn.rollback(),
+            ResetAction::Commit => conn.commit(),
+            ResetAction::Statement(sql) => conn.run_statement(sql),
+        });
+        match result {
+            Err(err) if is_call_timeout(&err) => {
+                self.broken.store(true, Ordering::Relaxed);
+                Err(::oracle::Error::new(
+                    ::oracle::ErrorKind::Other,
+                    format!(
+                        "timed out after {} (reset_timeout): the reset on return did not finish, so \
+                         the connection is closed",
+                        crate::error::Rounded(timeout)
+                    ),
+                )
+                .add_source(err))
+            }
+            other => other,
+        }
+    }
+
+    /// Runs `f` within `timeout`: the call timeout is set to half of it (a timed-out call may
+    /// take as long again to clean up) and restored afterwards. With an Oracle Client older
+    /// than 18, which has no call timeout, `f` is not bounded.
+    fn within<T>(
+        &self,
+        timeout: Duration,
+        f: impl FnOnce(&Self) -> ::oracle::Result<T>,
+    ) -> ::oracle::Result<T> {
         let previous = self.conn.call_timeout().ok();
         if previous.is_some() {
-            let ms = (timeout / 2).as_millis().clamp(1, u128::from(u32::MAX));
-            let bound = Duration::from_millis(ms as u64);
-            let set = self.conn.set_call_timeout(Some(bound));
+            let set = self.conn.set_call_timeout(Some(call_timeout_for(timeout)));
             self.note(&set);
             set?;
         }
-        let result = self.ping();
+        let result = f(self);
         let restored = match previous {
             Some(previous) => self.conn.set_call_timeout(previous),
             None => Ok(()),
         };
-        result.and(restored)
+        result.and_then(|value| restored.map(|()| value))
     }
 
     /// Puts back the manager's autocommit and call timeout if the borrower may have changed
@@ -324,5 +371,42 @@ impl OracleConnection {
             // Unchanged, or a client without call timeouts (where none can have been set).
             _ => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_call_timeout_is_half_the_bound_in_whole_milliseconds_saturating() {
+        assert_eq!(call_timeout_for(Duration::from_secs(10)), Duration::from_secs(5));
+        assert_eq!(
+            call_timeout_for(Duration::from_millis(3)),
+            Duration::from_millis(1)
+        );
+        assert_eq!(
+            call_timeout_for(Duration::from_nanos(1)),
+            Duration::from_millis(1)
+        );
+        assert_eq!(call_timeout_for(Duration::ZERO), Duration::from_millis(1));
+        assert_eq!(
+            call_timeout_for(Duration::MAX),
+            Duration::from_millis(u64::from(u32::MAX))
+        );
+    }
+
+    #[test]
+    fn call_timeouts_are_recognised_by_their_dpi_code() {
+        let timeout = ::oracle::Error::new(
+            ::oracle::ErrorKind::DpiError,
+            "DPI-1067: call timeout of 5000 ms exceeded with ORA-3156",
+        );
+        assert!(is_call_timeout(&timeout));
+        let other = ::oracle::Error::new(
+            ::oracle::ErrorKind::Other,
+            "ORA-00942: table or view does not exist",
+        );
+        assert!(!is_call_timeout(&other));
     }
 }

@@ -43,6 +43,13 @@
 //!   anything) open a transaction, `COMMIT`, `ROLLBACK` and DDL end it, raw access makes it
 //!   unknown. With autocommit on, a statement that succeeds leaves no transaction open.
 //!
+//! # Bounded reset
+//!
+//! The rollback (or commit, or reset statement) of a connection given back with a transaction
+//! open waits at most [`OracleManager::reset_timeout`] (10 s by default, `reset_timeout_ms` in
+//! a URL), through the call timeout (Oracle Client 18 or later); past it the connection is
+//! closed, never kept.
+//!
 //! # Lost connections
 //!
 //! [`is_lost_connection`] says whether an error means the session or the server is gone
@@ -68,6 +75,9 @@ pub use conn::OracleConnection;
 pub use error::is_lost_connection;
 
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
+
+/// The default [`OracleManager::reset_timeout`].
+pub const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The URL forms, as error messages list them.
 const URL_FORMS: &str = "oracle://user:password@//host:port/service, oracle://user:password@host:port/service or oracle://user:password@tns_alias";
@@ -108,12 +118,11 @@ impl ManageConnection for OracleManager {
         conn.transaction_state()
     }
 
+    /// The rollback, commit or reset statement, within
+    /// [`reset_timeout`](OracleManager::reset_timeout) through the call timeout, which is
+    /// restored afterwards.
     fn reset(&self, conn: &mut OracleConnection, action: ResetAction<'_>) -> Result<(), ::oracle::Error> {
-        match action {
-            ResetAction::Rollback => conn.rollback(),
-            ResetAction::Commit => conn.commit(),
-            ResetAction::Statement(sql) => conn.run_statement(sql),
-        }
+        conn.reset_within(action, self.reset_timeout)
     }
 
     fn is_lost_server(&self, error: &::oracle::Error) -> bool {

@@ -7,7 +7,7 @@ use super::{OracleManager, URL_FORMS};
 use crate::backends::redact::split_credentials;
 use crate::backends::url::{
     Plus, Unit, decode, non_empty, not_accepted, pairs, parse_bool, parse_duration, parse_number,
-    split_query, unknown_parameter,
+    parse_positive_duration, split_query, unknown_parameter,
 };
 use crate::error::ConfigError;
 
@@ -15,6 +15,7 @@ use crate::error::ConfigError;
 const PARAMS: &[&str] = &[
     "connect_timeout",
     "call_timeout_ms",
+    "reset_timeout_ms",
     "stmt_cache_size",
     "events",
     "autocommit",
@@ -90,6 +91,9 @@ pub(super) fn from_url(url: &str) -> Result<OracleManager, ConfigError> {
         manager = match key {
             "connect_timeout" => manager.connect_timeout(parse_duration("url", key, value, Unit::Seconds)?),
             "call_timeout_ms" => manager.call_timeout(parse_duration("url", key, value, Unit::Millis)?),
+            "reset_timeout_ms" => {
+                manager.reset_timeout(parse_positive_duration("url", key, value, Unit::Millis)?)
+            }
             "stmt_cache_size" => {
                 manager.stmt_cache_size(parse_number("url", key, value, "a whole number of statements")?)
             }
