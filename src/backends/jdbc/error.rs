@@ -133,7 +133,7 @@ impl From<ValueError> for JdbcError {
 }
 
 /// Lets `with_local_frame` report a failed frame push; anything else goes through
-/// [`JavaResult::or_throw`], which also takes the pending exception.
+/// `JavaResult::or_throw`, which also takes the pending exception.
 impl From<jni::errors::Error> for JdbcError {
     fn from(err: jni::errors::Error) -> JdbcError {
         JdbcError::jni(err)
