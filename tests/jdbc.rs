@@ -1410,3 +1410,32 @@ fn settings_set_the_jdbc_timeouts() {
         .unwrap_err();
     assert!(err.to_string().contains("connect_timeout_ms"), "{err}");
 }
+
+/// A connection whose login completes after `connect_timeout` (the network was silent, then
+/// came back) is closed, not leaked: the proxy sees its socket closed.
+#[test]
+fn a_connection_arriving_after_connect_timeout_is_closed() {
+    const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+    jdbc::start_jvm(&JvmOptions::new()).unwrap();
+    let proxy = common::proxy::Proxy::start("127.0.0.1:5432");
+    let manager = jdbc::postgresql("127.0.0.1", proxy.port(), "test")
+        .user("postgres")
+        .property("sslmode", "disable")
+        .jar(jar("postgresql.jar"))
+        .connect_timeout(CONNECT_TIMEOUT);
+    // The driver's classes are loaded by a first connect, through the live network.
+    drop(manager.connect().unwrap());
+    assert!(proxy.wait_connections(Duration::from_secs(5), |n| n == 0));
+    proxy.freeze();
+    let err = manager.connect().map(drop).unwrap_err();
+    assert_eq!(err.kind(), JdbcErrorKind::Timeout, "{err}");
+    assert_eq!(proxy.connections().len(), 1);
+    // The server's answer now reaches the driver (before its own socket timeout, 2 s): the
+    // login completes on the connecting thread, and the connection nobody waits for is closed.
+    proxy.thaw();
+    assert!(
+        proxy.wait_connections(Duration::from_secs(5), |n| n == 0),
+        "the late connection is still open: {:?}",
+        proxy.connections()
+    );
+}

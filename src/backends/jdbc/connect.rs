@@ -97,7 +97,10 @@ impl JdbcManager {
                 let result = manager.open_inner(jvm);
                 // When the caller gave up, the result comes back here and is dropped: a late
                 // connection is closed.
-                let _ = tx.send(result);
+                if let Err(mpsc::SendError(Ok(late))) = tx.send(result) {
+                    log::debug!(target: "millpond::jdbc", "closing a connection to {manager} that came after connect_timeout");
+                    drop(late);
+                }
             })
             .map_err(|err| {
                 JdbcError::new(
