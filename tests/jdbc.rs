@@ -1292,49 +1292,100 @@ fn a_pool_on_a_silent_server_gets_its_connect_slots_back() {
     }
 }
 
-/// A PgJDBC connection given back with a transaction open while its network is silent (a
-/// proxy that stops forwarding and closes nothing): the borrower's drop returns within
-/// `reset_timeout` (plus 300 ms), and the connection is closed, not kept.
+/// A connection given back with a transaction open while its network is silent (a proxy that
+/// stops forwarding and closes nothing): the borrower's drop returns within `reset_timeout`
+/// (plus 300 ms), and the connection is closed, not kept. PgJDBC with and without TLS, and
+/// MariaDB Connector/J (whose abort would hang too: it first connects again to KILL the
+/// session).
 #[test]
 fn a_reset_on_a_silent_network_ends_within_reset_timeout_and_closes_the_connection() {
     const RESET_TIMEOUT: Duration = Duration::from_secs(1);
-    let proxy = common::proxy::Proxy::start("127.0.0.1:5432");
-    let manager = jdbc::postgresql("127.0.0.1", proxy.port(), "test")
-        .user("postgres")
-        .jar(jar("postgresql.jar"))
-        .reset_timeout(RESET_TIMEOUT);
-    let pool = Pool::builder().pool_size(1).build(manager).unwrap();
-    let mut conn = pool.get().unwrap();
-    conn.set_autocommit(false).unwrap();
-    // A transaction id is assigned: the session has a transaction open on the server.
-    let _: i64 = conn.query_scalar("SELECT txid_current()", ()).unwrap();
-    assert_ne!(conn.transaction_state(), TransactionState::Idle);
-    assert_eq!(pool.state().open, 1);
-    proxy.freeze();
-    let (tx, rx) = mpsc::channel();
-    let began = Instant::now();
-    std::thread::spawn(move || {
-        drop(conn);
-        let _ = tx.send(began.elapsed());
-    });
-    // Bounded, so that a reset that never ends fails the test instead of hanging it.
-    let took = rx
-        .recv_timeout(RESET_TIMEOUT + Duration::from_secs(10))
-        .unwrap_or_else(|_| panic!("the drop still blocks after {:?}", began.elapsed()));
-    println!("drop with a transaction open on a silent network: {took:?}");
-    assert!(
-        took <= RESET_TIMEOUT + Duration::from_millis(300),
-        "the drop took {took:?}"
+    /// A name, the server to proxy, the manager for the proxy's port, the statements that
+    /// open a transaction.
+    type Case = (
+        &'static str,
+        &'static str,
+        fn(u16) -> JdbcManager,
+        &'static [&'static str],
     );
-    assert!(
-        common::eventually(Duration::from_secs(5), || {
-            let state = pool.state();
-            state.open == 0 && state.idle == 0 && state.closing == 0
-        }),
-        "the connection was kept: {:?}",
-        pool.state()
-    );
-    assert_eq!(pool.stats().checkouts, 1);
+    let cases: [Case; 3] = [
+        (
+            // TLS when the server offers it (PgJDBC's network timeout then does not end the
+            // read: the watchdog's abort does).
+            "PgJDBC",
+            "127.0.0.1:5432",
+            |port| {
+                jdbc::postgresql("127.0.0.1", port, "test")
+                    .user("postgres")
+                    .jar(jar("postgresql.jar"))
+            },
+            // A transaction id is assigned: the session has a transaction open on the server.
+            &["SELECT txid_current()"],
+        ),
+        (
+            "PgJDBC sslmode=disable",
+            "127.0.0.1:5432",
+            |port| {
+                jdbc::postgresql("127.0.0.1", port, "test")
+                    .user("postgres")
+                    .property("sslmode", "disable")
+                    .jar(jar("postgresql.jar"))
+            },
+            &["SELECT txid_current()"],
+        ),
+        (
+            "MariaDB Connector/J",
+            "127.0.0.1:3306",
+            |port| {
+                jdbc::mariadb("127.0.0.1", port, "test")
+                    .user("root")
+                    .jar(jar("mariadb-java-client.jar"))
+            },
+            // A write in an InnoDB table: the server reports a transaction open.
+            &[
+                "CREATE TEMPORARY TABLE mp_reset_t (x INT) ENGINE=InnoDB",
+                "INSERT INTO mp_reset_t VALUES (1)",
+            ],
+        ),
+    ];
+    for (name, server, manager, statements) in cases {
+        let proxy = common::proxy::Proxy::start(server);
+        let manager = manager(proxy.port()).reset_timeout(RESET_TIMEOUT);
+        let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+        let mut conn = pool.get().unwrap();
+        conn.set_autocommit(false).unwrap();
+        for sql in statements {
+            conn.execute_unprepared(sql).unwrap();
+        }
+        assert_ne!(conn.transaction_state(), TransactionState::Idle);
+        assert_eq!(pool.state().open, 1);
+        proxy.freeze();
+        let (tx, rx) = mpsc::channel();
+        let began = Instant::now();
+        std::thread::spawn(move || {
+            drop(conn);
+            let _ = tx.send(began.elapsed());
+        });
+        // Bounded, so that a reset that never ends fails the test instead of hanging it.
+        let took = rx
+            .recv_timeout(RESET_TIMEOUT + Duration::from_secs(10))
+            .unwrap_or_else(|_| panic!("{name}: the drop still blocks after {:?}", began.elapsed()));
+        println!("{name}: drop with a transaction open on a silent network: {took:?}");
+        assert!(
+            took <= RESET_TIMEOUT + Duration::from_millis(300),
+            "{name}: the drop took {took:?}"
+        );
+        assert!(
+            common::eventually(Duration::from_secs(5), || {
+                let state = pool.state();
+                state.open == 0 && state.idle == 0 && state.closing == 0
+            }),
+            "{name}: the connection was kept: {:?}",
+            pool.state()
+        );
+        let stats = pool.stats();
+        assert_eq!((stats.resets, stats.reset_failures), (1, 1), "{name}: {stats:?}");
+    }
 }
 
 /// The driver's socket timeout, given only for the login, is taken off once the connection is

@@ -1,9 +1,10 @@
 //! [`JdbcConnection`]: statements, queries, batches and transactions on one `java.sql.Connection`,
 //! with the transaction state kept for the pool.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::time::{Duration, Instant};
 
 use jni::JNIEnv;
 use jni::objects::{GlobalRef, JObject, JValue};
@@ -42,6 +43,8 @@ pub struct JdbcConnection {
     lost_track: bool,
     /// An operation failed with a lost-connection error.
     broken: bool,
+    /// The driver has `get`/`setNetworkTimeout` (until one fails: then it is not asked again).
+    network_timeouts: bool,
 }
 
 impl fmt::Debug for JdbcConnection {
@@ -82,6 +85,7 @@ impl JdbcConnection {
             tracker: TxTracker::new(Dialect::MySql),
             lost_track: false,
             broken: false,
+            network_timeouts: true,
         }
     }
 
@@ -377,44 +381,75 @@ impl JdbcConnection {
         Ok(())
     }
 
-    /// `Connection.setNetworkTimeout`: how long any one read may wait on the server (zero:
-    /// no limit).
-    pub(super) fn set_network_timeout(&mut self, timeout: Duration) -> Result<(), JdbcError> {
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    /// `Connection.setNetworkTimeout`: how long any one read may wait on the server, in
+    /// milliseconds (0: no limit).
+    pub(super) fn set_network_timeout(&mut self, ms: i32) -> Result<(), JdbcError> {
         self.call(|env, conn| {
             let executor = common_pool(env)?;
             env.call_method(
                 conn,
                 "setNetworkTimeout",
                 "(Ljava/util/concurrent/Executor;I)V",
-                &[(&executor).into(), JValue::Int(ms)],
+                &[executor.into(), JValue::Int(ms)],
             )
             .or_throw(env)
             .map(drop)
         })
     }
 
+    /// Sets the network timeout to `bound` (at least 1 ms) and returns the one to put back, or
+    /// `None` when the driver cannot (then only the watchdog bounds the reset).
+    fn bound_network(&mut self, bound: Duration) -> Option<i32> {
+        if !self.network_timeouts {
+            return None;
+        }
+        let ms = i32::try_from(bound.as_millis()).unwrap_or(i32::MAX).max(1);
+        let previous = self
+            .call(|env, conn| {
+                env.call_method(conn, "getNetworkTimeout", "()I", &[])
+                    .and_then(|v| v.i())
+                    .or_throw(env)
+            })
+            .and_then(|previous| self.set_network_timeout(ms).map(|()| previous));
+        // Drivers without them (embedded ones, pre-JDBC 4.1) throw each time: asked once.
+        self.network_timeouts = previous.is_ok();
+        previous.ok()
+    }
+
     /// The pool's reset, within `timeout`: ends the transaction as asked, then puts autocommit
-    /// back. When `timeout` passes first, a watchdog aborts the connection (as for
-    /// [`JdbcConnection::is_valid`]): the reset fails with a [`JdbcErrorKind::Timeout`] error
-    /// and the connection is reported broken, so the pool closes it.
+    /// back. Each read of the reset waits at most nine tenths of `timeout` (drivers with
+    /// `setNetworkTimeout`, JDBC 4.1; the previous network timeout is put back after), so
+    /// that the reset ends by itself; and a watchdog aborts the connection (as for
+    /// [`JdbcConnection::is_valid`]) if `timeout` passes all the same. Either way the reset
+    /// fails with a [`JdbcErrorKind::Timeout`] error and the connection is reported broken, so
+    /// the pool closes it.
     ///
     /// [`JdbcErrorKind::Timeout`]: super::JdbcErrorKind::Timeout
     pub(super) fn reset(&mut self, action: ResetAction<'_>, timeout: Duration) -> Result<(), JdbcError> {
+        let began = Instant::now();
+        // Not the watchdog alone: MariaDB Connector/J's abort first opens a new connection to
+        // KILL the session, which a silent network holds as long as the reset itself.
+        let read_bound = timeout.mul_f64(0.9);
+        let previous = self.bound_network(read_bound);
         let watchdog = Watchdog::arm(self.jvm, &self.conn, timeout)?;
         let result = self.reset_unbounded(action);
-        if watchdog.disarm() {
+        let aborted = watchdog.disarm();
+        if aborted || (previous.is_some() && result.is_err() && began.elapsed() >= read_bound) {
             self.broken = true;
             return Err(JdbcError::new(
                 super::JdbcErrorKind::Timeout,
                 format!(
                     "timed out after {} (reset_timeout): the reset on return did not finish, so the \
-                     connection was aborted and is closed",
+                     connection is closed",
                     crate::error::Rounded(timeout)
                 ),
             ));
         }
-        result
+        result?;
+        match previous {
+            Some(previous) => self.set_network_timeout(previous),
+            None => Ok(()),
+        }
     }
 
     fn reset_unbounded(&mut self, action: ResetAction<'_>) -> Result<(), JdbcError> {
@@ -445,77 +480,166 @@ impl JdbcConnection {
     }
 }
 
-/// Aborts a connection whose validation or reset outlives its timeout, from a thread of its own
-/// that touches the JVM only if it fires.
+/// Aborts a connection whose validation or reset outlives its timeout. One thread of the
+/// process watches every armed watchdog (arming one costs no thread); it touches the JVM only
+/// when one fires, and then aborts on a thread of its own, as a driver's abort may block
+/// (MariaDB Connector/J's connects again to `KILL` the session) and must not hold up the others.
 struct Watchdog {
-    state: Arc<(std::sync::Mutex<WatchState>, std::sync::Condvar)>,
+    /// The deadline and id of the armed watch; `None` once disarmed, or when the timeout is
+    /// too long to ever pass.
+    key: Option<(Instant, u64)>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum WatchState {
-    Armed,
-    Done,
-    Aborted,
+/// The armed watches, by deadline, and the ids of those that fired and are not yet disarmed.
+struct Watches {
+    armed: BTreeMap<(Instant, u64), (&'static Jvm, GlobalRef)>,
+    fired: BTreeSet<u64>,
+    next_id: u64,
+}
+
+static WATCHES: Mutex<Watches> = Mutex::new(Watches {
+    armed: BTreeMap::new(),
+    fired: BTreeSet::new(),
+    next_id: 0,
+});
+
+/// Signalled when a watch is armed ahead of the earliest one.
+static WATCHES_CHANGED: Condvar = Condvar::new();
+
+/// The watching thread, started by the first watchdog (or why it could not be).
+static WATCHER: OnceLock<Result<(), String>> = OnceLock::new();
+
+fn watches() -> MutexGuard<'static, Watches> {
+    WATCHES.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Watchdog {
     fn arm(jvm: &'static Jvm, conn: &JavaRef, timeout: Duration) -> Result<Watchdog, JdbcError> {
-        let state = Arc::new((
-            std::sync::Mutex::new(WatchState::Armed),
-            std::sync::Condvar::new(),
-        ));
+        let started = WATCHER.get_or_init(|| {
+            std::thread::Builder::new()
+                .name("millpond-jdbc-watchdog".to_owned())
+                .spawn(watch)
+                .map(drop)
+                .map_err(|err| err.to_string())
+        });
+        if let Err(err) = started {
+            return Err(JdbcError::new(
+                super::JdbcErrorKind::Jni,
+                format!("cannot start the watchdog thread: {err}"),
+            ));
+        }
+        let Some(deadline) = Instant::now().checked_add(timeout) else {
+            return Ok(Watchdog { key: None });
+        };
         let conn = conn.global().expect("held until dropped").clone();
-        let shared = Arc::clone(&state);
-        std::thread::Builder::new()
-            .name("millpond-jdbc-watchdog".to_owned())
-            .spawn(move || {
-                let (lock, cvar) = &*shared;
-                let guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                let (mut guard, _) = cvar
-                    .wait_timeout_while(guard, timeout, |s| *s == WatchState::Armed)
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
-                if *guard == WatchState::Armed {
-                    // Aborted under the lock: the validating thread cannot report the connection
-                    // valid once this has begun.
-                    *guard = WatchState::Aborted;
-                    let _ = jvm.with_env(|env| {
-                        abort(env, conn.as_obj());
-                        Ok(())
-                    });
-                }
-                // `conn` is a second handle on the connection's global reference: dropping it
-                // here touches the JVM only if the connection itself was dropped already.
-            })
-            .map_err(|err| {
-                JdbcError::new(
-                    super::JdbcErrorKind::Jni,
-                    format!("cannot start a watchdog thread: {err}"),
-                )
-            })?;
-        Ok(Watchdog { state })
+        let mut watches = watches();
+        let id = watches.next_id;
+        watches.next_id += 1;
+        let earliest = watches
+            .armed
+            .first_key_value()
+            .is_none_or(|(&(first, _), _)| deadline < first);
+        watches.armed.insert((deadline, id), (jvm, conn));
+        drop(watches);
+        if earliest {
+            WATCHES_CHANGED.notify_all();
+        }
+        Ok(Watchdog {
+            key: Some((deadline, id)),
+        })
     }
 
-    /// Stops the watchdog; whether it fired (then the connection was aborted).
-    fn disarm(self) -> bool {
-        let (lock, cvar) = &*self.state;
-        let mut guard = lock.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let fired = *guard == WatchState::Aborted;
-        *guard = WatchState::Done;
-        cvar.notify_one();
+    /// Stops the watchdog; whether it fired (then the connection was, or is being, aborted,
+    /// and must not be reported valid).
+    fn disarm(mut self) -> bool {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> bool {
+        let Some(key) = self.key.take() else {
+            return false;
+        };
+        let mut watches = watches();
+        let removed = watches.armed.remove(&key);
+        let fired = removed.is_none() && watches.fired.remove(&key.1);
+        drop(watches);
+        // The second handle on the connection's global reference, dropped outside the lock.
+        drop(removed);
         fired
     }
 }
 
-/// `ForkJoinPool.commonPool()`, the executor given to `abort` and `setNetworkTimeout`.
-fn common_pool<'local>(env: &mut JNIEnv<'local>) -> Result<JObject<'local>, JdbcError> {
-    env.call_static_method(
-        "java/util/concurrent/ForkJoinPool",
-        "commonPool",
-        "()Ljava/util/concurrent/ForkJoinPool;",
-        &[],
-    )
-    .and_then(|v| v.l())
-    .or_throw(env)
+impl Drop for Watchdog {
+    /// A watchdog left armed would abort a healthy connection later.
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// The watching thread: sleeps until the earliest deadline, then marks what is due as fired
+/// and aborts each connection on a thread of its own.
+fn watch() {
+    let mut watches = watches();
+    loop {
+        let now = Instant::now();
+        let mut due = Vec::new();
+        while let Some(entry) = watches.armed.first_entry()
+            && entry.key().0 <= now
+        {
+            let ((_, id), watched) = entry.remove_entry();
+            watches.fired.insert(id);
+            due.push(watched);
+        }
+        if due.is_empty() {
+            watches = match watches.armed.first_key_value() {
+                Some((&(deadline, _), _)) => {
+                    WATCHES_CHANGED
+                        .wait_timeout(watches, deadline.saturating_duration_since(now))
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+                None => WATCHES_CHANGED
+                    .wait(watches)
+                    .unwrap_or_else(PoisonError::into_inner),
+            };
+            continue;
+        }
+        drop(watches);
+        for (jvm, conn) in due {
+            let spawned = std::thread::Builder::new()
+                .name("millpond-jdbc-abort".to_owned())
+                .spawn(move || {
+                    let _ = jvm.with_env(|env| {
+                        abort(env, conn.as_obj());
+                        Ok(())
+                    });
+                });
+            if let Err(err) = spawned {
+                log::warn!(target: "millpond::jdbc", "cannot start a thread to abort a connection past its timeout: {err}");
+            }
+        }
+        watches = self::watches();
+    }
+}
+
+/// `ForkJoinPool.commonPool()`, the executor given to `abort` and `setNetworkTimeout`, looked
+/// up once (a reset sets the network timeout twice).
+fn common_pool(env: &mut JNIEnv<'_>) -> Result<&'static JObject<'static>, JdbcError> {
+    static COMMON_POOL: OnceLock<GlobalRef> = OnceLock::new();
+    if let Some(pool) = COMMON_POOL.get() {
+        return Ok(pool.as_obj());
+    }
+    let pool = env
+        .call_static_method(
+            "java/util/concurrent/ForkJoinPool",
+            "commonPool",
+            "()Ljava/util/concurrent/ForkJoinPool;",
+            &[],
+        )
+        .and_then(|v| v.l())
+        .or_throw(env)?;
+    let global = env.new_global_ref(pool).map_err(JdbcError::jni)?;
+    Ok(COMMON_POOL.get_or_init(|| global).as_obj())
 }
 
 /// `Connection.abort(ForkJoinPool.commonPool())`, ignoring drivers that do not have it.
@@ -526,7 +650,7 @@ fn abort(env: &mut JNIEnv<'_>, conn: &JObject<'_>) {
             conn,
             "abort",
             "(Ljava/util/concurrent/Executor;)V",
-            &[(&executor).into()],
+            &[executor.into()],
         )
         .or_throw(env)
     });

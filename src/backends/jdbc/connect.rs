@@ -196,7 +196,7 @@ impl JdbcManager {
         if self.timeout_properties_given().any(|(_, _, reset)| reset) {
             // Given only for the login: later queries run as long as they need (the pool's
             // validation and reset have their own bounds).
-            conn.set_network_timeout(Duration::ZERO)?;
+            conn.set_network_timeout(0)?;
         }
         Ok(conn)
     }
