@@ -178,9 +178,13 @@ impl JdbcManager {
 
     /// The longest the reset of a connection given back with a transaction open (its rollback,
     /// or the pool's commit or reset statement, and autocommit put back) may take (default
-    /// 10 s; zero is replaced by the default). When it passes, the connection is aborted
-    /// (`Connection.abort`, JDBC 4.1) and the pool closes it, never keeps it: the server rolls
-    /// back what was open when the session ends. Drivers older than JDBC 4.1 cannot be aborted.
+    /// 10 s; zero is replaced by the default; any larger duration is accepted). Each read of
+    /// the reset waits at most nine tenths of it (`Connection.setNetworkTimeout`, put back
+    /// after), and a watchdog aborts the connection (`Connection.abort`) when it passes all the
+    /// same; either way the reset fails with a [`JdbcErrorKind::Timeout`](super::JdbcErrorKind::Timeout)
+    /// error and the pool closes the connection, never keeps it: the server rolls back what was
+    /// open when the session ends. Drivers older than JDBC 4.1 have neither, and reset without
+    /// a bound.
     pub fn reset_timeout(mut self, timeout: Duration) -> JdbcManager {
         self.reset_timeout = if timeout.is_zero() {
             DEFAULT_RESET_TIMEOUT

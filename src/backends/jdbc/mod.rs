@@ -50,7 +50,8 @@
 //! [`JdbcManager::connect_timeout`] (default 10 s) bounds a connect whatever the server does:
 //! the driver's connect runs on a thread of its own, and a connection that arrives after the
 //! timeout is closed. [`JdbcManager::reset_timeout`] (default 10 s) bounds the rollback of a
-//! connection given back with a transaction open: past it the connection is aborted and closed.
+//! connection given back with a transaction open (through the network timeout, and a watchdog
+//! that aborts the connection): past it the connection is closed, never kept.
 //! In settings, `connect_timeout_ms` and `reset_timeout_ms` (in OPTIONS, or in the query of the
 //! JDBC URL) set them; they are not passed to the driver.
 //!
