@@ -1490,3 +1490,25 @@ fn a_connection_arriving_after_connect_timeout_is_closed() {
         proxy.connections()
     );
 }
+
+/// The longest timeouts are accepted: a connect and a reset with `Duration::MAX` work as with
+/// none (no overflow, no panic).
+#[test]
+fn the_longest_connect_and_reset_timeouts_are_accepted() {
+    for manager in [h2(), postgres()] {
+        let manager = manager
+            .connect_timeout(Duration::MAX)
+            .reset_timeout(Duration::MAX);
+        let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+        {
+            let mut conn = pool.get().unwrap();
+            conn.set_autocommit(false).unwrap();
+            conn.query("SELECT 1", ()).unwrap();
+        }
+        let stats = pool.stats();
+        assert_eq!((stats.resets, stats.reset_failures), (1, 0), "{stats:?}");
+        let mut conn = pool.get().unwrap();
+        assert!(conn.autocommit());
+        assert_eq!(conn.query_scalar::<i64>("SELECT 2", ()).unwrap(), 2);
+    }
+}

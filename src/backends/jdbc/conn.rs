@@ -429,7 +429,7 @@ impl JdbcConnection {
         let began = Instant::now();
         // Not the watchdog alone: MariaDB Connector/J's abort first opens a new connection to
         // KILL the session, which a silent network holds as long as the reset itself.
-        let read_bound = timeout.mul_f64(0.9);
+        let read_bound = timeout - timeout / 10;
         let previous = self.bound_network(read_bound);
         let watchdog = Watchdog::arm(self.jvm, &self.conn, timeout)?;
         let result = self.reset_unbounded(action);

@@ -49,14 +49,19 @@ const DRIVER_MARGIN: Duration = Duration::from_secs(1);
 
 /// `timeout` in `unit`, rounded up, at least 1 (0 means none to these drivers), saturating.
 fn property_value(timeout: Duration, unit: PropertyUnit) -> String {
-    let n = match unit {
+    // The drivers read these as Java ints, and PgJDBC multiplies its seconds by 1000 (a larger
+    // value overflows into a negative socket timeout, and the connect fails).
+    let max_ms = i32::MAX as u64;
+    match unit {
         PropertyUnit::Seconds => timeout
             .as_secs()
-            .saturating_add(u64::from(timeout.subsec_nanos() > 0)),
-        PropertyUnit::Millis => u64::try_from(timeout.as_nanos().div_ceil(1_000_000)).unwrap_or(u64::MAX),
-    };
-    // The drivers read these as Java ints.
-    n.clamp(1, i32::MAX as u64).to_string()
+            .saturating_add(u64::from(timeout.subsec_nanos() > 0))
+            .clamp(1, max_ms / 1000),
+        PropertyUnit::Millis => u64::try_from(timeout.as_nanos().div_ceil(1_000_000))
+            .unwrap_or(u64::MAX)
+            .clamp(1, max_ms),
+    }
+    .to_string()
 }
 
 impl JdbcManager {
@@ -407,7 +412,7 @@ mod tests {
         );
         assert_eq!(
             property_value(Duration::MAX, PropertyUnit::Seconds),
-            i32::MAX.to_string()
+            (i32::MAX / 1000).to_string()
         );
         assert_eq!(
             property_value(Duration::MAX, PropertyUnit::Millis),
