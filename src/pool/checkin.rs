@@ -14,7 +14,9 @@ impl<M: ManageConnection> Shared<M> {
     /// Gives back the connection in slot `index`, which the caller owns: closes it (in the
     /// background) if it must not be reused, else hands it to a waiter or keeps it idle.
     pub(crate) fn checkin(&self, core: &Core<M>, index: usize, invalidated: bool) {
-        let conn = self.conn_in(core, index);
+        // SAFETY: the guard that owned the slot is being dropped and hands it over here.
+        #[allow(unsafe_code)]
+        let conn = unsafe { self.conn_in(core, index) };
         let mut reason = self.verdict(conn, invalidated);
         let now = clock::now();
         if self.options.leak_threshold.is_some()

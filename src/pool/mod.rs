@@ -370,8 +370,7 @@ impl<M: ManageConnection> Shared<M> {
             }
             let index = match acquired {
                 // Never used: only an invalidation since its connect began can fault it.
-                Acquired::Opened(index)
-                    if self.conn_in(core, index).generation < self.generation.load(Ordering::Relaxed) =>
+                Acquired::Opened(index) if self.is_stale(core, index) =>
                 {
                     next = self
                         .replace(core, index, CloseReason::Invalidated)
@@ -469,16 +468,32 @@ impl<M: ManageConnection> Shared<M> {
         }
     }
 
-    /// The connection in a slot the caller owns.
+    /// The connection in slot `index`.
+    ///
+    /// # Safety
+    ///
+    /// The caller owns the slot (it claimed it idle, reserved and opened it, or was handed it)
+    /// and the slot holds a connection; no other reference to that connection is alive while
+    /// the one returned is. Ownership of a slot is exclusive (see `Slots`), which is what makes
+    /// the `&mut` sound although it comes from `&self`.
+    #[allow(unsafe_code)]
+    // The `&mut` from `&self` is this function's contract, stated above, not an accident.
     #[allow(clippy::mut_from_ref)]
     #[inline]
-    pub(crate) fn conn_in<'c>(&self, core: &'c Core<M>, index: usize) -> &'c mut Conn<M> {
-        // SAFETY: callers own the slot (claimed, reserved and opened, or handed over) and it
-        // holds a connection.
-        #[allow(unsafe_code)]
+    pub(crate) unsafe fn conn_in<'c>(&self, core: &'c Core<M>, index: usize) -> &'c mut Conn<M> {
+        // SAFETY: the caller owns the slot, as this function's contract requires.
         let conn = unsafe { core.slots.get(index).conn() };
         conn.as_mut()
             .expect("an owned slot past opening holds a connection")
+    }
+
+    /// Whether the connection in a slot the checkout was handed, just opened, predates the
+    /// last invalidation (its connect began before it).
+    fn is_stale(&self, core: &Core<M>, index: usize) -> bool {
+        // SAFETY: the checkout owns the slot: a background connect handed it over.
+        #[allow(unsafe_code)]
+        let conn = unsafe { self.conn_in(core, index) };
+        conn.generation < self.generation.load(Ordering::Relaxed)
     }
 
     /// The checks before an idle connection is handed out: lifetime, invalidation, pre-ping.
@@ -493,7 +508,9 @@ impl<M: ManageConnection> Shared<M> {
         timeout: Duration,
         deadline: &mut Option<Deadline>,
     ) -> Result<(), Check> {
-        let conn = self.conn_in(core, index);
+        // SAFETY: the checkout owns the slot: it claimed it idle or was handed it.
+        #[allow(unsafe_code)]
+        let conn = unsafe { self.conn_in(core, index) };
         if conn.is_expired(now) {
             return Err(Check::Failed(CloseReason::Recycled));
         }
@@ -724,7 +741,9 @@ impl<M: ManageConnection> Shared<M> {
     fn lend(&self, core: &Core<M>, index: usize, now: Nanos, waited: Duration) -> PooledConnection<M> {
         let slot = core.slots.get(index);
         slot.count_checkout();
-        let conn = self.conn_in(core, index);
+        // SAFETY: the checkout owns the slot, and lends it to the guard made below.
+        #[allow(unsafe_code)]
+        let conn = unsafe { self.conn_in(core, index) };
         if self.options.leak_threshold.is_some() {
             core.lease(
                 conn.id,
@@ -805,7 +824,10 @@ impl<M: ManageConnection> Shared<M> {
         });
         let core = self.core();
         for index in core.claim_idle() {
-            if self.conn_in(core, index).generation < generation {
+            // SAFETY: `claim_idle` claimed the slot for this thread.
+            #[allow(unsafe_code)]
+            let stale = unsafe { self.conn_in(core, index) }.generation < generation;
+            if stale {
                 self.dispose(core, index, CloseReason::Invalidated, CloseIn::Background);
             } else {
                 self.put_back(core, index, CloseIn::Background);

@@ -40,7 +40,9 @@ impl<M: ManageConnection> Shared<M> {
             if !core.slots.get(index).try_claim() {
                 continue;
             }
-            let conn = self.conn_in(core, index);
+            // SAFETY: the reaper claimed the slot just above.
+            #[allow(unsafe_code)]
+            let conn = unsafe { self.conn_in(core, index) };
             let reason = if conn.is_expired(now) {
                 Some(CloseReason::Recycled)
             } else if conn.generation < generation {
