@@ -374,10 +374,18 @@ impl<M: ManageConnection> Core<M> {
         }
     }
 
-    /// Waits in the queue, as queued by [`Core::start_hedge`], until a connection comes back for
-    /// this caller, its background connect fails (`Error::Connect`), the deadline passes or the
-    /// pool is closed.
-    pub(crate) fn wait_hedged(
+    /// For a checkout whose connection failed its checks, with nothing else free: queues it at
+    /// its place (its first ticket, if it had queued before) before that connection is closed,
+    /// so that the slot the close frees reaches it and not a waiter that came later.
+    pub(crate) fn requeue(&self, start: Instant, place: &mut Option<u64>) -> u64 {
+        let mut inner = self.lock();
+        self.enqueue(&mut inner, start, place, false)
+    }
+
+    /// Waits in the queue, as queued by [`Core::start_hedge`] or [`Core::requeue`], until a
+    /// connection or a slot comes for this caller, its background connect fails
+    /// (`Error::Connect`), the deadline passes or the pool is closed.
+    pub(crate) fn wait_queued(
         &self,
         options: &PoolOptions,
         start: Instant,

@@ -370,11 +370,17 @@ impl<M: ManageConnection> Shared<M> {
             }
             let index = match acquired {
                 // Never used: only an invalidation since its connect began can fault it.
-                Acquired::Opened(index) if self.is_stale(core, index) =>
-                {
-                    next = self
-                        .replace(core, index, CloseReason::Invalidated)
-                        .map(|acquired| (acquired, waited));
+                Acquired::Opened(index) if self.is_stale(core, index) => {
+                    let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
+                    next = self.replace(
+                        core,
+                        index,
+                        CloseReason::Invalidated,
+                        wait,
+                        bound,
+                        &mut place,
+                        waited,
+                    )?;
                     continue;
                 }
                 Acquired::Opened(index) => index,
@@ -382,9 +388,8 @@ impl<M: ManageConnection> Shared<M> {
                     match self.check_idle(core, index, now, entered, timeout, &mut deadline) {
                         Ok(()) => index,
                         Err(Check::Failed(reason)) => {
-                            next = self
-                                .replace(core, index, reason)
-                                .map(|acquired| (acquired, waited));
+                            let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
+                            next = self.replace(core, index, reason, wait, bound, &mut place, waited)?;
                             continue;
                         }
                         Err(Check::OutOfTime(bound)) => {
@@ -545,14 +550,34 @@ impl<M: ManageConnection> Shared<M> {
         result
     }
 
-    /// What a checkout tries after its connection failed the checks, keeping its turn: another
+    /// What a checkout gets after its connection failed the checks, keeping its turn: another
     /// idle connection or a free slot. The failed one is closed in the background (a slow close
-    /// never delays a borrower); with nothing else free (`None`) the caller goes back to the
-    /// queue, at its old place, where the slot freed by that close reaches it.
-    fn replace(&self, core: &Core<M>, index: usize, reason: CloseReason) -> Option<Acquired> {
-        let next = core.take_next_now(&self.options);
+    /// never delays a borrower). With nothing else free, the caller goes back to the queue at
+    /// its place, before the close, and waits there for the slot the close frees (or anything
+    /// else that comes first); `try_get` gets `None` and looks once more.
+    #[allow(clippy::too_many_arguments)]
+    fn replace(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        reason: CloseReason,
+        wait: bool,
+        bound: Deadline,
+        place: &mut Option<u64>,
+        waited: Duration,
+    ) -> Result<Option<(Acquired, Duration)>, Error> {
+        if let Some(acquired) = core.take_next_now(&self.options) {
+            self.dispose(core, index, reason, CloseIn::Background);
+            return Ok(Some((acquired, waited)));
+        }
+        if !wait {
+            self.dispose(core, index, reason, CloseIn::Background);
+            return Ok(None);
+        }
+        let ticket = core.requeue(bound.start, place);
         self.dispose(core, index, reason, CloseIn::Background);
-        next
+        core.wait_queued(&self.options, bound.start, bound.end, ticket, waited.is_zero())
+            .map(Some)
     }
 
     /// Takes a slot of the cap across processes for a connection about to be opened, waiting
@@ -609,7 +634,7 @@ impl<M: ManageConnection> Shared<M> {
         counted: bool,
     ) -> Result<(Acquired, Duration), Error> {
         self.connect_in_background(core, index, permit, ticket);
-        core.wait_hedged(&self.options, bound.start, bound.end, ticket, !counted)
+        core.wait_queued(&self.options, bound.start, bound.end, ticket, !counted)
     }
 
     /// Opens a connection on a thread of its own in a slot the caller reserved and the waiter
