@@ -297,11 +297,17 @@ fn run(ops: &[Op]) -> Result<(), TestCaseError> {
 #[test]
 fn the_pool_matches_the_model() {
     let config = Config {
-        cases: 64,
+        cases: 256,
         failure_persistence: None,
         ..Config::default()
     };
-    let mut runner = TestRunner::new(config);
+    // A fixed seed: the same 256 sequences every run, so the corners checked below are reached
+    // on every run, not on most (with a fresh seed each run, "an overflow close" was missed in
+    // 1 run of 10).
+    let mut runner = TestRunner::new_with_rng(
+        config,
+        proptest::test_runner::TestRng::deterministic_rng(proptest::test_runner::RngAlgorithm::ChaCha),
+    );
     runner
         .run(&proptest::collection::vec(op(), 0..40), |ops| run(&ops))
         .unwrap();
