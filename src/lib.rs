@@ -1,5 +1,11 @@
 #![doc = include_str!("../README.md")]
-#![deny(unsafe_code)]
+// docs.rs builds with `--cfg docsrs` on nightly: feature badges on feature-gated items.
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![deny(
+    unsafe_code,
+    rustdoc::broken_intra_doc_links,
+    rustdoc::private_intra_doc_links
+)]
 #![warn(
     missing_docs,
     missing_debug_implementations,
@@ -20,14 +26,19 @@ mod settings;
 mod sql;
 
 #[cfg(feature = "jdbc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jdbc")))]
 pub use backends::jdbc;
 #[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use backends::mysql;
 #[cfg(feature = "oracle")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oracle")))]
 pub use backends::oracle;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backends::postgres;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backends::sqlite;
 pub use config::{Builder, PoolOptions, ResetOnReturn};
 pub use error::{BoxError, ConfigError, Error, TimeoutDetails};
