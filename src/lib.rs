@@ -29,7 +29,17 @@
     unreachable_pub,
     clippy::all,
     clippy::dbg_macro,
-    clippy::todo
+    clippy::todo,
+    trivial_numeric_casts,
+    unused_import_braces,
+    non_ascii_idents,
+    unused_lifetimes,
+    macro_use_extern_crate,
+    meta_variable_misuse,
+    rustdoc::bare_urls,
+    rustdoc::invalid_html_tags,
+    rustdoc::redundant_explicit_links,
+    rustdoc::unescaped_backticks
 )]
 
 mod backends;
