@@ -300,6 +300,17 @@ impl PoolOptions {
 }
 
 /// Builds a [`Pool`], r2d2-style: `Pool::builder().pool_size(4).build(manager)`.
+///
+/// Each setter takes the builder and returns it; one whose result is dropped set nothing, so
+/// the type is `#[must_use]` (and so are the setters, which return it):
+///
+/// ```compile_fail
+/// #![deny(unused_must_use)]
+/// fn configure<M: millpond::ManageConnection>(builder: millpond::Builder<M>) {
+///     builder.pool_size(4); // dropped: the size is lost
+/// }
+/// ```
+#[must_use = "a builder does nothing until `build` is called; a setter returns the changed builder"]
 pub struct Builder<M> {
     options: PoolOptions,
     /// Whether `idle_timeout` was chosen rather than left at its default: a default longer than

@@ -24,12 +24,16 @@ use std::fmt;
 pub use self::connection::{SessionConnection, StreamRows};
 pub use self::error::SessionError;
 #[cfg(feature = "jdbc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jdbc")))]
 pub use self::jdbc::JdbcCursor;
 #[cfg(feature = "mysql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use self::mysql::MySqlCursor;
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use self::postgres::PgCursor;
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use self::sqlite::{SqliteCursor, SqliteRow};
 pub use self::stream::Rows;
 pub use self::transaction::Transaction;

@@ -54,12 +54,16 @@ macro_rules! from_url_managers {
 
 from_url_managers! {
     #[cfg(feature = "sqlite")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
     Sqlite => SqliteManager in sqlite;
     #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
     Postgresql => PostgresManager in postgres;
     #[cfg(feature = "mysql")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
     Mysql => MySqlManager in mysql;
     #[cfg(feature = "oracle")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "oracle")))]
     Oracle => OracleManager in oracle;
 }
 
@@ -68,6 +72,7 @@ from_url_managers! {
 /// `autocommit`, `connect_timeout_ms`, `reset_timeout_ms` (also read from the URL's query);
 /// any other is a driver property.
 #[cfg(feature = "jdbc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "jdbc")))]
 impl FromSettings for crate::backends::jdbc::JdbcManager {
     fn from_settings(settings: &DatabaseSettings) -> Result<Self, ConfigError> {
         use crate::backends::jdbc;

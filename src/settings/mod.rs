@@ -19,6 +19,10 @@ mod url;
 mod value;
 
 #[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc")))
+)]
 pub use self::any::{AnyConnection, AnyError, AnyPool};
 pub use self::database::DatabaseSettings;
 pub use self::databases::Databases;

@@ -6,6 +6,7 @@ use super::databases::Databases;
 use super::value::SettingValue;
 use crate::error::ConfigError;
 
+#[cfg_attr(docsrs, doc(cfg(feature = "toml")))]
 impl Databases {
     /// Databases from TOML text in Django's shape: a table per alias, a sub-table each for
     /// `OPTIONS` and `POOL_OPTIONS`. In a file that holds other settings too, put the aliases
