@@ -423,7 +423,7 @@ impl<M: ManageConnection> Shared<M> {
                         }
                         Err(err) => {
                             Counters::bump(&core.counters.connect_errors);
-                            drop(core.connect_failed(&self.options, index, err.to_string()));
+                            drop(core.connect_failed(&self.options, index, crate::error::chain(&err)));
                             return Err(err);
                         }
                     };
@@ -508,7 +508,7 @@ impl<M: ManageConnection> Shared<M> {
             }
             let budget = self.options.validation_timeout.min(remaining);
             if let Err(err) = self.ping(core, conn, budget) {
-                log::warn!(target: "millpond::pool", "[{}] connection {} failed its pre-ping and is replaced: {err}", self.options.name, conn.id);
+                log::warn!(target: "millpond::pool", "[{}] connection {} failed its pre-ping and is replaced: {}", self.options.name, conn.id, crate::error::Chain(&err));
                 return Err(Check::Failed(CloseReason::PingFailed));
             }
         }
@@ -522,7 +522,7 @@ impl<M: ManageConnection> Shared<M> {
         if let Err(err) = &result {
             Counters::bump(&core.counters.ping_failures);
             if self.manager.is_lost_server(err) {
-                self.invalidate(InvalidateReason::LostServer(err.to_string()));
+                self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
             }
         }
         result
@@ -644,7 +644,7 @@ impl<M: ManageConnection> Shared<M> {
             }
             Err(err) => {
                 Counters::bump(&core.counters.connect_errors);
-                let message = err.to_string();
+                let message = crate::error::chain(&err);
                 let err: crate::error::BoxError = Box::new(err);
                 self.emit(&Event::ConnectFailed {
                     error: err.as_ref(),
@@ -674,7 +674,7 @@ impl<M: ManageConnection> Shared<M> {
             Err(err) => {
                 Counters::bump(&core.counters.connect_errors);
                 // The caller holds the pool, so this is never its last reference.
-                drop(core.connect_failed(&self.options, index, err.to_string()));
+                drop(core.connect_failed(&self.options, index, crate::error::chain(&err)));
                 self.emit(&Event::ConnectFailed {
                     error: &err,
                     duration: started.elapsed(),
@@ -941,7 +941,7 @@ impl<M: ManageConnection> Shared<M> {
             }
             Err(err) => {
                 Counters::bump(&core.counters.connect_errors);
-                drop(core.connect_failed(&self.options, index, err.to_string()));
+                drop(core.connect_failed(&self.options, index, crate::error::chain(&err)));
                 return Err(err);
             }
         };
