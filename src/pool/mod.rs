@@ -544,7 +544,11 @@ impl<M: ManageConnection> Shared<M> {
     fn cap_permit(&self, core: &Core<M>, deadline: Instant) -> Result<CapWait, Error> {
         let cap = match &core.cap {
             None => return Ok(CapWait::Permit(None)),
-            Some(Err(why)) => return Err(Error::Connect(why.clone().into())),
+            // A copy for each caller (io::Error is not Clone), of the same kind and message.
+            Some(Err(why)) => {
+                let why = std::io::Error::new(why.kind(), why.to_string());
+                return Err(Error::Connect(Box::new(why)));
+            }
             Some(Ok(cap)) => cap,
         };
         // Other processes give slots back without telling: poll, backing off to 10 ms.
