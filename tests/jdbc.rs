@@ -1542,5 +1542,8 @@ fn jdbc_errors_print_each_message_once() {
     let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
     let err = pool.session().execute("SELECT * FROM NO_SUCH_TABLE").unwrap_err();
     let printed = common::assert_prints_once(&err);
-    assert!(printed.contains("NO_SUCH_TABLE") && printed.contains("SQLState 42S"), "{printed}");
+    assert!(
+        printed.contains("NO_SUCH_TABLE") && printed.contains("SQLState 42S"),
+        "{printed}"
+    );
 }

@@ -885,7 +885,10 @@ fn a_refused_connect_prints_each_message_once() {
     );
     assert!(printed.contains("Connection refused"), "{printed}");
     let source = std::error::Error::source(&err).expect("the driver's error");
-    assert!(source.downcast_ref::<millpond::mysql::driver::Error>().is_some(), "{source:?}");
+    assert!(
+        source.downcast_ref::<millpond::mysql::driver::Error>().is_some(),
+        "{source:?}"
+    );
 
     let err = pool.session().execute("SELECT 1").unwrap_err();
     let printed = common::assert_prints_once(&err);

@@ -294,10 +294,7 @@ fn connect_errors_come_back_whole() {
         .expect("the r2d2 manager's own error");
     assert!(inner.0.contains("password authentication failed"));
     let printed = common::chain(&err);
-    assert!(
-        printed.contains("password authentication failed"),
-        "{printed}"
-    );
+    assert!(printed.contains("password authentication failed"), "{printed}");
     assert_eq!(pool.state().open, 0, "the slot was not given back");
     assert_eq!(
         pool.last_connect_error().as_deref(),
