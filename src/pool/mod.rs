@@ -220,7 +220,8 @@ impl<M: ManageConnection> Pool<M> {
         &self.shared().manager
     }
 
-    /// The last connect error the pool saw, if any.
+    /// The last connect error the pool saw, if any: the error and its causes, joined with
+    /// `": "` (the whole chain, since an error's message leaves its cause to `source()`).
     pub fn last_connect_error(&self) -> Option<String> {
         self.shared().core().last_connect_error()
     }
