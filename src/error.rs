@@ -8,18 +8,26 @@ use std::time::Duration;
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Everything that can go wrong when asking the pool for a connection or building one.
+///
+/// As in the standard library's convention, the message says what went wrong at the pool's
+/// level and leaves the cause to [`source`](StdError::source): print the whole chain (anyhow's
+/// `{:#}`, or a loop over `source()`) to see, for example,
+/// `could not open a database connection: connecting to app@127.0.0.1:5432/app: db error:
+/// FATAL: password authentication failed for user "app"`, each part once.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// Opening a connection failed. The backend's own error is the source: a refused
-    /// connection or a wrong password is reported as such, at once, never as a timeout.
+    /// Opening a connection failed. The backend's own error is the source (and is not repeated
+    /// in this error's message): a refused connection or a wrong password is reported as such,
+    /// at once, never as a timeout.
     Connect(BoxError),
     /// No connection became free before the checkout timeout. Boxed: the details are many,
     /// and every `Result` of the pool carries this error's size.
     Timeout(Box<TimeoutDetails>),
     /// The pool was closed with [`Pool::close`](crate::Pool::close) (or all its handles dropped).
     Closed,
-    /// An option, or a combination of options, is not accepted.
+    /// An option, or a combination of options, is not accepted. The message is the
+    /// [`ConfigError`]'s own (this variant adds nothing to it, so it is not a source).
     Config(ConfigError),
 }
 
@@ -41,7 +49,8 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::Connect(source) => write!(f, "could not open a database connection: {source}"),
+            // The cause is the source: printing it here too would show it twice in a chain.
+            Error::Connect(_) => f.write_str("could not open a database connection"),
             Error::Timeout(details) => details.fmt(f),
             Error::Closed => f.write_str("the connection pool is closed"),
             Error::Config(err) => err.fmt(f),
@@ -53,7 +62,8 @@ impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
             Error::Connect(source) => Some(source.as_ref()),
-            Error::Config(err) => Some(err),
+            // Transparent: the message is the ConfigError's, which has no source of its own.
+            Error::Config(err) => err.source(),
             Error::Timeout(_) | Error::Closed => None,
         }
     }
@@ -77,7 +87,8 @@ pub struct TimeoutDetails {
     pub idle: usize,
     /// Other threads still waiting.
     pub waiting: usize,
-    /// The last connect error the pool saw, if any: the likely reason nothing came free.
+    /// The last connect error the pool saw, if any: the likely reason nothing came free. The
+    /// error and its causes, joined with `": "`.
     pub last_connect_error: Option<String>,
     /// Set when the checkout could not open a connection because every slot of
     /// `max_total_connections` was held by other connections (of this or another process).
@@ -108,6 +119,28 @@ impl fmt::Display for TimeoutDetails {
         }
         Ok(())
     }
+}
+
+/// An error and its causes on one line, joined with `": "` as anyhow's `{:#}` prints them: for
+/// logs and the pool's text records (`last_connect_error`, a lost server's reason), where the
+/// cause must not be lost now that messages leave it to `source()`.
+pub(crate) struct Chain<'a>(pub(crate) &'a (dyn StdError + 'a));
+
+impl fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
+    }
+}
+
+/// [`Chain`] as a `String`.
+pub(crate) fn chain(err: &dyn StdError) -> String {
+    Chain(err).to_string()
 }
 
 /// A duration as people read it: `850 µs`, `500 ms`, `2.0 s`, `3 min 20 s`.

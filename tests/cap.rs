@@ -190,11 +190,17 @@ fn a_cap_file_that_cannot_be_opened_is_a_connect_error_naming_it() {
         .unwrap();
     let err = pool.get().unwrap_err();
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
-    let text = err.to_string();
+    let text = common::assert_prints_once(&err);
     assert!(
         text.contains("/nonexistent-millpond-dir/slots") && text.contains("cap_file"),
         "{text}"
     );
+    // The operating system's answer is kept for matching, not only its words.
+    let io = err
+        .connect_source()
+        .and_then(|source| source.downcast_ref::<std::io::Error>())
+        .unwrap_or_else(|| panic!("the source is an io::Error: {err:?}"));
+    assert_eq!(io.kind(), std::io::ErrorKind::NotFound, "{io}");
     assert_eq!(fake.state.opens(), 0);
     // And nothing is lost: the slot was given back.
     assert_eq!(pool.state().open, 0);

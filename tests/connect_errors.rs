@@ -41,7 +41,8 @@ fn assert_refused(err: &Error) {
         .downcast_ref::<FakeError>()
         .unwrap_or_else(|| panic!("the source is the manager's own error, got {source:?}"));
     assert_eq!(fake.message, REFUSED);
-    assert!(err.to_string().contains(REFUSED), "{err}");
+    let printed = common::chain(err);
+    assert!(printed.contains(REFUSED), "{printed}");
     let std_source = std::error::Error::source(err).expect("Error::source is set for Connect");
     assert!(std_source.downcast_ref::<FakeError>().is_some());
 }
@@ -335,4 +336,120 @@ fn a_try_get_error_is_forgotten_once_a_connect_succeeds() {
         "the stale error came back: {answer:?}"
     );
     drop(held);
+}
+
+/// A backend error that follows the standard library's convention: its message says what it
+/// was doing and its cause is the source, as a real driver's often is.
+#[derive(Debug)]
+struct Layered {
+    cause: std::io::Error,
+}
+
+impl std::fmt::Display for Layered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("connecting to the layered server")
+    }
+}
+
+impl std::error::Error for Layered {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.cause)
+    }
+}
+
+/// A manager whose connects fail, while told to, with a [`Layered`] error.
+#[derive(Clone, Default)]
+struct LayeredManager {
+    fail: Arc<std::sync::atomic::AtomicBool>,
+}
+
+const LAYERED_CAUSE: &str = "the layered server refused (io)";
+
+impl millpond::ManageConnection for LayeredManager {
+    type Connection = ();
+    type Error = Layered;
+
+    fn connect(&self) -> Result<(), Layered> {
+        if self.fail.load(SeqCst) {
+            return Err(Layered {
+                cause: std::io::Error::new(std::io::ErrorKind::ConnectionRefused, LAYERED_CAUSE),
+            });
+        }
+        Ok(())
+    }
+
+    fn is_valid(&self, _conn: &mut (), _timeout: Duration) -> Result<(), Layered> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _conn: &mut ()) -> bool {
+        false
+    }
+}
+
+/// Printed as anyhow's `{:#}` prints a chain, a connect error names its cause once: the pool's
+/// message does not repeat the backend's, which stays reachable (and downcastable) as the source.
+#[test]
+fn a_connect_error_prints_each_message_once_and_keeps_its_cause() {
+    let fake = Fake::new();
+    let pool = pool(&fake, 1, 0);
+    fake.state.fail_connect.store(true, SeqCst);
+    let err = pool.get().unwrap_err();
+    assert_refused(&err);
+    let printed = common::assert_prints_once(&err);
+    assert_eq!(
+        printed,
+        format!("could not open a database connection: {REFUSED}")
+    );
+    let source = std::error::Error::source(&err).expect("the backend's error is the source");
+    assert!(source.downcast_ref::<FakeError>().is_some(), "{source:?}");
+
+    // A backend error with a cause of its own: the whole chain, each part once, and the
+    // pool's record of the last connect error keeps the cause too.
+    let manager = LayeredManager::default();
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(Some(0))
+        .timeout(Duration::from_millis(200))
+        .build_unchecked(manager.clone())
+        .unwrap();
+    manager.fail.store(true, SeqCst);
+    let err = pool.get().unwrap_err();
+    assert!(matches!(err, Error::Connect(_)), "{err:?}");
+    let printed = common::assert_prints_once(&err);
+    assert_eq!(
+        printed,
+        format!("could not open a database connection: connecting to the layered server: {LAYERED_CAUSE}")
+    );
+    let last = pool.last_connect_error().expect("the failure was recorded");
+    assert_eq!(last, format!("connecting to the layered server: {LAYERED_CAUSE}"));
+
+    // A timeout after it says what the last connect error was, cause included.
+    manager.fail.store(false, SeqCst);
+    let held = pool.get().expect("the server is back");
+    let err = pool.get().unwrap_err();
+    let Error::Timeout(details) = &err else {
+        panic!("expected a timeout, got {err:?}");
+    };
+    assert_eq!(details.last_connect_error.as_deref(), Some(last.as_str()));
+    let printed = common::assert_prints_once(&err);
+    assert!(printed.contains(LAYERED_CAUSE), "{printed}");
+    drop(held);
+}
+
+/// A refused option prints once: `Error::Config` shows the `ConfigError`'s message and does not
+/// give it again as its source.
+#[test]
+fn a_config_error_prints_once() {
+    let err = Pool::builder()
+        .pool_size(0)
+        .max_overflow(Some(0))
+        .build(Fake::new())
+        .unwrap_err();
+    let Error::Config(config) = &err else {
+        panic!("expected Error::Config, got {err:?}");
+    };
+    let printed = common::assert_prints_once(&err);
+    assert_eq!(printed, config.to_string());
+    assert!(printed.contains("`pool_size`"), "{printed}");
 }

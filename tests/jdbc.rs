@@ -772,7 +772,7 @@ fn passwords_never_appear_in_errors() {
         .unwrap()
         .get()
         .unwrap_err();
-    let shown = format!("{err} {err:?}");
+    let shown = format!("{} {err:?}", common::chain(&err));
     assert!(!shown.contains(secret), "{shown}");
     assert!(shown.contains("No suitable driver"), "{shown}");
 }
@@ -972,7 +972,7 @@ fn a_missing_jvm_is_a_clear_connect_error() {
     const TEST: &str = "a_missing_jvm_is_a_clear_connect_error";
     if in_child(TEST) {
         let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
-        let first = pool.get().unwrap_err().to_string();
+        let first = common::chain(&pool.get().unwrap_err());
         assert!(
             first.starts_with("could not open a database connection: "),
             "{first}"
@@ -985,7 +985,7 @@ fn a_missing_jvm_is_a_clear_connect_error() {
             !first.contains("/usr/lib/jvm/default-java"),
             "the default fallback is replaced: {first}"
         );
-        let second = pool.get().unwrap_err().to_string();
+        let second = common::chain(&pool.get().unwrap_err());
         assert_eq!(first, second);
         let explicit = jdbc::h2("mem:").libjvm("/nope/libjvm.so");
         assert_eq!(explicit.connect().unwrap_err().kind(), JdbcErrorKind::Jvm);
@@ -1511,4 +1511,39 @@ fn the_longest_connect_and_reset_timeouts_are_accepted() {
         assert!(conn.autocommit());
         assert_eq!(conn.query_scalar::<i64>("SELECT 2", ()).unwrap(), 2);
     }
+}
+
+/// JDBC errors, printed as anyhow's `{:#}` prints a chain, show each message once: a connect
+/// error through the pool (and a session), and a statement's `SQLException` through a session.
+#[test]
+fn jdbc_errors_print_each_message_once() {
+    let manager = jdbc::generic("jdbc:nosuchdb://h/db", None);
+    let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+    let err = pool.get().unwrap_err();
+    let printed = common::assert_prints_once(&err);
+    println!("{printed}");
+    assert!(
+        printed.starts_with("could not open a database connection: "),
+        "{printed}"
+    );
+    assert!(printed.contains("No suitable driver"), "{printed}");
+    let jdbc = err
+        .connect_source()
+        .and_then(|source| source.downcast_ref::<jdbc::JdbcError>())
+        .unwrap_or_else(|| panic!("the source is the JdbcError: {err:?}"));
+    assert!(jdbc.message().contains("No suitable driver"), "{jdbc}");
+    let err = pool.session().execute("SELECT 1").unwrap_err();
+    let printed = common::assert_prints_once(&err);
+    assert!(
+        printed.starts_with("no connection for the session: could not open a database connection: "),
+        "{printed}"
+    );
+
+    let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+    let err = pool.session().execute("SELECT * FROM NO_SUCH_TABLE").unwrap_err();
+    let printed = common::assert_prints_once(&err);
+    assert!(
+        printed.contains("NO_SUCH_TABLE") && printed.contains("SQLState 42S"),
+        "{printed}"
+    );
 }

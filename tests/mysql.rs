@@ -522,7 +522,7 @@ fn a_dead_port_or_a_wrong_password_fails_at_once_with_the_servers_words() {
     let err = pool.get().unwrap_err();
     let elapsed = started.elapsed();
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
-    let text = err.to_string();
+    let text = common::chain(&err);
     assert!(text.contains("refused"), "{text}");
     assert!(!text.contains(PASSWORD), "the password leaked: {text}");
     assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
@@ -544,7 +544,7 @@ fn a_dead_port_or_a_wrong_password_fails_at_once_with_the_servers_words() {
         let started = Instant::now();
         let err = pool.get().unwrap_err();
         let elapsed = started.elapsed();
-        let text = err.to_string();
+        let text = common::chain(&err);
         assert!(matches!(err, Error::Connect(_)), "{err:?}");
         assert!(
             text.contains(&format!("Access denied for user '{user}'")),
@@ -628,10 +628,8 @@ fn a_frozen_server_cannot_hold_a_checkout_or_a_validation_past_its_time() {
     let err = pool.get().unwrap_err();
     let elapsed = started.elapsed();
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
-    assert!(
-        err.to_string().contains("within the connect timeout (500ms)"),
-        "{err}"
-    );
+    let text = common::chain(&err);
+    assert!(text.contains("within the connect timeout (500ms)"), "{text}");
     assert!(
         elapsed >= Duration::from_millis(500) && elapsed < checkout,
         "took {elapsed:?}"
@@ -676,7 +674,7 @@ fn a_listener_that_never_answers_fails_the_connect_within_the_connect_timeout() 
     acceptor.join().unwrap();
     assert_eq!(accepted.load(Ordering::SeqCst), 1);
     assert!(matches!(err, Error::Connect(_)), "{err:?}");
-    let text = err.to_string();
+    let text = common::chain(&err);
     assert!(
         text.contains(&format!("127.0.0.1:{port} within the connect timeout")),
         "{text}"
@@ -868,4 +866,35 @@ impl Drop for Proxy {
             let _ = acceptor.join();
         }
     }
+}
+
+/// A refused connect (nothing listens on 127.0.0.1:1), printed as anyhow's `{:#}` prints a
+/// chain, names the refusal once, through a session too; the driver's error is the source.
+#[test]
+fn a_refused_connect_prints_each_message_once() {
+    let pool = Pool::builder()
+        .timeout(Duration::from_secs(10))
+        .build_unchecked(MySqlManager::from_url("mysql://root@127.0.0.1:1/test").unwrap())
+        .unwrap();
+    let err = pool.get().unwrap_err();
+    let printed = common::assert_prints_once(&err);
+    println!("{printed}");
+    assert!(
+        printed.starts_with("could not open a database connection: "),
+        "{printed}"
+    );
+    assert!(printed.contains("Connection refused"), "{printed}");
+    let source = std::error::Error::source(&err).expect("the driver's error");
+    assert!(
+        source.downcast_ref::<millpond::mysql::driver::Error>().is_some(),
+        "{source:?}"
+    );
+
+    let err = pool.session().execute("SELECT 1").unwrap_err();
+    let printed = common::assert_prints_once(&err);
+    assert!(
+        printed.starts_with("no connection for the session: could not open a database connection: "),
+        "{printed}"
+    );
+    assert!(printed.contains("Connection refused"), "{printed}");
 }

@@ -7,6 +7,8 @@
 //! The real-server tests print a line and pass when `MILLPOND_ORACLE_URL` is not set.
 #![cfg(feature = "oracle")]
 
+mod common;
+
 use std::error::Error as _;
 use std::io::Write as _;
 use std::sync::{Arc, Barrier};
@@ -67,7 +69,7 @@ fn assert_no_client_error(err: &Error) {
         .unwrap_or_else(|| panic!("the source is not an oracle::Error: {source:?}"));
     assert_eq!(oracle_err.kind(), driver::ErrorKind::DpiError, "{oracle_err:?}");
     assert_eq!(oracle_err.dpi_code(), Some(1047), "{oracle_err:?}");
-    let text = err.to_string();
+    let text = common::chain(err);
     assert!(
         text.contains("DPI-1047: Cannot locate a 64-bit Oracle Client library"),
         "{text}"
@@ -78,7 +80,7 @@ fn assert_no_client_error(err: &Error) {
         Some(1047),
         "Error::source is the oracle error"
     );
-    let shown = format!("{err} {err:?} {source:?}");
+    let shown = format!("{text} {err:?} {source:?}");
     assert!(!shown.contains(SECRET), "{shown}");
     assert!(!is_lost_connection(oracle_err));
 }

@@ -508,7 +508,7 @@ fn connect_error(pool: &Pool<PostgresManager>) -> (String, Duration, Option<SqlS
     let pg = source
         .downcast_ref::<PostgresError>()
         .expect("the source is the backend's error");
-    (err.to_string(), elapsed, pg.code().cloned())
+    (common::chain(&err), elapsed, pg.code().cloned())
 }
 
 #[test]
@@ -767,7 +767,7 @@ fn a_server_that_accepts_and_never_answers_fails_within_connect_timeout() {
         assert!(source.downcast_ref::<PostgresError>().unwrap().is_timeout());
         assert!(elapsed >= connect_timeout, "{elapsed:?}");
         assert!(elapsed < Duration::from_secs(2), "{elapsed:?}");
-        let message = err.to_string();
+        let message = common::chain(&err);
         assert!(message.contains("connect_timeout"), "{message}");
         assert!(
             message.contains(&format!("127.0.0.1:{}", silent.port)),
@@ -801,7 +801,7 @@ fn passwords_never_show() {
         .build_unchecked(m)
         .unwrap();
     let err = pool.get().unwrap_err();
-    assert!(!err.to_string().contains(SECRET), "{err}");
+    assert!(!common::chain(&err).contains(SECRET), "{err}");
     assert!(!format!("{err:?}").contains(SECRET), "{err:?}");
     assert!(!pool.last_connect_error().unwrap().contains(SECRET));
     assert!(!format!("{pool:?}").contains(SECRET));
@@ -810,9 +810,10 @@ fn passwords_never_show() {
     let tag = tag("secret");
     let m = manager(&tag).password(SECRET).dbname("nope");
     let err = m.connect().unwrap_err();
+    let printed = common::chain(&err);
     assert!(
-        err.to_string().contains("does not exist") && !err.to_string().contains(SECRET),
-        "{err}"
+        printed.contains("does not exist") && !printed.contains(SECRET),
+        "{printed}"
     );
     let mut conn = manager(&tag).password(SECRET).connect().unwrap();
     assert!(!format!("{conn:?}").contains(SECRET));
@@ -846,13 +847,15 @@ fn tls_modes_against_the_local_server() {
 
     // The server's certificate is self-signed for `localhost`.
     let err = uses_tls(&format!("{URL}?sslmode=verify-full")).unwrap_err();
-    println!("verify-full with the Mozilla roots: {err}");
-    assert!(err.to_string().contains("certificate"), "{err}");
+    let printed = common::chain(&err);
+    println!("verify-full with the Mozilla roots: {printed}");
+    assert!(printed.contains("certificate"), "{printed}");
     let root = format!("sslrootcert={}", cert.replace('/', "%2F"));
     assert!(uses_tls(&format!("{URL}?sslmode=verify-ca&{root}")).unwrap());
     let err = uses_tls(&format!("{URL}?sslmode=verify-full&{root}")).unwrap_err();
-    println!("verify-full for 127.0.0.1 with the right root: {err}");
-    assert!(err.to_string().contains("certificate"), "{err}");
+    let printed = common::chain(&err);
+    println!("verify-full for 127.0.0.1 with the right root: {printed}");
+    assert!(printed.contains("certificate"), "{printed}");
     assert!(
         uses_tls(&format!(
             "postgres://postgres@localhost:5432/test?hostaddr=127.0.0.1&sslmode=verify-full&{root}"
@@ -1167,4 +1170,50 @@ fn a_commit_on_return_of_a_failed_transaction_is_a_failed_reset_and_writes_nothi
         mon.batch_execute(&format!("DELETE FROM {table}")).unwrap();
     }
     mon.batch_execute(&format!("DROP TABLE {table}")).unwrap();
+}
+
+/// A wrong password, printed as anyhow's `{:#}` prints a chain, names the server's refusal
+/// once: the pool's message, `PostgresError`'s context, the driver's "db error" and the server's
+/// own words each appear once, through a session too; the chain still reaches the driver's error.
+#[test]
+fn a_wrong_password_prints_each_message_once() {
+    let server = Postgres::start();
+    let url = format!("{}?sslmode=disable", server.password_url("wrong-horse"));
+    let pool = Pool::builder()
+        .timeout(Duration::from_secs(10))
+        .build_unchecked(PostgresManager::from_url(&url).unwrap())
+        .unwrap();
+    let err = pool.get().unwrap_err();
+    let printed = common::assert_prints_once(&err);
+    println!("{printed}");
+    assert!(
+        printed.starts_with(&format!(
+            "could not open a database connection: connecting to millpond_pw@127.0.0.1:{}/test",
+            server.port()
+        )),
+        "{printed}"
+    );
+    assert!(
+        printed.contains(r#"password authentication failed for user "millpond_pw""#),
+        "{printed}"
+    );
+    assert!(!printed.contains("wrong-horse"), "the password leaked: {printed}");
+    // The chain goes through the backend's error to the driver's, for downcasting.
+    let pg = std::error::Error::source(&err).expect("the backend's error");
+    let pg = pg.downcast_ref::<PostgresError>().expect("a PostgresError");
+    assert_eq!(pg.code(), Some(&SqlState::INVALID_PASSWORD));
+    let driver = std::error::Error::source(pg).expect("the driver's error");
+    assert!(driver.downcast_ref::<postgres::Error>().is_some(), "{driver:?}");
+    // What the pool keeps as the last connect error has the server's words too.
+    let last = pool.last_connect_error().unwrap();
+    assert!(last.contains("password authentication failed"), "{last}");
+
+    // Through a session: one more level, each message still once.
+    let err = pool.session().execute("SELECT 1").unwrap_err();
+    let printed = common::assert_prints_once(&err);
+    assert!(
+        printed.starts_with("no connection for the session: could not open a database connection: "),
+        "{printed}"
+    );
+    assert!(printed.contains("password authentication failed"), "{printed}");
 }

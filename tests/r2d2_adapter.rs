@@ -293,10 +293,8 @@ fn connect_errors_come_back_whole() {
         .downcast_ref::<ManagerError>()
         .expect("the r2d2 manager's own error");
     assert!(inner.0.contains("password authentication failed"));
-    assert!(
-        err.to_string().contains("password authentication failed"),
-        "{err}"
-    );
+    let printed = common::chain(&err);
+    assert!(printed.contains("password authentication failed"), "{printed}");
     assert_eq!(pool.state().open, 0, "the slot was not given back");
     assert_eq!(
         pool.last_connect_error().as_deref(),

@@ -78,9 +78,9 @@ impl<M: ManageConnection> Shared<M> {
             Ok(()) => None,
             Err(err) => {
                 Counters::bump(&core.counters.reset_failures);
-                log::warn!(target: "millpond::pool", "[{}] resetting connection {} failed, closing it: {err}", self.options.name, conn.id);
+                log::warn!(target: "millpond::pool", "[{}] resetting connection {} failed, closing it: {}", self.options.name, conn.id, crate::error::Chain(&err));
                 if self.manager.is_lost_server(&err) {
-                    self.invalidate(InvalidateReason::LostServer(err.to_string()));
+                    self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
                 }
                 Some(CloseReason::ResetFailed)
             }

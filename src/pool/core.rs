@@ -55,8 +55,8 @@ pub(crate) struct Core<M: ManageConnection> {
     /// The reaper and the background closer.
     pub(crate) workers: Workers,
     /// This process's view of the cap across processes, if one is set; or why its file could
-    /// not be opened (every connect then fails with that reason).
-    pub(crate) cap: Option<Result<ProcessCap, String>>,
+    /// not be opened (every connect then fails with that reason, its kind kept for matching).
+    pub(crate) cap: Option<Result<ProcessCap, std::io::Error>>,
 }
 
 struct Inner {
@@ -161,7 +161,7 @@ impl<M: ManageConnection> Core<M> {
         // Two threads, so one slow close does not hold up the reaper.
         let workers = Workers::new(&options.name, 2);
         let cap = match (options.max_total_connections, &options.cap_file) {
-            (Some(max), Some(path)) => Some(ProcessCap::open(path, max).map_err(|err| err.to_string())),
+            (Some(max), Some(path)) => Some(ProcessCap::open(path, max)),
             _ => None,
         };
         Core {

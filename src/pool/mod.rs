@@ -220,7 +220,8 @@ impl<M: ManageConnection> Pool<M> {
         &self.shared().manager
     }
 
-    /// The last connect error the pool saw, if any.
+    /// The last connect error the pool saw, if any: the error and its causes, joined with
+    /// `": "` (the whole chain, since an error's message leaves its cause to `source()`).
     pub fn last_connect_error(&self) -> Option<String> {
         self.shared().core().last_connect_error()
     }
@@ -427,7 +428,7 @@ impl<M: ManageConnection> Shared<M> {
                         }
                         Err(err) => {
                             Counters::bump(&core.counters.connect_errors);
-                            drop(core.connect_failed(&self.options, index, err.to_string()));
+                            drop(core.connect_failed(&self.options, index, crate::error::chain(&err)));
                             return Err(err);
                         }
                     };
@@ -530,7 +531,7 @@ impl<M: ManageConnection> Shared<M> {
             }
             let budget = self.options.validation_timeout.min(remaining);
             if let Err(err) = self.ping(core, conn, budget) {
-                log::warn!(target: "millpond::pool", "[{}] connection {} failed its pre-ping and is replaced: {err}", self.options.name, conn.id);
+                log::warn!(target: "millpond::pool", "[{}] connection {} failed its pre-ping and is replaced: {}", self.options.name, conn.id, crate::error::Chain(&err));
                 return Err(Check::Failed(CloseReason::PingFailed));
             }
         }
@@ -544,7 +545,7 @@ impl<M: ManageConnection> Shared<M> {
         if let Err(err) = &result {
             Counters::bump(&core.counters.ping_failures);
             if self.manager.is_lost_server(err) {
-                self.invalidate(InvalidateReason::LostServer(err.to_string()));
+                self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
             }
         }
         result
@@ -586,7 +587,11 @@ impl<M: ManageConnection> Shared<M> {
     fn cap_permit(&self, core: &Core<M>, deadline: Instant) -> Result<CapWait, Error> {
         let cap = match &core.cap {
             None => return Ok(CapWait::Permit(None)),
-            Some(Err(why)) => return Err(Error::Connect(why.clone().into())),
+            // A copy for each caller (io::Error is not Clone), of the same kind and message.
+            Some(Err(why)) => {
+                let why = std::io::Error::new(why.kind(), why.to_string());
+                return Err(Error::Connect(Box::new(why)));
+            }
             Some(Ok(cap)) => cap,
         };
         // Other processes give slots back without telling: poll, backing off to 10 ms.
@@ -686,7 +691,7 @@ impl<M: ManageConnection> Shared<M> {
             }
             Err(err) => {
                 Counters::bump(&core.counters.connect_errors);
-                let message = err.to_string();
+                let message = crate::error::chain(&err);
                 let err: crate::error::BoxError = Box::new(err);
                 self.emit(&Event::ConnectFailed {
                     error: err.as_ref(),
@@ -716,7 +721,7 @@ impl<M: ManageConnection> Shared<M> {
             Err(err) => {
                 Counters::bump(&core.counters.connect_errors);
                 // The caller holds the pool, so this is never its last reference.
-                drop(core.connect_failed(&self.options, index, err.to_string()));
+                drop(core.connect_failed(&self.options, index, crate::error::chain(&err)));
                 self.emit(&Event::ConnectFailed {
                     error: &err,
                     duration: started.elapsed(),
@@ -988,7 +993,7 @@ impl<M: ManageConnection> Shared<M> {
             }
             Err(err) => {
                 Counters::bump(&core.counters.connect_errors);
-                drop(core.connect_failed(&self.options, index, err.to_string()));
+                drop(core.connect_failed(&self.options, index, crate::error::chain(&err)));
                 return Err(err);
             }
         };

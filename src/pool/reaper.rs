@@ -65,7 +65,7 @@ impl<M: ManageConnection> Shared<M> {
                 && clock::since(now, conn.alive_at) >= keepalive
             {
                 if let Err(err) = self.ping(core, conn, options.validation_timeout) {
-                    log::warn!(target: "millpond::pool", "[{}] idle connection {} failed its keepalive ping and is closed: {err}", options.name, conn.id);
+                    log::warn!(target: "millpond::pool", "[{}] idle connection {} failed its keepalive ping and is closed: {}", options.name, conn.id, crate::error::Chain(&err));
                     idle -= 1;
                     self.dispose(core, index, CloseReason::PingFailed, CloseIn::ThisThread);
                     continue;
@@ -89,7 +89,7 @@ impl<M: ManageConnection> Shared<M> {
         if options.min_idle > 0
             && let Err(err) = self.fill_min_idle()
         {
-            log::warn!(target: "millpond::pool", "[{}] could not open connections up to min_idle ({}): {err}", options.name, options.min_idle);
+            log::warn!(target: "millpond::pool", "[{}] could not open connections up to min_idle ({}): {}", options.name, options.min_idle, crate::error::Chain(&err));
         }
     }
 }

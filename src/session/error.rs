@@ -7,6 +7,10 @@ use crate::error::Error;
 
 /// Why a session's call failed: no connection could be checked out, or the database (or the
 /// caller's work) failed.
+///
+/// A checkout failure says so and leaves the pool's error to [`source`](StdError::source); a
+/// database error is shown as it is (its message and its own sources), so each message is
+/// printed once in a chain (anyhow's `{:#}`).
 #[derive(Debug)]
 pub enum SessionError<E> {
     /// The checkout failed (timeout, connect error, closed pool).
@@ -45,7 +49,8 @@ impl<E> From<Error> for SessionError<E> {
 impl<E: fmt::Display> fmt::Display for SessionError<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            SessionError::Checkout(err) => write!(f, "no connection for the session: {err}"),
+            // The checkout's error is the source: not repeated here.
+            SessionError::Checkout(_) => f.write_str("no connection for the session"),
             SessionError::Database(err) => err.fmt(f),
         }
     }

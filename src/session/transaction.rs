@@ -228,7 +228,7 @@ where
         // anyway): the close happens later on a worker thread, and until then the server would
         // keep the transaction's locks, which code that catches the panic may want at once.
         if let Err(err) = self.undo() {
-            log::warn!(target: "millpond::session", "rolling back a dropped transaction failed, closing its connection: {err}");
+            log::warn!(target: "millpond::session", "rolling back a dropped transaction failed, closing its connection: {}", crate::error::Chain(&err));
             self.pinned().conn.invalidate();
         }
     }

@@ -322,3 +322,40 @@ impl CaptureLog {
             .collect()
     }
 }
+
+/// An error and its causes on one line, joined with `": "` as anyhow's `{:#}` prints them. The
+/// tests check what a user reads this way, now that a wrapper's message leaves its cause to
+/// `source()`.
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
+/// Asserts that every message in `err`'s chain is printed exactly once by [`chain`] (no wrapper
+/// repeats its source), and returns the printed chain for further checks.
+pub fn assert_prints_once(err: &dyn std::error::Error) -> String {
+    let printed = chain(err);
+    let mut link: Option<&dyn std::error::Error> = Some(err);
+    let mut depth = 0;
+    while let Some(e) = link {
+        let message = e.to_string();
+        assert!(
+            !message.is_empty(),
+            "link {depth} of the chain has no message: {printed}"
+        );
+        let times = printed.matches(message.as_str()).count();
+        assert_eq!(
+            times, 1,
+            "link {depth} of the chain ({message:?}) is printed {times} times: {printed}"
+        );
+        link = e.source();
+        depth += 1;
+    }
+    printed
+}

@@ -9,9 +9,13 @@ use postgres::error::SqlState;
 
 /// What went wrong opening, checking or resetting a PostgreSQL connection.
 ///
-/// Its `Display` is complete on its own (the driver's causes included, for example
-/// `connecting to app@127.0.0.1:5432/app: db error: FATAL: database "app" does not exist`);
-/// [`source`](StdError::source) is the driver's error, for downcasting.
+/// Its `Display` says what was being done (`connecting to app@127.0.0.1:5432/app`); when the
+/// driver failed, [`source`](StdError::source) is the driver's error (for downcasting) and the
+/// server's message is in the chain after it, as the standard library's convention has it:
+/// printed with anyhow's `{:#}` (or by walking `source()`), the error reads
+/// `connecting to app@127.0.0.1:5432/app: db error: FATAL: database "app" does not exist`,
+/// each part once. [`code`](PostgresError::code) and
+/// [`as_postgres`](PostgresError::as_postgres) reach the driver's error directly.
 #[derive(Debug)]
 pub struct PostgresError {
     kind: Kind,
@@ -142,11 +146,16 @@ fn driver_error_is_lost(err: &postgres::Error) -> bool {
 
 impl fmt::Display for PostgresError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(context) = &self.context {
+        let context = self.context.as_deref();
+        if let Kind::Driver(_) = &self.kind {
+            // The driver's error is the source: not repeated here.
+            return f.write_str(context.unwrap_or("PostgreSQL error"));
+        }
+        if let Some(context) = context {
             write!(f, "{context}: ")?;
         }
         match &self.kind {
-            Kind::Driver(err) => f.write_str(&with_sources(err)),
+            Kind::Driver(_) => Ok(()),
             Kind::ConnectTimeout(limit) => write!(
                 f,
                 "the server did not complete the connection within {limit:?} (connect_timeout)"
@@ -181,12 +190,5 @@ impl From<postgres::Error> for PostgresError {
 /// An error and its causes on one line: the driver's own `Display` stops at "db error" or
 /// "error connecting to server", leaving the server's message in the source.
 pub(super) fn with_sources(err: &dyn StdError) -> String {
-    let mut out = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        out.push_str(": ");
-        out.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    out
+    crate::error::chain(err)
 }

@@ -7,6 +7,10 @@ use crate::error::{BoxError, Error};
 use crate::sql::{ParamError, ValueError};
 
 /// Why a statement run through [`AnyConnection`](super::AnyConnection) failed.
+///
+/// Each message is printed once in a chain (anyhow's `{:#}`): a database error says so and
+/// leaves the backend's error to [`source`](StdError::source); the pool's, parameter and value
+/// errors are shown as they are, the variant holding them for matching.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum AnyError {
@@ -35,16 +39,9 @@ impl fmt::Display for AnyError {
             AnyError::Pool(err) => err.fmt(f),
             AnyError::Params(err) => err.fmt(f),
             AnyError::Value(err) => err.fmt(f),
-            AnyError::Database(err) => {
-                // Drivers often put the reason in the source ("error serializing parameter 0").
-                write!(f, "the database refused the statement: {err}")?;
-                let mut source = err.source();
-                while let Some(cause) = source {
-                    write!(f, ": {cause}")?;
-                    source = cause.source();
-                }
-                Ok(())
-            }
+            // The backend's error (and the reason drivers often put in its own source, "error
+            // serializing parameter 0") is the source: not repeated here.
+            AnyError::Database(_) => f.write_str("the database refused the statement"),
             AnyError::NoRows => f.write_str("the query returned no row"),
         }
     }
@@ -53,9 +50,10 @@ impl fmt::Display for AnyError {
 impl StdError for AnyError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match self {
-            AnyError::Pool(err) => Some(err),
-            AnyError::Params(err) => Some(err),
-            AnyError::Value(err) => Some(err),
+            // Transparent: the message is the inner error's, so the next cause is its source.
+            AnyError::Pool(err) => err.source(),
+            AnyError::Params(err) => err.source(),
+            AnyError::Value(err) => err.source(),
             AnyError::Database(err) => Some(err.as_ref()),
             AnyError::NoRows => None,
         }
