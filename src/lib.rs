@@ -30,6 +30,7 @@
     clippy::all,
     clippy::dbg_macro,
     clippy::todo,
+    clippy::undocumented_unsafe_blocks,
     trivial_numeric_casts,
     unused_import_braces,
     non_ascii_idents,

@@ -28,6 +28,7 @@ pub struct PooledConnection<M: ManageConnection> {
 // access gives out `&M::Connection` only, hence `Sync` when the connection is.
 #[allow(unsafe_code)]
 unsafe impl<M: ManageConnection> Send for PooledConnection<M> {}
+// SAFETY: as above: `&PooledConnection` hands out `&M::Connection` only.
 #[allow(unsafe_code)]
 unsafe impl<M: ManageConnection> Sync for PooledConnection<M> where M::Connection: Sync {}
 

@@ -47,6 +47,7 @@ pub(crate) struct Slot<M: ManageConnection> {
 // (claiming it is an acquire, giving it back a release), and what they hold is `Send`.
 #[allow(unsafe_code)]
 unsafe impl<M: ManageConnection> Sync for Slot<M> {}
+// SAFETY: as above: what the cells hold (a connection, an `Arc` of the pool) is `Send`.
 #[allow(unsafe_code)]
 unsafe impl<M: ManageConnection> Send for Slot<M> {}
 
