@@ -748,14 +748,18 @@ fn a_sub_second_validation_timeout_is_honoured_on_a_silent_network() {
         .user("postgres")
         .jar(jar("postgresql.jar"));
     let mut conn = manager.connect().unwrap();
-    assert!(manager.is_valid(&mut conn, Duration::from_millis(200)).is_ok());
+    // The connection works (a generous budget: a cold JVM on a loaded machine can take longer
+    // than 200 ms for its first isValid, and this only checks the connection).
+    assert!(manager.is_valid(&mut conn, Duration::from_secs(10)).is_ok());
     proxy.silence();
     let began = Instant::now();
     let result = manager.is_valid(&mut conn, Duration::from_millis(200));
     let took = began.elapsed();
     println!("is_valid(200 ms) on a silent network: {result:?} after {took:?}");
     assert!(result.is_err());
-    assert!(took < Duration::from_millis(300), "took {took:?}");
+    // Well under the whole second `isValid` would round 200 ms up to (it took 2 s before),
+    // with room for a loaded machine.
+    assert!(took < Duration::from_millis(600), "took {took:?}");
 }
 
 #[test]
