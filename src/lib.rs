@@ -10,7 +10,8 @@
             feature = "mysql",
             feature = "oracle",
             feature = "jdbc",
-            feature = "toml"
+            feature = "toml",
+            feature = "r2d2"
         )
     ),
     doc = include_str!("../README.md")
@@ -69,7 +70,10 @@ pub use backends::postgres;
 pub use backends::sqlite;
 pub use config::{Builder, PoolOptions, ResetOnReturn};
 pub use error::{BoxError, ConfigError, Error, TimeoutDetails};
-pub use manage::{ManageConnection, R2d2Manager, ResetAction, TransactionState};
+#[cfg(feature = "r2d2")]
+#[cfg_attr(docsrs, doc(cfg(feature = "r2d2")))]
+pub use manage::R2d2Manager;
+pub use manage::{ManageConnection, ResetAction, TransactionState};
 pub use pool::{
     CloseReason, Event, HandleEvent, InvalidateReason, Pool, PooledConnection, State, Stats, WAIT_BUCKETS,
 };

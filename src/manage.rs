@@ -69,6 +69,7 @@ pub trait ManageConnection: Send + Sync + 'static {
     }
 }
 
+#[cfg(feature = "r2d2")]
 /// Wraps any [`r2d2::ManageConnection`] (r2d2_postgres, r2d2_mysql, diesel's manager, …) so it can
 /// be pooled by millpond: `Pool::builder().build(R2d2Manager(manager))`.
 ///
@@ -78,6 +79,7 @@ pub trait ManageConnection: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub struct R2d2Manager<M>(pub M);
 
+#[cfg(feature = "r2d2")]
 impl<M> ManageConnection for R2d2Manager<M>
 where
     M: r2d2::ManageConnection,
