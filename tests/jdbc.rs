@@ -1551,3 +1551,117 @@ fn jdbc_errors_print_each_message_once() {
         "{printed}"
     );
 }
+
+/// A validation on a silent network (a proxy that stops forwarding and closes nothing) ends
+/// within its sub-second budget plus 150 ms, and leaves the connection broken; through a pool
+/// with a pre-ping on every checkout, `get()` ends within its timeout plus 100 ms. PgJDBC with
+/// and without TLS, and MariaDB Connector/J, whose abort alone would take about a second (it
+/// first connects again to KILL the session): each read of the validation is bounded by the
+/// network timeout too.
+#[test]
+fn a_validation_on_a_silent_network_ends_within_its_budget_and_breaks_the_connection() {
+    const BUDGET: Duration = Duration::from_millis(200);
+    const CHECKOUT: Duration = Duration::from_millis(400);
+    /// A name, the server to proxy, the manager for the proxy's port.
+    type Case = (&'static str, &'static str, fn(u16) -> JdbcManager);
+    let cases: [Case; 3] = [
+        ("PgJDBC", "127.0.0.1:5432", |port| {
+            jdbc::postgresql("127.0.0.1", port, "test")
+                .user("postgres")
+                .jar(jar("postgresql.jar"))
+        }),
+        ("PgJDBC sslmode=disable", "127.0.0.1:5432", |port| {
+            jdbc::postgresql("127.0.0.1", port, "test")
+                .user("postgres")
+                .property("sslmode", "disable")
+                .jar(jar("postgresql.jar"))
+        }),
+        ("MariaDB Connector/J", "127.0.0.1:3306", |port| {
+            jdbc::mariadb("127.0.0.1", port, "test")
+                .user("root")
+                .jar(jar("mariadb-java-client.jar"))
+        }),
+    ];
+    for (name, server, make) in cases {
+        // Straight through the manager.
+        let proxy = common::proxy::Proxy::start(server);
+        let manager = make(proxy.port());
+        let mut conn = manager.connect().unwrap();
+        // A generous budget: this only checks the connection works (a cold JVM on a loaded
+        // machine can take longer than 200 ms).
+        manager
+            .is_valid(&mut conn, Duration::from_secs(10))
+            .unwrap_or_else(|err| panic!("{name}: a healthy validation failed: {err}"));
+        assert!(!manager.has_broken(&mut conn), "{name}");
+        proxy.freeze();
+        let began = Instant::now();
+        let result = manager.is_valid(&mut conn, BUDGET);
+        let took = began.elapsed();
+        println!("{name}: is_valid(200 ms) on a silent network: {result:?} after {took:?}");
+        assert!(result.is_err(), "{name}: {result:?}");
+        assert!(
+            took <= BUDGET + Duration::from_millis(150),
+            "{name}: took {took:?}"
+        );
+        assert!(
+            manager.has_broken(&mut conn),
+            "{name}: the connection is not broken"
+        );
+        drop(proxy);
+
+        // Through a pool that pre-pings every checkout: the pre-ping gets what is left of the
+        // checkout's deadline, and the replacement's connect is bounded by it too.
+        let proxy = common::proxy::Proxy::start(server);
+        let pool = Pool::builder()
+            .pool_size(1)
+            .pre_ping(true)
+            .pre_ping_bypass(Duration::ZERO)
+            .timeout(CHECKOUT)
+            .build(make(proxy.port()))
+            .unwrap();
+        // The first checkout connects, then it goes back idle (a generous wait: a connect).
+        drop(pool.get_timeout(Duration::from_secs(10)).unwrap());
+        assert!(
+            common::eventually(Duration::from_secs(5), || pool.state().idle == 1),
+            "{name}: {:?}",
+            pool.state()
+        );
+        proxy.freeze();
+        let began = Instant::now();
+        let result = pool.get();
+        let took = began.elapsed();
+        println!(
+            "{name}: pool.get() (timeout 400 ms) on a silent network: {:?} after {took:?}",
+            result.as_ref().map(drop)
+        );
+        assert!(result.is_err(), "{name}: a connection through a silent network");
+        assert!(
+            took <= CHECKOUT + Duration::from_millis(100),
+            "{name}: get() took {took:?}"
+        );
+        assert!(pool.stats().ping_failures >= 1, "{name}: {:?}", pool.stats());
+    }
+}
+
+/// A validation bounds each read by the network timeout only while it runs: a query longer
+/// than that bound works afterwards (the previous network timeout, none, is put back).
+#[test]
+fn a_validation_puts_the_network_timeout_back() {
+    for (name, manager, sleep) in [
+        ("PgJDBC", postgres(), "SELECT 1 FROM pg_sleep(0.6)"),
+        ("MariaDB Connector/J", mariadb(), "SELECT SLEEP(0.6)"),
+    ] {
+        let mut conn = manager.connect().unwrap();
+        // A short budget (a bound of 180 ms) that a loaded machine may miss: retried until one
+        // validation passes, which is the state the query below needs.
+        let passed = (0..50).any(|_| {
+            if manager.has_broken(&mut conn) {
+                conn = manager.connect().unwrap();
+            }
+            manager.is_valid(&mut conn, Duration::from_millis(200)).is_ok()
+        });
+        assert!(passed, "{name}: no validation passed within 200 ms in 50 tries");
+        conn.query(sleep, ())
+            .unwrap_or_else(|err| panic!("{name}: a 600 ms query after a validation: {err}"));
+    }
+}

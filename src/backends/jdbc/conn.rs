@@ -45,6 +45,9 @@ pub struct JdbcConnection {
     broken: bool,
     /// The driver has `get`/`setNetworkTimeout` (until one fails: then it is not asked again).
     network_timeouts: bool,
+    /// The network timeout as last set or read, while only this type can have changed it
+    /// (`None` after [`JdbcConnection::raw`]): saves a `getNetworkTimeout` per bounded call.
+    network_timeout: Option<i32>,
 }
 
 impl fmt::Debug for JdbcConnection {
@@ -86,6 +89,7 @@ impl JdbcConnection {
             lost_track: false,
             broken: false,
             network_timeouts: true,
+            network_timeout: None,
         }
     }
 
@@ -296,9 +300,13 @@ impl JdbcConnection {
     /// `Connection.isValid`, waiting at most `timeout`, sub-second ones included.
     ///
     /// JDBC's `isValid` counts whole seconds (and 0 would mean no limit), so it is given the
-    /// timeout rounded up, and a watchdog aborts the connection (`Connection.abort`, JDBC 4.1)
-    /// when `timeout` passes first: the answer is then `false`, and the connection is closed.
-    /// Drivers older than JDBC 4.1 cannot be aborted; they take up to the rounded-up timeout.
+    /// timeout rounded up, and the wait is bounded as the reset on return is: each read waits at
+    /// most nine tenths of `timeout` (drivers with `setNetworkTimeout`, JDBC 4.1, which
+    /// PgJDBC's and MariaDB Connector/J's `isValid` keep when it is shorter than their own; the
+    /// previous network timeout is put back after), and a watchdog aborts the connection
+    /// (`Connection.abort`) when `timeout` passes all the same. Out of time, the answer is
+    /// `false` and the connection is broken (the pool closes it). Drivers older than JDBC 4.1
+    /// can be neither bounded nor aborted; they take up to the rounded-up timeout.
     pub fn is_valid(&mut self, timeout: Duration) -> Result<bool, JdbcError> {
         let secs = i32::try_from(
             timeout
@@ -307,17 +315,24 @@ impl JdbcConnection {
         )
         .unwrap_or(i32::MAX)
         .max(1);
-        let watchdog = Watchdog::arm(self.jvm, &self.conn, timeout)?;
-        let result = self.call(|env, conn| {
-            env.call_method(conn, "isValid", "(I)Z", &[JValue::Int(secs)])
-                .and_then(|v| v.z())
-                .or_throw(env)
-        });
-        if watchdog.disarm() {
-            self.broken = true;
-            return Ok(false);
+        // Not the watchdog alone: MariaDB Connector/J's abort first opens a new connection to
+        // KILL the session, which a silent network holds for a whole second.
+        let bounded = self.bounded(
+            timeout,
+            |conn| {
+                conn.call(|env, conn| {
+                    env.call_method(conn, "isValid", "(I)Z", &[JValue::Int(secs)])
+                        .and_then(|v| v.z())
+                        .or_throw(env)
+                })
+            },
+            // Drivers answer a read cut short by the network timeout with `false`.
+            |result| matches!(result, Ok(true)),
+        );
+        match bounded {
+            Bounded::Ended(result) => result,
+            Bounded::TimedOut => Ok(false),
         }
-        result
     }
 
     /// `Connection.isClosed`: whether the connection was closed (drivers answer from local
@@ -354,6 +369,7 @@ impl JdbcConnection {
     /// manager set it.
     pub fn raw(&mut self) -> &GlobalRef {
         self.lost_track = true;
+        self.network_timeout = None;
         self.conn.global().expect("held until dropped")
     }
 
@@ -384,6 +400,7 @@ impl JdbcConnection {
     /// `Connection.setNetworkTimeout`: how long any one read may wait on the server, in
     /// milliseconds (0: no limit).
     pub(super) fn set_network_timeout(&mut self, ms: i32) -> Result<(), JdbcError> {
+        self.network_timeout = None;
         self.call(|env, conn| {
             let executor = common_pool(env)?;
             env.call_method(
@@ -394,26 +411,63 @@ impl JdbcConnection {
             )
             .or_throw(env)
             .map(drop)
-        })
+        })?;
+        self.network_timeout = Some(ms);
+        Ok(())
     }
 
-    /// Sets the network timeout to `bound` (at least 1 ms) and returns the one to put back, or
-    /// `None` when the driver cannot (then only the watchdog bounds the reset).
-    fn bound_network(&mut self, bound: Duration) -> Option<i32> {
+    /// Sets the network timeout to `ms` and returns the one to put back, or `None` when the
+    /// driver cannot (then only the watchdog bounds the operation).
+    fn bound_network(&mut self, ms: i32) -> Option<i32> {
         if !self.network_timeouts {
             return None;
         }
-        let ms = i32::try_from(bound.as_millis()).unwrap_or(i32::MAX).max(1);
-        let previous = self
-            .call(|env, conn| {
+        let previous = match self.network_timeout.filter(|_| !self.lost_track) {
+            Some(known) => Ok(known),
+            None => self.call(|env, conn| {
                 env.call_method(conn, "getNetworkTimeout", "()I", &[])
                     .and_then(|v| v.i())
                     .or_throw(env)
-            })
-            .and_then(|previous| self.set_network_timeout(ms).map(|()| previous));
+            }),
+        };
+        let previous = previous.and_then(|previous| self.set_network_timeout(ms).map(|()| previous));
         // Drivers without them (embedded ones, pre-JDBC 4.1) throw each time: asked once.
         self.network_timeouts = previous.is_ok();
         previous.ok()
+    }
+
+    /// Runs `op` within `timeout`, for the validation and the reset: each read waits at most
+    /// nine tenths of `timeout` (`setNetworkTimeout`, put back after), and a watchdog aborts the
+    /// connection if `timeout` passes all the same. Timed out (aborted, or a result that
+    /// `finished` rejects coming after the read bound, so a read was cut short), the connection
+    /// is marked broken: a read cut short leaves the protocol in an unknown state.
+    fn bounded<T>(
+        &mut self,
+        timeout: Duration,
+        op: impl FnOnce(&mut Self) -> Result<T, JdbcError>,
+        finished: impl FnOnce(&Result<T, JdbcError>) -> bool,
+    ) -> Bounded<T> {
+        let began = Instant::now();
+        // The bound as set, in whole milliseconds (at least 1), so that a read that ended on it
+        // is recognised below.
+        let ms = i32::try_from((timeout - timeout / 10).as_millis())
+            .unwrap_or(i32::MAX)
+            .max(1);
+        let read_bound = Duration::from_millis(ms.unsigned_abs().into());
+        let previous = self.bound_network(ms);
+        let watchdog = match Watchdog::arm(self.jvm, &self.conn, timeout) {
+            Ok(watchdog) => watchdog,
+            Err(err) => return Bounded::Ended(Err(err)),
+        };
+        let result = op(self);
+        let aborted = watchdog.disarm();
+        if aborted || (previous.is_some() && !finished(&result) && began.elapsed() >= read_bound) {
+            self.broken = true;
+            return Bounded::TimedOut;
+        }
+        let restored = previous.map_or(Ok(()), |previous| self.set_network_timeout(previous));
+        // The operation's own error comes first; a bound left in place would cut later reads.
+        Bounded::Ended(result.and_then(|value| restored.map(|()| value)))
     }
 
     /// The pool's reset, within `timeout`: ends the transaction as asked, then puts autocommit
@@ -426,29 +480,18 @@ impl JdbcConnection {
     ///
     /// [`JdbcErrorKind::Timeout`]: super::JdbcErrorKind::Timeout
     pub(super) fn reset(&mut self, action: ResetAction<'_>, timeout: Duration) -> Result<(), JdbcError> {
-        let began = Instant::now();
         // Not the watchdog alone: MariaDB Connector/J's abort first opens a new connection to
         // KILL the session, which a silent network holds as long as the reset itself.
-        let read_bound = timeout - timeout / 10;
-        let previous = self.bound_network(read_bound);
-        let watchdog = Watchdog::arm(self.jvm, &self.conn, timeout)?;
-        let result = self.reset_unbounded(action);
-        let aborted = watchdog.disarm();
-        if aborted || (previous.is_some() && result.is_err() && began.elapsed() >= read_bound) {
-            self.broken = true;
-            return Err(JdbcError::new(
+        match self.bounded(timeout, |conn| conn.reset_unbounded(action), Result::is_ok) {
+            Bounded::Ended(result) => result,
+            Bounded::TimedOut => Err(JdbcError::new(
                 super::JdbcErrorKind::Timeout,
                 format!(
                     "timed out after {} (reset_timeout): the reset on return did not finish, so the \
                      connection is closed",
                     crate::error::Rounded(timeout)
                 ),
-            ));
-        }
-        result?;
-        match previous {
-            Some(previous) => self.set_network_timeout(previous),
-            None => Ok(()),
+            )),
         }
     }
 
@@ -478,6 +521,14 @@ impl JdbcConnection {
         self.lost_track = false;
         Ok(())
     }
+}
+
+/// How an operation run by [`JdbcConnection::bounded`] ended.
+enum Bounded<T> {
+    /// Within its timeout, whatever its result (the network timeout put back).
+    Ended(Result<T, JdbcError>),
+    /// Out of time: the connection is aborted or a read was cut short, and it is marked broken.
+    TimedOut,
 }
 
 /// Aborts a connection whose validation or reset outlives its timeout. One thread of the
