@@ -1,7 +1,6 @@
 //! What happens when a borrowed connection is given back.
 
 use super::clock;
-use std::sync::atomic::Ordering;
 
 use super::conn::Conn;
 use super::core::Core;
@@ -27,7 +26,7 @@ impl<M: ManageConnection> Shared<M> {
         if reason.is_none() {
             if conn.is_expired(now) {
                 reason = Some(CloseReason::Recycled);
-            } else if conn.generation < self.generation.load(Ordering::Relaxed) {
+            } else if self.predates_invalidation(conn) {
                 reason = Some(CloseReason::Invalidated);
             }
         }

@@ -499,6 +499,11 @@ impl<M: ManageConnection> Shared<M> {
         // SAFETY: the checkout owns the slot: a background connect handed it over.
         #[allow(unsafe_code)]
         let conn = unsafe { self.conn_in(core, index) };
+        self.predates_invalidation(conn)
+    }
+
+    /// Whether `conn` was opened (its connect began) before the pool's last invalidation.
+    pub(crate) fn predates_invalidation(&self, conn: &Conn<M>) -> bool {
         conn.generation < self.generation.load(Ordering::Relaxed)
     }
 
@@ -520,7 +525,7 @@ impl<M: ManageConnection> Shared<M> {
         if conn.is_expired(now) {
             return Err(Check::Failed(CloseReason::Recycled));
         }
-        if conn.generation < self.generation.load(Ordering::Relaxed) {
+        if self.predates_invalidation(conn) {
             return Err(Check::Failed(CloseReason::Invalidated));
         }
         if self.options.pre_ping && clock::since(now, conn.alive_at) >= self.options.pre_ping_bypass {
