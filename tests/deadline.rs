@@ -5,12 +5,11 @@
 
 mod common;
 
-use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
 use common::proxy::Proxy;
+use common::silent::SilentServer;
 use millpond::jdbc;
 use millpond::mysql::MySqlManager;
 use millpond::postgres::PostgresManager;
@@ -20,18 +19,9 @@ use millpond::{Error, ManageConnection, Pool};
 const SLACK: Duration = Duration::from_millis(100);
 const TIMEOUT: Duration = Duration::from_millis(300);
 
-/// A listener that accepts every connection and never sends a byte; the sockets stay open for
-/// the life of the test process.
+/// A server that accepts and never answers, on a port of its own.
 fn silent_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    let port = listener.local_addr().unwrap().port();
-    let held: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
-    thread::spawn(move || {
-        for stream in listener.incoming().flatten() {
-            held.lock().unwrap().push(stream);
-        }
-    });
-    port
+    SilentServer::start().port
 }
 
 /// Runs `call`, asserts it returned within `limit` and returns what it returned.

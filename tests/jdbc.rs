@@ -688,70 +688,19 @@ fn a_killed_postgresql_session_is_a_lost_server_and_broken() {
     );
 }
 
-/// A TCP proxy to `upstream` that can go silent: once `silence()` is called, bytes are read and
-/// dropped in both directions, sockets stay open, nothing is answered (a network that stops
-/// forwarding without closing anything).
-struct SilentProxy {
-    port: u16,
-    silent: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl SilentProxy {
-    fn start(upstream: &str) -> SilentProxy {
-        use std::net::{TcpListener, TcpStream};
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let silent = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let upstream = upstream.to_owned();
-        let flag = Arc::clone(&silent);
-        std::thread::spawn(move || {
-            for client in listener.incoming() {
-                let Ok(client) = client else { return };
-                let Ok(server) = TcpStream::connect(&upstream) else {
-                    return;
-                };
-                for (mut from, mut to) in [
-                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
-                    (server, client),
-                ] {
-                    let flag = Arc::clone(&flag);
-                    std::thread::spawn(move || {
-                        use std::io::Write;
-                        let mut buf = [0u8; 16384];
-                        // Both sockets stay open until the test process ends.
-                        while let Ok(n) = from.read(&mut buf) {
-                            if n == 0 {
-                                std::thread::park();
-                            }
-                            if !flag.load(Ordering::SeqCst) && to.write_all(&buf[..n]).is_err() {
-                                std::thread::park();
-                            }
-                        }
-                    });
-                }
-            }
-        });
-        SilentProxy { port, silent }
-    }
-
-    fn silence(&self) {
-        self.silent.store(true, Ordering::SeqCst);
-    }
-}
-
 /// `is_valid` on a PostgreSQL JDBC connection whose network went silent returns false within
 /// its timeout, even a sub-second one (JDBC's `isValid` counts whole seconds).
 #[test]
 fn a_sub_second_validation_timeout_is_honoured_on_a_silent_network() {
-    let proxy = SilentProxy::start("127.0.0.1:5432");
-    let manager = jdbc::postgresql("127.0.0.1", proxy.port, "test")
+    let proxy = common::proxy::Proxy::start("127.0.0.1:5432");
+    let manager = jdbc::postgresql("127.0.0.1", proxy.port(), "test")
         .user("postgres")
         .jar(jar("postgresql.jar"));
     let mut conn = manager.connect().unwrap();
     // The connection works (a generous budget: a cold JVM on a loaded machine can take longer
     // than 200 ms for its first isValid, and this only checks the connection).
     assert!(manager.is_valid(&mut conn, Duration::from_secs(10)).is_ok());
-    proxy.silence();
+    proxy.freeze();
     let began = Instant::now();
     let result = manager.is_valid(&mut conn, Duration::from_millis(200));
     let took = began.elapsed();
@@ -1154,35 +1103,6 @@ fn jvm_start_and_query_round_trip_figures() {
 /// A password that must never show.
 const TIMEOUT_SECRET: &str = "N0t-In-Any-Timeout-Msg";
 
-/// A listener that accepts every connection and never sends a byte (each accepted socket is
-/// kept open by a thread reading it). `closed` receives, for each socket the client closes,
-/// when it saw the end.
-struct SilentServer {
-    port: u16,
-    closed: mpsc::Receiver<Instant>,
-}
-
-impl SilentServer {
-    fn start() -> SilentServer {
-        use std::net::TcpListener;
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-        let port = listener.local_addr().unwrap().port();
-        let (tx, closed) = mpsc::channel();
-        std::thread::spawn(move || {
-            for mut stream in listener.incoming().flatten() {
-                let tx = tx.clone();
-                std::thread::spawn(move || {
-                    let mut buf = [0u8; 4096];
-                    // Reads what the client sends, never answers; ends when the client closes.
-                    while matches!(stream.read(&mut buf), Ok(n) if n > 0) {}
-                    let _ = tx.send(Instant::now());
-                });
-            }
-        });
-        SilentServer { port, closed }
-    }
-}
-
 /// The drivers that must give up on a silent server: PgJDBC without SSL (with the default
 /// sslmode it gives up on its own after its 5 s SSL response timeout) and MariaDB Connector/J.
 fn silent_managers(port: u16) -> [(&'static str, JdbcManager); 2] {
@@ -1212,7 +1132,7 @@ fn silent_managers(port: u16) -> [(&'static str, JdbcManager); 2] {
 fn a_connect_to_a_silent_server_ends_within_connect_timeout() {
     const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
     jdbc::start_jvm(&JvmOptions::new()).unwrap();
-    let server = SilentServer::start();
+    let server = common::silent::SilentServer::start();
     for (name, manager) in silent_managers(server.port) {
         let manager = manager.connect_timeout(CONNECT_TIMEOUT);
         let (tx, rx) = mpsc::channel();
@@ -1256,7 +1176,7 @@ fn a_connect_to_a_silent_server_ends_within_connect_timeout() {
 fn a_pool_on_a_silent_server_gets_its_connect_slots_back() {
     const CONNECT_TIMEOUT: Duration = Duration::from_millis(1500);
     jdbc::start_jvm(&JvmOptions::new()).unwrap();
-    let server = SilentServer::start();
+    let server = common::silent::SilentServer::start();
     for (name, manager) in silent_managers(server.port) {
         let pool = Pool::builder()
             .pool_size(2)
@@ -1432,7 +1352,7 @@ fn a_query_may_run_longer_than_the_connect_timeout() {
 fn settings_set_the_jdbc_timeouts() {
     use millpond::{DatabaseSettings, Engine, FromSettings};
     jdbc::start_jvm(&JvmOptions::new()).unwrap();
-    let server = SilentServer::start();
+    let server = common::silent::SilentServer::start();
     let url = format!(
         "jdbc:postgresql://127.0.0.1:{}/test?connect_timeout_ms=700&sslmode=disable&reset_timeout_ms=300",
         server.port

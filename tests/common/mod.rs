@@ -5,6 +5,7 @@
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod proxy;
+pub mod silent;
 pub mod throwaway;
 
 use std::fmt;
