@@ -45,9 +45,9 @@
 )]
 
 mod backends;
-mod config;
 mod error;
 mod manage;
+mod options;
 mod pool;
 mod session;
 mod settings;
@@ -68,14 +68,15 @@ pub use backends::postgres;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backends::sqlite;
-pub use config::{Builder, PoolOptions, ResetOnReturn};
 pub use error::{BoxError, ConfigError, Error, TimeoutDetails};
 #[cfg(feature = "r2d2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "r2d2")))]
 pub use manage::R2d2Manager;
 pub use manage::{ManageConnection, ResetAction, TransactionState};
+pub use options::{PoolOptions, ResetOnReturn};
 pub use pool::{
-    CloseReason, Event, HandleEvent, InvalidateReason, Pool, PooledConnection, State, Stats, WAIT_BUCKETS,
+    Builder, CloseReason, Event, HandleEvent, InvalidateReason, Pool, PooledConnection, State, Stats,
+    WAIT_BUCKETS,
 };
 pub use session::*;
 pub use settings::*;

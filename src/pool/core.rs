@@ -16,9 +16,9 @@ use super::cap::ProcessCap;
 use super::observe::{Counters, State, WaitStats};
 use super::slots::{self, EMPTY, IDLE, PENDING, Slots, TAKEN, UNLIMITED};
 use super::workers::Workers;
-use crate::config::PoolOptions;
 use crate::error::{Error, TimeoutDetails};
 use crate::manage::ManageConnection;
+use crate::options::PoolOptions;
 
 /// A reference to the pool given up by a slot that became empty: drop it last.
 pub(crate) type Release<M> = Option<Arc<Shared<M>>>;

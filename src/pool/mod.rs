@@ -1,5 +1,6 @@
 //! The pool: its public handle, the per-process core behind it, checkout and checkin.
 
+mod builder;
 mod cap;
 mod checkin;
 mod clock;
@@ -19,6 +20,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+pub use self::builder::Builder;
 use self::cap::CapPermit;
 use self::clock::Nanos;
 use self::conn::Conn;
@@ -27,9 +29,9 @@ pub(crate) use self::fork::{generation as fork_generation, watch as watch_forks}
 pub use self::guard::PooledConnection;
 use self::observe::{BothHandlers, Counters, EchoEvents};
 pub use self::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats, WAIT_BUCKETS};
-use crate::config::{Builder, PoolOptions};
 use crate::error::Error;
 use crate::manage::ManageConnection;
+use crate::options::PoolOptions;
 
 /// A pool of database connections. Cheap to clone (an `Arc` inside); share it between threads.
 ///

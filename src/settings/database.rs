@@ -6,11 +6,11 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::engine::Engine;
-use super::pool_options::{PoolSetting, resolve};
+use super::pool_options::{PoolOverrides, resolve};
 use super::value::SettingValue;
 use crate::backends::redact::redact_url;
-use crate::config::PoolOptions;
 use crate::error::ConfigError;
+use crate::options::PoolOptions;
 use crate::pool::HandleEvent;
 
 /// How one database is reached and pooled: one alias of Django's `DATABASES`.
@@ -48,9 +48,8 @@ pub struct DatabaseSettings {
     pub(crate) url: Option<String>,
     /// Driver options, handed to the backend as its URL's query parameters.
     pub(crate) options: BTreeMap<String, String>,
-    /// `POOL_OPTIONS`, in the order given.
-    pub(crate) pool: Vec<PoolSetting>,
-    pub(crate) event_handler: Option<Arc<dyn HandleEvent>>,
+    /// `POOL_OPTIONS`, and the event handler given from code.
+    pub(crate) pool: PoolOverrides,
 }
 
 impl fmt::Debug for DatabaseSettings {
@@ -66,7 +65,6 @@ impl fmt::Debug for DatabaseSettings {
             .field("url", &self.redacted_url())
             .field("options", &self.options.keys().collect::<Vec<_>>())
             .field("pool_options", &self.pool)
-            .field("event_handler", &self.event_handler.as_ref().map(|_| "…"))
             .finish()
     }
 }
@@ -83,8 +81,7 @@ impl DatabaseSettings {
             port: None,
             url: None,
             options: BTreeMap::new(),
-            pool: Vec::new(),
-            event_handler: None,
+            pool: PoolOverrides::default(),
         }
     }
 
@@ -134,13 +131,13 @@ impl DatabaseSettings {
     pub fn pool_option(mut self, key: &str, value: impl Into<SettingValue>) -> Result<Self, ConfigError> {
         let value = value.into();
         let path = format!("POOL_OPTIONS.{key}");
-        self.pool.push(PoolSetting::parse(key, &value, &path)?);
+        self.pool.set(key, &value, &path)?;
         Ok(self)
     }
 
     /// The event handler of the pools made from these settings (it cannot be given in a file).
     pub fn event_handler(mut self, handler: impl HandleEvent) -> Self {
-        self.event_handler = Some(Arc::new(handler));
+        self.pool.event_handler = Some(Some(Arc::new(handler)));
         self
     }
 
@@ -166,11 +163,7 @@ impl DatabaseSettings {
 
     /// As [`DatabaseSettings::pool_options`], the pool named `name` unless `NAME` says otherwise.
     pub(crate) fn pool_options_named(&self, name: &str) -> PoolOptions {
-        let mut options = resolve(&self.pool, name);
-        if let Some(handler) = &self.event_handler {
-            options.event_handler = Some(Arc::clone(handler));
-        }
-        options
+        resolve(&self.pool, name)
     }
 
     /// The driver options given (`OPTIONS`).

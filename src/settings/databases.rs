@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use super::database::DatabaseSettings;
 use super::engine::Engine;
 use super::parse::{int, refuse, text};
-use super::pool_options::PoolSetting;
 use super::value::SettingValue;
 use crate::backends::redact::check_url;
 use crate::error::ConfigError;
@@ -200,8 +199,7 @@ fn alias_from_value(alias: &str, value: &SettingValue) -> Result<DatabaseSetting
             }
             "POOL_OPTIONS" => {
                 for (option, value) in table_of(&at, value)? {
-                    let setting = PoolSetting::parse(option, value, &format!("{at}.{option}"))?;
-                    settings.pool.push(setting);
+                    settings.pool.set(option, value, &format!("{at}.{option}"))?;
                 }
             }
             _ => unreachable!("keys were checked above"),

@@ -30,4 +30,4 @@ pub use self::engine::Engine;
 pub use self::managers::FromSettings;
 pub use self::registry::{Registry, configure, registry};
 pub use self::value::SettingValue;
-pub use crate::config::{pool_defaults, reset_pool_defaults, setup};
+pub use crate::options::{pool_defaults, reset_pool_defaults, setup};

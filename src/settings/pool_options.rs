@@ -1,140 +1,97 @@
-//! `POOL_OPTIONS`: the upper-case keys of every [`PoolOptions`] field, parsed into overrides
-//! applied on top of the defaults when a pool is made.
+//! `POOL_OPTIONS`: the upper-case keys of the options in the table (`options.rs`), parsed into
+//! overrides applied on top of the defaults when a pool is made.
 
+use std::fmt;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use super::parse::{boolean, count, optional_count, optional_seconds, refuse, seconds, text};
 use super::value::SettingValue;
-use crate::config::{PoolOptions, ResetOnReturn};
 use crate::error::ConfigError;
+use crate::options::{
+    Chosen, PoolOptions, ResetOnReturn, TABLE, for_each_option, pool_defaults, settings_keys,
+};
 
-/// Every `POOL_OPTIONS` key, in the order of [`PoolOptions`]' fields.
-pub(crate) const POOL_KEYS: &[&str] = &[
-    "POOL_SIZE",
-    "MAX_OVERFLOW",
-    "MIN_IDLE",
-    "CONNECT_CONCURRENCY",
-    "FAIRNESS_WINDOW",
-    "TIMEOUT",
-    "RECYCLE",
-    "IDLE_TIMEOUT",
-    "PRE_PING",
-    "PRE_PING_BYPASS",
-    "VALIDATION_TIMEOUT",
-    "RESET_ON_RETURN",
-    "LIFO",
-    "LEAK_THRESHOLD",
-    "REAPER_RATE",
-    "KEEPALIVE",
-    "ECHO",
-    "NAME",
-    "MAX_TOTAL_CONNECTIONS",
-    "CAP_FILE",
-];
+/// One `POOL_OPTIONS` entry per option of the table, with the value settings gave it, if any.
+macro_rules! make_overrides {
+    ($(
+        $(#[doc = $doc:literal])+
+        $field:ident: $ty:ty = $default:expr;
+        set($arg:ident: $arg_ty:ty) => $set:expr;
+        check $check:expr;
+        settings $parse:ident;
+        table $default_text:literal, $sqlalchemy:literal, $r2d2:literal, $hikari:literal;
+    )+) => {
+        /// The pool options settings give (`POOL_OPTIONS`, a URL's query, the environment), applied
+        /// on top of the defaults when a pool is made; a later value for a key replaces an
+        /// earlier one.
+        #[derive(Clone, Default)]
+        pub(crate) struct PoolOverrides {
+            $(pub(crate) $field: Option<$ty>,)+
+        }
 
-/// One `POOL_OPTIONS` entry, parsed.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) enum PoolSetting {
-    PoolSize(usize),
-    MaxOverflow(Option<usize>),
-    MinIdle(usize),
-    ConnectConcurrency(usize),
-    FairnessWindow(Duration),
-    Timeout(Duration),
-    Recycle(Option<Duration>),
-    IdleTimeout(Option<Duration>),
-    PrePing(bool),
-    PrePingBypass(Duration),
-    ValidationTimeout(Duration),
-    ResetOnReturn(ResetOnReturn),
-    Lifo(bool),
-    LeakThreshold(Option<Duration>),
-    ReaperRate(Duration),
-    Keepalive(Option<Duration>),
-    Echo(bool),
-    Name(String),
-    MaxTotalConnections(Option<usize>),
-    CapFile(Option<PathBuf>),
+        impl PoolOverrides {
+            /// Sets the option named `key` (upper or lower case: URLs use lower case) from
+            /// `value`; `path` is where the key sits, for errors.
+            pub(crate) fn set(&mut self, key: &str, value: &SettingValue, path: &str) -> Result<(), ConfigError> {
+                $(if key.eq_ignore_ascii_case(stringify!($field)) {
+                    self.$field = Some($parse(path, value)?);
+                    return Ok(());
+                })+
+                Err(refuse(
+                    path,
+                    format!("is not a pool option; the accepted ones are {}", settings_keys()),
+                ))
+            }
+
+            /// Sets the options given in `options`, and says which were given.
+            fn apply(&self, options: &mut PoolOptions) -> Chosen {
+                let mut chosen = Chosen::default();
+                $(if let Some(value) = &self.$field {
+                    options.$field = value.clone();
+                    chosen.$field = true;
+                })+
+                chosen
+            }
+        }
+
+        impl fmt::Debug for PoolOverrides {
+            /// Only the options given.
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                let mut map = f.debug_map();
+                $(if let Some(value) = &self.$field {
+                    map.entry(&stringify!($field), value);
+                })+
+                map.finish()
+            }
+        }
+    };
 }
 
-impl PoolSetting {
-    /// Parses `key` (upper or lower case: URLs use lower case) with its value; `path` is where
-    /// the key sits, for errors.
-    pub(crate) fn parse(key: &str, value: &SettingValue, path: &str) -> Result<PoolSetting, ConfigError> {
-        let upper = key.to_ascii_uppercase();
-        Ok(match upper.as_str() {
-            "POOL_SIZE" => PoolSetting::PoolSize(count(path, value)?),
-            "MAX_OVERFLOW" => PoolSetting::MaxOverflow(optional_count(path, value)?),
-            "MIN_IDLE" => PoolSetting::MinIdle(count(path, value)?),
-            "CONNECT_CONCURRENCY" => PoolSetting::ConnectConcurrency(count(path, value)?),
-            "FAIRNESS_WINDOW" => PoolSetting::FairnessWindow(seconds(path, value)?),
-            "TIMEOUT" => PoolSetting::Timeout(seconds(path, value)?),
-            "RECYCLE" => PoolSetting::Recycle(optional_seconds(path, value)?),
-            "IDLE_TIMEOUT" => PoolSetting::IdleTimeout(optional_seconds(path, value)?),
-            "PRE_PING" => PoolSetting::PrePing(boolean(path, value)?),
-            "PRE_PING_BYPASS" => PoolSetting::PrePingBypass(seconds(path, value)?),
-            "VALIDATION_TIMEOUT" => PoolSetting::ValidationTimeout(seconds(path, value)?),
-            "RESET_ON_RETURN" => PoolSetting::ResetOnReturn(reset_on_return(path, value)?),
-            "LIFO" => PoolSetting::Lifo(boolean(path, value)?),
-            "LEAK_THRESHOLD" => PoolSetting::LeakThreshold(optional_seconds(path, value)?),
-            "REAPER_RATE" => PoolSetting::ReaperRate(seconds(path, value)?),
-            "KEEPALIVE" => PoolSetting::Keepalive(optional_seconds(path, value)?),
-            "ECHO" => PoolSetting::Echo(boolean(path, value)?),
-            "NAME" => PoolSetting::Name(text(path, value)?),
-            "MAX_TOTAL_CONNECTIONS" => PoolSetting::MaxTotalConnections(optional_count(path, value)?),
-            "CAP_FILE" => PoolSetting::CapFile(match value {
-                SettingValue::Null => None,
-                other => Some(PathBuf::from(text(path, other)?)),
-            }),
-            "EVENT_HANDLER" => {
-                return Err(refuse(
-                    path,
-                    "cannot be given in settings; set it from code with DatabaseSettings::event_handler",
-                ));
-            }
-            _ => {
-                return Err(refuse(
-                    path,
-                    format!(
-                        "is not a pool option; the accepted ones are {}",
-                        POOL_KEYS.join(", ")
-                    ),
-                ));
-            }
-        })
-    }
+for_each_option!(make_overrides);
 
-    /// Sets this option in `options`.
-    pub(crate) fn apply(&self, options: &mut PoolOptions) {
-        match self.clone() {
-            PoolSetting::PoolSize(v) => options.pool_size = v,
-            PoolSetting::MaxOverflow(v) => options.max_overflow = v,
-            PoolSetting::MinIdle(v) => options.min_idle = v,
-            PoolSetting::ConnectConcurrency(v) => options.connect_concurrency = v,
-            PoolSetting::FairnessWindow(v) => options.fairness_window = v,
-            PoolSetting::Timeout(v) => options.timeout = v,
-            PoolSetting::Recycle(v) => options.recycle = v,
-            PoolSetting::IdleTimeout(v) => options.idle_timeout = v,
-            PoolSetting::PrePing(v) => options.pre_ping = v,
-            PoolSetting::PrePingBypass(v) => options.pre_ping_bypass = v,
-            PoolSetting::ValidationTimeout(v) => options.validation_timeout = v,
-            PoolSetting::ResetOnReturn(v) => options.reset_on_return = v,
-            PoolSetting::Lifo(v) => options.lifo = v,
-            PoolSetting::LeakThreshold(v) => options.leak_threshold = v,
-            PoolSetting::ReaperRate(v) => options.reaper_rate = v,
-            PoolSetting::Keepalive(v) => options.keepalive = v,
-            PoolSetting::Echo(v) => options.echo = v,
-            PoolSetting::Name(v) => options.name = v,
-            PoolSetting::MaxTotalConnections(v) => options.max_total_connections = v,
-            PoolSetting::CapFile(v) => options.cap_file = v,
-        }
-    }
-
-    /// Whether the key is a pool option (in any case): how a URL's query is split between the
-    /// pool and the driver.
+impl PoolOverrides {
+    /// Whether the key is a pool option settings may give (in any case): how a URL's query is
+    /// split between the pool and the driver.
     pub(crate) fn is_key(key: &str) -> bool {
-        POOL_KEYS.iter().any(|k| k.eq_ignore_ascii_case(key))
+        TABLE
+            .iter()
+            .any(|o| o.in_settings && o.name.eq_ignore_ascii_case(key))
+    }
+}
+
+/// The parser of an option settings cannot hold (the event handler).
+fn code_only<T>(path: &str, _value: &SettingValue) -> Result<T, ConfigError> {
+    Err(refuse(
+        path,
+        "cannot be given in settings; set it from code with DatabaseSettings::event_handler",
+    ))
+}
+
+/// A path, or none.
+fn file_path(path: &str, value: &SettingValue) -> Result<Option<PathBuf>, ConfigError> {
+    match value {
+        SettingValue::Null => Ok(None),
+        other => Ok(Some(PathBuf::from(text(path, other)?))),
     }
 }
 
@@ -157,24 +114,15 @@ fn reset_on_return(path: &str, value: &SettingValue) -> Result<ResetOnReturn, Co
     }
 }
 
-/// The options a pool made now gets: the defaults ([`crate::pool_defaults`]) with `settings`
-/// applied in order. As with the builder, a default `idle_timeout` longer than a `RECYCLE` the
-/// settings chose is dropped; one the settings chose is kept (and refused by validation).
-pub(crate) fn resolve(settings: &[PoolSetting], name: &str) -> PoolOptions {
-    let mut options = crate::config::pool_defaults();
+/// The options a pool made now gets: the defaults ([`crate::pool_defaults`]) with `overrides`
+/// applied, settled as the builder settles them ([`PoolOptions::settle`]). Unless the settings
+/// or [`crate::setup`] named it, the pool is named `name`.
+pub(crate) fn resolve(overrides: &PoolOverrides, name: &str) -> PoolOptions {
+    let mut options = pool_defaults();
     let default_name = options.name.clone();
-    for setting in settings {
-        setting.apply(&mut options);
-    }
-    let idle_chosen = settings.iter().any(|s| matches!(s, PoolSetting::IdleTimeout(_)));
-    if !idle_chosen
-        && let (Some(idle), Some(recycle)) = (options.idle_timeout, options.recycle)
-        && idle > recycle
-    {
-        options.idle_timeout = None;
-    }
-    let name_chosen = settings.iter().any(|s| matches!(s, PoolSetting::Name(_)));
-    if !name_chosen && default_name == PoolOptions::default().name {
+    let chosen = overrides.apply(&mut options);
+    options.settle(&chosen);
+    if !chosen.name && default_name == PoolOptions::default().name {
         // Log lines and thread names then say which database they are about.
         options.name = name.to_owned();
     }
@@ -183,6 +131,8 @@ pub(crate) fn resolve(settings: &[PoolSetting], name: &str) -> PoolOptions {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use super::*;
 
     #[test]
@@ -209,15 +159,13 @@ mod tests {
             ("MAX_TOTAL_CONNECTIONS", 10.into()),
             ("CAP_FILE", "/tmp/cap".into()),
         ];
-        assert_eq!(cases.len(), POOL_KEYS.len());
-        let mut settings = Vec::new();
+        assert_eq!(cases.len(), TABLE.iter().filter(|o| o.in_settings).count());
+        let mut overrides = PoolOverrides::default();
         for (key, value) in cases {
-            settings.push(PoolSetting::parse(key, value, key).unwrap());
+            overrides.set(key, value, key).unwrap();
         }
         let mut o = PoolOptions::default();
-        for s in &settings {
-            s.apply(&mut o);
-        }
+        overrides.apply(&mut o);
         assert_eq!(
             (o.pool_size, o.max_overflow, o.min_idle, o.connect_concurrency),
             (4, None, 1, 3)
@@ -241,7 +189,10 @@ mod tests {
 
     #[test]
     fn unknown_keys_list_the_accepted_ones() {
-        let err = PoolSetting::parse("POOL_SIZES", &1.into(), "default.POOL_OPTIONS.POOL_SIZES").unwrap_err();
+        let mut overrides = PoolOverrides::default();
+        let err = overrides
+            .set("POOL_SIZES", &1.into(), "default.POOL_OPTIONS.POOL_SIZES")
+            .unwrap_err();
         assert!(
             err.message
                 .contains("`default.POOL_OPTIONS.POOL_SIZES` is not a pool option"),
@@ -251,13 +202,22 @@ mod tests {
             err.message.contains("MAX_OVERFLOW") && err.message.contains("CAP_FILE"),
             "{err}"
         );
-        let err = PoolSetting::parse("RESET_ON_RETURN", &"rolback".into(), "p").unwrap_err();
+        let err = overrides
+            .set("RESET_ON_RETURN", &"rolback".into(), "p")
+            .unwrap_err();
         assert!(err.message.contains("sql:DISCARD ALL"), "{err}");
+        let err = overrides.set("EVENT_HANDLER", &"x".into(), "p").unwrap_err();
+        assert!(err.message.contains("from code"), "{err}");
+        assert!(!PoolOverrides::is_key("event_handler") && PoolOverrides::is_key("pool_size"));
     }
 
     #[test]
     fn a_shorter_recycle_drops_the_default_idle_timeout_and_the_alias_names_the_pool() {
-        let o = resolve(&[PoolSetting::Recycle(Some(Duration::from_secs(60)))], "replica");
+        let overrides = PoolOverrides {
+            recycle: Some(Some(Duration::from_secs(60))),
+            ..PoolOverrides::default()
+        };
+        let o = resolve(&overrides, "replica");
         assert_eq!(o.idle_timeout, None);
         assert_eq!(o.name, "replica");
         o.validate().unwrap();

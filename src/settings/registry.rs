@@ -8,8 +8,8 @@ use std::sync::{OnceLock, PoisonError, RwLock, RwLockWriteGuard};
 use super::database::DatabaseSettings;
 use super::databases::Databases;
 use super::managers::FromSettings;
-use crate::config::Builder;
 use crate::error::{ConfigError, Error};
+use crate::pool::Builder;
 use crate::pool::{Pool, PooledConnection};
 
 /// Pools by alias, each made on first use in each process, as django-db-connection-pool's pool

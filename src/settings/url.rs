@@ -15,7 +15,7 @@
 
 use super::database::DatabaseSettings;
 use super::engine::Engine;
-use super::pool_options::PoolSetting;
+use super::pool_options::PoolOverrides;
 use super::value::SettingValue;
 use crate::backends::redact::{parse, redact_url};
 use crate::backends::url::{Plus, decode};
@@ -95,14 +95,12 @@ impl DatabaseSettings {
         let mut kept = Vec::new();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-            if PoolSetting::is_key(key) {
+            if PoolOverrides::is_key(key) {
                 let value = decode(value, Plus::Literal).ok_or_else(|| {
                     url_error(format!("the value of `{key}` is not valid percent-encoded UTF-8"))
                 })?;
                 let path = format!("the URL's {key}");
-                settings
-                    .pool
-                    .push(PoolSetting::parse(key, &SettingValue::Str(value), &path)?);
+                settings.pool.set(key, &SettingValue::Str(value), &path)?;
             } else {
                 kept.push(pair);
             }

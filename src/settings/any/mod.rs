@@ -17,8 +17,8 @@ use super::database::DatabaseSettings;
 use super::engine::Engine;
 use super::managers::FromSettings;
 use super::registry::Registry;
-use crate::config::Builder;
 use crate::error::{ConfigError, Error};
+use crate::pool::Builder;
 use crate::pool::{Pool, PooledConnection, State, Stats};
 #[allow(unused_imports)]
 use crate::sql::{FromValue, Params, Placeholder, Row, Translator, Value};
