@@ -47,7 +47,9 @@
 mod backends;
 mod config;
 mod error;
+mod fork;
 mod manage;
+pub mod observe;
 mod pool;
 mod session;
 mod settings;

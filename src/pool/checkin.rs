@@ -4,10 +4,10 @@ use super::clock;
 
 use super::conn::Conn;
 use super::core::Core;
-use super::observe::{CloseReason, Counters, Event, InvalidateReason};
 use super::{CloseIn, Shared};
 use crate::config::ResetOnReturn;
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
+use crate::observe::{CloseReason, Counters, Event, InvalidateReason};
 
 impl<M: ManageConnection> Shared<M> {
     /// Gives back the connection in slot `index`, which the caller owns: closes it (in the

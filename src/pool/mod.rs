@@ -5,9 +5,7 @@ mod checkin;
 mod clock;
 mod conn;
 mod core;
-mod fork;
 mod guard;
-mod observe;
 mod reaper;
 mod slots;
 mod workers;
@@ -23,13 +21,13 @@ use self::cap::CapPermit;
 use self::clock::Nanos;
 use self::conn::Conn;
 use self::core::{Acquired, Core, Lease, Release, Returned};
-pub(crate) use self::fork::{generation as fork_generation, watch as watch_forks};
 pub use self::guard::PooledConnection;
-use self::observe::{BothHandlers, Counters, EchoEvents};
-pub use self::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats, WAIT_BUCKETS};
 use crate::config::{Builder, PoolOptions};
 use crate::error::Error;
+use crate::fork;
 use crate::manage::ManageConnection;
+use crate::observe::{BothHandlers, Counters, EchoEvents};
+pub use crate::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats, WAIT_BUCKETS};
 
 /// A pool of database connections. Cheap to clone (an `Arc` inside); share it between threads.
 ///
