@@ -44,6 +44,13 @@
     rustdoc::unescaped_backticks
 )]
 
+// The dynamic layer needs at least one backend it can drive (Oracle is not one yet).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc")))
+)]
+pub mod any;
 mod backends;
 mod config;
 mod error;
@@ -55,21 +62,31 @@ mod session;
 mod settings;
 mod sql;
 
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc"))]
+pub use any::{AnyConnection, AnyError, AnyPool};
 #[cfg(feature = "jdbc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jdbc")))]
 pub use backends::jdbc;
+#[cfg(feature = "jdbc")]
+pub use backends::jdbc::JdbcCursor;
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use backends::mysql;
+#[cfg(feature = "mysql")]
+pub use backends::mysql::MySqlCursor;
 #[cfg(feature = "oracle")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oracle")))]
 pub use backends::oracle;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backends::postgres;
+#[cfg(feature = "postgres")]
+pub use backends::postgres::PgCursor;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backends::sqlite;
+#[cfg(feature = "sqlite")]
+pub use backends::sqlite::{SqliteCursor, SqliteRow};
 pub use config::{Builder, PoolOptions, ResetOnReturn};
 pub use error::{BoxError, ConfigError, Error, TimeoutDetails};
 #[cfg(feature = "r2d2")]

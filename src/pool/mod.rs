@@ -169,12 +169,6 @@ impl<M: ManageConnection> Pool<M> {
         self.shared().checkout(self.shared().options.timeout, false)
     }
 
-    /// A [`Session`](crate::Session) on this pool: each statement checks a connection out and
-    /// gives it back at once; a transaction keeps one until it ends.
-    pub fn session(&self) -> crate::Session<M> {
-        crate::Session::new(self)
-    }
-
     /// The pool's counts now.
     pub fn state(&self) -> State {
         self.shared().core().state(&self.shared().options)

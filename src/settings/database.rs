@@ -177,4 +177,9 @@ impl DatabaseSettings {
     pub fn driver_options(&self) -> &BTreeMap<String, String> {
         &self.options
     }
+
+    /// The URL with the password replaced by `***`, for messages.
+    pub(crate) fn redacted_url(&self) -> Option<String> {
+        self.url.as_deref().map(redact_url)
+    }
 }

@@ -17,7 +17,7 @@ use super::database::DatabaseSettings;
 use super::engine::Engine;
 use super::pool_options::PoolSetting;
 use super::value::SettingValue;
-use crate::backends::redact::{parse, redact_url};
+use crate::backends::redact::parse;
 use crate::backends::url::{Plus, decode};
 use crate::error::ConfigError;
 
@@ -241,11 +241,6 @@ impl DatabaseSettings {
                 self.name.clone()
             }
         })
-    }
-
-    /// The URL with the password replaced by `***`, for messages.
-    pub(crate) fn redacted_url(&self) -> Option<String> {
-        self.url.as_deref().map(redact_url)
     }
 }
 

@@ -1,25 +1,19 @@
 //! [`AnyPool`] and [`AnyConnection`]: the same SQL, with `?`, `%s`, `%(name)s` or `:name`
 //! parameters, on whichever engine the settings name, returning rows of [`Value`]s.
 
-mod civil;
-mod error;
-#[cfg(feature = "mysql")]
-mod mysql;
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "sqlite")]
-mod sqlite;
-
 use std::fmt;
 
-pub use self::error::AnyError;
-use super::database::DatabaseSettings;
-use super::engine::Engine;
-use super::managers::FromSettings;
-use super::registry::Registry;
+#[cfg(feature = "mysql")]
+use crate::backends::mysql::any as mysql;
+#[cfg(feature = "postgres")]
+use crate::backends::postgres::any as postgres;
+#[cfg(feature = "sqlite")]
+use crate::backends::sqlite::any as sqlite;
 use crate::config::Builder;
 use crate::error::{ConfigError, Error};
 use crate::pool::{Pool, PooledConnection, State, Stats};
+use crate::settings::{DatabaseSettings, Engine, FromSettings, Registry};
+pub use crate::sql::error::AnyError;
 #[allow(unused_imports)]
 use crate::sql::{FromValue, Params, Placeholder, Row, Translator, Value};
 
