@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use crate::error::{ConfigError, Error};
 use crate::manage::ManageConnection;
-use crate::pool::{HandleEvent, Pool};
+use crate::observe::HandleEvent;
+use crate::pool::Pool;
 
 /// What the pool does to a connection given back, before anyone else may use it.
 ///
@@ -341,9 +342,9 @@ static GLOBAL_DEFAULTS: RwLock<Option<PoolOptions>> = RwLock::new(None);
 /// let mut defaults = PoolOptions::default();
 /// defaults.pool_size = 4;
 /// defaults.timeout = Duration::from_secs(5);
-/// millpond::setup(defaults).unwrap();
-/// assert_eq!(millpond::pool_defaults().pool_size, 4);
-/// # millpond::reset_pool_defaults();
+/// millpond::settings::setup(defaults).unwrap();
+/// assert_eq!(millpond::settings::pool_defaults().pool_size, 4);
+/// # millpond::settings::reset_pool_defaults();
 /// ```
 pub fn setup(defaults: PoolOptions) -> Result<(), ConfigError> {
     defaults.validate()?;

@@ -58,44 +58,32 @@ mod fork;
 mod manage;
 pub mod observe;
 mod pool;
-mod session;
-mod settings;
-mod sql;
+pub mod session;
+pub mod settings;
+pub mod sql;
 
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc"))]
-pub use any::{AnyConnection, AnyError, AnyPool};
+// The root: the pool, its options and errors, the backend contract and the session; the rest is
+// reached through its module (`millpond::settings`, `millpond::observe`, `millpond::postgres`, …).
 #[cfg(feature = "jdbc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jdbc")))]
 pub use backends::jdbc;
-#[cfg(feature = "jdbc")]
-pub use backends::jdbc::JdbcCursor;
 #[cfg(feature = "mysql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
 pub use backends::mysql;
-#[cfg(feature = "mysql")]
-pub use backends::mysql::MySqlCursor;
 #[cfg(feature = "oracle")]
 #[cfg_attr(docsrs, doc(cfg(feature = "oracle")))]
 pub use backends::oracle;
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use backends::postgres;
-#[cfg(feature = "postgres")]
-pub use backends::postgres::PgCursor;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backends::sqlite;
-#[cfg(feature = "sqlite")]
-pub use backends::sqlite::{SqliteCursor, SqliteRow};
 pub use config::{Builder, PoolOptions, ResetOnReturn};
 pub use error::{BoxError, ConfigError, Error, TimeoutDetails};
 #[cfg(feature = "r2d2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "r2d2")))]
 pub use manage::R2d2Manager;
 pub use manage::{ManageConnection, ResetAction, TransactionState};
-pub use pool::{
-    CloseReason, Event, HandleEvent, InvalidateReason, Pool, PooledConnection, State, Stats, WAIT_BUCKETS,
-};
-pub use session::*;
-pub use settings::*;
-pub use sql::*;
+pub use pool::{Pool, PooledConnection};
+pub use session::Session;

@@ -11,7 +11,8 @@ use crate::backends::postgres::any as postgres;
 use crate::backends::sqlite::any as sqlite;
 use crate::config::Builder;
 use crate::error::{ConfigError, Error};
-use crate::pool::{Pool, PooledConnection, State, Stats};
+use crate::observe::{State, Stats};
+use crate::pool::{Pool, PooledConnection};
 use crate::settings::{DatabaseSettings, Engine, FromSettings, Registry};
 pub use crate::sql::error::AnyError;
 #[allow(unused_imports)]
@@ -24,7 +25,7 @@ use crate::sql::{FromValue, Params, Placeholder, Row, Translator, Value};
 /// users) or make one from settings ([`AnyPool::from_settings`]).
 ///
 /// ```
-/// use millpond::{AnyPool, DatabaseSettings, Params};
+/// use millpond::{any::AnyPool, settings::DatabaseSettings, sql::Params};
 ///
 /// let pool = AnyPool::from_settings(&DatabaseSettings::from_url("sqlite::memory:?min_idle=1")?)?;
 /// let mut conn = pool.get()?;

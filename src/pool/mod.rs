@@ -27,7 +27,7 @@ use crate::error::Error;
 use crate::fork;
 use crate::manage::ManageConnection;
 use crate::observe::{BothHandlers, Counters, EchoEvents};
-pub use crate::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats, WAIT_BUCKETS};
+use crate::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats};
 
 /// A pool of database connections. Cheap to clone (an `Arc` inside); share it between threads.
 ///

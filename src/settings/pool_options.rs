@@ -157,7 +157,7 @@ fn reset_on_return(path: &str, value: &SettingValue) -> Result<ResetOnReturn, Co
     }
 }
 
-/// The options a pool made now gets: the defaults ([`crate::pool_defaults`]) with `settings`
+/// The options a pool made now gets: the defaults ([`crate::settings::pool_defaults`]) with `settings`
 /// applied in order. As with the builder, a default `idle_timeout` longer than a `RECYCLE` the
 /// settings chose is dropped; one the settings chose is kept (and refused by validation).
 pub(crate) fn resolve(settings: &[PoolSetting], name: &str) -> PoolOptions {

@@ -23,7 +23,7 @@ use crate::pool::{Pool, PooledConnection};
 /// lock.
 ///
 /// ```
-/// use millpond::{Databases, DatabaseSettings, Registry, sqlite::SqliteManager};
+/// use millpond::{settings::{Databases, DatabaseSettings, Registry}, sqlite::SqliteManager};
 ///
 /// let registry = Registry::new(
 ///     Databases::new().with("default", DatabaseSettings::from_url("sqlite::memory:?min_idle=1")?),
@@ -98,7 +98,7 @@ impl Registry {
     }
 
     /// The pool of `alias` in this process, made now if this is the first use here. Its
-    /// options are the [defaults](crate::pool_defaults) of the moment with the alias's
+    /// options are the [defaults](crate::settings::pool_defaults) of the moment with the alias's
     /// `POOL_OPTIONS` applied, and it is named after the alias unless `NAME` says otherwise.
     /// `min_idle` connections are opened before it is returned (a failure is returned, and the
     /// pool stays registered).
@@ -189,7 +189,7 @@ impl Registry {
             if from_env.is_empty() {
                 return Err(Error::Config(ConfigError::new(
                     "DATABASES",
-                    "no database is configured: call millpond::configure, or set DATABASE_URL or \
+                    "no database is configured: call millpond::settings::configure, or set DATABASE_URL or \
                      MILLPOND_DATABASES__<ALIAS>__ENGINE and the like",
                 )));
             }

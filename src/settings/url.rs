@@ -1,14 +1,14 @@
 //! URLs: settings from a `DATABASE_URL`-style URL (pool options as query parameters), and the
 //! URL each backend is given, built from the settings.
 
-// Without any backend nothing makes a manager from settings.
+// Only the backends made from a URL (not JDBC, which reads the settings' parts itself) need
+// the URL built from the settings.
 #![cfg_attr(
     not(any(
         feature = "sqlite",
         feature = "postgres",
         feature = "mysql",
-        feature = "oracle",
-        feature = "jdbc"
+        feature = "oracle"
     )),
     allow(dead_code)
 )]
@@ -76,7 +76,7 @@ impl DatabaseSettings {
     /// are the driver's and are checked by the backend when the pool is made.
     ///
     /// ```
-    /// use millpond::{DatabaseSettings, Engine};
+    /// use millpond::settings::{DatabaseSettings, Engine};
     ///
     /// let db = DatabaseSettings::from_url("sqlite::memory:?pool_size=2&recycle=-1&wal=false")?;
     /// assert_eq!(db.engine(), Engine::Sqlite);

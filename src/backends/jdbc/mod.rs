@@ -4,7 +4,7 @@
 //! # Quick start
 //!
 //! ```no_run
-//! use millpond::{Params, Pool, jdbc};
+//! use millpond::{Pool, jdbc, sql::Params};
 //!
 //! let manager = jdbc::h2("mem:app;DB_CLOSE_DELAY=-1").jar("/usr/share/java/h2.jar");
 //! let pool = Pool::builder().pool_size(4).build(manager)?;
