@@ -183,7 +183,7 @@ struct PoolCounts {
 }
 
 impl PoolCounts {
-    fn between(before: &millpond::Stats, after: &millpond::Stats) -> Self {
+    fn between(before: &millpond::observe::Stats, after: &millpond::observe::Stats) -> Self {
         PoolCounts {
             checkouts: after.checkouts - before.checkouts,
             waits: after.waits - before.waits,

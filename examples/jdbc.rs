@@ -8,7 +8,7 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use millpond::{Params, Pool, jdbc};
+use millpond::{Pool, jdbc, sql::Params};
 
 fn main() -> Result<(), Box<dyn Error>> {
     let jar = std::env::args()
@@ -40,9 +40,9 @@ fn main() -> Result<(), Box<dyn Error>> {
                 let mut conn = pool.get()?;
                 conn.execute(
                     "INSERT INTO ducks VALUES (:id, :name, :weight, CURRENT_DATE)",
-                    Params::named([("id", millpond::Value::from(id))])
+                    Params::named([("id", millpond::sql::Value::from(id))])
                         .and("name", format!("duck {id}"))
-                        .and("weight", millpond::Value::decimal(format!("1.{id:03}"))?),
+                        .and("weight", millpond::sql::Value::decimal(format!("1.{id:03}"))?),
                 )?;
                 Ok(())
             })
@@ -67,7 +67,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             row.get::<i64>("id")?,
             row.get::<String>("name")?,
             row.get::<String>("weight")?,
-            row.get::<millpond::Date>("seen")?,
+            row.get::<millpond::sql::Date>("seen")?,
         );
     }
     let total: String = conn.query_scalar("SELECT sum(weight) FROM ducks", ())?;

@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use millpond::postgres::PostgresManager;
-use millpond::{DatabaseSettings, Databases};
+use millpond::settings::{DatabaseSettings, Databases};
 
 const DEFAULT_URL: &str =
     "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&application_name=millpond-prefork";
@@ -35,9 +35,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .pool_option("POOL_SIZE", 2)?
             .pool_option("MAX_OVERFLOW", 2)?;
     }
-    millpond::configure(Databases::new().with("default", settings));
+    millpond::settings::configure(Databases::new().with("default", settings));
 
-    let mut parent_conn = millpond::registry().get::<PostgresManager>("default")?;
+    let mut parent_conn = millpond::settings::registry().get::<PostgresManager>("default")?;
     let parent_backend = parent_conn.backend_pid()?;
     println!("parent {}: session {parent_backend}", std::process::id());
 
@@ -78,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(one, 1);
     assert_eq!(parent_conn.backend_pid()?, parent_backend);
     drop(parent_conn);
-    let pool = millpond::registry().pool::<PostgresManager>("default")?;
+    let pool = millpond::settings::registry().pool::<PostgresManager>("default")?;
     println!(
         "parent: session {parent_backend} still works; pool {}",
         pool.state()
@@ -92,7 +92,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// A worker: eight request threads for `length`, each asking the registry for a connection per
 /// request, as a request handler would.
 fn serve(n: usize, length: Duration) -> Result<(), millpond::Error> {
-    let pool = millpond::registry().pool::<PostgresManager>("default")?;
+    let pool = millpond::settings::registry().pool::<PostgresManager>("default")?;
     let served = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
     let started = Instant::now();
@@ -101,7 +101,7 @@ fn serve(n: usize, length: Duration) -> Result<(), millpond::Error> {
             let (served, stop) = (served.clone(), stop.clone());
             thread::spawn(move || -> Result<(), String> {
                 while !stop.load(Ordering::Relaxed) {
-                    let mut conn = millpond::registry()
+                    let mut conn = millpond::settings::registry()
                         .get::<PostgresManager>("default")
                         .map_err(|e| e.to_string())?;
                     conn.query_one("SELECT pg_sleep(0.001)::text", &[])

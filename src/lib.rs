@@ -44,15 +44,26 @@
     rustdoc::unescaped_backticks
 )]
 
+// The dynamic layer needs at least one backend it can drive (Oracle is not one yet).
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc"))]
+#[cfg_attr(
+    docsrs,
+    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc")))
+)]
+pub mod any;
 mod backends;
 mod error;
+mod fork;
 mod manage;
+pub mod observe;
 mod options;
 mod pool;
-mod session;
-mod settings;
-mod sql;
+pub mod session;
+pub mod settings;
+pub mod sql;
 
+// The root: the pool, its options and errors, the backend contract and the session; the rest is
+// reached through its module (`millpond::settings`, `millpond::observe`, `millpond::postgres`, …).
 #[cfg(feature = "jdbc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jdbc")))]
 pub use backends::jdbc;
@@ -74,10 +85,5 @@ pub use error::{BoxError, ConfigError, Error, TimeoutDetails};
 pub use manage::R2d2Manager;
 pub use manage::{ManageConnection, ResetAction, TransactionState};
 pub use options::{PoolOptions, ResetOnReturn};
-pub use pool::{
-    Builder, CloseReason, Event, HandleEvent, InvalidateReason, Pool, PooledConnection, State, Stats,
-    WAIT_BUCKETS,
-};
-pub use session::*;
-pub use settings::*;
-pub use sql::*;
+pub use pool::{Builder, Pool, PooledConnection};
+pub use session::Session;

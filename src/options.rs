@@ -220,8 +220,8 @@ macro_rules! for_each_option {
             /// Called on every pool event, outside the pool's lock. Default none. SQLAlchemy's
             /// pool events, r2d2 `event_handler`. Settings cannot hold one: set it from code
             /// with `DatabaseSettings::event_handler`.
-            event_handler: Option<std::sync::Arc<dyn crate::pool::HandleEvent>> = None;
-            set(handler: impl crate::pool::HandleEvent) => Some(std::sync::Arc::new(handler));
+            event_handler: Option<std::sync::Arc<dyn crate::observe::HandleEvent>> = None;
+            set(handler: impl crate::observe::HandleEvent) => Some(std::sync::Arc::new(handler));
             check crate::options::any;
             settings code_only;
             table "none", "pool events", "`event_handler`", "`metricsTrackerFactory`";
@@ -540,7 +540,7 @@ impl PoolOptions {
     }
 }
 
-impl fmt::Debug for dyn crate::pool::HandleEvent {
+impl fmt::Debug for dyn crate::observe::HandleEvent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("…")
     }
@@ -562,9 +562,9 @@ static GLOBAL_DEFAULTS: RwLock<Option<PoolOptions>> = RwLock::new(None);
 /// let mut defaults = PoolOptions::default();
 /// defaults.pool_size = 4;
 /// defaults.timeout = Duration::from_secs(5);
-/// millpond::setup(defaults).unwrap();
-/// assert_eq!(millpond::pool_defaults().pool_size, 4);
-/// # millpond::reset_pool_defaults();
+/// millpond::settings::setup(defaults).unwrap();
+/// assert_eq!(millpond::settings::pool_defaults().pool_size, 4);
+/// # millpond::settings::reset_pool_defaults();
 /// ```
 pub fn setup(defaults: PoolOptions) -> Result<(), ConfigError> {
     defaults.validate()?;

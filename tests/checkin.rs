@@ -278,8 +278,8 @@ fn a_slow_close_does_not_delay_a_borrower_of_a_free_slot() {
 #[test]
 fn a_panicking_event_handler_and_panicking_borrowers_lose_nothing() {
     struct Explodes;
-    impl millpond::HandleEvent for Explodes {
-        fn handle(&self, _: &millpond::Event<'_>) {
+    impl millpond::observe::HandleEvent for Explodes {
+        fn handle(&self, _: &millpond::observe::Event<'_>) {
             panic!("the event handler blew up");
         }
     }

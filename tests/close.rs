@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Fake, capture_log, eventually, settle};
-use millpond::{CloseReason, Error, Event, HandleEvent, Pool};
+use millpond::{
+    Error, Pool,
+    observe::{CloseReason, Event, HandleEvent},
+};
 
 const LIMIT: Duration = Duration::from_secs(5);
 

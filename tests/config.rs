@@ -8,7 +8,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Fake, eventually};
-use millpond::{Builder, Error, Event, HandleEvent, Pool, PoolOptions, ResetOnReturn};
+use millpond::{
+    Builder, Error, Pool, PoolOptions, ResetOnReturn,
+    observe::{Event, HandleEvent},
+};
 
 /// Builds a pool (both with `build` and `build_unchecked`) from options changed by `change`,
 /// expects both to be refused, and returns the option named and the message. No connection may

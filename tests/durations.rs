@@ -14,7 +14,10 @@ use std::thread;
 use std::time::Duration;
 
 use common::{Fake, eventually};
-use millpond::{Builder, DatabaseSettings, Databases, Engine, Error, Pool, PoolOptions, SettingValue};
+use millpond::{
+    Builder, Error, Pool, PoolOptions,
+    settings::{DatabaseSettings, Databases, Engine, SettingValue},
+};
 use proptest::prelude::*;
 
 /// The pool every case starts from: two connections, no overflow, nothing optional, so that a
@@ -484,7 +487,7 @@ fn a_settings_url_with_huge_durations_or_a_control_character_in_its_name_makes_a
     every_case(queries, |query| {
         let url = format!("sqlite::memory:?pool_size=1&max_overflow=0&{query}");
         let settings = DatabaseSettings::from_url(&url).unwrap();
-        let registry = millpond::Registry::new(Databases::new().with("default", settings));
+        let registry = millpond::settings::Registry::new(Databases::new().with("default", settings));
         let outcome = catch_unwind(AssertUnwindSafe(|| {
             let pool = registry
                 .pool::<millpond::sqlite::SqliteManager>("default")

@@ -14,7 +14,10 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use millpond::jdbc::{self, JdbcConnection, JdbcErrorKind, JdbcManager, JvmOptions};
-use millpond::{Date, ManageConnection, Params, Pool, Time, Timestamp, TransactionState, Value};
+use millpond::{
+    ManageConnection, Pool, TransactionState,
+    sql::{Date, Params, Time, Timestamp, Value},
+};
 
 mod common;
 
@@ -1350,7 +1353,7 @@ fn a_query_may_run_longer_than_the_connect_timeout() {
 /// driver sees), and the connect keeps them.
 #[test]
 fn settings_set_the_jdbc_timeouts() {
-    use millpond::{DatabaseSettings, Engine, FromSettings};
+    use millpond::settings::{DatabaseSettings, Engine, FromSettings};
     jdbc::start_jvm(&JvmOptions::new()).unwrap();
     let server = common::silent::SilentServer::start();
     let url = format!(

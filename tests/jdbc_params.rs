@@ -1,11 +1,11 @@
-//! The placeholder translator (`millpond::translate`), by properties: SQL is generated from
+//! The placeholder translator (`millpond::sql::translate`), by properties: SQL is generated from
 //! pieces (plain text, quoted strings and identifiers, comments, casts, dollar-quoted bodies,
 //! `%%`, and placeholders of one style) whose translation is known, and the translator must
 //! produce exactly that, for every output style.
 
 use std::collections::HashMap;
 
-use millpond::{Bind, ParamError, Params, Placeholder, Value, translate};
+use millpond::sql::{Bind, ParamError, Params, Placeholder, Value, translate};
 use proptest::prelude::*;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -24,7 +24,8 @@ use common::throwaway::Postgres;
 use common::{eventually, settle};
 use millpond::postgres::{Config, PgConnection, PostgresError, PostgresManager, SqlState, SslMode};
 use millpond::{
-    Error, Event, HandleEvent, InvalidateReason, ManageConnection, Pool, ResetOnReturn, TransactionState,
+    Error, ManageConnection, Pool, ResetOnReturn, TransactionState,
+    observe::{Event, HandleEvent, InvalidateReason},
 };
 
 const URL: &str = "postgres://postgres@127.0.0.1:5432/test";

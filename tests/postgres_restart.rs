@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 use common::eventually;
 use common::throwaway::Postgres;
 use millpond::postgres::{PostgresManager, SslMode};
-use millpond::{Event, HandleEvent, InvalidateReason, Pool};
+use millpond::{
+    Pool,
+    observe::{Event, HandleEvent, InvalidateReason},
+};
 
 /// The driver's `Display` stops at "db error"; the server's words are in the sources.
 fn with_sources(err: &dyn std::error::Error) -> String {

@@ -20,7 +20,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use millpond::postgres::PostgresManager;
-use millpond::{DatabaseSettings, Databases, FromSettings, ManageConnection, Registry};
+use millpond::{
+    ManageConnection,
+    settings::{DatabaseSettings, Databases, FromSettings, Registry},
+};
 
 const WORKERS: usize = 4;
 const POOL_SIZE: usize = 2;
@@ -364,7 +367,7 @@ impl FromSettings for Quick {
 #[test]
 fn a_fork_while_another_thread_makes_a_global_pool_leaves_the_child_a_usable_registry() {
     let settings = || DatabaseSettings::from_url("sqlite::memory:").unwrap();
-    millpond::configure(
+    millpond::settings::configure(
         Databases::new()
             .with("atfork_slow", settings())
             .with("atfork_quick", settings()),
@@ -378,7 +381,11 @@ fn a_fork_while_another_thread_makes_a_global_pool_leaves_the_child_a_usable_reg
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     // This thread holds the registry's `pools` lock for SLOW while it makes the pool.
-    let maker = thread::spawn(|| millpond::registry().pool::<Slow>("atfork_slow").map(|_| ()));
+    let maker = thread::spawn(|| {
+        millpond::settings::registry()
+            .pool::<Slow>("atfork_slow")
+            .map(|_| ())
+    });
     while !SLOW_ENTERED.load(SeqCst) {
         thread::sleep(Duration::from_millis(1));
     }
@@ -392,7 +399,7 @@ fn a_fork_while_another_thread_makes_a_global_pool_leaves_the_child_a_usable_reg
     assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
     if pid == 0 {
         in_child(&report, || {
-            let pool = millpond::registry()
+            let pool = millpond::settings::registry()
                 .pool::<Quick>("atfork_quick")
                 .map_err(|e| e.to_string())?;
             drop(pool.get().map_err(|e| e.to_string())?);
@@ -417,6 +424,8 @@ fn a_fork_while_another_thread_makes_a_global_pool_leaves_the_child_a_usable_reg
     );
     maker.join().unwrap().unwrap();
     // The parent's registry works on.
-    millpond::registry().pool::<Quick>("atfork_quick").unwrap();
-    millpond::registry().close_all();
+    millpond::settings::registry()
+        .pool::<Quick>("atfork_quick")
+        .unwrap();
+    millpond::settings::registry().close_all();
 }

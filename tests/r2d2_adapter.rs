@@ -9,7 +9,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use millpond::{Error, Event, HandleEvent, Pool, R2d2Manager};
+use millpond::{
+    Error, Pool, R2d2Manager,
+    observe::{Event, HandleEvent},
+};
 
 /// What the r2d2 manager saw, and what it is told to do.
 #[derive(Default)]

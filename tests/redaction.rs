@@ -21,7 +21,10 @@ use millpond::jdbc::JdbcManager;
 use millpond::mysql::MySqlManager;
 use millpond::oracle::OracleManager;
 use millpond::postgres::PostgresManager;
-use millpond::{DatabaseSettings, Databases, FromSettings, ManageConnection, Pool, Registry, SettingValue};
+use millpond::{
+    ManageConnection, Pool,
+    settings::{DatabaseSettings, Databases, FromSettings, Registry, SettingValue},
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, RngSeed, TestRunner};
 

@@ -13,7 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use millpond::{CloseReason, Event, HandleEvent, ManageConnection, Pool, Session, SessionError};
+use millpond::{
+    ManageConnection, Pool, Session,
+    observe::{CloseReason, Event, HandleEvent},
+    session::SessionError,
+};
 
 /// Counts what the pool reports: checkouts, returns, resets on return, closes after a panic.
 #[derive(Clone, Default)]
@@ -87,7 +91,7 @@ fn assert_send<T: Send>() {}
 mod postgres_server {
     use super::*;
     use millpond::postgres::{PgConnection, PostgresManager, SslMode};
-    use millpond::{Rows, Transaction};
+    use millpond::session::{Rows, Transaction};
 
     use crate::common::pg::monitor;
 
@@ -466,7 +470,7 @@ mod postgres_server {
 mod mysql_server {
     use super::*;
     use millpond::mysql::{MySqlConnection, MySqlManager, Queryable};
-    use millpond::{Rows, TransactionState};
+    use millpond::{TransactionState, session::Rows};
 
     fn url() -> String {
         std::env::var("MILLPOND_MYSQL_URL").unwrap_or_else(|_| "mysql://root@127.0.0.1:3306/test".to_owned())
@@ -653,7 +657,7 @@ mod mysql_server {
 mod sqlite_embedded {
     use super::*;
     use millpond::sqlite::SqliteManager;
-    use millpond::{Error, Rows};
+    use millpond::{Error, session::Rows};
 
     /// A shared in-memory database, kept alive by one idle connection.
     fn pool(size: usize) -> (Pool<SqliteManager>, Counts) {
@@ -775,7 +779,7 @@ mod sqlite_embedded {
 // No Oracle server here: this only checks that the backend takes part in sessions.
 #[cfg(feature = "oracle")]
 const _: fn() = || {
-    fn is_session_connection<C: millpond::SessionConnection>() {}
+    fn is_session_connection<C: millpond::session::SessionConnection>() {}
     is_session_connection::<millpond::oracle::OracleConnection>();
 };
 
@@ -797,7 +801,7 @@ mod jdbc_h2 {
     /// from `stream` itself.
     #[test]
     fn a_streaming_read_holds_its_connection_until_read_or_dropped() {
-        use millpond::Rows;
+        use millpond::session::Rows;
         assert_send::<Rows<jdbc::JdbcManager>>();
         let name = format!("mem:stream_{};DB_CLOSE_DELAY=-1", std::process::id());
         let manager = jdbc::h2(&name).jar("/usr/share/java/h2.jar").user("sa");

@@ -19,7 +19,10 @@ use millpond::mysql::MySqlManager;
 use millpond::postgres::PostgresManager;
 use millpond::sqlite::SqliteManager;
 use millpond::{
-    AnyConnection, AnyPool, DatabaseSettings, Databases, Engine, Error, Params, PoolOptions, Registry, Value,
+    Error, PoolOptions,
+    any::{AnyConnection, AnyPool},
+    settings::{DatabaseSettings, Databases, Engine, Registry},
+    sql::{Params, Value},
 };
 
 static DEFAULTS: Mutex<()> = Mutex::new(());
@@ -261,15 +264,15 @@ fn setup_sets_the_defaults_of_pools_made_afterwards() {
     defaults.timeout = Duration::from_secs(4);
     let mut refused = defaults.clone();
     refused.pool_size = 0;
-    assert!(millpond::setup(refused).is_err());
+    assert!(millpond::settings::setup(refused).is_err());
     assert_eq!(
-        millpond::pool_defaults().pool_size,
+        millpond::settings::pool_defaults().pool_size,
         10,
         "a refused setup changes nothing"
     );
 
     let before = millpond::Pool::builder().build(SqliteManager::memory()).unwrap();
-    millpond::setup(defaults).unwrap();
+    millpond::settings::setup(defaults).unwrap();
     let after = millpond::Pool::builder().build(SqliteManager::memory()).unwrap();
     let registry = Registry::new(
         Databases::new()
@@ -281,7 +284,7 @@ fn setup_sets_the_defaults_of_pools_made_afterwards() {
     );
     let plain = registry.pool::<SqliteManager>("plain").unwrap();
     let own = registry.pool::<SqliteManager>("own").unwrap();
-    millpond::reset_pool_defaults();
+    millpond::settings::reset_pool_defaults();
     let reset = millpond::Pool::new(SqliteManager::memory()).unwrap();
 
     assert_eq!(
@@ -308,7 +311,7 @@ fn setup_sets_the_defaults_of_pools_made_afterwards() {
 
 /// The same statements on every engine: a table, rows inserted with named parameters in both
 /// styles, read back with positional ones.
-fn exercise(conn: &mut AnyConnection, create: &str) -> Vec<millpond::Row> {
+fn exercise(conn: &mut AnyConnection, create: &str) -> Vec<millpond::sql::Row> {
     conn.execute("DROP TABLE IF EXISTS mp_any_pond", ()).unwrap();
     conn.execute(create, ()).unwrap();
     let inserted = conn
@@ -354,11 +357,11 @@ fn exercise(conn: &mut AnyConnection, create: &str) -> Vec<millpond::Row> {
     let err = conn
         .query("SELECT id FROM mp_any_pond WHERE id = :id", ())
         .unwrap_err();
-    assert!(matches!(err, millpond::AnyError::Params(_)), "{err}");
+    assert!(matches!(err, millpond::any::AnyError::Params(_)), "{err}");
     let err = conn
         .query_scalar::<i64>("SELECT id FROM mp_any_pond WHERE id = %s", [99])
         .unwrap_err();
-    assert!(matches!(err, millpond::AnyError::NoRows), "{err}");
+    assert!(matches!(err, millpond::any::AnyError::NoRows), "{err}");
     conn.execute("DROP TABLE mp_any_pond", ()).unwrap();
     rows
 }
@@ -439,9 +442,9 @@ fn any_connection_reads_postgresql_types() {
                 ("big", Value::Int(1 << 40)),
                 ("f", Value::Float(1.5)),
                 ("n", Value::decimal("-123456789.000100").unwrap()),
-                ("d", "2024-02-29".parse::<millpond::Date>().unwrap().into()),
-                ("ts", "1969-07-20T20:17:40.5".parse::<millpond::Timestamp>().unwrap().into()),
-                ("t", "23:59:59.000001".parse::<millpond::Time>().unwrap().into()),
+                ("d", "2024-02-29".parse::<millpond::sql::Date>().unwrap().into()),
+                ("ts", "1969-07-20T20:17:40.5".parse::<millpond::sql::Timestamp>().unwrap().into()),
+                ("t", "23:59:59.000001".parse::<millpond::sql::Time>().unwrap().into()),
                 ("b", Value::Bytes(vec![0, 255])),
                 ("ok", Value::Bool(true)),
             ]),
@@ -474,14 +477,18 @@ fn any_connection_reads_postgresql_types() {
 #[test]
 fn the_global_registry_is_configured_once_and_shared() {
     let _defaults = defaults_lock();
-    millpond::configure(Databases::new().with(
+    millpond::settings::configure(Databases::new().with(
         "default",
         DatabaseSettings::from_url("sqlite::memory:?min_idle=1").unwrap(),
     ));
     let threads: Vec<_> = (0..4)
         .map(|_| {
             std::thread::spawn(|| {
-                let mut conn = millpond::registry().any_pool("default").unwrap().get().unwrap();
+                let mut conn = millpond::settings::registry()
+                    .any_pool("default")
+                    .unwrap()
+                    .get()
+                    .unwrap();
                 conn.query_scalar::<i64>("SELECT 1", ()).unwrap()
             })
         })
@@ -489,9 +496,11 @@ fn the_global_registry_is_configured_once_and_shared() {
     for t in threads {
         assert_eq!(t.join().unwrap(), 1);
     }
-    let pool = millpond::registry().pool::<SqliteManager>("default").unwrap();
+    let pool = millpond::settings::registry()
+        .pool::<SqliteManager>("default")
+        .unwrap();
     assert!(pool.stats().checkouts >= 4);
-    let err: Error = millpond::registry()
+    let err: Error = millpond::settings::registry()
         .pool::<PostgresManager>("default")
         .unwrap_err();
     assert!(err.to_string().contains("PostgresManager"), "{err}");

@@ -60,16 +60,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Whether text taken from a URL looks like a parameter name or value (at most 40 letters,
-/// digits, `_`, `-` and `.`), so that an error may quote it. Anything else may be part of a
-/// password whose `?`, `&` or `=` was not percent-encoded, and is not shown.
-pub(crate) fn is_plain(s: &str) -> bool {
-    !s.is_empty()
-        && s.len() <= 40
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
-}
-
 /// Whether a URL parameter's value may be a secret (`password`, `sslpassword`, `pwd`,
 /// `secret`, `sslkey`, `token`, …): its value is never shown. Errs towards hiding.
 pub(crate) fn is_secret_key(key: &str) -> bool {
@@ -355,16 +345,6 @@ mod tests {
         assert_eq!(format!("{:?}", Secret::new("")), "\"\"");
         assert_eq!(Secret::new("hunter2").expose(), "hunter2");
         assert_eq!(format!("{:?}", Some(redacted("pw"))), "Some(\"***\")");
-    }
-
-    #[test]
-    fn only_plain_text_may_be_quoted() {
-        for plain in ["sslmode", "verify-ca", "connect_timeout_ms", "1.5", "-5"] {
-            assert!(is_plain(plain), "{plain}");
-        }
-        for hidden in ["", "s3cr3t@h/db", "pa ss", "a:b", "x%40y", &"a".repeat(41)] {
-            assert!(!is_plain(hidden), "{hidden}");
-        }
     }
 
     fn creds(s: &str) -> (Option<&str>, Option<&str>, &str) {

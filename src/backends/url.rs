@@ -13,7 +13,6 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use super::redact::is_plain;
 use crate::error::ConfigError;
 
 /// What a `+` stands for when decoding.
@@ -108,6 +107,16 @@ pub(crate) fn list(names: &[&str]) -> String {
         [only] => (*only).to_owned(),
         [init @ .., last] => format!("{} and {last}", init.join(", ")),
     }
+}
+
+/// Whether text taken from a URL looks like a parameter name or value (at most 40 letters,
+/// digits, `_`, `-` and `.`), so that an error may quote it. Anything else may be part of a
+/// password whose `?`, `&` or `=` was not percent-encoded, and is not shown.
+pub(crate) fn is_plain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 40
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// The error for a value that is not accepted: ``key `value` is not accepted; use …``. The
@@ -229,6 +238,16 @@ pub(crate) fn non_empty<'v>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_plain_text_may_be_quoted() {
+        for plain in ["sslmode", "verify-ca", "connect_timeout_ms", "1.5", "-5"] {
+            assert!(is_plain(plain), "{plain}");
+        }
+        for hidden in ["", "s3cr3t@h/db", "pa ss", "a:b", "x%40y", &"a".repeat(41)] {
+            assert!(!is_plain(hidden), "{hidden}");
+        }
+    }
 
     #[test]
     fn decoding_escapes_and_plus() {

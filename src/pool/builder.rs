@@ -37,8 +37,8 @@ impl<M> fmt::Debug for Builder<M> {
 }
 
 impl<M: ManageConnection> Default for Builder<M> {
-    /// Starts from [`pool_defaults`](crate::pool_defaults): the built-in defaults, or those
-    /// given to [`setup`](crate::setup).
+    /// Starts from [`pool_defaults`](crate::settings::pool_defaults): the built-in defaults, or those
+    /// given to [`setup`](crate::settings::setup).
     fn default() -> Self {
         Builder {
             options: pool_defaults(),

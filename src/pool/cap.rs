@@ -17,16 +17,17 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use super::fork;
+use crate::fork;
 
 /// Descriptors of cap files open in this process, for the fork handler to close in a child.
 /// A fixed table of atomics, because the handler may take no lock.
 static OPEN_CAP_FILES: [AtomicI32; 64] = [const { AtomicI32::new(-1) }; 64];
 
 /// Closes, in a freshly forked child, the descriptors of the parent's cap files: otherwise a
-/// child would keep the parent's slots held after the parent died. Async-signal-safe.
+/// child would keep the parent's slots held after the parent died. Async-signal-safe: a fork
+/// child hook, registered with the fork module as the first cap file is opened.
 #[cfg(target_os = "linux")]
-pub(crate) fn close_inherited() {
+fn close_inherited() {
     for entry in &OPEN_CAP_FILES {
         let fd = entry.swap(-1, Ordering::Relaxed);
         if fd >= 0 {
@@ -90,6 +91,9 @@ impl ProcessCap {
         {
             use std::os::fd::IntoRawFd;
             use std::os::unix::fs::OpenOptionsExt;
+            // Before any descriptor is in the table, the child closes those in it.
+            static CLOSE_IN_CHILD: std::sync::Once = std::sync::Once::new();
+            CLOSE_IN_CHILD.call_once(|| fork::on_child(close_inherited));
             let file: File = OpenOptions::new()
                 .read(true)
                 .write(true)

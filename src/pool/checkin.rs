@@ -4,9 +4,9 @@ use super::clock;
 
 use super::conn::Conn;
 use super::core::Core;
-use super::observe::{CloseReason, Counters, Event, InvalidateReason};
 use super::{CloseIn, Shared};
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
+use crate::observe::{CloseReason, Counters, Event, InvalidateReason};
 use crate::options::ResetOnReturn;
 
 impl<M: ManageConnection> Shared<M> {

@@ -13,11 +13,11 @@ use std::time::{Duration, Instant};
 
 use super::Shared;
 use super::cap::ProcessCap;
-use super::observe::{Counters, State, WaitStats};
 use super::slots::{self, EMPTY, IDLE, PENDING, Slots, TAKEN, UNLIMITED};
 use super::workers::Workers;
 use crate::error::{Error, TimeoutDetails};
 use crate::manage::ManageConnection;
+use crate::observe::{Counters, State, WaitStats};
 use crate::options::PoolOptions;
 
 /// A reference to the pool given up by a slot that became empty: drop it last.
@@ -151,7 +151,7 @@ pub(crate) enum Returned {
     /// Kept idle or handed to a waiter.
     Kept,
     /// Its slot is counted as closing: the caller closes it, for this reason.
-    Close(super::observe::CloseReason),
+    Close(crate::observe::CloseReason),
 }
 
 static NEXT_CORE_ID: AtomicU64 = AtomicU64::new(1);
@@ -700,7 +700,7 @@ impl<M: ManageConnection> Core<M> {
         if inner.closed {
             slot.set(TAKEN);
             inner.closing += 1;
-            return Returned::Close(super::observe::CloseReason::PoolClosed);
+            return Returned::Close(crate::observe::CloseReason::PoolClosed);
         }
         if let Some(waiter) = inner.waiters.pop_front() {
             slot.set(TAKEN);
@@ -734,7 +734,7 @@ impl<M: ManageConnection> Core<M> {
         if self.idle_besides(index) >= options.pool_size {
             slot.set(TAKEN);
             inner.closing += 1;
-            return Returned::Close(super::observe::CloseReason::Overflow);
+            return Returned::Close(crate::observe::CloseReason::Overflow);
         }
         slot.set_pending();
         drop(inner);
@@ -815,7 +815,7 @@ impl<M: ManageConnection> Core<M> {
         let earmarked = Self::end_hedge(&mut inner, ticket).earmarked;
         if inner.closed {
             inner.closing += 1;
-            return Returned::Close(super::observe::CloseReason::PoolClosed);
+            return Returned::Close(crate::observe::CloseReason::PoolClosed);
         }
         // A connection arrived: a try_get's older failure is no news any more.
         inner.unreported = None;

@@ -6,7 +6,8 @@ use std::ptr::NonNull;
 
 use super::conn::Conn;
 use super::core::Core;
-use super::{Shared, clock, fork};
+use super::{Shared, clock};
+use crate::fork;
 use crate::manage::ManageConnection;
 
 /// A connection checked out of a [`Pool`](crate::Pool). Derefs to the backend's connection;

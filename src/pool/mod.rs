@@ -6,9 +6,7 @@ mod checkin;
 mod clock;
 mod conn;
 mod core;
-mod fork;
 mod guard;
-mod observe;
 mod reaper;
 mod slots;
 mod workers;
@@ -25,12 +23,12 @@ use self::cap::CapPermit;
 use self::clock::Nanos;
 use self::conn::Conn;
 use self::core::{Acquired, Core, Lease, Release, Returned};
-pub(crate) use self::fork::{generation as fork_generation, watch as watch_forks};
 pub use self::guard::PooledConnection;
-use self::observe::{BothHandlers, Counters, EchoEvents};
-pub use self::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats, WAIT_BUCKETS};
 use crate::error::Error;
+use crate::fork;
 use crate::manage::ManageConnection;
+use crate::observe::{BothHandlers, Counters, EchoEvents};
+use crate::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats};
 use crate::options::PoolOptions;
 
 /// A pool of database connections. Cheap to clone (an `Arc` inside); share it between threads.
@@ -171,12 +169,6 @@ impl<M: ManageConnection> Pool<M> {
     /// logs it).
     pub fn try_get(&self) -> Result<Option<PooledConnection<M>>, Error> {
         self.shared().checkout(self.shared().options.timeout, false)
-    }
-
-    /// A [`Session`](crate::Session) on this pool: each statement checks a connection out and
-    /// gives it back at once; a transaction keeps one until it ends.
-    pub fn session(&self) -> crate::Session<M> {
-        crate::Session::new(self)
     }
 
     /// The pool's counts now.

@@ -5,10 +5,10 @@ use std::sync::Weak;
 
 use super::clock;
 use super::core::Core;
-use super::observe::{CloseReason, Counters};
 use super::slots::IDLE;
 use super::{CloseIn, Shared};
 use crate::manage::ManageConnection;
+use crate::observe::{CloseReason, Counters};
 use crate::options::PoolOptions;
 
 /// Schedules the reaper on `core`'s workers. It holds only a weak reference, so it never keeps

@@ -12,6 +12,7 @@ use crate::error::Error;
 /// database error is shown as it is (its message and its own sources), so each message is
 /// printed once in a chain (anyhow's `{:#}`).
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum SessionError<E> {
     /// The checkout failed (timeout, connect error, closed pool).
     Checkout(Error),

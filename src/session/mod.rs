@@ -3,38 +3,16 @@
 
 mod connection;
 mod error;
+// The reader thread of the sqlite, mysql and jdbc cursors (in their backends' folders).
 #[cfg(any(feature = "sqlite", feature = "mysql", feature = "jdbc"))]
-mod reader;
+pub(crate) mod reader;
 mod stream;
 mod transaction;
-
-#[cfg(feature = "jdbc")]
-mod jdbc;
-#[cfg(feature = "mysql")]
-mod mysql;
-#[cfg(feature = "oracle")]
-mod oracle;
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "sqlite")]
-mod sqlite;
 
 use std::fmt;
 
 pub use self::connection::{SessionConnection, StreamRows};
 pub use self::error::SessionError;
-#[cfg(feature = "jdbc")]
-#[cfg_attr(docsrs, doc(cfg(feature = "jdbc")))]
-pub use self::jdbc::JdbcCursor;
-#[cfg(feature = "mysql")]
-#[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
-pub use self::mysql::MySqlCursor;
-#[cfg(feature = "postgres")]
-#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
-pub use self::postgres::PgCursor;
-#[cfg(feature = "sqlite")]
-#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
-pub use self::sqlite::{SqliteCursor, SqliteRow};
 pub use self::stream::Rows;
 pub use self::transaction::Transaction;
 use crate::manage::ManageConnection;
@@ -147,6 +125,15 @@ where
         let conn = self.pool.get()?;
         let cursor = <M::Connection as StreamRows>::open_cursor(conn, sql).map_err(SessionError::Database)?;
         Ok(Rows::new(cursor))
+    }
+}
+
+// An inherent method of `Pool`, written here so the pool does not depend on its sessions.
+impl<M: ManageConnection> Pool<M> {
+    /// A [`Session`] on this pool: each statement checks a connection out and gives it back at
+    /// once; a transaction keeps one until it ends.
+    pub fn session(&self) -> Session<M> {
+        Session::new(self)
     }
 }
 

@@ -11,7 +11,7 @@ use std::thread::{self, JoinHandle};
 const READ_AHEAD: usize = 256;
 
 /// The reader thread's end: says whether the query started, then sends its rows.
-pub(super) struct RowSender<R, E> {
+pub(crate) struct RowSender<R, E> {
     started: SyncSender<Result<(), E>>,
     rows: SyncSender<Result<R, E>>,
 }
@@ -19,13 +19,13 @@ pub(super) struct RowSender<R, E> {
 impl<R, E> RowSender<R, E> {
     /// Says whether the query started (an error here is what the cursor's opening returns).
     /// `false` when the cursor is gone already.
-    pub(super) fn started(&self, outcome: Result<(), E>) -> bool {
+    pub(crate) fn started(&self, outcome: Result<(), E>) -> bool {
         self.started.send(outcome).is_ok()
     }
 
     /// Sends a row, or the error that ends the rows. `false` when the cursor was dropped: stop
     /// reading.
-    pub(super) fn send(&self, row: Result<R, E>) -> bool {
+    pub(crate) fn send(&self, row: Result<R, E>) -> bool {
         self.rows.send(row).is_ok()
     }
 }
@@ -33,7 +33,7 @@ impl<R, E> RowSender<R, E> {
 /// The cursor's end. The reader thread owns the connection, so the connection goes back when
 /// the rows run out (before the last [`next`](Self::next) returns `None`) or when this is
 /// dropped (before `drop` returns): both wait for the thread to end.
-pub(super) struct RowReader<R, E> {
+pub(crate) struct RowReader<R, E> {
     /// `None` once finished; dropping it tells a reader blocked on a full channel to stop.
     rows: Option<Receiver<Result<R, E>>>,
     reader: Option<JoinHandle<()>>,
@@ -42,7 +42,7 @@ pub(super) struct RowReader<R, E> {
 }
 
 /// How a backend's error is made from what went wrong outside the driver.
-pub(super) trait ReaderError {
+pub(crate) trait ReaderError {
     /// An error that is not the driver's, with this message.
     fn reader_error(kind: io::ErrorKind, message: String) -> Self;
 }
@@ -51,7 +51,7 @@ impl<R: Send + 'static, E: ReaderError + Send + 'static> RowReader<R, E> {
     /// Starts `read` on a thread of its own and waits until it says whether the query started;
     /// its error then is returned here, after the thread has ended (and given the connection
     /// back), as a bad statement is by the other backends.
-    pub(super) fn start(
+    pub(crate) fn start(
         backend: &'static str,
         read: impl FnOnce(RowSender<R, E>) + Send + 'static,
     ) -> Result<Self, E> {
@@ -95,7 +95,7 @@ impl<R: Send + 'static, E: ReaderError + Send + 'static> RowReader<R, E> {
 
 impl<R, E> RowReader<R, E> {
     /// The next row; `None` once the reader is done and the connection back.
-    pub(super) fn next(&mut self) -> Option<Result<R, E>> {
+    pub(crate) fn next(&mut self) -> Option<Result<R, E>> {
         match self.rows.as_ref()?.recv() {
             Ok(item) => Some(item),
             Err(_) => {
@@ -107,7 +107,7 @@ impl<R, E> RowReader<R, E> {
     }
 
     /// Whether the reader may still hold the connection.
-    pub(super) fn is_open(&self) -> bool {
+    pub(crate) fn is_open(&self) -> bool {
         self.reader.is_some()
     }
 

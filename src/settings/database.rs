@@ -10,8 +10,8 @@ use super::pool_options::{PoolOverrides, resolve};
 use super::value::SettingValue;
 use crate::backends::redact::redact_url;
 use crate::error::ConfigError;
+use crate::observe::HandleEvent;
 use crate::options::PoolOptions;
-use crate::pool::HandleEvent;
 
 /// How one database is reached and pooled: one alias of Django's `DATABASES`.
 ///
@@ -20,7 +20,7 @@ use crate::pool::HandleEvent;
 /// never shows the password.
 ///
 /// ```
-/// use millpond::{DatabaseSettings, Engine};
+/// use millpond::settings::{DatabaseSettings, Engine};
 ///
 /// let db = DatabaseSettings::new(Engine::Postgresql)
 ///     .name("app")
@@ -146,8 +146,8 @@ impl DatabaseSettings {
         self.engine
     }
 
-    /// The options a pool made now from these settings gets: [`pool_defaults`](crate::pool_defaults)
-    /// with `POOL_OPTIONS` applied. Unless `NAME` is given (or [`setup`](crate::setup) changed
+    /// The options a pool made now from these settings gets: [`pool_defaults`](crate::settings::pool_defaults)
+    /// with `POOL_OPTIONS` applied. Unless `NAME` is given (or [`setup`](crate::settings::setup) changed
     /// the default name), the pool is named after the database's `NAME` (a JDBC URL with any
     /// password in it replaced by `***`).
     pub fn pool_options(&self) -> PoolOptions {
@@ -169,5 +169,10 @@ impl DatabaseSettings {
     /// The driver options given (`OPTIONS`).
     pub fn driver_options(&self) -> &BTreeMap<String, String> {
         &self.options
+    }
+
+    /// The URL with the password replaced by `***`, for messages.
+    pub(crate) fn redacted_url(&self) -> Option<String> {
+        self.url.as_deref().map(redact_url)
     }
 }

@@ -27,7 +27,7 @@ const ALIAS_KEYS: &[&str] = &[
 /// Django's `DATABASES`: database settings by alias (`default`, `replica`, …).
 ///
 /// ```
-/// use millpond::{DatabaseSettings, Databases, Engine, SettingValue};
+/// use millpond::settings::{DatabaseSettings, Databases, Engine, SettingValue};
 ///
 /// // From code, alias by alias…
 /// let databases = Databases::new()

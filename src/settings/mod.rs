@@ -2,15 +2,12 @@
 //! global pool defaults ([`setup`]); and the registry that gives each process its own pool per
 //! alias.
 
-// The dynamic layer needs at least one backend it can drive (Oracle is not one yet).
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc"))]
-mod any;
 mod database;
 mod databases;
 mod engine;
 mod env;
-mod managers;
-mod parse;
+pub(crate) mod managers;
+pub(crate) mod parse;
 mod pool_options;
 mod registry;
 #[cfg(feature = "toml")]
@@ -18,12 +15,6 @@ mod toml;
 mod url;
 mod value;
 
-#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc"))]
-#[cfg_attr(
-    docsrs,
-    doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc")))
-)]
-pub use self::any::{AnyConnection, AnyError, AnyPool};
 pub use self::database::DatabaseSettings;
 pub use self::databases::Databases;
 pub use self::engine::Engine;

@@ -114,9 +114,9 @@ fn reset_on_return(path: &str, value: &SettingValue) -> Result<ResetOnReturn, Co
     }
 }
 
-/// The options a pool made now gets: the defaults ([`crate::pool_defaults`]) with `overrides`
+/// The options a pool made now gets: the defaults ([`crate::settings::pool_defaults`]) with `overrides`
 /// applied, settled as the builder settles them ([`PoolOptions::settle`]). Unless the settings
-/// or [`crate::setup`] named it, the pool is named `name`.
+/// or [`crate::settings::setup`] named it, the pool is named `name`.
 pub(crate) fn resolve(overrides: &PoolOverrides, name: &str) -> PoolOptions {
     let mut options = pool_defaults();
     let default_name = options.name.clone();

@@ -23,7 +23,7 @@ use crate::pool::{Pool, PooledConnection};
 /// lock.
 ///
 /// ```
-/// use millpond::{Databases, DatabaseSettings, Registry, sqlite::SqliteManager};
+/// use millpond::{settings::{Databases, DatabaseSettings, Registry}, sqlite::SqliteManager};
 ///
 /// let registry = Registry::new(
 ///     Databases::new().with("default", DatabaseSettings::from_url("sqlite::memory:?min_idle=1")?),
@@ -74,11 +74,11 @@ impl Registry {
     }
 
     fn with(databases: Option<Databases>) -> Self {
-        crate::pool::watch_forks();
+        crate::fork::watch();
         Registry {
             databases: RwLock::new(databases),
             pools: RwLock::new(ProcessPools {
-                generation: crate::pool::fork_generation(),
+                generation: crate::fork::generation(),
                 pools: HashMap::new(),
             }),
         }
@@ -98,14 +98,14 @@ impl Registry {
     }
 
     /// The pool of `alias` in this process, made now if this is the first use here. Its
-    /// options are the [defaults](crate::pool_defaults) of the moment with the alias's
+    /// options are the [defaults](crate::settings::pool_defaults) of the moment with the alias's
     /// `POOL_OPTIONS` applied, and it is named after the alias unless `NAME` says otherwise.
     /// `min_idle` connections are opened before it is returned (a failure is returned, and the
     /// pool stays registered).
     pub fn pool<M: FromSettings>(&self, alias: &str) -> Result<Pool<M>, Error> {
         {
             let pools = self.pools.read().unwrap_or_else(PoisonError::into_inner);
-            if pools.generation == crate::pool::fork_generation()
+            if pools.generation == crate::fork::generation()
                 && let Some(pool) = pools.get::<M>(alias)
             {
                 return Ok(pool);
@@ -145,7 +145,7 @@ impl Registry {
     /// This process's pools; in a forked child, the parent's are forgotten first.
     fn process_pools(&self) -> RwLockWriteGuard<'_, ProcessPools> {
         let mut pools = self.pools.write().unwrap_or_else(PoisonError::into_inner);
-        let generation = crate::pool::fork_generation();
+        let generation = crate::fork::generation();
         if pools.generation != generation {
             // The parent's pools: leaked on purpose, so nothing in this process closes or
             // touches the parent's connections (the pools would leave them alone too, but
@@ -189,7 +189,7 @@ impl Registry {
             if from_env.is_empty() {
                 return Err(Error::Config(ConfigError::new(
                     "DATABASES",
-                    "no database is configured: call millpond::configure, or set DATABASE_URL or \
+                    "no database is configured: call millpond::settings::configure, or set DATABASE_URL or \
                      MILLPOND_DATABASES__<ALIAS>__ENGINE and the like",
                 )));
             }
@@ -294,11 +294,9 @@ mod across_fork {
     /// Installs the handlers, once per process; called as the global registry is made.
     pub(super) fn watch() {
         REGISTER.call_once(|| {
-            // SAFETY: the handlers only lock and unlock the global registry's `RwLock`s on the
-            // forking thread, and touch no other state.
-            #[allow(unsafe_code)]
-            let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(release), Some(release)) };
-            if rc != 0 {
+            // The handlers only lock and unlock the global registry's `RwLock`s on the forking
+            // thread, and touch no other state.
+            if let Err(rc) = crate::fork::around(prepare, release, release) {
                 log::warn!(
                     target: "millpond::pool",
                     "pthread_atfork failed ({rc}): a fork while another thread uses the registry may leave it locked in the child"

@@ -13,7 +13,7 @@ impl Databases {
     /// under `[DATABASES.<alias>]`: only that table is read.
     ///
     /// ```
-    /// let databases = millpond::Databases::from_toml_str(r#"
+    /// let databases = millpond::settings::Databases::from_toml_str(r#"
     ///     [default]
     ///     ENGINE = "millpond.backends.sqlite"
     ///     NAME = ":memory:"

@@ -1,14 +1,14 @@
 //! URLs: settings from a `DATABASE_URL`-style URL (pool options as query parameters), and the
 //! URL each backend is given, built from the settings.
 
-// Without any backend nothing makes a manager from settings.
+// Only the backends made from a URL (not JDBC, which reads the settings' parts itself) need
+// the URL built from the settings.
 #![cfg_attr(
     not(any(
         feature = "sqlite",
         feature = "postgres",
         feature = "mysql",
-        feature = "oracle",
-        feature = "jdbc"
+        feature = "oracle"
     )),
     allow(dead_code)
 )]
@@ -17,7 +17,7 @@ use super::database::DatabaseSettings;
 use super::engine::Engine;
 use super::pool_options::PoolOverrides;
 use super::value::SettingValue;
-use crate::backends::redact::{parse, redact_url};
+use crate::backends::redact::parse;
 use crate::backends::url::{Plus, decode};
 use crate::error::ConfigError;
 
@@ -76,7 +76,7 @@ impl DatabaseSettings {
     /// are the driver's and are checked by the backend when the pool is made.
     ///
     /// ```
-    /// use millpond::{DatabaseSettings, Engine};
+    /// use millpond::settings::{DatabaseSettings, Engine};
     ///
     /// let db = DatabaseSettings::from_url("sqlite::memory:?pool_size=2&recycle=-1&wal=false")?;
     /// assert_eq!(db.engine(), Engine::Sqlite);
@@ -239,11 +239,6 @@ impl DatabaseSettings {
                 self.name.clone()
             }
         })
-    }
-
-    /// The URL with the password replaced by `***`, for messages.
-    pub(crate) fn redacted_url(&self) -> Option<String> {
-        self.url.as_deref().map(redact_url)
     }
 }
 

@@ -1,6 +1,9 @@
 //! Values, rows and parameter styles shared by the backends that run SQL given as text with
 //! parameters given apart (the JDBC backend, and the dynamic layers built on top).
 
+// The error of the dynamic layer, public as `millpond::any::AnyError`; below the engines' codecs.
+#[cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc"))]
+pub(crate) mod error;
 mod params;
 mod value;
 

@@ -141,7 +141,7 @@ impl Translated {
 /// `:name`).
 ///
 /// ```
-/// use millpond::{Params, Value};
+/// use millpond::sql::{Params, Value};
 ///
 /// let none = Params::from(());
 /// let positional = Params::from([Value::from(7), Value::from("pond")]);

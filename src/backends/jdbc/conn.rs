@@ -21,7 +21,7 @@ use crate::sql::{FromValue, Params, Row, Translated, Translator, Value};
 /// A pooled JDBC connection.
 ///
 /// SQL takes parameters in any one of the styles `?`, `%s`, `%(name)s` and `:name` (see
-/// [`crate::translate`]); values are always bound, never spliced in. Rows come back as
+/// [`crate::sql::translate`]); values are always bound, never spliced in. Rows come back as
 /// [`Row`]s of [`Value`]s.
 ///
 /// The transaction state is known without asking the server: with autocommit off, any

@@ -112,8 +112,8 @@ pub fn java_vm() -> Result<&'static JavaVM, JdbcError> {
 }
 
 fn check_pid(jvm: &Jvm) -> Result<(), JdbcError> {
-    // The pool's fork counter: one relaxed load, where getpid is a system call per JNI call.
-    if crate::pool::fork_generation() == jvm.fork_generation {
+    // The crate's fork counter: one relaxed load, where getpid is a system call per JNI call.
+    if crate::fork::generation() == jvm.fork_generation {
         Ok(())
     } else {
         Err(JdbcError::new(
@@ -218,7 +218,7 @@ impl JavaRef {
     pub(super) fn new(env: &JNIEnv<'_>, obj: &JObject<'_>) -> Result<JavaRef, JdbcError> {
         Ok(JavaRef {
             global: Some(env.new_global_ref(obj).map_err(JdbcError::jni)?),
-            fork_generation: crate::pool::fork_generation(),
+            fork_generation: crate::fork::generation(),
         })
     }
 
@@ -234,7 +234,7 @@ impl JavaRef {
 
 impl Drop for JavaRef {
     fn drop(&mut self) {
-        if crate::pool::fork_generation() != self.fork_generation {
+        if crate::fork::generation() != self.fork_generation {
             std::mem::forget(self.global.take());
         }
     }
@@ -242,8 +242,8 @@ impl Drop for JavaRef {
 
 /// Starts the JVM; the error says where libjvm was looked for, or why it did not start.
 fn start(options: &JvmOptions) -> Result<Jvm, String> {
-    // The fork check reads the pool's fork counter, whose handler must be in place first.
-    crate::pool::watch_forks();
+    // The fork check reads the crate's fork counter, whose handler must be in place first.
+    crate::fork::watch();
     let began = Instant::now();
     let mut class_path: Vec<PathBuf> = env::var_os("CLASSPATH")
         .map(|cp| {
@@ -276,7 +276,7 @@ fn start(options: &JvmOptions) -> Result<Jvm, String> {
     Ok(Jvm {
         vm,
         pid: std::process::id(),
-        fork_generation: crate::pool::fork_generation(),
+        fork_generation: crate::fork::generation(),
         class_path,
         started_in,
     })

@@ -4,7 +4,7 @@
 //! # Quick start
 //!
 //! ```no_run
-//! use millpond::{Params, Pool, jdbc};
+//! use millpond::{Pool, jdbc, sql::Params};
 //!
 //! let manager = jdbc::h2("mem:app;DB_CLOSE_DELAY=-1").jar("/usr/share/java/h2.jar");
 //! let pool = Pool::builder().pool_size(4).build(manager)?;
@@ -67,6 +67,8 @@ mod error;
 mod jvm;
 mod methods;
 mod presets;
+mod session;
+mod settings;
 mod statement;
 mod values;
 
@@ -86,6 +88,7 @@ pub use conn::{JdbcConnection, Transaction};
 pub use error::{JdbcError, JdbcErrorKind, Vendor, is_lost_connection};
 pub use jvm::{JvmOptions, java_vm, start_jvm};
 pub use presets::{derby, generic, h2, hsqldb, mariadb, mysql, oceanbase, oracle, postgresql, sqlite};
+pub use session::JdbcCursor;
 pub use statement::JdbcStatement;
 
 use crate::manage::{ManageConnection, ResetAction, TransactionState};

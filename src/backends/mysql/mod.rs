@@ -67,10 +67,13 @@
 //! The password never appears in this module's `Debug` or `Display` output, its errors or its
 //! log lines. (`mysql::Opts`' own `Debug` prints it: do not log [`MySqlManager::opts`].)
 
+pub(crate) mod any;
 mod config;
 mod conn;
 mod error;
 mod queryable;
+mod session;
+mod settings;
 mod timeout;
 mod transaction;
 mod url;
@@ -83,6 +86,7 @@ pub use ::mysql::{Conn, Opts, OptsBuilder, SslOpts, TxOpts};
 
 pub use config::MySqlManager;
 pub use conn::MySqlConnection;
+pub use session::MySqlCursor;
 pub use transaction::MySqlTransaction;
 
 use ::mysql::Error;

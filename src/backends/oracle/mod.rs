@@ -62,6 +62,8 @@ mod config;
 mod conn;
 mod connect_string;
 mod error;
+mod session;
+mod settings;
 mod tx_state;
 mod url;
 

@@ -8,7 +8,7 @@
 use postgres::error::SqlState;
 use postgres::{Client, Error, Statement, Transaction};
 
-use super::conn::Sql;
+use super::sql::Sql;
 use crate::backends::txn::{leading_word, statements};
 
 /// A commit that reports a server-side rollback as an error, in one round trip: `SELECT 1`

@@ -8,49 +8,15 @@ use std::time::{Duration, Instant};
 use postgres::types::{BorrowToSql, ToSql, Type};
 use postgres::{
     CancelToken, Client, CopyInWriter, CopyOutReader, Notifications, Row, RowIter, SimpleQueryMessage,
-    Statement, ToStatement,
+    Statement,
 };
 
 use super::commit::{Checked, PreparedCommits, check_before_commit};
 use super::error::PostgresError;
+use super::sql::Sql;
 use super::transaction::{PgTransaction, PgTransactionBuilder};
 use crate::backends::txn::{Dialect, TxTracker};
 use crate::manage::TransactionState;
-
-/// SQL text or a statement prepared on the same connection: what [`PgConnection`]'s query
-/// methods take. Text is classified to follow the transaction state; a [`Statement`] is not
-/// (see [`PgConnection::prepare`]).
-pub trait Sql: ToStatement {
-    /// The SQL text, or `None` for a prepared statement.
-    fn sql_text(&self) -> Option<&str>;
-
-    /// The prepared statement, or `None` for SQL text.
-    fn statement(&self) -> Option<&Statement> {
-        None
-    }
-}
-
-impl Sql for str {
-    fn sql_text(&self) -> Option<&str> {
-        Some(self)
-    }
-}
-
-impl Sql for String {
-    fn sql_text(&self) -> Option<&str> {
-        Some(self)
-    }
-}
-
-impl Sql for Statement {
-    fn sql_text(&self) -> Option<&str> {
-        None
-    }
-
-    fn statement(&self) -> Option<&Statement> {
-        Some(self)
-    }
-}
 
 /// A PostgreSQL connection that follows its own transaction state, so the pool can skip the
 /// rollback when a borrower gives it back with no transaction open.

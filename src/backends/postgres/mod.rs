@@ -75,11 +75,16 @@
 //! The password never appears in this module's `Debug` or `Display` output, in its log lines
 //! or in its errors.
 
+pub(crate) mod any;
+mod civil;
 mod commit;
 mod config;
 mod conn;
 mod connect;
 mod error;
+mod session;
+mod settings;
+mod sql;
 mod tls;
 mod transaction;
 mod url;
@@ -94,8 +99,10 @@ pub use postgres::{
 };
 
 pub use config::PostgresManager;
-pub use conn::{PgConnection, Sql};
+pub use conn::PgConnection;
 pub use error::PostgresError;
+pub use session::PgCursor;
+pub use sql::Sql;
 pub use tls::SslMode;
 pub use transaction::{PgTransaction, PgTransactionBuilder};
 

@@ -10,7 +10,7 @@ use postgres::{
 };
 
 use super::commit::{CHECKED_COMMIT, PreparedCommits, check_before_commit, is_failed_transaction};
-use super::conn::Sql;
+use super::sql::Sql;
 
 /// A transaction on a [`PgConnection`](super::PgConnection): the driver's
 /// [`postgres::Transaction`], with the same methods, except that nothing sent through it can

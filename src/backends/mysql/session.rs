@@ -9,11 +9,11 @@ use std::marker::PhantomData;
 use ::mysql::prelude::Queryable;
 use ::mysql::{Error, QueryResult, Row, Text};
 
-use super::connection::{SessionConnection, StreamRows};
-use super::reader::{ReaderError, RowReader, RowSender};
 use crate::backends::mysql::MySqlConnection;
 use crate::manage::ManageConnection;
 use crate::pool::PooledConnection;
+use crate::session::reader::{ReaderError, RowReader, RowSender};
+use crate::session::{SessionConnection, StreamRows};
 
 impl SessionConnection for MySqlConnection {
     type Error = Error;

@@ -9,8 +9,8 @@ use bytes::BytesMut;
 use postgres::types::{FromSql, IsNull, Kind, ToSql, Type, to_sql_checked};
 
 use super::civil::{civil_from_days, days_from_civil};
-use super::error::AnyError;
 use crate::backends::postgres::PgConnection;
+use crate::sql::error::AnyError;
 use crate::sql::{Date, Row, Time, Timestamp, Value};
 
 type BoxError = Box<dyn StdError + Sync + Send>;
@@ -19,14 +19,14 @@ type BoxError = Box<dyn StdError + Sync + Send>;
 const PG_EPOCH_DAYS: i64 = 10_957;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
-pub(super) fn execute(conn: &mut PgConnection, sql: &str, values: Vec<Value>) -> Result<u64, AnyError> {
+pub(crate) fn execute(conn: &mut PgConnection, sql: &str, values: Vec<Value>) -> Result<u64, AnyError> {
     let stmt = conn.prepare(sql).map_err(AnyError::database)?;
     let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
     conn.execute(&stmt, &refs).map_err(AnyError::database)
 }
 
-pub(super) fn query(conn: &mut PgConnection, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, AnyError> {
+pub(crate) fn query(conn: &mut PgConnection, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, AnyError> {
     let stmt = conn.prepare(sql).map_err(AnyError::database)?;
     let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();

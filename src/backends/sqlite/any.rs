@@ -5,7 +5,7 @@ use std::sync::Arc;
 use rusqlite::types::{Value as SqliteValue, ValueRef};
 use rusqlite::{Connection, params_from_iter};
 
-use super::error::AnyError;
+use crate::sql::error::AnyError;
 use crate::sql::{Row, Value};
 
 fn to_sqlite(value: Value) -> SqliteValue {
@@ -33,7 +33,7 @@ fn from_sqlite(value: ValueRef<'_>) -> Value {
     }
 }
 
-pub(super) fn execute(conn: &Connection, sql: &str, values: Vec<Value>) -> Result<u64, AnyError> {
+pub(crate) fn execute(conn: &Connection, sql: &str, values: Vec<Value>) -> Result<u64, AnyError> {
     let mut stmt = conn.prepare(sql).map_err(AnyError::database)?;
     let n = stmt
         .execute(params_from_iter(values.into_iter().map(to_sqlite)))
@@ -41,7 +41,7 @@ pub(super) fn execute(conn: &Connection, sql: &str, values: Vec<Value>) -> Resul
     Ok(n as u64)
 }
 
-pub(super) fn query(conn: &Connection, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, AnyError> {
+pub(crate) fn query(conn: &Connection, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, AnyError> {
     let mut stmt = conn.prepare(sql).map_err(AnyError::database)?;
     let columns: Arc<[String]> = stmt.column_names().map(str::to_owned).collect();
     let mut rows = stmt

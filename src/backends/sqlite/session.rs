@@ -8,10 +8,10 @@ use std::marker::PhantomData;
 use rusqlite::types::{FromSql, Value, ValueRef};
 use rusqlite::{Connection, Error};
 
-use super::connection::{SessionConnection, StreamRows};
-use super::reader::{ReaderError, RowReader, RowSender};
 use crate::manage::ManageConnection;
 use crate::pool::PooledConnection;
+use crate::session::reader::{ReaderError, RowReader, RowSender};
+use crate::session::{SessionConnection, StreamRows};
 
 impl SessionConnection for Connection {
     type Error = Error;

@@ -7,8 +7,8 @@ use ::mysql::consts::ColumnType;
 use ::mysql::prelude::Queryable;
 use ::mysql::{Column, Params as MyParams, Value as MyValue};
 
-use super::error::AnyError;
 use crate::backends::mysql::MySqlConnection;
+use crate::sql::error::AnyError;
 use crate::sql::{Date, Row, Time, Timestamp, Value};
 
 /// The character set number of binary strings (`BLOB`, `VARBINARY`).
@@ -80,12 +80,12 @@ fn from_mysql(value: MyValue, column: &Column) -> Result<Value, AnyError> {
     })
 }
 
-pub(super) fn execute(conn: &mut MySqlConnection, sql: &str, values: Vec<Value>) -> Result<u64, AnyError> {
+pub(crate) fn execute(conn: &mut MySqlConnection, sql: &str, values: Vec<Value>) -> Result<u64, AnyError> {
     conn.exec_drop(sql, params(values)).map_err(AnyError::database)?;
     Ok(conn.affected_rows())
 }
 
-pub(super) fn query(conn: &mut MySqlConnection, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, AnyError> {
+pub(crate) fn query(conn: &mut MySqlConnection, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, AnyError> {
     let mut result = conn.exec_iter(sql, params(values)).map_err(AnyError::database)?;
     let columns: Vec<Column> = result.columns().as_ref().to_vec();
     let names: Arc<[String]> = columns.iter().map(|c| c.name_str().into_owned()).collect();

@@ -1,4 +1,4 @@
-//! [`AnyError`]: what can go wrong running SQL through an [`AnyConnection`](super::AnyConnection).
+//! [`AnyError`]: what can go wrong running SQL through an [`AnyConnection`](crate::any::AnyConnection).
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -6,7 +6,7 @@ use std::fmt;
 use crate::error::{BoxError, Error};
 use crate::sql::{ParamError, ValueError};
 
-/// Why a statement run through [`AnyConnection`](super::AnyConnection) failed.
+/// Why a statement run through [`AnyConnection`](crate::any::AnyConnection) failed.
 ///
 /// Each message is printed once in a chain (anyhow's `{:#}`): a database error says so and
 /// leaves the backend's error to [`source`](StdError::source); the pool's, parameter and value
@@ -23,7 +23,7 @@ pub enum AnyError {
     /// The database refused the statement; the backend's own error is the source.
     Database(BoxError),
     /// A query that had to return a row returned none
-    /// ([`AnyConnection::query_scalar`](super::AnyConnection::query_scalar)).
+    /// ([`AnyConnection::query_scalar`](crate::any::AnyConnection::query_scalar)).
     NoRows,
 }
 

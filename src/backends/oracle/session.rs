@@ -1,7 +1,7 @@
 //! Oracle in a session: transactions begin implicitly, and savepoints are never released.
 
-use super::connection::SessionConnection;
 use crate::backends::oracle::OracleConnection;
+use crate::session::SessionConnection;
 
 impl SessionConnection for OracleConnection {
     type Error = ::oracle::Error;

@@ -5,11 +5,11 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 
-use super::connection::{SessionConnection, StreamRows};
-use super::reader::{ReaderError, RowReader, RowSender};
 use crate::backends::jdbc::{JdbcConnection, JdbcError, JdbcErrorKind};
 use crate::manage::ManageConnection;
 use crate::pool::PooledConnection;
+use crate::session::reader::{ReaderError, RowReader, RowSender};
+use crate::session::{SessionConnection, StreamRows};
 use crate::sql::Row;
 
 impl SessionConnection for JdbcConnection {

@@ -6,10 +6,10 @@ use std::fmt;
 
 use ::postgres::{Row, Statement};
 
-use super::connection::{SessionConnection, StreamRows};
 use crate::backends::postgres::PgConnection;
 use crate::manage::ManageConnection;
 use crate::pool::PooledConnection;
+use crate::session::{SessionConnection, StreamRows};
 
 impl SessionConnection for PgConnection {
     type Error = ::postgres::Error;

@@ -1,6 +1,10 @@
 //! The embedded SQLite backend (feature `sqlite`, on by default): rusqlite with its bundled
 //! SQLite, so nothing needs to be installed or running.
 
+pub(crate) mod any;
+mod session;
+mod settings;
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -8,6 +12,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 pub use rusqlite::{Connection, OpenFlags};
+pub use session::{SqliteCursor, SqliteRow};
 
 use super::url::{Unit, not_accepted, pairs, parse_bool, parse_duration, split_query, unknown_parameter};
 use crate::error::ConfigError;

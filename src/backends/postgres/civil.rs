@@ -1,8 +1,6 @@
 //! Days since 1970-01-01 to and from calendar dates (proleptic Gregorian), for backends that
 //! send dates as day counts.
 
-#![cfg_attr(not(feature = "postgres"), allow(dead_code))]
-
 use crate::sql::Date;
 
 /// Days from 1970-01-01 to `date` (negative before it). Howard Hinnant's `days_from_civil`.

@@ -1,25 +1,19 @@
 //! [`AnyPool`] and [`AnyConnection`]: the same SQL, with `?`, `%s`, `%(name)s` or `:name`
 //! parameters, on whichever engine the settings name, returning rows of [`Value`]s.
 
-mod civil;
-mod error;
-#[cfg(feature = "mysql")]
-mod mysql;
-#[cfg(feature = "postgres")]
-mod postgres;
-#[cfg(feature = "sqlite")]
-mod sqlite;
-
 use std::fmt;
 
-pub use self::error::AnyError;
-use super::database::DatabaseSettings;
-use super::engine::Engine;
-use super::managers::FromSettings;
-use super::registry::Registry;
+#[cfg(feature = "mysql")]
+use crate::backends::mysql::any as mysql;
+#[cfg(feature = "postgres")]
+use crate::backends::postgres::any as postgres;
+#[cfg(feature = "sqlite")]
+use crate::backends::sqlite::any as sqlite;
 use crate::error::{ConfigError, Error};
-use crate::pool::Builder;
-use crate::pool::{Pool, PooledConnection, State, Stats};
+use crate::observe::{State, Stats};
+use crate::pool::{Builder, Pool, PooledConnection};
+use crate::settings::{DatabaseSettings, Engine, FromSettings, Registry};
+pub use crate::sql::error::AnyError;
 #[allow(unused_imports)]
 use crate::sql::{FromValue, Params, Placeholder, Row, Translator, Value};
 
@@ -30,7 +24,7 @@ use crate::sql::{FromValue, Params, Placeholder, Row, Translator, Value};
 /// users) or make one from settings ([`AnyPool::from_settings`]).
 ///
 /// ```
-/// use millpond::{AnyPool, DatabaseSettings, Params};
+/// use millpond::{any::AnyPool, settings::DatabaseSettings, sql::Params};
 ///
 /// let pool = AnyPool::from_settings(&DatabaseSettings::from_url("sqlite::memory:?min_idle=1")?)?;
 /// let mut conn = pool.get()?;

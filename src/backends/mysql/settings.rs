@@ -1,0 +1,13 @@
+//! The MySqlManager from [`DatabaseSettings`] ([`FromSettings`]), for the registry.
+
+use super::MySqlManager;
+use crate::error::ConfigError;
+use crate::settings::managers::check_engine;
+use crate::settings::{DatabaseSettings, Engine, FromSettings};
+
+impl FromSettings for MySqlManager {
+    fn from_settings(settings: &DatabaseSettings) -> Result<Self, ConfigError> {
+        check_engine(settings, &[Engine::Mysql], "MySqlManager")?;
+        Self::from_url(&settings.backend_url()?)
+    }
+}
