@@ -3,7 +3,7 @@
 //! deadline. A cold start does the same (nothing can come back then, but the deadline holds);
 //! `try_get` starts the connect and does not wait for it.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::thread;

@@ -1,7 +1,7 @@
 //! Connect errors: reported at once as `Error::Connect` with the backend's own error, to every
 //! caller, never disguised as a timeout, and never costing a slot.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Barrier, mpsc};

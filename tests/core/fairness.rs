@@ -3,7 +3,7 @@
 //! nobody arriving later can take it. Most tests here set the window to zero, which makes the
 //! queue strict from the first waiter; the last ones show the window itself.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Barrier, Mutex, mpsc};
 use std::thread;

@@ -1,7 +1,7 @@
 //! Overflow: the pool never holds more than `pool_size + max_overflow` connections (counting
 //! those being opened), grows into overflow under demand, and drains back to `pool_size` idle.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier, Mutex};
