@@ -11,8 +11,8 @@ mod common;
 
 use common::pg::{count_tagged, monitor};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -154,24 +154,14 @@ fn many_threads_over_two_pools_stay_within_the_cap() {
             }
         })
     };
-    let barrier = Arc::new(Barrier::new(16));
-    let workers: Vec<_> = (0..16)
-        .map(|i| {
-            let pool = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                for _ in 0..200 {
-                    let conn = pool.get().expect("within the 5 s timeout");
-                    thread::sleep(Duration::from_micros(200));
-                    drop(conn);
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
+    common::together(16, |i| {
+        let pool = if i % 2 == 0 { &a } else { &b };
+        for _ in 0..200 {
+            let conn = pool.get().expect("within the 5 s timeout");
+            thread::sleep(Duration::from_micros(200));
+            drop(conn);
+        }
+    });
     stop.store(true, Ordering::Relaxed);
     sampler.join().unwrap();
     let peak = peak.load(Ordering::Relaxed);

@@ -889,22 +889,14 @@ fn driver_manager_finds_drivers_on_every_thread() {
         jdbc::start_jvm(&JvmOptions::new().jar(jar("h2.jar"))).unwrap();
         let manager = jdbc::generic(&format!("jdbc:h2:mem:{};DB_CLOSE_DELAY=-1", unique("dm")), None);
         let pool = Pool::builder().pool_size(4).build(manager).unwrap();
-        let barrier = Arc::new(std::sync::Barrier::new(4));
-        let handles: Vec<_> = (0..4)
-            .map(|i| {
-                let pool = pool.clone();
-                let barrier = Arc::clone(&barrier);
-                std::thread::spawn(move || {
-                    // All four hold a connection at once, so each opened its own.
-                    let mut conn = pool.get().unwrap();
-                    barrier.wait();
-                    assert_eq!(conn.query_scalar::<i64>("SELECT ?", [i]).unwrap(), i);
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        let all_hold = std::sync::Barrier::new(4);
+        common::together(4, |i| {
+            let i = i as i64;
+            // All four hold a connection at once, so each opened its own.
+            let mut conn = pool.get().unwrap();
+            all_hold.wait();
+            assert_eq!(conn.query_scalar::<i64>("SELECT ?", [i]).unwrap(), i);
+        });
         assert_eq!(pool.stats().connect_errors, 0);
         assert_eq!(pool.stats().connects, 4, "each thread opened a connection");
         println!("all threads connected");

@@ -6,7 +6,13 @@
 pub mod pg;
 pub mod proxy;
 pub mod silent;
+pub mod threads;
 pub mod throwaway;
+
+// Not every test binary starts threads together (dead_code, allowed above, does not cover
+// re-exports).
+#[allow(unused_imports)]
+pub use threads::{race, together};
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
