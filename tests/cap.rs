@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Fake, eventually};
+use common::{Fake, eventually, fork_child, wait_child};
 use millpond::postgres::{PostgresManager, SslMode};
 use millpond::{Error, Pool};
 
@@ -235,31 +235,6 @@ fn pg_pool(
         .timeout(timeout)
         .build(manager)
         .unwrap()
-}
-
-/// Forks; the child runs `work` and exits with its code, never returning into the harness.
-fn fork_child(work: impl FnOnce() -> i32) -> libc::pid_t {
-    // SAFETY: fork in a test; the child only runs `work` and `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or(101);
-        // SAFETY: leaving the child without running the harness's exit code.
-        unsafe { libc::_exit(code) };
-    }
-    pid
-}
-
-fn wait_child(pid: libc::pid_t) -> i32 {
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(rc, pid);
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    }
 }
 
 #[test]
