@@ -11,12 +11,12 @@ mod common;
 
 use common::pg::{count_tagged, monitor};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use common::{Fake, eventually};
+use common::{Fake, eventually, fork_child, wait_child};
 use millpond::postgres::{PostgresManager, SslMode};
 use millpond::{Error, Pool};
 
@@ -154,24 +154,14 @@ fn many_threads_over_two_pools_stay_within_the_cap() {
             }
         })
     };
-    let barrier = Arc::new(Barrier::new(16));
-    let workers: Vec<_> = (0..16)
-        .map(|i| {
-            let pool = if i % 2 == 0 { a.clone() } else { b.clone() };
-            let barrier = Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                for _ in 0..200 {
-                    let conn = pool.get().expect("within the 5 s timeout");
-                    thread::sleep(Duration::from_micros(200));
-                    drop(conn);
-                }
-            })
-        })
-        .collect();
-    for worker in workers {
-        worker.join().unwrap();
-    }
+    common::together(16, |i| {
+        let pool = if i % 2 == 0 { &a } else { &b };
+        for _ in 0..200 {
+            let conn = pool.get().expect("within the 5 s timeout");
+            thread::sleep(Duration::from_micros(200));
+            drop(conn);
+        }
+    });
     stop.store(true, Ordering::Relaxed);
     sampler.join().unwrap();
     let peak = peak.load(Ordering::Relaxed);
@@ -245,31 +235,6 @@ fn pg_pool(
         .timeout(timeout)
         .build(manager)
         .unwrap()
-}
-
-/// Forks; the child runs `work` and exits with its code, never returning into the harness.
-fn fork_child(work: impl FnOnce() -> i32) -> libc::pid_t {
-    // SAFETY: fork in a test; the child only runs `work` and `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)).unwrap_or(101);
-        // SAFETY: leaving the child without running the harness's exit code.
-        unsafe { libc::_exit(code) };
-    }
-    pid
-}
-
-fn wait_child(pid: libc::pid_t) -> i32 {
-    let mut status = 0;
-    // SAFETY: waiting for our own child.
-    let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(rc, pid);
-    if libc::WIFEXITED(status) {
-        libc::WEXITSTATUS(status)
-    } else {
-        -libc::WTERMSIG(status)
-    }
 }
 
 #[test]

@@ -2,19 +2,21 @@
 //! closes (nor reuses) the parent's connections, idle or checked out, and the parent's pool
 //! carries on as if nothing happened. Pools made in the child after the fork work too.
 //!
-//! Forking a multi-threaded test harness is risky: the tests that fork take `FORK_LOCK` first, so
-//! no two forks overlap.
+//! Forking a multi-threaded test harness is risky: the tests that fork take the fork lock
+//! (`common::fork_lock`) first, so no two forks overlap.
 //! The child does its checks without panicking across the fork boundary and reports through its
-//! exit code; the parent `waitpid`s for it.
+//! exit code; the parent `waitpid`s for it (`common::fork_child`, `common::wait_child`).
 #![cfg(unix)]
+
+mod common;
 
 use std::fmt;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use millpond::{ManageConnection, Pool};
 
@@ -144,14 +146,19 @@ const CHILD_FAILURES: &[(i32, &str)] = &[
     (22, "the child did not see the parent's committed rows"),
     (23, "a SQLite pool made in the child failed"),
     (30, "a pool closed before the fork was open again in the child"),
-    (99, "the child panicked"),
+    (common::fork::PANICKED, "the child panicked"),
 ];
 
 fn meaning(code: i32) -> &'static str {
+    let unknown = if code < 0 {
+        "the child was killed by a signal (the code is minus its number)"
+    } else {
+        "unknown exit code"
+    };
     CHILD_FAILURES
         .iter()
         .find(|(c, _)| *c == code)
-        .map_or("unknown exit code", |(_, m)| m)
+        .map_or(unknown, |(_, m)| m)
 }
 
 macro_rules! ensure {
@@ -267,44 +274,10 @@ fn sqlite_child(sqlite: Sqlite) -> Result<(), i32> {
     Ok(())
 }
 
-/// Held by every test that forks, across the fork and the wait.
-static FORK_LOCK: Mutex<()> = Mutex::new(());
-
-/// Runs `body` in the child and ends it with `_exit`, the exit code saying how it went.
-fn in_child(body: impl FnOnce() -> Result<(), i32>) -> ! {
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
-    let code = match result {
-        Ok(Ok(())) => 0,
-        Ok(Err(code)) => code,
-        Err(_) => 99,
-    };
-    // SAFETY: ends the child at once, without running the harness's exit path.
-    unsafe { libc::_exit(code) }
-}
-
-/// Waits for the child, killing it if it hangs; returns its raw wait status.
-fn wait_for(pid: libc::pid_t) -> libc::c_int {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut status: libc::c_int = 0;
-    loop {
-        // SAFETY: waiting on our own child with a valid status pointer.
-        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if rc == pid {
-            return status;
-        }
-        if rc == -1 && std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
-            panic!("waitpid: {}", std::io::Error::last_os_error());
-        }
-        if Instant::now() >= deadline {
-            // SAFETY: killing and reaping our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            panic!("the child did not finish within 30 s (a deadlock after fork?)");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+/// The child's exit code for what `body` returned: 0 when its checks held, else the code of the
+/// first that failed.
+fn exit_code(body: impl FnOnce() -> Result<(), i32>) -> i32 {
+    body().err().unwrap_or(0)
 }
 
 #[test]
@@ -373,19 +346,14 @@ fn a_forked_child_gets_a_fresh_pool_and_leaves_the_parents_connections_alone() {
         sqlite,
     };
 
-    let _forking = FORK_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // SAFETY: the child only runs the checks in `child` (pool work, no locks held by other
-    // threads of the parent are needed) and leaves with _exit, never returning into the
-    // harness.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        in_child(|| child(inherited));
-    }
+    let _forking = common::fork_lock();
+    // The child only runs the checks in `child` (pool work, no locks held by other threads of
+    // the parent are needed), on what it inherited; the parent keeps its own.
+    let mut inherited = Some(inherited);
+    let pid = common::fork_child(|| exit_code(|| child(inherited.take().expect("inherited"))));
 
     // The parent.
+    let inherited = inherited.expect("the parent's own");
     let Inherited {
         pool,
         held,
@@ -393,12 +361,7 @@ fn a_forked_child_gets_a_fresh_pool_and_leaves_the_parents_connections_alone() {
         manager,
         ..
     } = inherited;
-    let status = wait_for(pid);
-    assert!(
-        libc::WIFEXITED(status),
-        "the child did not exit normally (status {status:#x})"
-    );
-    let code = libc::WEXITSTATUS(status);
+    let code = common::wait_child(pid);
     assert_eq!(code, 0, "the child failed: {}", meaning(code));
 
     // What the child opened and closed.
@@ -546,26 +509,15 @@ fn a_pool_closed_before_the_fork_stays_closed_in_the_child() {
     pool.close();
     assert!(matches!(pool.get(), Err(millpond::Error::Closed)));
 
-    let _forking = FORK_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // SAFETY: as in the test above.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        in_child(|| {
+    let _forking = common::fork_lock();
+    let code = common::in_child(|| {
+        exit_code(|| {
             ensure!(pool.is_closed(), 30);
             ensure!(matches!(pool.try_get(), Err(millpond::Error::Closed)), 30);
             ensure!(pool.state().closed && pool.state().open == 0, 30);
             Ok(())
-        });
-    }
-    let status = wait_for(pid);
-    assert!(
-        libc::WIFEXITED(status),
-        "the child did not exit normally (status {status:#x})"
-    );
-    let code = libc::WEXITSTATUS(status);
+        })
+    });
     assert_eq!(code, 0, "the child failed: {}", meaning(code));
     assert!(pool.is_closed());
 }

@@ -892,22 +892,14 @@ fn driver_manager_finds_drivers_on_every_thread() {
         jdbc::start_jvm(&JvmOptions::new().jar(jar("h2.jar"))).unwrap();
         let manager = jdbc::generic(&format!("jdbc:h2:mem:{};DB_CLOSE_DELAY=-1", unique("dm")), None);
         let pool = Pool::builder().pool_size(4).build(manager).unwrap();
-        let barrier = Arc::new(std::sync::Barrier::new(4));
-        let handles: Vec<_> = (0..4)
-            .map(|i| {
-                let pool = pool.clone();
-                let barrier = Arc::clone(&barrier);
-                std::thread::spawn(move || {
-                    // All four hold a connection at once, so each opened its own.
-                    let mut conn = pool.get().unwrap();
-                    barrier.wait();
-                    assert_eq!(conn.query_scalar::<i64>("SELECT ?", [i]).unwrap(), i);
-                })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
-        }
+        let all_hold = std::sync::Barrier::new(4);
+        common::together(4, |i| {
+            let i = i as i64;
+            // All four hold a connection at once, so each opened its own.
+            let mut conn = pool.get().unwrap();
+            all_hold.wait();
+            assert_eq!(conn.query_scalar::<i64>("SELECT ?", [i]).unwrap(), i);
+        });
         assert_eq!(pool.stats().connect_errors, 0);
         assert_eq!(pool.stats().connects, 4, "each thread opened a connection");
         println!("all threads connected");
@@ -1021,45 +1013,19 @@ fn a_forked_child_gets_a_clear_error_instead_of_hanging() {
         let mut conn = pool.get().unwrap();
         assert_eq!(conn.query_scalar::<i64>("SELECT 1", ()).unwrap(), 1);
         let mut inherited: JdbcConnection = manager.connect().unwrap();
-        // SAFETY: the child only calls into millpond, which returns at its fork check, then _exit.
-        #[allow(unsafe_code)]
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0);
-        if pid == 0 {
+        // The child only calls into millpond, which returns at its fork check. It drops nothing
+        // it inherited (its results are forgotten too): no destructor touches the parent's JVM.
+        let pid = common::fork_child(|| {
             let call = inherited.query("SELECT 1", ());
             let connect = manager.connect();
             let ok = matches!(&call, Err(e) if e.kind() == JdbcErrorKind::Forked && e.message().contains("fork"))
                 && matches!(&connect, Err(e) if e.kind() == JdbcErrorKind::Forked);
-            std::mem::forget(inherited);
-            // SAFETY: ends the child without running the parent's destructors or atexit hooks.
-            #[allow(unsafe_code)]
-            unsafe {
-                libc::_exit(if ok { 0 } else { 3 })
-            };
-        }
-        let began = Instant::now();
-        let mut status = 0;
-        loop {
-            // SAFETY: waiting for our own child.
-            #[allow(unsafe_code)]
-            let done = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-            if done == pid {
-                break;
-            }
-            if began.elapsed() > Duration::from_secs(10) {
-                // SAFETY: killing our own hung child.
-                #[allow(unsafe_code)]
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL)
-                };
-                panic!("the forked child hung touching the JVM");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "child status {status}"
-        );
+            std::mem::forget((call, connect));
+            if ok { 0 } else { 3 }
+        });
+        let code = common::wait_child_within(pid, Duration::from_secs(10))
+            .unwrap_or_else(|| panic!("the forked child hung touching the JVM"));
+        assert_eq!(code, 0, "the child's exit code (minus the signal that ended it)");
         // The parent's JVM and connections are unharmed.
         assert_eq!(conn.query_scalar::<i64>("SELECT 2", ()).unwrap(), 2);
         assert_eq!(inherited.query_scalar::<i64>("SELECT 3", ()).unwrap(), 3);

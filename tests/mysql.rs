@@ -20,7 +20,7 @@ use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -123,44 +123,34 @@ fn many_threads_share_a_pool_and_transactions_end_cleanly() {
         )
         .unwrap();
     }
-    let start = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS as i64)
-        .map(|thread| {
-            let pool = pool.clone();
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                start.wait();
-                for n in 0..ROUNDS {
-                    let mut conn = pool.get().unwrap();
-                    if n % 5 == 0 {
-                        let mut tx = conn.start_transaction(TxOpts::default()).unwrap();
-                        tx.exec_drop("INSERT INTO items VALUES (?, ?)", (thread, n))
-                            .unwrap();
-                        tx.commit().unwrap();
-                    } else if n % 7 == 0 {
-                        // Dropped without a commit: rolled back at once.
-                        let mut tx = conn.start_transaction(TxOpts::default()).unwrap();
-                        tx.exec_drop("INSERT INTO items VALUES (?, ?)", (thread, n))
-                            .unwrap();
-                        drop(tx);
-                        conn.exec_drop("INSERT INTO items VALUES (?, ?)", (thread, n))
-                            .unwrap();
-                    } else {
-                        conn.exec_drop("INSERT INTO items VALUES (?, ?)", (thread, n))
-                            .unwrap();
-                    }
-                    let mine: Option<i64> = conn
-                        .exec_first("SELECT COUNT(*) FROM items WHERE thread = ?", (thread,))
-                        .unwrap();
-                    assert_eq!(mine, Some(n + 1));
-                    assert_eq!(conn.transaction_state(), TransactionState::Idle);
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    common::together(THREADS, |thread| {
+        let thread = thread as i64;
+        for n in 0..ROUNDS {
+            let mut conn = pool.get().unwrap();
+            if n % 5 == 0 {
+                let mut tx = conn.start_transaction(TxOpts::default()).unwrap();
+                tx.exec_drop("INSERT INTO items VALUES (?, ?)", (thread, n))
+                    .unwrap();
+                tx.commit().unwrap();
+            } else if n % 7 == 0 {
+                // Dropped without a commit: rolled back at once.
+                let mut tx = conn.start_transaction(TxOpts::default()).unwrap();
+                tx.exec_drop("INSERT INTO items VALUES (?, ?)", (thread, n))
+                    .unwrap();
+                drop(tx);
+                conn.exec_drop("INSERT INTO items VALUES (?, ?)", (thread, n))
+                    .unwrap();
+            } else {
+                conn.exec_drop("INSERT INTO items VALUES (?, ?)", (thread, n))
+                    .unwrap();
+            }
+            let mine: Option<i64> = conn
+                .exec_first("SELECT COUNT(*) FROM items WHERE thread = ?", (thread,))
+                .unwrap();
+            assert_eq!(mine, Some(n + 1));
+            assert_eq!(conn.transaction_state(), TransactionState::Idle);
+        }
+    });
     let mut conn = pool.get().unwrap();
     assert_eq!(
         scalar(&mut conn, "SELECT COUNT(*) FROM items"),
@@ -210,24 +200,13 @@ fn the_server_never_sees_more_than_pool_size_plus_max_overflow_sessions() {
             (samples, most_seen, most_open, monitor)
         })
     };
-    let start = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let pool = pool.clone();
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                start.wait();
-                for _ in 0..ROUNDS {
-                    let mut conn = pool.get().unwrap();
-                    let slept: Option<i64> = conn.query_first("SELECT SLEEP(0.003)").unwrap();
-                    assert_eq!(slept, Some(0));
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    common::together(THREADS, |_| {
+        for _ in 0..ROUNDS {
+            let mut conn = pool.get().unwrap();
+            let slept: Option<i64> = conn.query_first("SELECT SLEEP(0.003)").unwrap();
+            assert_eq!(slept, Some(0));
+        }
+    });
     done.store(true, Ordering::SeqCst);
     let (samples, most_seen, most_open, mut monitor) = watcher.join().unwrap();
     assert!(samples >= 10, "the monitor sampled only {samples} times");

@@ -11,7 +11,6 @@ mod common;
 
 use std::error::Error as _;
 use std::io::Write as _;
-use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -299,27 +298,16 @@ fn real_server_threads_share_a_small_pool() {
     const THREADS: usize = 8;
     const ROUNDS: i64 = 20;
     let pool = real_pool(&url, 4);
-    let start = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let pool = pool.clone();
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                start.wait();
-                for n in 0..ROUNDS {
-                    let conn = pool.get().unwrap();
-                    let got: i64 = conn
-                        .query_row_as("SELECT :1 + :2 FROM dual", &[&(t as i64), &n])
-                        .unwrap();
-                    assert_eq!(got, t as i64 + n);
-                    assert!(pool.state().open <= 4);
-                }
-            })
-        })
-        .collect();
-    for handle in handles {
-        handle.join().unwrap();
-    }
+    common::together(THREADS, |t| {
+        for n in 0..ROUNDS {
+            let conn = pool.get().unwrap();
+            let got: i64 = conn
+                .query_row_as("SELECT :1 + :2 FROM dual", &[&(t as i64), &n])
+                .unwrap();
+            assert_eq!(got, t as i64 + n);
+            assert!(pool.state().open <= 4);
+        }
+    });
     let stats = pool.stats();
     assert!(stats.checkouts >= (THREADS as u64) * (ROUNDS as u64), "{stats:?}");
     assert!(stats.connects <= 4, "{stats:?}");

@@ -16,7 +16,7 @@ use std::collections::HashSet;
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -99,55 +99,44 @@ fn queries_statements_and_transactions_from_many_threads() {
         ))
         .unwrap();
 
-    let start = Arc::new(Barrier::new(THREADS as usize));
-    let workers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let pool = pool.clone();
-            let table = table.clone();
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                start.wait();
-                for n in 0..ROUNDS {
-                    let mut conn = pool.get().unwrap();
-                    match n % 4 {
-                        0 => {
-                            let row = conn.query_one("SELECT $1::int * 2", &[&n]).unwrap();
-                            assert_eq!(row.get::<_, i32>(0), n * 2);
-                            conn.execute(&format!("INSERT INTO {table} VALUES ($1, $2)"), &[&t, &n])
-                                .unwrap();
-                        }
-                        1 => {
-                            let mut tx = conn.transaction().unwrap();
-                            tx.execute(&format!("INSERT INTO {table} VALUES ($1, $2)"), &[&t, &n])
-                                .unwrap();
-                            tx.commit().unwrap();
-                        }
-                        2 => {
-                            let insert = conn
-                                .prepare(&format!("INSERT INTO {table} VALUES ($1, $2)"))
-                                .unwrap();
-                            assert_eq!(conn.execute(&insert, &[&t, &n]).unwrap(), 1);
-                        }
-                        _ => {
-                            conn.batch_execute(&format!("BEGIN; INSERT INTO {table} VALUES ({t}, {n})"))
-                                .unwrap();
-                            assert_eq!(conn.transaction_state(), TransactionState::Active);
-                            conn.batch_execute("COMMIT").unwrap();
-                        }
-                    }
-                    assert_eq!(conn.transaction_state(), TransactionState::Idle);
-                    let mine: i64 = conn
-                        .query_one(&format!("SELECT count(*) FROM {table} WHERE thread = $1"), &[&t])
-                        .unwrap()
-                        .get(0);
-                    assert_eq!(mine, i64::from(n) + 1);
+    common::together(THREADS as usize, |t| {
+        let t = t as i32;
+        for n in 0..ROUNDS {
+            let mut conn = pool.get().unwrap();
+            match n % 4 {
+                0 => {
+                    let row = conn.query_one("SELECT $1::int * 2", &[&n]).unwrap();
+                    assert_eq!(row.get::<_, i32>(0), n * 2);
+                    conn.execute(&format!("INSERT INTO {table} VALUES ($1, $2)"), &[&t, &n])
+                        .unwrap();
                 }
-            })
-        })
-        .collect();
-    for w in workers {
-        w.join().unwrap();
-    }
+                1 => {
+                    let mut tx = conn.transaction().unwrap();
+                    tx.execute(&format!("INSERT INTO {table} VALUES ($1, $2)"), &[&t, &n])
+                        .unwrap();
+                    tx.commit().unwrap();
+                }
+                2 => {
+                    let insert = conn
+                        .prepare(&format!("INSERT INTO {table} VALUES ($1, $2)"))
+                        .unwrap();
+                    assert_eq!(conn.execute(&insert, &[&t, &n]).unwrap(), 1);
+                }
+                _ => {
+                    conn.batch_execute(&format!("BEGIN; INSERT INTO {table} VALUES ({t}, {n})"))
+                        .unwrap();
+                    assert_eq!(conn.transaction_state(), TransactionState::Active);
+                    conn.batch_execute("COMMIT").unwrap();
+                }
+            }
+            assert_eq!(conn.transaction_state(), TransactionState::Idle);
+            let mine: i64 = conn
+                .query_one(&format!("SELECT count(*) FROM {table} WHERE thread = $1"), &[&t])
+                .unwrap()
+                .get(0);
+            assert_eq!(mine, i64::from(n) + 1);
+        }
+    });
 
     let mut conn = pool.get().unwrap();
     let total: i64 = conn
@@ -190,7 +179,6 @@ fn the_server_never_sees_more_than_pool_size_plus_overflow() {
         .unwrap();
     let mut mon = monitor();
     let done = Arc::new(AtomicBool::new(false));
-    let start = Arc::new(Barrier::new(THREADS + 1));
 
     let sampler = {
         let done = Arc::clone(&done);
@@ -206,24 +194,13 @@ fn the_server_never_sees_more_than_pool_size_plus_overflow() {
             (most_seen, most_open, samples, mon)
         })
     };
-    let workers: Vec<_> = (0..THREADS)
-        .map(|_| {
-            let pool = pool.clone();
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                start.wait();
-                for _ in 0..ROUNDS {
-                    let mut conn = pool.get().unwrap();
-                    conn.batch_execute("SELECT pg_sleep(0.002)").unwrap();
-                }
-            })
-        })
-        .collect();
     let began = Instant::now();
-    start.wait();
-    for w in workers {
-        w.join().unwrap();
-    }
+    common::together(THREADS, |_| {
+        for _ in 0..ROUNDS {
+            let mut conn = pool.get().unwrap();
+            conn.batch_execute("SELECT pg_sleep(0.002)").unwrap();
+        }
+    });
     let elapsed = began.elapsed();
     done.store(true, SeqCst);
     let (most_seen, most_open, samples, mut mon) = sampler.join().unwrap();

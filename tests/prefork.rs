@@ -33,9 +33,6 @@ const THREADS: usize = 8;
 /// How long each worker serves requests.
 const LOAD: Duration = Duration::from_millis(1500);
 
-/// Held by every test that forks, across the fork and the wait.
-static FORK_LOCK: Mutex<()> = Mutex::new(());
-
 fn tag(test: &str) -> String {
     format!("mp-prefork-{test}-{}", std::process::id())
 }
@@ -48,51 +45,18 @@ fn registry(tag: &str) -> Registry {
     Registry::new(Databases::new().with("default", DatabaseSettings::from_url(&url).unwrap()))
 }
 
-/// Runs `body` in the child and ends it with `_exit`: 0 when it went well, 1 when it returned
-/// an error (written to `report`), 99 on a panic.
-fn in_child(report: &Path, body: impl FnOnce() -> Result<String, String>) -> ! {
-    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
-        Ok(Ok(summary)) => {
+/// The child's exit code for what it did, whose summary or error goes to `report`: 0 when it
+/// went well, 1 when it returned an error (`common::fork_child` makes a panic 99).
+fn reported(report: &Path, body: impl FnOnce() -> Result<String, String>) -> i32 {
+    match body() {
+        Ok(summary) => {
             let _ = fs::write(report, summary);
             0
         }
-        Ok(Err(why)) => {
+        Err(why) => {
             let _ = fs::write(report, why);
             1
         }
-        Err(_) => 99,
-    };
-    // SAFETY: ends the child at once, without running the harness's exit path.
-    unsafe { libc::_exit(code) }
-}
-
-/// Waits for the child (killing it after 30 s); its exit code.
-fn wait_for(pid: libc::pid_t) -> i32 {
-    wait_within(pid, Duration::from_secs(30))
-        .unwrap_or_else(|| panic!("worker {pid} did not finish within 30 s"))
-}
-
-/// Waits for the child for up to `limit`; its exit code, or `None` if it had to be killed.
-fn wait_within(pid: libc::pid_t, limit: Duration) -> Option<i32> {
-    let deadline = Instant::now() + limit;
-    let mut status: libc::c_int = 0;
-    loop {
-        // SAFETY: waiting on our own child with a valid status pointer.
-        let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
-        if rc == pid {
-            assert!(libc::WIFEXITED(status), "worker {pid} died (status {status:#x})");
-            return Some(libc::WEXITSTATUS(status));
-        }
-        assert!(rc == 0, "waitpid: {}", std::io::Error::last_os_error());
-        if Instant::now() >= deadline {
-            // SAFETY: killing and reaping our own child.
-            unsafe {
-                libc::kill(pid, libc::SIGKILL);
-                libc::waitpid(pid, &mut status, 0);
-            }
-            return None;
-        }
-        thread::sleep(Duration::from_millis(5));
     }
 }
 
@@ -180,18 +144,12 @@ fn forked_workers_get_their_own_pools_within_their_caps_and_the_parent_session_s
     drop(idle);
     assert_eq!(count_tagged(&mut mon, &tag), 2);
 
-    let _forking = FORK_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _forking = common::fork_lock();
     let mut children = Vec::new();
     for n in 0..WORKERS {
         let report = dir.join(format!("worker-{n}"));
-        // SAFETY: the child does pool work and threads of its own, and leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
-        if pid == 0 {
-            in_child(&report, || worker(&registry, &parent_backends));
-        }
+        // The child does pool work and threads of its own.
+        let pid = common::fork_child(|| reported(&report, || worker(&registry, &parent_backends)));
         children.push((pid, report));
     }
 
@@ -208,7 +166,7 @@ fn forked_workers_get_their_own_pools_within_their_caps_and_the_parent_session_s
 
     let mut max_opens = Vec::new();
     for (pid, report) in children {
-        let code = wait_for(pid);
+        let code = common::wait_child(pid);
         let summary = fs::read_to_string(&report).unwrap_or_default();
         assert_eq!(code, 0, "worker {pid} failed: {summary}");
         let fields: Vec<usize> = summary.split(' ').map(|f| f.parse().unwrap()).collect();
@@ -267,14 +225,10 @@ fn a_child_that_only_inherits_the_registry_leaves_the_parents_pool_alone() {
     let backend = pool.get().unwrap().backend_pid().unwrap();
 
     let report = dir.join("child");
-    let _forking = FORK_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
-    // SAFETY: the child only reconfigures and closes the registry, then leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0);
-    if pid == 0 {
-        in_child(&report, || {
+    let _forking = common::fork_lock();
+    // The child only reconfigures and closes the registry.
+    let code = common::in_child(|| {
+        reported(&report, || {
             // Closing everything in the child closes only what the child made.
             let mine = registry
                 .pool::<PostgresManager>("default")
@@ -287,14 +241,9 @@ fn a_child_that_only_inherits_the_registry_leaves_the_parents_pool_alone() {
             registry.close_all();
             registry.configure(Databases::new());
             Ok(opened.to_string())
-        });
-    }
-    assert_eq!(
-        wait_for(pid),
-        0,
-        "{}",
-        fs::read_to_string(&report).unwrap_or_default()
-    );
+        })
+    });
+    assert_eq!(code, 0, "{}", fs::read_to_string(&report).unwrap_or_default());
     let child_backend: i32 = fs::read_to_string(&report).unwrap().parse().unwrap();
     assert_ne!(child_backend, backend);
 
@@ -377,9 +326,7 @@ fn a_fork_while_another_thread_makes_a_global_pool_leaves_the_child_a_usable_reg
     let _cleanup = Cleanup(dir.clone());
     let report = dir.join("child");
 
-    let _forking = FORK_LOCK
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let _forking = common::fork_lock();
     // This thread holds the registry's `pools` lock for SLOW while it makes the pool.
     let maker = thread::spawn(|| {
         millpond::settings::registry()
@@ -394,11 +341,9 @@ fn a_fork_while_another_thread_makes_a_global_pool_leaves_the_child_a_usable_reg
         "the test forked too late to race the pool being made"
     );
     let forking = Instant::now();
-    // SAFETY: the child only uses the registry, then leaves with _exit.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed: {}", std::io::Error::last_os_error());
-    if pid == 0 {
-        in_child(&report, || {
+    // The child only uses the registry.
+    let pid = common::fork_child(|| {
+        reported(&report, || {
             let pool = millpond::settings::registry()
                 .pool::<Quick>("atfork_quick")
                 .map_err(|e| e.to_string())?;
@@ -407,11 +352,11 @@ fn a_fork_while_another_thread_makes_a_global_pool_leaves_the_child_a_usable_reg
                 "forked once the slow pool was made: {}",
                 SLOW_LEFT.load(SeqCst)
             ))
-        });
-    }
+        })
+    });
     let fork_took = forking.elapsed();
     let waited_for_the_maker = SLOW_LEFT.load(SeqCst);
-    let Some(code) = wait_within(pid, Duration::from_secs(10)) else {
+    let Some(code) = common::wait_child_within(pid, Duration::from_secs(10)) else {
         panic!("the child deadlocked on the registry lock it inherited held (killed after 10 s)");
     };
     let summary = fs::read_to_string(&report).unwrap_or_default();

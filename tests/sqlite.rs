@@ -6,7 +6,6 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -79,32 +78,21 @@ fn concurrent_writers_through_a_pool_of_four_in_wal_mode() {
         .execute_batch("CREATE TABLE t (thread INTEGER NOT NULL, n INTEGER NOT NULL, UNIQUE (thread, n))")
         .unwrap();
 
-    let start = Arc::new(Barrier::new(THREADS));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|thread| {
-            let pool = pool.clone();
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                start.wait();
-                for n in 0..INSERTS {
-                    let conn = pool.get().unwrap();
-                    if n % 10 == 0 {
-                        // Now and then a read in the same checkout.
-                        assert!(count(&conn, "t") >= 0);
-                    }
-                    conn.execute(
-                        "INSERT INTO t (thread, n) VALUES (?1, ?2)",
-                        (thread as i64, n as i64),
-                    )
-                    .unwrap();
-                    assert!(pool.state().open <= 4);
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        h.join().unwrap();
-    }
+    common::together(THREADS, |thread| {
+        for n in 0..INSERTS {
+            let conn = pool.get().unwrap();
+            if n % 10 == 0 {
+                // Now and then a read in the same checkout.
+                assert!(count(&conn, "t") >= 0);
+            }
+            conn.execute(
+                "INSERT INTO t (thread, n) VALUES (?1, ?2)",
+                (thread as i64, n as i64),
+            )
+            .unwrap();
+            assert!(pool.state().open <= 4);
+        }
+    });
 
     let conn = pool.get().unwrap();
     assert_eq!(count(&conn, "t"), (THREADS * INSERTS) as i64);

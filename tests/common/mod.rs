@@ -2,11 +2,22 @@
 //! (checked at every open), and fails, stalls or reports a lost server on demand.
 #![allow(dead_code, unreachable_pub)]
 
+#[cfg(unix)]
+pub mod fork;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod proxy;
 pub mod silent;
+pub mod threads;
 pub mod throwaway;
+
+// Not every test binary starts threads together or forks (dead_code, allowed above, does not
+// cover re-exports).
+#[cfg(unix)]
+#[allow(unused_imports)]
+pub use fork::{fork_child, fork_lock, in_child, wait_child, wait_child_within};
+#[allow(unused_imports)]
+pub use threads::{race, together};
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};

@@ -1,7 +1,7 @@
 //! `pool.close()`: idle connections closed now, in-use ones when they come back, waiters and every
 //! later checkout refused with `Error::Closed`; and the pool's events and their `echo`.
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
 //! Options: every bad value is refused at build with `Error::Config`, naming the option and what
 //! is accepted; the defaults are the documented ones; r2d2's builder names map onto ours.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};

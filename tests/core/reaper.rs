@@ -1,7 +1,7 @@
 //! The reaper: idle trimming down to `min_idle`, filling up to `min_idle`, keepalive pings, leak
 //! reports, and its weak hold on the pool.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;

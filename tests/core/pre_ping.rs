@@ -1,7 +1,7 @@
 //! Pre-ping: an idle connection not used within the bypass window is validated before it is
 //! handed out; one that fails is replaced within the same checkout.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;

@@ -4,7 +4,7 @@
 //! thread of its own, is waited for and nothing else blocks), `try_get` when the pool is full. After every step the pool's state, its stats and
 //! the fake backend's own counts must agree with the model.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::time::Duration;

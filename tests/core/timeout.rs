@@ -1,7 +1,7 @@
 //! Checkout timeouts: not before the timeout, soon after it, with an error that says what the
 //! pool looked like; a waiter that timed out never receives a connection.
 
-mod common;
+use crate::common;
 
 use std::sync::mpsc;
 use std::thread;

@@ -1,10 +1,10 @@
 //! Connect errors: reported at once as `Error::Connect` with the backend's own error, to every
 //! caller, never disguised as a timeout, and never costing a slot.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::{Arc, Barrier, mpsc};
+use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -82,21 +82,12 @@ fn concurrent_callers_all_get_connect_errors_and_no_slot_is_lost() {
     let pool = pool(&fake, 4, 4);
     fake.state.fail_connect.store(true, SeqCst);
 
-    let start = Arc::new(Barrier::new(CALLERS));
-    let threads: Vec<_> = (0..CALLERS)
-        .map(|_| {
-            let pool = pool.clone();
-            let start = Arc::clone(&start);
-            thread::spawn(move || {
-                start.wait();
-                let started = Instant::now();
-                let result = pool.get();
-                (result.map(|_| ()), started.elapsed())
-            })
-        })
-        .collect();
-    for t in threads {
-        let (result, elapsed) = t.join().unwrap();
+    let outcomes = common::together(CALLERS, |_| {
+        let started = Instant::now();
+        let result = pool.get();
+        (result.map(|_| ()), started.elapsed())
+    });
+    for (result, elapsed) in outcomes {
         let err = result.expect_err("the backend refuses");
         assert_refused(&err);
         assert!(
@@ -121,35 +112,16 @@ fn concurrent_callers_all_get_connect_errors_and_no_slot_is_lost() {
         "{s:?}"
     );
 
-    // Every slot is still there: 8 connections held at once.
+    // Every slot is still there: 8 connections held at once (each thread hands back the one
+    // it got, which stays checked out until dropped here).
     fake.state.fail_connect.store(false, SeqCst);
-    let (got_tx, got_rx) = mpsc::channel();
-    let release = Arc::new(Barrier::new(8 + 1));
-    let holders: Vec<_> = (0..8)
-        .map(|_| {
-            let pool = pool.clone();
-            let got_tx = got_tx.clone();
-            let release = Arc::clone(&release);
-            thread::spawn(move || match pool.get_timeout(Duration::from_secs(2)) {
-                Ok(conn) => {
-                    got_tx.send(Ok(())).unwrap();
-                    release.wait();
-                    drop(conn);
-                }
-                Err(err) => got_tx.send(Err(err.to_string())).unwrap(),
-            })
-        })
-        .collect();
-    let results: Vec<_> = (0..8).map(|_| got_rx.recv().unwrap()).collect();
+    let results = common::together(8, |_| pool.get_timeout(Duration::from_secs(2)));
     let failures: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     assert!(failures.is_empty(), "a slot was lost: {failures:?}");
     let s = pool.state();
     assert_eq!((s.open, s.in_use, s.overflow), (8, 8, 4), "{s:?}");
     assert!(pool.try_get().unwrap().is_none(), "the cap is 8");
-    release.wait();
-    for h in holders {
-        h.join().unwrap();
-    }
+    drop(results);
     common::settle(&pool);
     let s = pool.state();
     assert_eq!((s.open, s.idle), (4, 4), "{s:?}");

@@ -2,7 +2,7 @@
 //! Checkouts work, `is_valid` is the pre-ping outside the bypass window, `has_broken` on return
 //! closes the connection, and connect errors come back whole.
 
-mod common;
+use crate::common;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};

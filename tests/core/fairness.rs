@@ -3,9 +3,9 @@
 //! nobody arriving later can take it. Most tests here set the window to zero, which makes the
 //! queue strict from the first waiter; the last ones show the window itself.
 
-mod common;
+use crate::common;
 
-use std::sync::{Arc, Barrier, Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -155,13 +155,9 @@ fn newcomer_racing_a_return_does_not_jump_the_queue() {
         let holder = pool.get().unwrap();
         let waiter = start_waiter(&pool, &order, 0, 0);
 
-        let go = Arc::new(Barrier::new(2));
-        let newcomer = {
-            let pool = pool.clone();
-            let order = Arc::clone(&order);
-            let go = Arc::clone(&go);
-            thread::spawn(move || {
-                go.wait();
+        common::race(
+            || drop(holder),
+            || {
                 // Some only once the waiter has had the connection and given it back; the
                 // order says which.
                 let conn = match pool.try_get().unwrap() {
@@ -170,12 +166,9 @@ fn newcomer_racing_a_return_does_not_jump_the_queue() {
                 };
                 order.lock().unwrap().push(1);
                 drop(conn);
-            })
-        };
-        go.wait();
-        drop(holder);
+            },
+        );
         waiter.join().unwrap();
-        newcomer.join().unwrap();
         assert_eq!(*order.lock().unwrap(), vec![0, 1], "round {round}");
     }
     assert_eq!(fake.state.opens(), 1);

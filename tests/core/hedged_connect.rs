@@ -3,7 +3,7 @@
 //! deadline. A cold start does the same (nothing can come back then, but the deadline holds);
 //! `try_get` starts the connect and does not wait for it.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::thread;
@@ -315,26 +315,15 @@ fn counts_hold_under_a_spike() {
         .unwrap();
     common::check_out_and_return(&pool, 2);
     fake.state.connect_delay_ms.store(60, SeqCst);
-    let barrier = std::sync::Arc::new(std::sync::Barrier::new(CALLERS));
-    let threads: Vec<_> = (0..CALLERS)
-        .map(|_| {
-            let pool = pool.clone();
-            let barrier = std::sync::Arc::clone(&barrier);
-            thread::spawn(move || {
-                barrier.wait();
-                for _ in 0..3 {
-                    let conn = pool.get().unwrap();
-                    let s = pool.state();
-                    assert!(s.open <= 8, "{s:?}");
-                    thread::sleep(Duration::from_millis(2));
-                    drop(conn);
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+    common::together(CALLERS, |_| {
+        for _ in 0..3 {
+            let conn = pool.get().unwrap();
+            let s = pool.state();
+            assert!(s.open <= 8, "{s:?}");
+            thread::sleep(Duration::from_millis(2));
+            drop(conn);
+        }
+    });
     assert!(
         eventually(Duration::from_secs(3), || pool.state().opening == 0),
         "{:?}",
@@ -399,21 +388,9 @@ fn threads_holding_at_once_open_one_connection_each() {
             .build(fake.clone())
             .unwrap();
         fake.state.connect_delay_ms.store(15, SeqCst);
-        let barrier = std::sync::Arc::new(std::sync::Barrier::new(THREADS));
-        let threads: Vec<_> = (0..THREADS)
-            .map(|_| {
-                let pool = pool.clone();
-                let barrier = std::sync::Arc::clone(&barrier);
-                thread::spawn(move || {
-                    let conn = pool.get().unwrap();
-                    barrier.wait();
-                    drop(conn);
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
+        // Each thread hands back the connection it got: all are held at once until dropped here.
+        let held = common::together(THREADS, |_| pool.get().unwrap());
+        drop(held);
         assert!(
             eventually(Duration::from_secs(3), || pool.state().opening == 0),
             "{:?}",
@@ -461,7 +438,10 @@ fn a_cold_start_whose_connect_panics_frees_its_slot() {
     let pool = Pool::builder()
         .pool_size(1)
         .max_overflow(Some(0))
-        .timeout(Duration::from_millis(500))
+        // Room for the panic's report: with RUST_BACKTRACE=1 the first backtrace of the
+        // process is symbolised under the panic hook's lock, which took over 450 ms on a
+        // loaded machine (500 ms here timed out now and then, under --test-threads=32).
+        .timeout(Duration::from_secs(5))
         .build(manager.clone())
         .unwrap();
     manager.panics.store(true, SeqCst);

@@ -1,10 +1,10 @@
 //! Overflow: the pool never holds more than `pool_size + max_overflow` connections (counting
 //! those being opened), grows into overflow under demand, and drains back to `pool_size` idle.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
 
@@ -44,52 +44,39 @@ fn hammering_never_exceeds_pool_size_plus_overflow_and_drains_back() {
     fake.state.connect_delay_ms.store(1, SeqCst);
     fake.state.close_delay_ms.store(1, SeqCst);
     let pool = pool_4_plus_4(&fake);
-    let burst = Arc::new(Barrier::new(THREADS));
-    let all_held = Arc::new(Barrier::new(HOLDERS));
-    let max_seen_open = Arc::new(AtomicUsize::new(0));
-    let at_cap = Arc::new(Mutex::new(Vec::new()));
-    let at_start = Arc::new(Mutex::new(Vec::new()));
+    let burst = Barrier::new(THREADS);
+    let all_held = Barrier::new(HOLDERS);
+    let max_seen_open = AtomicUsize::new(0);
+    let at_cap = Mutex::new(Vec::new());
+    let at_start = Mutex::new(Vec::new());
 
-    let threads: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let pool = pool.clone();
-            let burst = Arc::clone(&burst);
-            let all_held = Arc::clone(&all_held);
-            let max_seen_open = Arc::clone(&max_seen_open);
-            let at_cap = Arc::clone(&at_cap);
-            let at_start = Arc::clone(&at_start);
-            thread::spawn(move || {
-                for b in 0..BURSTS {
-                    if burst.wait().is_leader() {
-                        // Every connection is back; looked at before anyone takes one again.
-                        at_start.lock().unwrap().push(pool.state());
+    common::together(THREADS, |t| {
+        for b in 0..BURSTS {
+            if burst.wait().is_leader() {
+                // Every connection is back; looked at before anyone takes one again.
+                at_start.lock().unwrap().push(pool.state());
+            }
+            burst.wait();
+            for round in 0..ROUNDS {
+                let conn = pool
+                    .get()
+                    .unwrap_or_else(|e| panic!("thread {t} burst {b} round {round}: {e}"));
+                let state = pool.state();
+                max_seen_open.fetch_max(state.open, SeqCst);
+                assert!(state.open <= CAP, "thread {t} saw {state:?}");
+                assert!(state.in_use <= CAP, "thread {t} saw {state:?}");
+                if round == 0 && t < HOLDERS {
+                    if all_held.wait().is_leader() {
+                        at_cap.lock().unwrap().push(pool.state());
                     }
-                    burst.wait();
-                    for round in 0..ROUNDS {
-                        let conn = pool
-                            .get()
-                            .unwrap_or_else(|e| panic!("thread {t} burst {b} round {round}: {e}"));
-                        let state = pool.state();
-                        max_seen_open.fetch_max(state.open, SeqCst);
-                        assert!(state.open <= CAP, "thread {t} saw {state:?}");
-                        assert!(state.in_use <= CAP, "thread {t} saw {state:?}");
-                        if round == 0 && t < HOLDERS {
-                            if all_held.wait().is_leader() {
-                                at_cap.lock().unwrap().push(pool.state());
-                            }
-                            // Nobody gives back before the leader has looked.
-                            all_held.wait();
-                        }
-                        thread::yield_now();
-                        drop(conn);
-                    }
+                    // Nobody gives back before the leader has looked.
+                    all_held.wait();
                 }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
+                thread::yield_now();
+                drop(conn);
+            }
+        }
+    });
 
     // Between bursts every connection is back, and at most `pool_size` of them stay idle (two
     // returns racing under the lock once kept one connection too many).
@@ -212,32 +199,15 @@ fn unlimited_overflow_grows_past_pool_size_and_drains_back() {
         .build(fake.clone())
         .unwrap();
 
-    // Many threads at once, each holding its connection until all hold one: none may wait.
-    // Every thread reaches both barriers whatever it got, so a failure fails instead of hanging.
-    let all_held = Arc::new(Barrier::new(DEMAND + 1));
-    let release = Arc::new(Barrier::new(DEMAND + 1));
-    let threads: Vec<_> = (0..DEMAND)
-        .map(|_| {
-            let pool = pool.clone();
-            let all_held = Arc::clone(&all_held);
-            let release = Arc::clone(&release);
-            thread::spawn(move || {
-                // With no cap a slot is always free: this connects at once, never waiting for
-                // another thread's connection.
-                let conn = pool.get().map(Some);
-                all_held.wait();
-                release.wait();
-                conn.map(|conn| conn.is_some())
-            })
-        })
-        .collect();
-    all_held.wait();
+    // Many threads at once, each handing back the connection it got, so that all are held at
+    // once: none may wait.
+    // With no cap a slot is always free: each connects at once, never waiting for another
+    // thread's connection.
+    let held = common::together(DEMAND, |_| pool.get());
     let s = pool.state();
     let max_live = fake.state.max_live();
-    release.wait();
-    for t in threads {
-        let got = t.join().unwrap().unwrap();
-        assert!(got, "unlimited overflow never makes a caller wait");
+    for conn in held {
+        conn.expect("unlimited overflow never makes a caller wait");
     }
     assert_eq!((s.open, s.in_use, s.idle), (DEMAND, DEMAND, 0), "{s:?}");
     assert_eq!(s.overflow, DEMAND - POOL, "{s:?}");

@@ -4,7 +4,7 @@
 //! The per-connection jitter (0–2.5% off each lifetime) is covered by the unit test in
 //! `src/pool/conn.rs`; here every wait past a lifetime is long enough for any jitter.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! kept (panicking borrower, `has_broken`, the borrower's `invalidate`, a failed reset), `detach`,
 //! and closes that run in the background without delaying anyone.
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
