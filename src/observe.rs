@@ -55,8 +55,8 @@ pub struct Stats {
     pub checkouts: u64,
     /// Checkouts served after waiting for another thread: no idle connection and no free slot
     /// at once, then a connection given back (or a slot freed) by another thread. A checkout
-    /// served by a connection opened for it waited for the database, not the pool: it counts
-    /// in `connects`, not here.
+    /// that found a free slot waited for the database, not the pool, whatever served it (its
+    /// own connect, or a connection that came back first): it counts in `connects`, not here.
     pub waits: u64,
     /// The total time checkouts spent waiting.
     pub wait_time_total: Duration,

@@ -245,15 +245,29 @@ impl<M: ManageConnection> Core<M> {
         wait: bool,
     ) -> Result<Option<(Acquired, Duration)>, Error> {
         let mut inner = self.lock();
-        if inner.closed {
-            return Err(Error::Closed);
-        }
-        // First come, first served once a waiter has waited past the fairness window: then join
-        // the queue behind the waiters.
-        if (inner.waiters.is_empty() || !self.strict.load(Ordering::SeqCst))
-            && let Some(acquired) = self.take_next(&mut inner, options)
-        {
-            return Ok(Some((acquired, Duration::ZERO)));
+        loop {
+            if inner.closed {
+                return Err(Error::Closed);
+            }
+            // First come, first served once a waiter has waited past the fairness window: then
+            // join the queue behind the waiters.
+            if !(inner.waiters.is_empty() || !self.strict.load(Ordering::SeqCst)) {
+                break;
+            }
+            // Looked for before the claim, as `dispatch` does: a connection being given back
+            // (PENDING, counted as idle by `state`) is waited for rather than passed over for a
+            // new connect, or `try_get` would answer "nothing idle" with one about to be.
+            let pending = self.slots.iter().any(|(_, slot)| slot.state() == PENDING);
+            if let Some(acquired) = self.take_next_unless(&mut inner, options, pending) {
+                return Ok(Some((acquired, Duration::ZERO)));
+            }
+            if !pending {
+                break;
+            }
+            // Its owner sets it IDLE without the lock (after a nudge that takes it).
+            drop(inner);
+            std::thread::yield_now();
+            inner = self.lock();
         }
         if !wait {
             return inner.unreported.take().map_or(Ok(None), Err);
@@ -417,6 +431,8 @@ impl<M: ManageConnection> Core<M> {
         let window_ends = super::clock::after(start, self.fairness_window);
         // Whether this turn of the loop follows a sleep (a nudge, or a timer).
         let mut slept = false;
+        // Whether the waiter slept at all.
+        let mut blocked = false;
         loop {
             let now = Instant::now();
             if inner.quiet_until.is_none_or(|until| now >= until) {
@@ -437,9 +453,15 @@ impl<M: ManageConnection> Core<M> {
                 }
                 self.left_queue(&mut inner);
                 let waited = now.saturating_duration_since(start);
-                // Served by a connection opened for it: it waited for the database, not for
-                // the pool.
-                if record && !matches!(acquired, Acquired::Opened(_)) {
+                // Served by a connection opened for it, it waited for the database, not for
+                // the pool. Handed a free slot before it ever slept, it only took its turn (a
+                // queue made strict by older waiters): no wait either.
+                let waited_for_pool = match acquired {
+                    Acquired::Idle(_) => true,
+                    Acquired::Slot(_) => blocked,
+                    Acquired::Opened(_) => false,
+                };
+                if record && waited_for_pool {
                     inner.waits.record_wait(waited);
                 }
                 return Ok((acquired, waited));
@@ -491,6 +513,7 @@ impl<M: ManageConnection> Core<M> {
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
             slept = true;
+            blocked = true;
         }
     }
 
@@ -555,10 +578,16 @@ impl<M: ManageConnection> Core<M> {
 
     /// An idle slot or, within the cap and the connect limit, a free one reserved for opening.
     fn take_next(&self, inner: &mut Inner, options: &PoolOptions) -> Option<Acquired> {
+        self.take_next_unless(inner, options, false)
+    }
+
+    /// As [`Core::take_next`], but with no new slot while `pending` (a connection is on its way
+    /// to idle, to be waited for instead).
+    fn take_next_unless(&self, inner: &mut Inner, options: &PoolOptions, pending: bool) -> Option<Acquired> {
         if let Some(index) = self.claim_any() {
             return Some(Acquired::Idle(index));
         }
-        if inner.opening < options.connect_concurrency {
+        if !pending && inner.opening < options.connect_concurrency {
             return self.reserve_slot(inner, options).map(Acquired::Slot);
         }
         None

@@ -452,8 +452,7 @@ impl<M: ManageConnection> Shared<M> {
                     // never past the deadline: no backend's connect can hold the caller longer.
                     match core.start_hedge(&self.options, index, bound.start, bound.end, &mut place) {
                         Ok(ticket) => {
-                            let counted = !waited.is_zero();
-                            next = Some(self.hedge(core, index, permit, ticket, bound, counted)?);
+                            next = Some(self.hedge(core, index, permit, ticket, bound)?);
                             continue;
                         }
                         Err((err, release)) => {
@@ -625,7 +624,8 @@ impl<M: ManageConnection> Shared<M> {
 
     /// The hedged connect: starts the connect on a thread of its own, then waits in the queue
     /// (as `ticket`) for whichever comes first. Kept out of `checkout`, whose fast path it would
-    /// only weigh down.
+    /// only weigh down. Never counted as a wait ([`Stats::waits`]): the caller had a free slot,
+    /// so whatever serves it came while it waited for the database, not for the pool.
     #[cold]
     #[inline(never)]
     fn hedge(
@@ -635,10 +635,9 @@ impl<M: ManageConnection> Shared<M> {
         permit: Option<CapPermit>,
         ticket: u64,
         bound: Deadline,
-        counted: bool,
     ) -> Result<(Acquired, Duration), Error> {
         self.connect_in_background(core, index, permit, ticket);
-        core.wait_queued(&self.options, bound.start, bound.end, ticket, !counted)
+        core.wait_queued(&self.options, bound.start, bound.end, ticket, false)
     }
 
     /// Opens a connection on a thread of its own in a slot the caller reserved and the waiter

@@ -223,5 +223,6 @@ fn unlimited_overflow_grows_past_pool_size_and_drains_back() {
     );
     assert_eq!(fake.state.live(), POOL);
     assert_eq!(pool.stats().overflow_closes, (DEMAND - POOL) as u64);
-    assert_eq!(pool.stats().waits, 0);
+    let stats = pool.stats();
+    assert_eq!(stats.waits, 0, "{stats:?}");
 }
