@@ -251,7 +251,7 @@ impl<M: ManageConnection> Core<M> {
             }
             // First come, first served once a waiter has waited past the fairness window: then
             // join the queue behind the waiters.
-            if !(inner.waiters.is_empty() || !self.strict.load(Ordering::SeqCst)) {
+            if !inner.waiters.is_empty() && self.strict.load(Ordering::SeqCst) {
                 break;
             }
             // Looked for before the claim, as `dispatch` does: a connection being given back
