@@ -886,6 +886,9 @@ impl<M: ManageConnection> Core<M> {
         error: Error,
     ) -> Release<M> {
         let mut inner = self.lock();
+        // Counted under the lock that records the failure: whoever sees the count and then asks
+        // (a `try_get`) finds the failure, and whoever sees the opening end sees the count.
+        Counters::bump(&self.counters.connect_errors);
         inner.opening -= 1;
         inner.last_connect_error = Some(message);
         let hedge = Self::end_hedge(&mut inner, ticket);

@@ -656,7 +656,6 @@ impl<M: ManageConnection> Shared<M> {
         if let Err(err) = spawned {
             // The cap's permit went with the closure. The waiter gets the error as if the
             // connect had failed.
-            Counters::bump(&core.counters.connect_errors);
             let message = format!("could not start a thread to open a connection: {err}");
             let err = Error::Connect(message.clone().into());
             drop(core.hedge_failed(&self.options, index, ticket, message, err));
@@ -674,7 +673,6 @@ impl<M: ManageConnection> Shared<M> {
             Err(payload) => {
                 // The panic hook has printed it; the waiting caller gets it as a connect error,
                 // and the slot is freed instead of staying counted as opening for good.
-                Counters::bump(&core.counters.connect_errors);
                 let message = connect_panicked(payload.as_ref());
                 let err = Error::Connect(message.clone().into());
                 drop(core.hedge_failed(&self.options, index, ticket, message, err));
@@ -688,7 +686,6 @@ impl<M: ManageConnection> Shared<M> {
                 }
             }
             Err(err) => {
-                Counters::bump(&core.counters.connect_errors);
                 let message = crate::error::chain(&err);
                 let err: crate::error::BoxError = Box::new(err);
                 self.emit(&Event::ConnectFailed {
