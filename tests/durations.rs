@@ -322,9 +322,10 @@ fn get_timeout_max_with_an_expired_idle_connection_replaces_it() {
         .expect("the expired connection is replaced");
     assert_eq!(conn.serial, 2, "a new connection");
     drop(conn);
-    // The expired one is closed on a worker thread.
+    // The expired one is closed on a worker thread. (The new one may have outlived its 1 ms
+    // too by the time it came back, and been closed on return.)
     assert!(
-        eventually(Duration::from_secs(5), || pool.stats().recycled == 1),
+        eventually(Duration::from_secs(5), || pool.stats().recycled >= 1),
         "{:?}",
         pool.stats()
     );
