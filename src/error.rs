@@ -164,6 +164,7 @@ impl fmt::Display for Rounded {
 
 /// An option that was refused, and what would be accepted.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct ConfigError {
     /// The option's name, as the builder spells it (`pool_size`, `idle_timeout`, …).
     pub option: &'static str,
@@ -172,7 +173,10 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(crate) fn new(option: &'static str, message: impl Into<String>) -> Self {
+    /// The error for `option` (as the builder or the settings spell it): `message` says what
+    /// was wrong and what is accepted. For backends made from settings
+    /// ([`FromSettings`](crate::settings::FromSettings)) outside this crate.
+    pub fn new(option: &'static str, message: impl Into<String>) -> Self {
         ConfigError {
             option,
             message: message.into(),

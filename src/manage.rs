@@ -5,6 +5,7 @@ use std::time::Duration;
 
 /// Whether a connection has a transaction open, as far as the backend can tell without I/O.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TransactionState {
     /// No transaction is open: returning the connection needs no round trip.
     Idle,
@@ -16,6 +17,7 @@ pub enum TransactionState {
 
 /// What the pool asks a backend to do to a connection coming back, per the reset policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ResetAction<'a> {
     /// End the open transaction with a rollback.
     Rollback,

@@ -16,6 +16,7 @@ use crate::error::ConfigError;
 /// SQLAlchemy's `reset_on_return`. With `Rollback` and `Commit` the pool asks the backend whether
 /// a transaction is open and makes no round trip when none is.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum ResetOnReturn {
     /// Roll back an open transaction (the default).
     #[default]
