@@ -257,16 +257,20 @@ impl<M: ManageConnection> Core<M> {
             // Looked for before the claim, as `dispatch` does: a connection being given back
             // (PENDING, counted as idle by `state`) is waited for rather than passed over for a
             // new connect, or `try_get` would answer "nothing idle" with one about to be.
-            let pending = self.slots.iter().any(|(_, slot)| slot.state() == PENDING);
+            // Past the deadline, nothing is waited for.
+            let pending = self.any_pending() && Instant::now() < deadline;
             if let Some(acquired) = self.take_next_unless(&mut inner, options, pending) {
                 return Ok(Some((acquired, Duration::ZERO)));
             }
             if !pending {
                 break;
             }
-            // Its owner sets it IDLE without the lock (after a nudge that takes it).
+            // Waited out without the lock: its owner may need the lock (to nudge a waiter, or
+            // to hand it to one) before it lets the slot go.
             drop(inner);
-            std::thread::yield_now();
+            while self.any_pending() && Instant::now() < deadline {
+                std::thread::yield_now();
+            }
             inner = self.lock();
         }
         if !wait {
@@ -276,6 +280,12 @@ impl<M: ManageConnection> Core<M> {
         let ticket = self.enqueue(&mut inner, start, place, false);
         self.wait_turn(inner, options, start, deadline, ticket, true)
             .map(Some)
+    }
+
+    /// Whether a connection is on its way back (PENDING): its owner lets the slot go in a
+    /// moment, idle or handed to a waiter.
+    fn any_pending(&self) -> bool {
+        self.slots.iter().any(|(_, slot)| slot.state() == PENDING)
     }
 
     /// Queues a waiter in the order the checkouts began: at the back for a new one, at its old
@@ -665,7 +675,7 @@ impl<M: ManageConnection> Core<M> {
             // Looked for before the claim: a slot PENDING then may turn IDLE just after the
             // claim fails, when its owner's one nudge is already spent. A slot that turns
             // PENDING after this look is followed by a nudge this waiter will see.
-            let pending = self.slots.iter().any(|(_, slot)| slot.state() == PENDING);
+            let pending = self.any_pending();
             if let Some(index) = self.claim_any() {
                 self.grant(inner, 0, Acquired::Idle(index));
                 continue;
