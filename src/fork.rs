@@ -7,8 +7,8 @@
 //! `getpid` is a system call on current glibc, too dear for every checkout; a
 //! `pthread_atfork` child handler costs nothing until a fork happens.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Once, OnceLock};
+use std::sync::Once;
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 /// How many forks lie between the first process and this one.
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
@@ -16,18 +16,24 @@ static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 static REGISTER: Once = Once::new();
 
 /// The hooks run in a forked child, in the order they were registered, after the generation
-/// is bumped. A fixed table the handler reads with atomic loads, because it may take no lock
-/// and allocate nothing (`OnceLock::get` is one acquire load; a slot being set during the
-/// fork reads as empty).
-static CHILD_HOOKS: [OnceLock<fn()>; 4] = [const { OnceLock::new() }; 4];
+/// is bumped: `fn()` pointers in a fixed table of atomics, because the handler may take no lock
+/// and allocate nothing, and registering takes none either (a fork while a hook is being
+/// registered leaves the child nothing half-done to wait for; the hook being set then reads as
+/// set or as empty).
+static CHILD_HOOKS: [AtomicPtr<()>; 4] = [const { AtomicPtr::new(std::ptr::null_mut()) }; 4];
 
 #[cfg(unix)]
 extern "C" fn on_fork_child() {
     // Only atomics and the hooks (close(2) for the cap): async-signal-safe, as a child
     // handler must be.
     FORK_GENERATION.fetch_add(1, Ordering::Relaxed);
-    for hook in &CHILD_HOOKS {
-        if let Some(hook) = hook.get() {
+    for slot in &CHILD_HOOKS {
+        let hook = slot.load(Ordering::Acquire);
+        if !hook.is_null() {
+            // SAFETY: `on_child` is the only writer of the table, and stores only `fn()`
+            // pointers, cast to data pointers of the same size.
+            #[allow(unsafe_code)]
+            let hook = unsafe { std::mem::transmute::<*mut (), fn()>(hook) };
             hook();
         }
     }
@@ -44,7 +50,7 @@ pub(crate) fn watch() {
             #[allow(unsafe_code)]
             let rc = unsafe { libc::pthread_atfork(None, None, Some(on_fork_child)) };
             if rc != 0 {
-                log::warn!(target: "millpond::pool", "pthread_atfork failed ({rc}): pools cannot detect a fork");
+                log::warn!(target: "millpond::fork", "pthread_atfork failed ({rc}): pools cannot detect a fork");
             }
         }
     });
@@ -53,14 +59,21 @@ pub(crate) fn watch() {
 /// Runs `hook` in every forked child, after the generation is bumped (and installs the fork
 /// handler if no pool has yet). `hook` runs in the child of a multi-threaded process: it must
 /// be async-signal-safe (atomics and system calls such as close(2); no allocation, no lock).
-/// Register each hook once (behind a `Once`).
+/// Registering the same hook again does nothing; two threads registering it at once may both
+/// succeed, so a hook must bear running twice.
 #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 pub(crate) fn on_child(hook: fn()) {
     watch();
-    if !CHILD_HOOKS.iter().any(|slot| slot.set(hook).is_ok()) {
-        // Only the crate registers hooks, a known few: more is a bug here.
-        unreachable!("more fork child hooks than CHILD_HOOKS holds");
+    let hook = hook as *mut ();
+    for slot in &CHILD_HOOKS {
+        match slot.compare_exchange(std::ptr::null_mut(), hook, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return,
+            Err(set) if set == hook => return,
+            Err(_) => {}
+        }
     }
+    // Only the crate registers hooks, a known few: more is a bug here.
+    unreachable!("more fork child hooks than CHILD_HOOKS holds");
 }
 
 /// Installs `pthread_atfork` handlers of a part that must act before and after every fork

@@ -24,8 +24,9 @@ use crate::fork;
 static OPEN_CAP_FILES: [AtomicI32; 64] = [const { AtomicI32::new(-1) }; 64];
 
 /// Closes, in a freshly forked child, the descriptors of the parent's cap files: otherwise a
-/// child would keep the parent's slots held after the parent died. Async-signal-safe: a fork
-/// child hook, registered with the fork module as the first cap file is opened.
+/// child would keep the parent's slots held after the parent died. Async-signal-safe, and
+/// harmless if run twice: a fork child hook, registered with the fork module as the first cap
+/// file is opened.
 #[cfg(target_os = "linux")]
 fn close_inherited() {
     for entry in &OPEN_CAP_FILES {
@@ -91,9 +92,9 @@ impl ProcessCap {
         {
             use std::os::fd::IntoRawFd;
             use std::os::unix::fs::OpenOptionsExt;
-            // Before any descriptor is in the table, the child closes those in it.
-            static CLOSE_IN_CHILD: std::sync::Once = std::sync::Once::new();
-            CLOSE_IN_CHILD.call_once(|| fork::on_child(close_inherited));
+            // Before any descriptor is in the table, the child closes those in it. (Registered
+            // again on every open, which finds it there: no lock a fork could leave taken.)
+            fork::on_child(close_inherited);
             let file: File = OpenOptions::new()
                 .read(true)
                 .write(true)
