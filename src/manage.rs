@@ -17,7 +17,6 @@ pub enum TransactionState {
 
 /// What the pool asks a backend to do to a connection coming back, per the reset policy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum ResetAction<'a> {
     /// End the open transaction with a rollback.
     Rollback,

@@ -195,6 +195,13 @@ pub trait HandleEvent: Send + Sync + 'static {
     fn handle(&self, event: &Event<'_>);
 }
 
+/// A handler shows as `…`, so that options and settings holding one can be printed.
+impl fmt::Debug for dyn HandleEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("…")
+    }
+}
+
 /// The handler behind the `echo` option: every event as one `log` line at info level.
 #[derive(Debug)]
 pub(crate) struct EchoEvents {

@@ -5,7 +5,6 @@
 //! settings make the `POOL_OPTIONS` keys and URL query parameters (`settings/pool_options.rs`).
 //! Adding an option is one entry here (and its use in the pool).
 
-use std::fmt;
 use std::sync::{PoisonError, RwLock};
 use std::time::Duration;
 
@@ -117,11 +116,13 @@ macro_rules! for_each_option {
             table "900 s, less 0–2.5% jitter; `None` = forever", "`pool_recycle`", "`max_lifetime`", "`maxLifetime`";
 
             /// Idle connections unused for this long are closed by the reaper, down to
-            /// `min_idle`. `None` never closes them for idleness. Default 600 s; may not be
-            /// longer than `recycle`: left at its default, it is dropped when `recycle` is
-            /// chosen shorter (connections then close when they expire, as HikariCP does);
-            /// chosen longer than `recycle`, it is refused. HikariCP `idleTimeout`, r2d2
-            /// `idle_timeout`. Greater than zero.
+            /// `min_idle`. `None` never closes them for idleness. Default 600 s. Greater than
+            /// zero, and not longer than `recycle`: through the builder's setters or settings, a
+            /// default left as it is is dropped when `recycle` is set shorter (connections then
+            /// close when they expire, as HikariCP does), and one set longer is refused; options
+            /// given whole ([`Builder::from_options`](crate::Builder::from_options),
+            /// [`setup`](crate::settings::setup)) are checked as given. HikariCP `idleTimeout`,
+            /// r2d2 `idle_timeout`.
             idle_timeout: Option<std::time::Duration> = Some(std::time::Duration::from_secs(600));
             set(value: impl Into<Option<std::time::Duration>>) => value.into();
             check crate::options::positive;
@@ -143,7 +144,7 @@ macro_rules! for_each_option {
             set(value: std::time::Duration) => value;
             check crate::options::any;
             settings seconds;
-            table "500 ms", "—", "—", "`aliveBypassWindowMs`";
+            table "500 ms", "—", "—", "`com.zaxxer.hikari.aliveBypassWindowMs`";
 
             /// The longest one validation may take (it is also bounded by the checkout's own
             /// deadline). Default 5 s. HikariCP `validationTimeout`. Greater than zero.
@@ -154,21 +155,22 @@ macro_rules! for_each_option {
             table "5 s", "—", "—", "`validationTimeout`";
 
             /// What is done to a connection given back. Default [`ResetOnReturn::Rollback`],
-            /// only when a transaction is open. SQLAlchemy `reset_on_return`.
+            /// only when a transaction is open. SQLAlchemy `pool_reset_on_return`.
             reset_on_return: crate::options::ResetOnReturn = crate::options::ResetOnReturn::Rollback;
             set(value: crate::options::ResetOnReturn) => value;
             check crate::options::reset_statement;
             settings reset_on_return;
-            table "`Rollback` (only when a transaction is open)", "`reset_on_return`", "—", "—";
+            table "`Rollback` (only when a transaction is open)", "`pool_reset_on_return`", "—", "—";
 
-            /// Hand out the most recently returned idle connection first (`true`, the default),
-            /// which lets surplus connections age out; `false` is first-in first-out.
-            /// SQLAlchemy `use_lifo`.
+            /// `true` (the default): hand out the connection this thread gave back last, else
+            /// the lowest idle slot, which keeps use on few connections and lets the others age
+            /// out. `false`: round robin over the idle ones, spreading use over every
+            /// connection. SQLAlchemy `pool_use_lifo`.
             lifo: bool = true;
             set(value: bool) => value;
             check crate::options::any;
             settings boolean;
-            table "`true`: this thread's last connection, then the lowest slot", "`use_lifo`", "—", "—";
+            table "`true`: this thread's last connection, then the lowest slot", "`pool_use_lifo`", "—", "—";
 
             /// A checkout held longer than this is logged once as a possible leak, with the
             /// borrower's backtrace. `None` (the default) turns leak detection off, and no
@@ -187,7 +189,7 @@ macro_rules! for_each_option {
             set(value: std::time::Duration) => value;
             check crate::options::positive;
             settings seconds;
-            table "30 s", "—", "fixed at 30 s", "`housekeeping.periodMs`";
+            table "30 s", "—", "fixed at 30 s", "`com.zaxxer.hikari.housekeeping.periodMs`";
 
             /// Idle connections unused for this long are pinged by the reaper, so that firewalls
             /// and servers do not drop them silently. `None` (the default) turns it off. Must be
@@ -207,8 +209,9 @@ macro_rules! for_each_option {
             settings boolean;
             table "off", "`echo_pool`", "—", "—";
 
-            /// The pool's name in log lines and thread names. Default `"millpond"`. HikariCP
-            /// `poolName`. Any text but the empty one: log lines, events, `Debug` and
+            /// The pool's name in log lines and thread names. Default `"millpond"`; a pool the
+            /// settings registry makes is named after its alias. HikariCP `poolName`. Any text
+            /// but the empty one: log lines, events, `Debug` and
             /// [`Pool::options`](crate::Pool::options) show it as given; thread names show each
             /// control character (a NUL byte, a newline) as `?`, since a thread's name cannot
             /// hold a NUL.
@@ -216,7 +219,7 @@ macro_rules! for_each_option {
             set(name: impl Into<String>) => name.into();
             check crate::options::not_empty;
             settings text;
-            table "`\"millpond\"` (a registry pool: its alias)", "—", "—", "`poolName`";
+            table "`\"millpond\"`", "—", "—", "`poolName`";
 
             /// Called on every pool event, outside the pool's lock. Default none. SQLAlchemy's
             /// pool events, r2d2 `event_handler`. Settings cannot hold one: set it from code
@@ -225,7 +228,7 @@ macro_rules! for_each_option {
             set(handler: impl crate::observe::HandleEvent) => Some(std::sync::Arc::new(handler));
             check crate::options::any;
             settings code_only;
-            table "none", "pool events", "`event_handler`", "`metricsTrackerFactory`";
+            table "none", "pool events", "`event_handler`", "`metricsTrackerFactory` (closest)";
 
             /// A cap on the connections open at once across every process that names the same
             /// `cap_file`: the workers of a prefork server, each with its own pool. Opening a
@@ -264,7 +267,7 @@ macro_rules! make_options {
     )+) => {
         /// Every option of a pool. Each field documents its default and its names elsewhere:
         /// Django's `POOL_OPTIONS` key (from django-db-connection-pool; every key is the
-        /// field's name in upper case), SQLAlchemy's `QueuePool` argument, r2d2's builder
+        /// field's name in upper case), SQLAlchemy's `create_engine` argument, r2d2's builder
         /// method and HikariCP's property.
         ///
         /// Set fields on [`PoolOptions::default()`] or use [`Builder`](crate::Builder);
@@ -370,13 +373,13 @@ pub(crate) fn settings_keys() -> String {
 #[cfg(test)]
 fn markdown_table() -> String {
     let mut out = String::from(
-        "| option | default | Django `POOL_OPTIONS` | SQLAlchemy | r2d2 | HikariCP |\n|---|---|---|---|---|---|\n",
+        "| option | default | Django `POOL_OPTIONS` | SQLAlchemy `create_engine` | r2d2 | HikariCP |\n|---|---|---|---|---|---|\n",
     );
     for o in TABLE {
         let key = if o.in_settings {
             format!("`{}`", o.key())
         } else {
-            "— (code only)".to_owned()
+            "— (code only: `DatabaseSettings::event_handler`)".to_owned()
         };
         out.push_str(&format!(
             "| `{}` | {} | {key} | {} | {} | {} |\n",
@@ -538,12 +541,6 @@ impl PoolOptions {
         {
             self.idle_timeout = None;
         }
-    }
-}
-
-impl fmt::Debug for dyn crate::observe::HandleEvent {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("…")
     }
 }
 

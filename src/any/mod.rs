@@ -194,6 +194,10 @@ impl fmt::Debug for AnyPool {
 impl Registry {
     /// The pool of `alias` as an [`AnyPool`]: the same pool [`Registry::pool`] gives for the
     /// engine's manager, made on first use in this process.
+    #[cfg_attr(
+        docsrs,
+        doc(cfg(any(feature = "sqlite", feature = "postgres", feature = "mysql", feature = "jdbc")))
+    )]
     pub fn any_pool(&self, alias: &str) -> Result<AnyPool, Error> {
         let engine = self.settings(alias)?.engine;
         make(engine, &RegistrySource(self, alias))

@@ -60,7 +60,7 @@ macro_rules! make_setters {
     )+) => {
         impl<M: ManageConnection> Builder<M> {
             $(
-                #[doc = concat!("See [`PoolOptions::", stringify!($field), "`] (default ", $default_text, ").")]
+                #[doc = concat!("Sets [`PoolOptions::", stringify!($field), "`]. Built-in default: ", $default_text, ".")]
                 pub fn $field(mut self, $arg: $arg_ty) -> Self {
                     self.options.$field = $set;
                     self.chosen.$field = true;
@@ -74,7 +74,8 @@ macro_rules! make_setters {
 for_each_option!(make_setters);
 
 impl<M: ManageConnection> Builder<M> {
-    /// A builder starting from `options`, every one of them taken as chosen.
+    /// A builder starting from `options`, taken as given: no default is adjusted to the others
+    /// (see [`PoolOptions::idle_timeout`]).
     pub fn from_options(options: PoolOptions) -> Self {
         Builder {
             options,
