@@ -1195,3 +1195,159 @@ fn a_wrong_password_prints_each_message_once() {
     );
     assert!(printed.contains("password authentication failed"), "{printed}");
 }
+
+/// The statements the server holds for this connection (`pg_prepared_statements`), asked
+/// through the simple protocol, which prepares nothing.
+fn prepared_on_server(conn: &mut PgConnection) -> Vec<String> {
+    let mut statements: Vec<String> = conn
+        .simple_query("SELECT statement FROM pg_prepared_statements")
+        .unwrap()
+        .into_iter()
+        .filter_map(|message| match message {
+            postgres::SimpleQueryMessage::Row(row) => row.get(0).map(str::to_owned),
+            _ => None,
+        })
+        .collect();
+    statements.sort();
+    statements
+}
+
+#[test]
+fn sql_text_is_prepared_once_per_connection_and_the_least_recently_used_goes_first() {
+    let tag = tag("stmt-cache");
+    let pool = Pool::builder()
+        .pool_size(1)
+        .build(manager(&tag).statement_cache_capacity(2))
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    let (a, b, c) = ("SELECT $1::int + 1", "SELECT $1::int + 2", "SELECT $1::int + 3");
+    for i in 0..3 {
+        let row = conn.query_one(a, &[&i]).unwrap();
+        assert_eq!(row.get::<_, i32>(0), i + 1);
+    }
+    assert_eq!(prepared_on_server(&mut conn), [a], "prepared once, kept");
+    assert_eq!(conn.cached_statements(), 1);
+
+    // Through every method that takes SQL text.
+    assert_eq!(conn.execute(b, &[&0]).unwrap(), 1);
+    assert_eq!(conn.query(b, &[&1]).unwrap()[0].get::<_, i32>(0), 3);
+    assert_eq!(conn.query_opt(b, &[&2]).unwrap().unwrap().get::<_, i32>(0), 4);
+    let rows: Vec<i32> = {
+        use postgres::fallible_iterator::FallibleIterator;
+        conn.query_raw(b, [5])
+            .unwrap()
+            .map(|row| row.try_get(0))
+            .collect()
+            .unwrap()
+    };
+    assert_eq!(rows, [7]);
+    assert_eq!(prepared_on_server(&mut conn), [a, b]);
+
+    // Full: `a` was used before `b`, so `a` goes.
+    assert_eq!(conn.query_one(c, &[&0]).unwrap().get::<_, i32>(0), 3);
+    assert_eq!(
+        prepared_on_server(&mut conn),
+        [b, c],
+        "the least recently used is closed"
+    );
+    assert_eq!(conn.cached_statements(), 2);
+    // A transaction uses the same statements.
+    let mut tx = conn.transaction().unwrap();
+    assert_eq!(tx.query_one(b, &[&0]).unwrap().get::<_, i32>(0), 2);
+    tx.commit().unwrap();
+    assert_eq!(prepared_on_server(&mut conn), [b, c]);
+    drop(conn);
+
+    // The connection keeps them across checkouts; a clean return costs no reset.
+    let mut conn = pool.get().unwrap();
+    assert_eq!(prepared_on_server(&mut conn), [b, c]);
+    assert_eq!(pool.stats().resets, 0, "{:?}", pool.stats());
+}
+
+#[test]
+fn with_the_cache_off_nothing_is_kept() {
+    let tag = tag("stmt-cache-off");
+    let pool = Pool::builder()
+        .pool_size(1)
+        .build(manager(&tag).statement_cache_capacity(0))
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    for i in 0..3 {
+        assert_eq!(
+            conn.query_one("SELECT $1::int", &[&i]).unwrap().get::<_, i32>(0),
+            i
+        );
+    }
+    assert_eq!(conn.cached_statements(), 0);
+    assert!(prepared_on_server(&mut conn).is_empty());
+}
+
+#[test]
+fn a_stale_statement_is_prepared_again_outside_a_transaction_and_an_error_inside_one() {
+    let tag = tag("stmt-stale");
+    let pool = Pool::builder().pool_size(1).build(manager(&tag)).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.batch_execute("CREATE TEMP TABLE stale (a int); INSERT INTO stale VALUES (1)")
+        .unwrap();
+    let select = "SELECT * FROM stale";
+    assert_eq!(conn.query(select, &[]).unwrap()[0].len(), 1);
+    conn.batch_execute("ALTER TABLE stale ADD COLUMN b text").unwrap();
+    // The kept plan returns one column; the server refuses it (0A000), and outside a
+    // transaction it is prepared again and run once more.
+    let rows = conn.query(select, &[]).expect("prepared again");
+    assert_eq!(rows[0].len(), 2);
+    assert_eq!(conn.transaction_state(), TransactionState::Idle);
+
+    // Inside a transaction the error stands, and the statement is forgotten.
+    let mut tx = conn.transaction().unwrap();
+    tx.batch_execute("ALTER TABLE stale ADD COLUMN c text").unwrap();
+    let err = tx.query(select, &[]).unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::FEATURE_NOT_SUPPORTED), "{err}");
+    drop(tx);
+    assert_eq!(
+        conn.query(select, &[]).unwrap()[0].len(),
+        2,
+        "rolled back, prepared afresh"
+    );
+}
+
+#[test]
+fn a_statement_dropped_on_the_server_is_prepared_again() {
+    let tag = tag("stmt-gone");
+    let pool = Pool::builder().pool_size(1).build(manager(&tag)).unwrap();
+    let mut conn = pool.get().unwrap();
+    let sql = "SELECT $1::text";
+    assert_eq!(conn.query_one(sql, &[&"x"]).unwrap().get::<_, String>(0), "x");
+    // Seen: the cache is emptied before it runs.
+    conn.batch_execute("DEALLOCATE ALL").unwrap();
+    assert_eq!(conn.cached_statements(), 0);
+    assert_eq!(conn.query_one(sql, &[&"y"]).unwrap().get::<_, String>(0), "y");
+    // Unseen (inside a function): the server says 26000, and the statement is prepared again.
+    conn.batch_execute("DO $$ BEGIN EXECUTE 'DEALLOCATE ALL'; END $$")
+        .unwrap();
+    assert_eq!(conn.cached_statements(), 1, "the cache cannot know");
+    assert_eq!(conn.query_one(sql, &[&"z"]).unwrap().get::<_, String>(0), "z");
+    assert_eq!(prepared_on_server(&mut conn), [sql]);
+}
+
+#[test]
+fn a_session_stream_prepares_its_fetch_once_per_connection() {
+    let tag = tag("stmt-fetch");
+    let pool = Pool::builder().pool_size(1).build(manager(&tag)).unwrap();
+    let session = millpond::Session::new(&pool);
+    for _ in 0..3 {
+        let n = session
+            .stream("SELECT generate_series(1, 250)")
+            .unwrap()
+            .map(Result::unwrap)
+            .count();
+        assert_eq!(n, 250);
+    }
+    let mut conn = pool.get().unwrap();
+    assert_eq!(
+        prepared_on_server(&mut conn).len(),
+        1,
+        "{:?}",
+        prepared_on_server(&mut conn)
+    );
+}

@@ -423,6 +423,26 @@ fn any_connection_runs_the_same_sql_on_sqlite_postgresql_and_mariadb() {
 }
 
 #[test]
+fn any_connection_on_postgresql_prepares_each_statement_once_per_connection() {
+    let _defaults = defaults_lock();
+    let pool = AnyPool::from_settings(
+        &DatabaseSettings::from_url("postgres://postgres@127.0.0.1:5432/test?sslmode=disable&pool_size=1")
+            .unwrap(),
+    )
+    .unwrap();
+    let mut conn = pool.get().unwrap();
+    for i in 0..3 {
+        let rows = conn.query("SELECT %s::int8 AS n", [Value::Int(i)]).unwrap();
+        assert_eq!(rows[0].get::<i64>(0).unwrap(), i);
+    }
+    // This statement and the one above, each prepared once.
+    let rows = conn
+        .query("SELECT count(*) AS n FROM pg_prepared_statements", ())
+        .unwrap();
+    assert_eq!(rows[0].get::<i64>(0).unwrap(), 2);
+}
+
+#[test]
 fn any_connection_reads_postgresql_types() {
     let _defaults = defaults_lock();
     let pool = AnyPool::from_settings(

@@ -19,19 +19,22 @@ type BoxError = Box<dyn StdError + Sync + Send>;
 const PG_EPOCH_DAYS: i64 = 10_957;
 const MICROS_PER_DAY: i64 = 86_400_000_000;
 
+// SQL text through the connection's statement cache: prepared once per connection, and
+// prepared again when the server says the kept one went stale.
 pub(crate) fn execute(conn: &mut PgConnection, sql: &str, values: Vec<Value>) -> Result<u64, AnyError> {
-    let stmt = conn.prepare(sql).map_err(AnyError::database)?;
     let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    conn.execute(&stmt, &refs).map_err(AnyError::database)
+    conn.execute(sql, &refs).map_err(AnyError::database)
 }
 
 pub(crate) fn query(conn: &mut PgConnection, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, AnyError> {
-    let stmt = conn.prepare(sql).map_err(AnyError::database)?;
     let params: Vec<PgParam<'_>> = values.iter().map(PgParam).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let columns: Arc<[String]> = stmt.columns().iter().map(|c| c.name().to_owned()).collect();
-    let rows = conn.query(&stmt, &refs).map_err(AnyError::database)?;
+    let rows = conn.query(sql, &refs).map_err(AnyError::database)?;
+    let Some(first) = rows.first() else {
+        return Ok(Vec::new());
+    };
+    let columns: Arc<[String]> = first.columns().iter().map(|c| c.name().to_owned()).collect();
     rows.iter()
         .map(|row| {
             let values = (0..columns.len())

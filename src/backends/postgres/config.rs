@@ -23,6 +23,8 @@ pub(super) struct Settings {
     pub(super) init: Option<String>,
     /// The bound of the reset on return.
     pub(super) reset_timeout: Duration,
+    /// Statements each connection keeps prepared for the SQL text it runs.
+    pub(super) statement_cache_capacity: usize,
     /// The roots for `verify-ca` and `verify-full`; `None` is the Mozilla set.
     pub(super) roots: Option<Arc<RootCertStore>>,
     pub(super) custom_tls: Option<Arc<ClientConfig>>,
@@ -69,6 +71,7 @@ impl fmt::Debug for PostgresManager {
             .field("connect_timeout", &s.connect_timeout)
             .field("init", &s.init)
             .field("reset_timeout", &s.reset_timeout)
+            .field("statement_cache_capacity", &s.statement_cache_capacity)
             .field(
                 "tls_roots",
                 &match (&s.custom_tls, &s.roots) {
@@ -125,6 +128,7 @@ impl PostgresManager {
             connect_timeout,
             init: None,
             reset_timeout: DEFAULT_RESET_TIMEOUT,
+            statement_cache_capacity: super::cache::DEFAULT_CAPACITY,
             roots: None,
             custom_tls: None,
             tls: Ok(None),
@@ -146,6 +150,8 @@ impl PostgresManager {
     ///   the Mozilla roots);
     /// - `connect_timeout`: whole seconds for the whole opening (default 10; 0 waits forever);
     /// - `reset_timeout_ms`: see [`reset_timeout`](Self::reset_timeout); greater than zero;
+    /// - `statement_cache_capacity`: see
+    ///   [`statement_cache_capacity`](Self::statement_cache_capacity) (default 100; 0 keeps none);
     /// - handed to the driver: `user`, `password`, `dbname`, `host`, `hostaddr`, `port`,
     ///   `options`, `application_name`, `keepalives`, `keepalives_idle`, `keepalives_interval`,
     ///   `keepalives_retries`, `tcp_user_timeout`, `target_session_attrs`, `channel_binding`,
@@ -245,6 +251,17 @@ impl PostgresManager {
         self.edit(|s| s.reset_timeout = timeout)
     }
 
+    /// How many statements each connection keeps prepared for the SQL text it runs (default
+    /// 100; 0 keeps none). `execute`, `query`, `query_one`, `query_opt` and `query_raw` with SQL
+    /// text run the statement kept for it, one round trip, instead of preparing it afresh each
+    /// time (two); the least recently used goes when the cache is full. A statement the server
+    /// says is gone (`DEALLOCATE`) or stale (a table it reads changed shape) is forgotten and,
+    /// outside a transaction, prepared again and run once more. sqlx's
+    /// `statement_cache_capacity`, deadpool-postgres' `prepare_cached`.
+    pub fn statement_cache_capacity(self, capacity: usize) -> Self {
+        self.edit(|s| s.statement_cache_capacity = capacity)
+    }
+
     /// Whether TCP keepalives are sent on idle connections (default on).
     pub fn keepalives(self, on: bool) -> Self {
         self.edit(|s| {
@@ -306,6 +323,11 @@ impl PostgresManager {
     /// The bound of the reset on return.
     pub fn get_reset_timeout(&self) -> Duration {
         self.settings.reset_timeout
+    }
+
+    /// How many statements each connection keeps prepared.
+    pub fn get_statement_cache_capacity(&self) -> usize {
+        self.settings.statement_cache_capacity
     }
 
     /// The init statement, if any.

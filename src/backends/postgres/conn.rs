@@ -11,6 +11,7 @@ use postgres::{
     Statement,
 };
 
+use super::cache::{self, StatementCache};
 use super::commit::{Checked, PreparedCommits, check_before_commit};
 use super::error::PostgresError;
 use super::sql::Sql;
@@ -32,6 +33,8 @@ pub struct PgConnection {
     client: Option<Client>,
     /// Prepared statements that commit, checked like the SQL text that commits.
     pub(super) prepared_commits: PreparedCommits,
+    /// The statements prepared for SQL text run here, by text.
+    statements: StatementCache,
     tracker: TxTracker,
     /// A statement that begins or ends transactions was prepared here, so running prepared
     /// statements makes the state unknown.
@@ -48,16 +51,25 @@ impl fmt::Debug for PgConnection {
             .field("transaction_state", &self.tracker.state())
             .field("closed", &self.is_closed())
             .field("desynced", &self.desynced)
+            .field("cached_statements", &self.statements.len())
             .finish()
     }
 }
 
 impl PgConnection {
-    /// Wraps a client opened elsewhere. Its transaction state is taken to be idle.
+    /// Wraps a client opened elsewhere. Its transaction state is taken to be idle. It keeps
+    /// up to 100 prepared statements (see [`PgConnection::with_statement_cache`]).
     pub fn new(client: Client) -> Self {
+        Self::with_statement_cache(client, cache::DEFAULT_CAPACITY)
+    }
+
+    /// Wraps a client opened elsewhere, keeping up to `capacity` statements prepared for the SQL
+    /// text it runs (0 keeps none). See [`PostgresManager::statement_cache_capacity`](super::PostgresManager::statement_cache_capacity).
+    pub fn with_statement_cache(client: Client, capacity: usize) -> Self {
         PgConnection {
             client: Some(client),
             prepared_commits: PreparedCommits::default(),
+            statements: StatementCache::new(capacity),
             tracker: TxTracker::new(Dialect::Postgres),
             prepared_tx_control: false,
             desynced: false,
@@ -129,7 +141,13 @@ impl PgConnection {
     /// client to send it.
     fn observe<T: ?Sized + Sql>(&mut self, query: &T) -> Result<&mut Client, postgres::Error> {
         match query.sql_text() {
-            Some(sql) => self.tracker.observe(sql),
+            Some(sql) => {
+                self.tracker.observe(sql);
+                if cache::forgets_statements(sql) {
+                    // Before it runs: a statement kept past it would be gone on the server.
+                    self.statements.clear();
+                }
+            }
             None if self.prepared_tx_control => self.tracker.lost_track(),
             None => {}
         }
@@ -146,43 +164,122 @@ impl PgConnection {
         Ok(self.inner())
     }
 
+    /// The statement to run for `sql`: the one kept for it, or one prepared now and kept.
+    /// `lent` says it goes to the caller, who may run it as a [`Statement`]: one that begins or
+    /// ends a transaction then makes prepared statements unclassified (see
+    /// [`PgConnection::prepare`]).
+    fn cached(&mut self, sql: &str, lent: bool) -> Result<Statement, postgres::Error> {
+        let (statement, tx_control) = match self.statements.get(sql) {
+            Some(hit) => (hit.statement, hit.tx_control),
+            None => {
+                let statement = self.inner().prepare(sql)?;
+                let tx_control = begins_transaction(sql) || ends_transaction(sql);
+                self.prepared_commits.note(sql, &statement);
+                self.statements.insert(sql, statement.clone(), tx_control);
+                (statement, tx_control)
+            }
+        };
+        if lent && tx_control {
+            self.prepared_tx_control = true;
+        }
+        Ok(statement)
+    }
+
+    /// Runs SQL text through the statement cache: `run` gets the statement kept for it (or one
+    /// prepared now). When the server says the statement is gone or stale, it is forgotten and,
+    /// outside a transaction, prepared again and run once more; inside one the error stands
+    /// (the transaction has failed anyway). A prepared statement, or any query with the cache
+    /// off, goes straight to the driver.
+    fn run<T, R>(
+        &mut self,
+        query: &T,
+        run: impl Fn(&mut Client, &Statement) -> Result<R, postgres::Error>,
+        direct: impl FnOnce(&mut Client, &T) -> Result<R, postgres::Error>,
+    ) -> Result<R, postgres::Error>
+    where
+        T: ?Sized + Sql,
+    {
+        let sql = match query.sql_text() {
+            Some(sql) if self.statements.is_on() && !cache::forgets_statements(sql) => sql,
+            _ => return direct(self.observe(query)?, query),
+        };
+        let idle_before = self.tracker.state() == TransactionState::Idle;
+        self.observe(query)?;
+        let statement = self.cached(sql, false)?;
+        match run(self.inner(), &statement) {
+            Err(err) if cache::is_stale(&err) => {
+                self.statements.remove(sql);
+                if !(idle_before && self.tracker.state() == TransactionState::Idle) {
+                    return Err(err);
+                }
+                log::debug!(target: "millpond::postgres", "a cached statement was gone or stale ({err}); preparing it again");
+                let statement = self.cached(sql, false)?;
+                run(self.inner(), &statement)
+            }
+            other => other,
+        }
+    }
+
     /// Runs a statement, returning the number of rows changed. See [`postgres::Client::execute`].
+    /// SQL text runs as a statement prepared once on this connection and kept (see
+    /// [`PostgresManager::statement_cache_capacity`](super::PostgresManager::statement_cache_capacity)).
     pub fn execute<T: ?Sized + Sql>(
         &mut self,
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, postgres::Error> {
-        self.observe(query)?.execute(query, params)
+        self.run(
+            query,
+            |client, statement| client.execute(statement, params),
+            |client, query| client.execute(query, params),
+        )
     }
 
-    /// Runs a statement, returning its rows. See [`postgres::Client::query`].
+    /// Runs a statement, returning its rows. See [`postgres::Client::query`]; SQL text runs as a
+    /// kept statement, as for [`PgConnection::execute`].
     pub fn query<T: ?Sized + Sql>(
         &mut self,
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, postgres::Error> {
-        self.observe(query)?.query(query, params)
+        self.run(
+            query,
+            |client, statement| client.query(statement, params),
+            |client, query| client.query(query, params),
+        )
     }
 
-    /// Runs a statement that returns exactly one row. See [`postgres::Client::query_one`].
+    /// Runs a statement that returns exactly one row. See [`postgres::Client::query_one`]; SQL
+    /// text runs as a kept statement, as for [`PgConnection::execute`].
     pub fn query_one<T: ?Sized + Sql>(
         &mut self,
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, postgres::Error> {
-        self.observe(query)?.query_one(query, params)
+        self.run(
+            query,
+            |client, statement| client.query_one(statement, params),
+            |client, query| client.query_one(query, params),
+        )
     }
 
-    /// Runs a statement that returns at most one row. See [`postgres::Client::query_opt`].
+    /// Runs a statement that returns at most one row. See [`postgres::Client::query_opt`]; SQL
+    /// text runs as a kept statement, as for [`PgConnection::execute`].
     pub fn query_opt<T: ?Sized + Sql>(
         &mut self,
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, postgres::Error> {
-        self.observe(query)?.query_opt(query, params)
+        self.run(
+            query,
+            |client, statement| client.query_opt(statement, params),
+            |client, query| client.query_opt(query, params),
+        )
     }
 
     /// Runs a statement, returning its rows as they arrive. See [`postgres::Client::query_raw`].
+    /// SQL text runs as a kept statement; since the parameters are consumed, a statement that
+    /// turns out gone or stale is forgotten but not run again: the error is returned.
     pub fn query_raw<T, P, I>(&mut self, query: &T, params: I) -> Result<RowIter<'_>, postgres::Error>
     where
         T: ?Sized + Sql,
@@ -190,7 +287,74 @@ impl PgConnection {
         I: IntoIterator<Item = P>,
         I::IntoIter: ExactSizeIterator,
     {
-        self.observe(query)?.query_raw(query, params)
+        let sql = match query.sql_text() {
+            Some(sql) if self.statements.is_on() && !cache::forgets_statements(sql) => sql,
+            _ => return self.observe(query)?.query_raw(query, params),
+        };
+        self.observe(query)?;
+        let statement = self.cached(sql, false)?;
+        let stale = match self.client.as_mut().expect(GONE).query_raw(&statement, params) {
+            Err(err) if cache::is_stale(&err) => err,
+            other => return other,
+        };
+        self.statements.remove(sql);
+        Err(stale)
+    }
+
+    /// The statement kept for `query` on this connection, prepared now if there is none (and
+    /// kept, unless the cache is off): [`PgConnection::prepare`] for SQL run again and again.
+    /// deadpool-postgres' `prepare_cached`.
+    pub fn prepare_cached(&mut self, query: &str) -> Result<Statement, postgres::Error> {
+        if !self.statements.is_on() {
+            return self.prepare(query);
+        }
+        self.cached(query, true)
+    }
+
+    /// Runs a statement with its parameter types given, unprepared (one round trip, no
+    /// statement left on the server), returning the number of rows changed. See
+    /// [`postgres::Client::execute_typed`].
+    pub fn execute_typed(
+        &mut self,
+        query: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<u64, postgres::Error> {
+        self.observe(query)?.execute_typed(query, params)
+    }
+
+    /// As [`PgConnection::query_typed`], for exactly one row. See
+    /// [`postgres::Client::query_typed_one`].
+    pub fn query_typed_one(
+        &mut self,
+        query: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Row, postgres::Error> {
+        self.observe(query)?.query_typed_one(query, params)
+    }
+
+    /// As [`PgConnection::query_typed`], for at most one row. See
+    /// [`postgres::Client::query_typed_opt`].
+    pub fn query_typed_opt(
+        &mut self,
+        query: &str,
+        params: &[(&(dyn ToSql + Sync), Type)],
+    ) -> Result<Option<Row>, postgres::Error> {
+        self.observe(query)?.query_typed_opt(query, params)
+    }
+
+    /// As [`PgConnection::query_typed`], returning the rows as they arrive. See
+    /// [`postgres::Client::query_typed_raw`].
+    pub fn query_typed_raw<P, I>(&mut self, query: &str, params: I) -> Result<RowIter<'_>, postgres::Error>
+    where
+        P: BorrowToSql,
+        I: IntoIterator<Item = (P, Type)>,
+    {
+        self.observe(query)?.query_typed_raw(query, params)
+    }
+
+    /// How many statements this connection keeps prepared for SQL text now.
+    pub fn cached_statements(&self) -> usize {
+        self.statements.len()
     }
 
     /// Prepares a statement. See [`postgres::Client::prepare`].
@@ -267,6 +431,7 @@ impl PgConnection {
         Ok(PgTransaction::new(
             client.transaction()?,
             &mut self.prepared_commits,
+            &mut self.statements,
             true,
         ))
     }
@@ -276,7 +441,11 @@ impl PgConnection {
     pub fn build_transaction(&mut self) -> PgTransactionBuilder<'_> {
         self.tracker.ended();
         let client = self.client.as_mut().expect(GONE);
-        PgTransactionBuilder::new(client.build_transaction(), &mut self.prepared_commits)
+        PgTransactionBuilder::new(
+            client.build_transaction(),
+            &mut self.prepared_commits,
+            &mut self.statements,
+        )
     }
 
     /// Runs a `COPY … FROM STDIN`, returning a writer for the data. See
@@ -418,7 +587,7 @@ impl Drop for Parked {
 }
 
 /// Whether `sql` contains a statement that begins a transaction.
-fn begins_transaction(sql: &str) -> bool {
+pub(super) fn begins_transaction(sql: &str) -> bool {
     let mut probe = TxTracker::new(Dialect::Postgres);
     probe.observe(sql);
     probe.state() != TransactionState::Idle

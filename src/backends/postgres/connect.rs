@@ -35,7 +35,7 @@ impl Settings {
             None => self.config.connect(NoTls),
         }
         .map_err(|err| PostgresError::driver(err).context(self.connecting()))?;
-        let mut conn = PgConnection::new(client);
+        let mut conn = PgConnection::with_statement_cache(client, self.statement_cache_capacity);
         if let Some(sql) = &self.init {
             conn.batch_execute(sql).map_err(|err| {
                 PostgresError::driver(err).context(format!("running the init statement on {}", self.target()))

@@ -76,6 +76,7 @@
 //! or in its errors.
 
 pub(crate) mod any;
+mod cache;
 mod civil;
 mod commit;
 mod config;

@@ -61,8 +61,8 @@ impl StreamRows for PgConnection {
         conn.batch_execute(&format!(
             "BEGIN; DECLARE millpond_cursor NO SCROLL CURSOR FOR {sql}"
         ))?;
-        // Prepared once, so each batch is a single round trip.
-        let fetch = conn.prepare(FETCH)?;
+        // Prepared once per connection and kept, so each batch is a single round trip.
+        let fetch = conn.prepare_cached(FETCH)?;
         Ok(PgCursor {
             conn: Some(conn),
             fetch,

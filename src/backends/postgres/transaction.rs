@@ -9,7 +9,9 @@ use postgres::{
     Statement, Transaction, TransactionBuilder,
 };
 
+use super::cache::{self, StatementCache};
 use super::commit::{CHECKED_COMMIT, PreparedCommits, check_before_commit, is_failed_transaction};
+use super::conn::{begins_transaction, ends_transaction};
 use super::sql::Sql;
 
 /// A transaction on a [`PgConnection`](super::PgConnection): the driver's
@@ -30,6 +32,8 @@ pub struct PgTransaction<'a> {
     /// `Some` until committed or rolled back.
     inner: Option<Transaction<'a>>,
     prepared_commits: &'a mut PreparedCommits,
+    /// The connection's statement cache: statements prepared in a transaction outlive it.
+    statements: &'a mut StatementCache,
     /// A transaction of its own rather than a savepoint.
     top: bool,
 }
@@ -43,10 +47,16 @@ impl fmt::Debug for PgTransaction<'_> {
 }
 
 impl<'a> PgTransaction<'a> {
-    pub(super) fn new(inner: Transaction<'a>, prepared_commits: &'a mut PreparedCommits, top: bool) -> Self {
+    pub(super) fn new(
+        inner: Transaction<'a>,
+        prepared_commits: &'a mut PreparedCommits,
+        statements: &'a mut StatementCache,
+        top: bool,
+    ) -> Self {
         PgTransaction {
             inner: Some(inner),
             prepared_commits,
+            statements,
             top,
         }
     }
@@ -59,10 +69,50 @@ impl<'a> PgTransaction<'a> {
 
     /// Checks, before `query` is sent, that it does not commit a failed transaction.
     fn check<T: ?Sized + Sql>(&mut self, query: &T) -> Result<&mut Transaction<'a>, postgres::Error> {
+        if query.sql_text().is_some_and(cache::forgets_statements) {
+            self.statements.clear();
+        }
         if self.prepared_commits.commits(query) {
             check_before_commit(self.tx()).map_err(|checked| checked.into_error())?;
         }
         Ok(self.tx())
+    }
+
+    /// Runs SQL text as the statement the connection keeps for it (prepared now if none), as
+    /// [`PgConnection::execute`](super::PgConnection::execute) does; a statement the server says
+    /// is gone or stale is forgotten and the error returned, since the transaction has failed.
+    /// A prepared statement, or any query with the cache off, goes straight to the driver.
+    fn run<T, R>(
+        &mut self,
+        query: &T,
+        run: impl FnOnce(&mut Transaction<'a>, &Statement) -> Result<R, postgres::Error>,
+        direct: impl FnOnce(&mut Transaction<'a>, &T) -> Result<R, postgres::Error>,
+    ) -> Result<R, postgres::Error>
+    where
+        T: ?Sized + Sql,
+    {
+        let sql = match query.sql_text() {
+            Some(sql) if self.statements.is_on() && !cache::forgets_statements(sql) => sql,
+            _ => return direct(self.check(query)?, query),
+        };
+        self.check(query)?;
+        let statement = match self.statements.get(sql) {
+            Some(hit) => hit.statement,
+            None => {
+                let statement = self.tx().prepare(sql)?;
+                let tx_control = begins_transaction(sql) || ends_transaction(sql);
+                self.prepared_commits.note(sql, &statement);
+                self.statements.insert(sql, statement.clone(), tx_control);
+                statement
+            }
+        };
+        let result = run(self.tx(), &statement);
+        if let Err(err) = &result
+            && cache::is_stale(err)
+        {
+            self.statements.remove(sql);
+        }
+        result
     }
 
     /// Commits. An error if the server did not: a statement in the transaction failed (25P02,
@@ -128,7 +178,11 @@ impl<'a> PgTransaction<'a> {
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, postgres::Error> {
-        self.check(query)?.execute(query, params)
+        self.run(
+            query,
+            |tx, statement| tx.execute(statement, params),
+            |tx, query| tx.execute(query, params),
+        )
     }
 
     /// See [`postgres::Transaction::query`].
@@ -137,7 +191,11 @@ impl<'a> PgTransaction<'a> {
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, postgres::Error> {
-        self.check(query)?.query(query, params)
+        self.run(
+            query,
+            |tx, statement| tx.query(statement, params),
+            |tx, query| tx.query(query, params),
+        )
     }
 
     /// See [`postgres::Transaction::query_one`].
@@ -146,7 +204,11 @@ impl<'a> PgTransaction<'a> {
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, postgres::Error> {
-        self.check(query)?.query_one(query, params)
+        self.run(
+            query,
+            |tx, statement| tx.query_one(statement, params),
+            |tx, query| tx.query_one(query, params),
+        )
     }
 
     /// See [`postgres::Transaction::query_opt`].
@@ -155,7 +217,11 @@ impl<'a> PgTransaction<'a> {
         query: &T,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, postgres::Error> {
-        self.check(query)?.query_opt(query, params)
+        self.run(
+            query,
+            |tx, statement| tx.query_opt(statement, params),
+            |tx, query| tx.query_opt(query, params),
+        )
     }
 
     /// See [`postgres::Transaction::query_raw`].
@@ -229,7 +295,12 @@ impl<'a> PgTransaction<'a> {
             .as_mut()
             .expect("the transaction is present until committed or rolled back")
             .transaction()?;
-        Ok(PgTransaction::new(inner, self.prepared_commits, false))
+        Ok(PgTransaction::new(
+            inner,
+            self.prepared_commits,
+            self.statements,
+            false,
+        ))
     }
 
     /// A nested transaction through a savepoint of this name. See
@@ -240,7 +311,12 @@ impl<'a> PgTransaction<'a> {
             .as_mut()
             .expect("the transaction is present until committed or rolled back")
             .savepoint(name)?;
-        Ok(PgTransaction::new(inner, self.prepared_commits, false))
+        Ok(PgTransaction::new(
+            inner,
+            self.prepared_commits,
+            self.statements,
+            false,
+        ))
     }
 }
 
@@ -249,6 +325,7 @@ impl<'a> PgTransaction<'a> {
 pub struct PgTransactionBuilder<'a> {
     inner: TransactionBuilder<'a>,
     prepared_commits: &'a mut PreparedCommits,
+    statements: &'a mut StatementCache,
 }
 
 impl fmt::Debug for PgTransactionBuilder<'_> {
@@ -258,10 +335,15 @@ impl fmt::Debug for PgTransactionBuilder<'_> {
 }
 
 impl<'a> PgTransactionBuilder<'a> {
-    pub(super) fn new(inner: TransactionBuilder<'a>, prepared_commits: &'a mut PreparedCommits) -> Self {
+    pub(super) fn new(
+        inner: TransactionBuilder<'a>,
+        prepared_commits: &'a mut PreparedCommits,
+        statements: &'a mut StatementCache,
+    ) -> Self {
         PgTransactionBuilder {
             inner,
             prepared_commits,
+            statements,
         }
     }
 
@@ -291,6 +373,7 @@ impl<'a> PgTransactionBuilder<'a> {
         Ok(PgTransaction::new(
             self.inner.start()?,
             self.prepared_commits,
+            self.statements,
             true,
         ))
     }

@@ -9,8 +9,8 @@ use super::tls::{SslMode, load_roots};
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESET_TIMEOUT, PostgresManager};
 use crate::backends::redact::split_credentials;
 use crate::backends::url::{
-    Plus, Unit, decode, decode_bytes, pairs, parse_duration, parse_positive_duration, split_query,
-    unknown_parameter,
+    Plus, Unit, decode, decode_bytes, pairs, parse_duration, parse_number, parse_positive_duration,
+    split_query, unknown_parameter,
 };
 use crate::error::ConfigError;
 
@@ -35,7 +35,13 @@ const DRIVER_PARAMS: &[&str] = &[
 ];
 
 /// The URL query parameters this module reads itself.
-const OWN_PARAMS: &[&str] = &["sslmode", "sslrootcert", "connect_timeout", "reset_timeout_ms"];
+const OWN_PARAMS: &[&str] = &[
+    "sslmode",
+    "sslrootcert",
+    "connect_timeout",
+    "reset_timeout_ms",
+    "statement_cache_capacity",
+];
 
 /// Parses a URL into a manager: see [`PostgresManager::from_url`].
 pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
@@ -56,6 +62,7 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
     let mut roots = None;
     let mut connect_timeout = Some(DEFAULT_CONNECT_TIMEOUT);
     let mut reset_timeout = DEFAULT_RESET_TIMEOUT;
+    let mut statement_cache_capacity = None;
     let mut passed = Vec::new();
     for pair in pairs(query) {
         match pair.key {
@@ -70,6 +77,15 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
                 let value = pair.decode_value(Plus::Literal)?;
                 reset_timeout =
                     parse_positive_duration("url", "reset_timeout_ms", value.trim(), Unit::Millis)?;
+            }
+            "statement_cache_capacity" => {
+                let value = pair.decode_value(Plus::Literal)?;
+                statement_cache_capacity = Some(parse_number(
+                    "url",
+                    "statement_cache_capacity",
+                    value.trim(),
+                    "a whole number of statements, 0 or more (0 keeps none)",
+                )?);
             }
             key if DRIVER_PARAMS.contains(&key) => passed.push(pair.pair),
             key => return Err(unknown_parameter(key, &[OWN_PARAMS, DRIVER_PARAMS])),
@@ -122,6 +138,9 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
     s.ssl_mode = ssl_mode.unwrap_or_default();
     s.connect_timeout = connect_timeout;
     s.reset_timeout = reset_timeout;
+    if let Some(capacity) = statement_cache_capacity {
+        s.statement_cache_capacity = capacity;
+    }
     s.roots = roots;
     s.refresh();
     Ok(manager)
@@ -157,6 +176,21 @@ mod tests {
         assert_eq!(m.get_connect_timeout(), Some(Duration::from_secs(3)));
         assert_eq!(c.get_connect_timeout(), Some(&Duration::from_secs(3)));
         assert_eq!(m.get_reset_timeout(), Duration::from_millis(700));
+    }
+
+    #[test]
+    fn the_statement_cache_capacity_comes_from_the_url() {
+        let m = PostgresManager::from_url("postgres://app@h/db?statement_cache_capacity=7").unwrap();
+        assert_eq!(m.get_statement_cache_capacity(), 7);
+        let m = PostgresManager::from_url("postgres://app@h/db?statement_cache_capacity=0").unwrap();
+        assert_eq!(m.get_statement_cache_capacity(), 0);
+        let m = PostgresManager::from_url("postgres://app@h/db").unwrap();
+        assert_eq!(m.get_statement_cache_capacity(), 100);
+        let err = PostgresManager::from_url("postgres://app@h/db?statement_cache_capacity=-1").unwrap_err();
+        assert!(
+            err.message.contains("statement_cache_capacity") && err.message.contains("0 or more"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,0 +1,159 @@
+//! The statement cache: the statements a connection prepared for SQL text, kept so that a query
+//! run again costs one round trip instead of a prepare and an execute (the driver prepares
+//! every `query(&str)` afresh). Least recently used out first; per connection, so a statement
+//! is only ever run on the connection that prepared it.
+
+use std::collections::HashMap;
+
+use postgres::Statement;
+use postgres::error::SqlState;
+
+/// How many statements a connection keeps by default (sqlx's default too).
+pub(super) const DEFAULT_CAPACITY: usize = 100;
+
+/// The statements of one connection, by SQL text.
+#[derive(Debug)]
+pub(super) struct StatementCache {
+    capacity: usize,
+    entries: HashMap<Box<str>, Entry>,
+    /// Bumped on every use; an entry's `used` is the tick of its last.
+    clock: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    statement: Statement,
+    used: u64,
+    /// The statement begins or ends a transaction.
+    tx_control: bool,
+}
+
+/// A statement found in the cache, and whether it begins or ends a transaction.
+pub(super) struct Cached {
+    pub(super) statement: Statement,
+    pub(super) tx_control: bool,
+}
+
+impl StatementCache {
+    /// A cache of `capacity` statements; 0 keeps none.
+    pub(super) fn new(capacity: usize) -> Self {
+        StatementCache {
+            capacity,
+            entries: HashMap::new(),
+            clock: 0,
+        }
+    }
+
+    /// Whether statements are kept at all.
+    pub(super) fn is_on(&self) -> bool {
+        self.capacity > 0
+    }
+
+    /// How many statements are kept now.
+    pub(super) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// The statement prepared for `sql`, if kept.
+    pub(super) fn get(&mut self, sql: &str) -> Option<Cached> {
+        self.clock += 1;
+        let entry = self.entries.get_mut(sql)?;
+        entry.used = self.clock;
+        Some(Cached {
+            statement: entry.statement.clone(),
+            tx_control: entry.tx_control,
+        })
+    }
+
+    /// Keeps `statement` for `sql`, putting out the least recently used one when full. (The
+    /// driver closes a statement on the server once its last handle is dropped.)
+    pub(super) fn insert(&mut self, sql: &str, statement: Statement, tx_control: bool) {
+        if self.capacity == 0 {
+            return;
+        }
+        if self.entries.len() >= self.capacity
+            && !self.entries.contains_key(sql)
+            && let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, entry)| entry.used)
+                .map(|(sql, _)| sql.clone())
+        {
+            self.entries.remove(&oldest);
+        }
+        self.clock += 1;
+        self.entries.insert(
+            sql.into(),
+            Entry {
+                statement,
+                used: self.clock,
+                tx_control,
+            },
+        );
+    }
+
+    /// Forgets the statement for `sql` (the server no longer has it, or it went stale).
+    pub(super) fn remove(&mut self, sql: &str) {
+        self.entries.remove(sql);
+    }
+
+    /// Forgets every statement (the server dropped them: `DEALLOCATE ALL`, `DISCARD ALL`).
+    pub(super) fn clear(&mut self) {
+        self.entries.clear();
+    }
+}
+
+/// Whether the server refused a cached statement as gone (`26000`, the statement was
+/// deallocated behind the cache's back) or stale (`0A000`, "cached plan must not change result
+/// type": a table it reads changed shape). Either way, preparing it again fixes it.
+pub(super) fn is_stale(err: &postgres::Error) -> bool {
+    match err.code() {
+        Some(code) if *code == SqlState::INVALID_SQL_STATEMENT_NAME => true,
+        Some(code) if *code == SqlState::FEATURE_NOT_SUPPORTED => err
+            .as_db_error()
+            .is_some_and(|db| db.message().contains("cached plan must not change result type")),
+        _ => false,
+    }
+}
+
+/// Whether `sql` may drop the session's prepared statements: a statement of it begins with
+/// `DEALLOCATE` or `DISCARD` (any case). Read loosely, erring towards yes: emptying the cache
+/// needlessly costs a prepare per statement; missing one costs a failed run (and, outside a
+/// transaction, a retry).
+pub(super) fn forgets_statements(sql: &str) -> bool {
+    sql.split(';').any(|statement| {
+        let mut rest = statement.trim_start();
+        // Leading comments.
+        loop {
+            if let Some(after) = rest.strip_prefix("--") {
+                rest = after.split_once('\n').map_or("", |(_, next)| next).trim_start();
+            } else if let Some(after) = rest.strip_prefix("/*") {
+                rest = after.split_once("*/").map_or("", |(_, next)| next).trim_start();
+            } else {
+                break;
+            }
+        }
+        let word: String = rest
+            .chars()
+            .take_while(char::is_ascii_alphabetic)
+            .map(|c| c.to_ascii_lowercase())
+            .collect();
+        word == "deallocate" || word == "discard"
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_that_drop_prepared_ones_are_recognised() {
+        assert!(forgets_statements("DEALLOCATE ALL"));
+        assert!(forgets_statements("deallocate prepare s1"));
+        assert!(forgets_statements("SELECT 1; DISCARD ALL"));
+        assert!(forgets_statements("-- reset\n  /* all */ discard all"));
+        assert!(!forgets_statements("SELECT 'discard'"));
+        assert!(!forgets_statements("SELECT discarded FROM t"));
+        assert!(!forgets_statements(""));
+    }
+}
