@@ -9,7 +9,8 @@ use postgres::error::SqlState;
 use postgres::{Client, Error, Statement, Transaction};
 
 use super::sql::Sql;
-use crate::backends::txn::{leading_word, statements};
+use crate::backends::txn::{Dialect, TxTracker, leading_word, statements};
+use crate::manage::TransactionState;
 
 /// A commit that reports a server-side rollback as an error, in one round trip: `SELECT 1`
 /// fails in a failed transaction and the batch stops there.
@@ -116,6 +117,21 @@ pub(super) fn check_before_commit(conn: &mut impl Batch) -> Result<(), Checked> 
     }
 }
 
+/// Whether `sql` contains a statement that begins a transaction.
+pub(super) fn begins_transaction(sql: &str) -> bool {
+    let mut probe = TxTracker::new(Dialect::Postgres);
+    probe.observe(sql);
+    probe.state() != TransactionState::Idle
+}
+
+/// Whether `sql` contains a statement that ends a transaction.
+pub(super) fn ends_transaction(sql: &str) -> bool {
+    let mut probe = TxTracker::new(Dialect::Postgres);
+    probe.began();
+    probe.observe(sql);
+    probe.state() == TransactionState::Idle
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,5 +161,16 @@ mod tests {
         ] {
             assert!(!commits(sql), "{sql}");
         }
+    }
+
+    #[test]
+    fn transaction_control_is_recognised() {
+        assert!(begins_transaction("BEGIN"));
+        assert!(begins_transaction("start transaction read only"));
+        assert!(!begins_transaction("SELECT 'BEGIN'"));
+        assert!(ends_transaction("COMMIT"));
+        assert!(ends_transaction("rollback"));
+        assert!(!ends_transaction("ROLLBACK TO SAVEPOINT a"));
+        assert!(!ends_transaction("DISCARD ALL"));
     }
 }

@@ -12,7 +12,7 @@ use postgres::{
 };
 
 use super::cache::{self, StatementCache};
-use super::commit::{Checked, PreparedCommits, check_before_commit};
+use super::commit::{Checked, PreparedCommits, begins_transaction, check_before_commit, ends_transaction};
 use super::error::PostgresError;
 use super::sql::Sql;
 use super::transaction::{PgTransaction, PgTransactionBuilder};
@@ -583,36 +583,5 @@ impl Drop for Parked {
         if let Some(client) = self.0.take() {
             std::mem::forget(client);
         }
-    }
-}
-
-/// Whether `sql` contains a statement that begins a transaction.
-pub(super) fn begins_transaction(sql: &str) -> bool {
-    let mut probe = TxTracker::new(Dialect::Postgres);
-    probe.observe(sql);
-    probe.state() != TransactionState::Idle
-}
-
-/// Whether `sql` contains a statement that ends a transaction.
-pub(super) fn ends_transaction(sql: &str) -> bool {
-    let mut probe = TxTracker::new(Dialect::Postgres);
-    probe.began();
-    probe.observe(sql);
-    probe.state() == TransactionState::Idle
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn transaction_control_is_recognised() {
-        assert!(begins_transaction("BEGIN"));
-        assert!(begins_transaction("start transaction read only"));
-        assert!(!begins_transaction("SELECT 'BEGIN'"));
-        assert!(ends_transaction("COMMIT"));
-        assert!(ends_transaction("rollback"));
-        assert!(!ends_transaction("ROLLBACK TO SAVEPOINT a"));
-        assert!(!ends_transaction("DISCARD ALL"));
     }
 }

@@ -109,7 +109,7 @@ pub use transaction::{PgTransaction, PgTransactionBuilder};
 
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
 use commit::{CHECKED_COMMIT, check_before_commit, commits, is_failed_transaction};
-use conn::ends_transaction;
+use commit::ends_transaction;
 
 /// How long opening a connection may take unless told otherwise: TCP connect, TLS handshake,
 /// authentication and the init statement together.

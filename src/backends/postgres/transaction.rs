@@ -10,8 +10,10 @@ use postgres::{
 };
 
 use super::cache::{self, StatementCache};
-use super::commit::{CHECKED_COMMIT, PreparedCommits, check_before_commit, is_failed_transaction};
-use super::conn::{begins_transaction, ends_transaction};
+use super::commit::{
+    CHECKED_COMMIT, PreparedCommits, begins_transaction, check_before_commit, ends_transaction,
+    is_failed_transaction,
+};
 use super::sql::Sql;
 
 /// A transaction on a [`PgConnection`](super::PgConnection): the driver's
