@@ -108,8 +108,7 @@ pub use tls::SslMode;
 pub use transaction::{PgTransaction, PgTransactionBuilder};
 
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
-use commit::{CHECKED_COMMIT, check_before_commit, commits, is_failed_transaction};
-use commit::ends_transaction;
+use commit::{CHECKED_COMMIT, check_before_commit, commits, ends_transaction, is_failed_transaction};
 
 /// How long opening a connection may take unless told otherwise: TCP connect, TLS handshake,
 /// authentication and the init statement together.
