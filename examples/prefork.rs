@@ -11,6 +11,7 @@
 //! (`postgres://postgres@127.0.0.1:5432/test?sslmode=disable`); pool options may be added to
 //! the URL (`?pool_size=2&max_overflow=2`).
 
+use std::error::Error;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread;
@@ -22,7 +23,7 @@ use millpond::settings::{DatabaseSettings, Databases};
 const DEFAULT_URL: &str =
     "postgres://postgres@127.0.0.1:5432/test?sslmode=disable&application_name=millpond-prefork";
 
-fn main() -> Result<(), Box<dyn std::error::Error>> {
+fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let workers: usize = args.next().map_or(Ok(4), |a| a.parse())?;
     let seconds: u64 = args.next().map_or(Ok(2), |a| a.parse())?;
@@ -53,7 +54,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let code = match serve(n, Duration::from_secs(seconds)) {
                 Ok(()) => 0,
                 Err(err) => {
-                    eprintln!("worker {n}: {err}");
+                    eprintln!("worker {n}: {}", chain(err.as_ref()));
                     1
                 }
             };
@@ -90,8 +91,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// A worker: eight request threads for `length`, each asking the registry for a connection per
-/// request, as a request handler would.
-fn serve(n: usize, length: Duration) -> Result<(), millpond::Error> {
+/// request, as a request handler would. An error if any request failed.
+fn serve(n: usize, length: Duration) -> Result<(), Box<dyn Error>> {
     let pool = millpond::settings::registry().pool::<PostgresManager>("default")?;
     let served = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(AtomicBool::new(false));
@@ -103,9 +104,9 @@ fn serve(n: usize, length: Duration) -> Result<(), millpond::Error> {
                 while !stop.load(Ordering::Relaxed) {
                     let mut conn = millpond::settings::registry()
                         .get::<PostgresManager>("default")
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| chain(&e))?;
                     conn.query_one("SELECT pg_sleep(0.001)::text", &[])
-                        .map_err(|e| e.to_string())?;
+                        .map_err(|e| chain(&e))?;
                     served.fetch_add(1, Ordering::Relaxed);
                 }
                 Ok(())
@@ -114,9 +115,15 @@ fn serve(n: usize, length: Duration) -> Result<(), millpond::Error> {
         .collect();
     thread::sleep(length);
     stop.store(true, Ordering::Relaxed);
+    let mut failed = 0;
     for t in threads {
-        if let Ok(Err(e)) = t.join() {
-            eprintln!("worker {n}: a request failed: {e}");
+        match t.join() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                eprintln!("worker {n}: a request failed: {e}");
+                failed += 1;
+            }
+            Err(_) => failed += 1,
         }
     }
     let served = served.load(Ordering::Relaxed);
@@ -126,5 +133,21 @@ fn serve(n: usize, length: Duration) -> Result<(), millpond::Error> {
         std::process::id(),
         pool.state()
     );
+    if failed > 0 {
+        return Err(format!("{failed} of 8 request threads stopped on an error").into());
+    }
     Ok(())
+}
+
+/// An error and its causes on one line (`db error: ERROR: …`): the driver's own message is
+/// only the first link.
+fn chain(err: &dyn Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
