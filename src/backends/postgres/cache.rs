@@ -8,6 +8,9 @@ use std::collections::HashMap;
 use postgres::Statement;
 use postgres::error::SqlState;
 
+use super::commit::{PreparedCommits, begins_transaction, ends_transaction};
+use super::sql::Sql;
+
 /// How many statements a connection keeps by default (sqlx's default too).
 pub(super) const DEFAULT_CAPACITY: usize = 100;
 
@@ -90,6 +93,35 @@ impl StatementCache {
                 tx_control,
             },
         );
+    }
+
+    /// The SQL text of `query` to run through the cache: `None` when the cache is off, for a
+    /// prepared statement, and for SQL that drops prepared statements (run as it is).
+    pub(super) fn key<'q, T: ?Sized + Sql>(&self, query: &'q T) -> Option<&'q str> {
+        query
+            .sql_text()
+            .filter(|sql| self.is_on() && !forgets_statements(sql))
+    }
+
+    /// The statement kept for `sql`, or one made now by `prepare` and kept (noted in `commits`
+    /// if it commits).
+    pub(super) fn get_or_prepare(
+        &mut self,
+        sql: &str,
+        commits: &mut PreparedCommits,
+        prepare: impl FnOnce(&str) -> Result<Statement, postgres::Error>,
+    ) -> Result<Cached, postgres::Error> {
+        if let Some(hit) = self.get(sql) {
+            return Ok(hit);
+        }
+        let statement = prepare(sql)?;
+        let tx_control = begins_transaction(sql) || ends_transaction(sql);
+        commits.note(sql, &statement);
+        self.insert(sql, statement.clone(), tx_control);
+        Ok(Cached {
+            statement,
+            tx_control,
+        })
     }
 
     /// Forgets the statement for `sql` (the server no longer has it, or it went stale).

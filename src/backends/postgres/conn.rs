@@ -169,20 +169,16 @@ impl PgConnection {
     /// ends a transaction then makes prepared statements unclassified (see
     /// [`PgConnection::prepare`]).
     fn cached(&mut self, sql: &str, lent: bool) -> Result<Statement, postgres::Error> {
-        let (statement, tx_control) = match self.statements.get(sql) {
-            Some(hit) => (hit.statement, hit.tx_control),
-            None => {
-                let statement = self.inner().prepare(sql)?;
-                let tx_control = begins_transaction(sql) || ends_transaction(sql);
-                self.prepared_commits.note(sql, &statement);
-                self.statements.insert(sql, statement.clone(), tx_control);
-                (statement, tx_control)
-            }
-        };
-        if lent && tx_control {
+        let client = &mut self.client;
+        let kept = self
+            .statements
+            .get_or_prepare(sql, &mut self.prepared_commits, |sql| {
+                client.as_mut().expect(GONE).prepare(sql)
+            })?;
+        if lent && kept.tx_control {
             self.prepared_tx_control = true;
         }
-        Ok(statement)
+        Ok(kept.statement)
     }
 
     /// Runs SQL text through the statement cache: `run` gets the statement kept for it (or one
@@ -199,9 +195,8 @@ impl PgConnection {
     where
         T: ?Sized + Sql,
     {
-        let sql = match query.sql_text() {
-            Some(sql) if self.statements.is_on() && !cache::forgets_statements(sql) => sql,
-            _ => return direct(self.observe(query)?, query),
+        let Some(sql) = self.statements.key(query) else {
+            return direct(self.observe(query)?, query);
         };
         let idle_before = self.tracker.state() == TransactionState::Idle;
         self.observe(query)?;
@@ -287,9 +282,8 @@ impl PgConnection {
         I: IntoIterator<Item = P>,
         I::IntoIter: ExactSizeIterator,
     {
-        let sql = match query.sql_text() {
-            Some(sql) if self.statements.is_on() && !cache::forgets_statements(sql) => sql,
-            _ => return self.observe(query)?.query_raw(query, params),
+        let Some(sql) = self.statements.key(query) else {
+            return self.observe(query)?.query_raw(query, params);
         };
         self.observe(query)?;
         let statement = self.cached(sql, false)?;

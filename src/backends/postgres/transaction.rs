@@ -10,10 +10,7 @@ use postgres::{
 };
 
 use super::cache::{self, StatementCache};
-use super::commit::{
-    CHECKED_COMMIT, PreparedCommits, begins_transaction, check_before_commit, ends_transaction,
-    is_failed_transaction,
-};
+use super::commit::{CHECKED_COMMIT, PreparedCommits, check_before_commit, is_failed_transaction};
 use super::sql::Sql;
 
 /// A transaction on a [`PgConnection`](super::PgConnection): the driver's
@@ -93,21 +90,19 @@ impl<'a> PgTransaction<'a> {
     where
         T: ?Sized + Sql,
     {
-        let sql = match query.sql_text() {
-            Some(sql) if self.statements.is_on() && !cache::forgets_statements(sql) => sql,
-            _ => return direct(self.check(query)?, query),
+        let Some(sql) = self.statements.key(query) else {
+            return direct(self.check(query)?, query);
         };
         self.check(query)?;
-        let statement = match self.statements.get(sql) {
-            Some(hit) => hit.statement,
-            None => {
-                let statement = self.tx().prepare(sql)?;
-                let tx_control = begins_transaction(sql) || ends_transaction(sql);
-                self.prepared_commits.note(sql, &statement);
-                self.statements.insert(sql, statement.clone(), tx_control);
-                statement
-            }
-        };
+        let tx = &mut self.inner;
+        let statement = self
+            .statements
+            .get_or_prepare(sql, self.prepared_commits, |sql| {
+                tx.as_mut()
+                    .expect("the transaction is present until committed or rolled back")
+                    .prepare(sql)
+            })?
+            .statement;
         let result = run(self.tx(), &statement);
         if let Err(err) = &result
             && cache::is_stale(err)
