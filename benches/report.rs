@@ -283,6 +283,76 @@ fn servers(r: &Results, md: &mut String) {
     }
 }
 
+/// The parameterised loads on PostgreSQL, directly and through PgBouncer (`servers.rs`).
+fn parameterised(r: &Results, md: &mut String) {
+    let direct = [
+        ("postgres, SELECT $1::int", "`SELECT $1::int` with `query_one`"),
+        (
+            "postgres, one row by id",
+            "a one-row `SELECT id, name, n … WHERE id = $1` on a 1,000-row table",
+        ),
+    ];
+    let through = "pgbouncer, SELECT $1::int";
+    if direct.iter().all(|(load, _)| r.peers(load).is_empty()) && r.peers(through).is_empty() {
+        return;
+    }
+    writeln!(
+        md,
+        "## Parameterised queries: PostgreSQL, and through PgBouncer
+"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "A checkout per query, 16 threads, pool 16, over loopback; median of alternated rounds. \
+         millpond runs SQL text through its statement cache (directly) or unnamed with \
+         `pgbouncer=true` (through a PgBouncer 1.18 of the bench's own in transaction mode, \
+         `default_pool_size` 8).\n"
+    )
+    .unwrap();
+    for (load, what) in direct
+        .iter()
+        .copied()
+        .chain([(through, "`SELECT $1::int` through PgBouncer")])
+    {
+        let peers = r.peers(load);
+        if peers.is_empty() {
+            continue;
+        }
+        writeln!(md, "{what}:\n").unwrap();
+        writeln!(md, "| peer | operations/s | millpond / peer |").unwrap();
+        writeln!(md, "|---|---:|---:|").unwrap();
+        let mp = r.any(load, "millpond", "ops_per_s");
+        for peer in peers {
+            let v = r.any(load, peer, "ops_per_s");
+            writeln!(md, "| {peer} | {} | {} |", kops(v), x(ratio(mp, v))).unwrap();
+        }
+        if load == through {
+            let simple = ratio(mp, r.any(load, "millpond, simple protocol", "ops_per_s"));
+            writeln!(
+                md,
+                "\nGoal: ≥ 0.9× the simple protocol through the same PgBouncer: {} ({}).\n",
+                mark(simple.map(|v| v >= 0.9)),
+                x(simple)
+            )
+            .unwrap();
+        } else {
+            let text = ratio(mp, r.any(load, "persistent client, query_one(&str)", "ops_per_s"));
+            let prepared = ratio(mp, r.any(load, "persistent client, prepared once", "ops_per_s"));
+            writeln!(
+                md,
+                "\nGoals: ≥ 2× the driver's `query_one(&str)` on a persistent client: {} ({}); ≥ 0.9× a \
+                 statement prepared once by hand: {} ({}).\n",
+                mark(text.map(|v| v >= 2.0)),
+                x(text),
+                mark(prepared.map(|v| v >= 0.9)),
+                x(prepared)
+            )
+            .unwrap();
+        }
+    }
+}
+
 fn spike(r: &Results, md: &mut String) {
     let peers = r.peers("spike");
     if peers.is_empty() {
@@ -579,6 +649,7 @@ fn main() {
     writeln!(md, "![benchmarks](benchmarks.svg)\n").unwrap();
     cycle(&results, &mut md);
     servers(&results, &mut md);
+    parameterised(&results, &mut md);
     spike(&results, &mut md);
     oversubscription(&results, &mut md);
     session(&results, &mut md);

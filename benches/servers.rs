@@ -59,10 +59,22 @@ const MY_PORT: u16 = 3306;
 const MY_USER: &str = "root";
 const MY_DB: &str = "test";
 
+/// Connections the pools may hold in the parameterised loads (their goal is stated at 16).
+const PARAM_POOL: usize = 16;
+/// The table of the one-row load, and how many rows it has.
+const ROWS_TABLE: &str = "millpond_bench_rows";
+const ROWS: i32 = 1000;
+
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Load {
     Postgres,
     MariaDb,
+    /// `SELECT $1::int` with `query_one`.
+    PgParam,
+    /// A one-row `SELECT … WHERE id = $1` on a real table.
+    PgRow,
+    /// `SELECT $1::int` through a PgBouncer of the bench's own, in transaction mode.
+    PgBouncer,
 }
 
 impl Load {
@@ -70,6 +82,27 @@ impl Load {
         match self {
             Load::Postgres => "postgres",
             Load::MariaDb => "mariadb",
+            Load::PgParam => "postgres, SELECT $1::int",
+            Load::PgRow => "postgres, one row by id",
+            Load::PgBouncer => "pgbouncer, SELECT $1::int",
+        }
+    }
+
+    /// What one operation is, for the tables.
+    fn operation(self) -> &'static str {
+        match self {
+            Load::Postgres | Load::MariaDb => "`SELECT 1`",
+            Load::PgParam => "`SELECT $1::int` with `query_one`",
+            Load::PgRow => "`SELECT id, name, n FROM millpond_bench_rows WHERE id = $1` (1,000 rows)",
+            Load::PgBouncer => "`SELECT $1::int` through PgBouncer (transaction mode)",
+        }
+    }
+
+    /// The pools' size in this load.
+    fn pool(self) -> usize {
+        match self {
+            Load::Postgres | Load::MariaDb => POOL,
+            Load::PgParam | Load::PgRow | Load::PgBouncer => PARAM_POOL,
         }
     }
 
@@ -91,6 +124,14 @@ impl Load {
                 Peer::ConnectPerRequest,
                 Peer::Persistent,
             ],
+            Load::PgParam | Load::PgRow => &[
+                Peer::Millpond,
+                Peer::MillpondCacheOff,
+                Peer::R2d2NoTest,
+                Peer::RawText,
+                Peer::RawPrepared,
+            ],
+            Load::PgBouncer => &[Peer::Millpond, Peer::MillpondSimple, Peer::RawSimple],
         }
     }
 }
@@ -104,12 +145,27 @@ enum Peer {
     Persistent,
     Pgbench,
     PgbenchConnect,
+    /// millpond with the statement cache off: the driver prepares every query.
+    MillpondCacheOff,
+    /// A persistent client per thread, `query_one` with SQL text (a prepare and an execute).
+    RawText,
+    /// A persistent client per thread, the statement prepared once by hand: the ceiling.
+    RawPrepared,
+    /// millpond through PgBouncer, the value in the SQL text, the simple protocol.
+    MillpondSimple,
+    /// A persistent client per thread through PgBouncer, the simple protocol.
+    RawSimple,
 }
 
 impl Peer {
     fn name(self) -> &'static str {
         match self {
             Peer::Millpond => "millpond",
+            Peer::MillpondCacheOff => "millpond, statement cache off",
+            Peer::RawText => "persistent client, query_one(&str)",
+            Peer::RawPrepared => "persistent client, prepared once",
+            Peer::MillpondSimple => "millpond, simple protocol",
+            Peer::RawSimple => "persistent client, simple protocol",
             Peer::R2d2Default => "r2d2 (defaults)",
             Peer::R2d2NoTest => "r2d2 (no checkout test)",
             Peer::ConnectPerRequest => "connect per request",
@@ -120,9 +176,13 @@ impl Peer {
     }
 
     /// The pool size column: only the pools have one.
-    fn pool(self) -> String {
+    fn pool(self, load: Load) -> String {
         match self {
-            Peer::Millpond | Peer::R2d2Default | Peer::R2d2NoTest => POOL.to_string(),
+            Peer::Millpond
+            | Peer::MillpondCacheOff
+            | Peer::MillpondSimple
+            | Peer::R2d2Default
+            | Peer::R2d2NoTest => load.pool().to_string(),
             _ => "-".to_owned(),
         }
     }
@@ -162,6 +222,8 @@ struct Targets {
     pgbench: PathBuf,
     /// The pgbench script: `SELECT 1;`.
     script: PathBuf,
+    /// The bench's own PgBouncer in front of `pg`, once started.
+    pgbouncer: Option<Config>,
 }
 
 /// One measured run.
@@ -374,6 +436,178 @@ fn measure(load: Load, peer: Peer, settings: &Settings, targets: &Targets) -> Ou
     match load {
         Load::Postgres => measure_on(&Pg(&targets.pg), peer, settings, targets),
         Load::MariaDb => measure_on(&My(&targets.my), peer, settings, targets),
+        Load::PgParam | Load::PgRow | Load::PgBouncer => measure_params(load, peer, settings, targets),
+    }
+}
+
+/// The query of a parameterised load and the check of its answer: operation `i` asks for
+/// `SELECT $1::int` of `i`, or the row whose id is `i % 1000 + 1`.
+struct Param {
+    sql: &'static str,
+    /// The SQL text with the value in it, for the simple protocol.
+    literal: fn(i32) -> String,
+    arg: fn(i32) -> i32,
+}
+
+impl Param {
+    fn of(load: Load) -> Param {
+        match load {
+            Load::PgRow => Param {
+                sql: "SELECT id, name, n FROM millpond_bench_rows WHERE id = $1",
+                literal: |i| {
+                    format!(
+                        "SELECT id, name, n FROM millpond_bench_rows WHERE id = {}",
+                        i % ROWS + 1
+                    )
+                },
+                arg: |i| i % ROWS + 1,
+            },
+            _ => Param {
+                sql: "SELECT $1::int",
+                literal: |i| format!("SELECT {i}::int"),
+                arg: |i| i,
+            },
+        }
+    }
+
+    /// The first column of the answer must be the argument: a wrong result is an error.
+    fn check(&self, got: i32, i: i32) -> Outcome<()> {
+        let want = (self.arg)(i);
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("PostgreSQL: a wrong result: {got} for {want}"))
+        }
+    }
+
+    fn check_simple(&self, messages: Vec<SimpleQueryMessage>, i: i32) -> Outcome<()> {
+        let got = messages.iter().find_map(|m| match m {
+            SimpleQueryMessage::Row(row) => row.get(0).and_then(|v| v.parse::<i32>().ok()),
+            _ => None,
+        });
+        self.check(got.unwrap_or(i32::MIN), i)
+    }
+}
+
+/// The parameterised loads: each thread counts its operations and sends the count.
+fn measure_params(load: Load, peer: Peer, settings: &Settings, targets: &Targets) -> Outcome<Sample> {
+    let param = Param::of(load);
+    let param = &param;
+    let (duration, warmup) = (settings.duration, settings.warmup);
+    let config = match load {
+        Load::PgBouncer => targets
+            .pgbouncer
+            .clone()
+            .ok_or_else(|| "the PgBouncer load runs without a PgBouncer".to_owned())?,
+        _ => targets.pg.clone(),
+    };
+    let plain = |(ops_per_s, (), ()): (f64, (), ())| Sample {
+        ops_per_s,
+        stats: None,
+    };
+    let sample = match peer {
+        Peer::Millpond | Peer::MillpondCacheOff | Peer::MillpondSimple => {
+            let manager = PostgresManager::new(config)
+                .statement_cache_capacity(if peer == Peer::MillpondCacheOff { 0 } else { 100 })
+                .pgbouncer(load == Load::PgBouncer);
+            let pool = millpond::Pool::builder()
+                .pool_size(load.pool())
+                .max_overflow(0)
+                .build(manager)
+                .map_err(pg_err)?;
+            let (ops_per_s, before, after) = run(
+                warmup,
+                duration,
+                || Ok(0i32),
+                |i| {
+                    *i = i.wrapping_add(1);
+                    let mut conn = pool.get().map_err(pg_err)?;
+                    if peer == Peer::MillpondSimple {
+                        param.check_simple(conn.simple_query(&(param.literal)(*i)).map_err(pg_err)?, *i)
+                    } else {
+                        let row = conn.query_one(param.sql, &[&(param.arg)(*i)]).map_err(pg_err)?;
+                        param.check(row.get(0), *i)
+                    }
+                },
+                || pool.stats(),
+            )?;
+            Sample {
+                ops_per_s,
+                stats: Some(PoolCounts::between(&before, &after)),
+            }
+        }
+        Peer::R2d2NoTest => {
+            let pool = r2d2::Pool::builder()
+                .max_size(load.pool() as u32)
+                .test_on_check_out(false)
+                .build(PostgresConnectionManager::new(config, NoTls))
+                .map_err(pg_err)?;
+            plain(run(
+                warmup,
+                duration,
+                || Ok(0i32),
+                |i| {
+                    *i = i.wrapping_add(1);
+                    let mut conn = pool.get().map_err(pg_err)?;
+                    let row = conn.query_one(param.sql, &[&(param.arg)(*i)]).map_err(pg_err)?;
+                    param.check(row.get(0), *i)
+                },
+                || (),
+            )?)
+        }
+        Peer::RawText | Peer::RawSimple => plain(run(
+            warmup,
+            duration,
+            || Ok((config.connect(NoTls).map_err(pg_err)?, 0i32)),
+            |(client, i)| {
+                *i = i.wrapping_add(1);
+                if peer == Peer::RawSimple {
+                    param.check_simple(client.simple_query(&(param.literal)(*i)).map_err(pg_err)?, *i)
+                } else {
+                    let row = client.query_one(param.sql, &[&(param.arg)(*i)]).map_err(pg_err)?;
+                    param.check(row.get(0), *i)
+                }
+            },
+            || (),
+        )?),
+        Peer::RawPrepared => plain(run(
+            warmup,
+            duration,
+            || {
+                let mut client = config.connect(NoTls).map_err(pg_err)?;
+                let statement = client.prepare(param.sql).map_err(pg_err)?;
+                Ok((client, statement, 0i32))
+            },
+            |(client, statement, i)| {
+                *i = i.wrapping_add(1);
+                let row = client
+                    .query_one(&*statement, &[&(param.arg)(*i)])
+                    .map_err(pg_err)?;
+                param.check(row.get(0), *i)
+            },
+            || (),
+        )?),
+        other => return Err(format!("{other:?} does not run the {} load", load.name())),
+    };
+    Ok(sample)
+}
+
+/// Makes the one-row load's table (`ROWS` rows, a primary key) afresh.
+fn create_rows_table(pg: &Config) -> Outcome<()> {
+    let mut client = pg.connect(NoTls).map_err(pg_err)?;
+    client
+        .batch_execute(&format!(
+            "DROP TABLE IF EXISTS {ROWS_TABLE}; \
+             CREATE TABLE {ROWS_TABLE} (id int PRIMARY KEY, name text NOT NULL, n int NOT NULL); \
+             INSERT INTO {ROWS_TABLE} SELECT g, 'row ' || g, g * 7 FROM generate_series(1, {ROWS}) g; \
+             ANALYZE {ROWS_TABLE}"
+        ))
+        .map_err(pg_err)
+}
+
+fn drop_rows_table(pg: &Config) {
+    if let Ok(mut client) = pg.connect(NoTls) {
+        let _ = client.batch_execute(&format!("DROP TABLE IF EXISTS {ROWS_TABLE}"));
     }
 }
 
@@ -432,6 +666,7 @@ fn measure_on<S: Server>(server: &S, peer: Peer, settings: &Settings, targets: &
             || (),
         )?),
         Peer::Persistent => timed(run(warmup, duration, || server.connect(), S::select_1, || ())?),
+        other => return Err(format!("{other:?} does not run the `SELECT 1` loads")),
     };
     Ok(sample)
 }
@@ -547,7 +782,7 @@ fn bench_load(load: Load, settings: &Settings, targets: &Targets) -> Outcome<Res
             let sample = measure(load, peers[i], settings, targets)?;
             std::thread::sleep(settings.settle);
             write!(line, " {} {:.0}", peers[i].name(), sample.ops_per_s).unwrap();
-            if let Some(stats) = sample.stats {
+            if let Some(stats) = sample.stats.filter(|_| peers[i] == Peer::Millpond) {
                 write!(line, " (pings {}, resets {})", stats.pings, stats.resets).unwrap();
                 results.millpond.push((sample.ops_per_s, stats));
             }
@@ -564,8 +799,10 @@ fn print_load(results: &Results, settings: &Settings, version: &str) {
     let peers = load.peers();
     let millpond = results.median(Peer::Millpond).unwrap_or(f64::NAN);
     println!(
-        "### {} — {version}\n\n`SELECT 1` per operation, {THREADS} threads, pool {POOL}; medians of {} rounds.\n",
+        "### {} — {version}\n\n{} per operation, {THREADS} threads, pool {}; medians of {} rounds.\n",
         load.name(),
+        load.operation(),
+        load.pool(),
         settings.rounds
     );
     println!("| peer | ops/s | rounds (min – max) | millpond / peer |");
@@ -624,6 +861,13 @@ fn print_goals(all: &[Results]) {
             (Peer::ConnectPerRequest, "millpond / connect per request", 20.0),
             (Peer::Persistent, "millpond / persistent per thread", 0.97),
             (Peer::Pgbench, "millpond / pgbench", 0.90),
+            (Peer::RawText, "millpond / persistent query_one(&str)", 2.0),
+            (Peer::RawPrepared, "millpond / persistent, prepared once", 0.90),
+            (
+                Peer::MillpondSimple,
+                "millpond (pgbouncer=true) / simple protocol",
+                0.90,
+            ),
         ];
         for (peer, goal, target) in goals {
             let Some(other) = results.median(peer) else {
@@ -649,7 +893,7 @@ fn write_tsv(path: &Path, all: &[Results]) -> std::io::Result<()> {
                 "{}\t{}\t{THREADS}\t{}\tops_per_s\t{:.1}\tops/s",
                 results.load.name(),
                 peer.name(),
-                peer.pool(),
+                peer.pool(results.load),
                 median(&results.samples[i])
             )
             .unwrap();
@@ -706,7 +950,7 @@ fn find_pgbench() -> PathBuf {
 }
 
 fn usage(problem: &str) -> ! {
-    eprintln!("servers bench: {problem}\nusage: servers [--quick] [--out DIR]");
+    eprintln!("servers bench: {problem}\nusage: servers [--quick] [--out DIR] [--only LOAD]");
     std::process::exit(2);
 }
 
@@ -717,6 +961,7 @@ fn fail(problem: &str) -> ! {
 
 fn main() {
     let mut quick = false;
+    let mut only: Option<String> = None;
     let mut out = PathBuf::from("target/bench");
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -725,6 +970,10 @@ fn main() {
             "--out" => match args.next() {
                 Some(dir) => out = dir.into(),
                 None => usage("--out needs a directory"),
+            },
+            "--only" => match args.next() {
+                Some(load) => only = Some(load),
+                None => usage("--only needs (part of) a load's name"),
             },
             // `cargo bench` passes this to every bench program.
             "--bench" => {}
@@ -773,6 +1022,7 @@ fn main() {
         my,
         pgbench: find_pgbench(),
         script,
+        pgbouncer: None,
     };
     let (pg_version, my_version) = check(&targets).unwrap_or_else(|e| fail(&e));
     std::fs::write(&targets.script, "SELECT 1;\n")
@@ -792,14 +1042,25 @@ fn main() {
         settings.short_duration,
         settings.warmup
     );
-    let outcome = [(Load::Postgres, &pg_version), (Load::MariaDb, &my_version)]
-        .into_iter()
-        .map(|(load, version)| {
-            let results = bench_load(load, &settings, &targets)?;
-            print_load(&results, &settings, version);
-            Ok(results)
-        })
-        .collect::<Outcome<Vec<Results>>>();
+    create_rows_table(&targets.pg).unwrap_or_else(|e| fail(&e));
+    let outcome = [
+        (Load::Postgres, &pg_version),
+        (Load::MariaDb, &my_version),
+        (Load::PgParam, &pg_version),
+        (Load::PgRow, &pg_version),
+    ]
+    .into_iter()
+    .filter(|(load, _)| {
+        only.as_ref()
+            .is_none_or(|only| load.name().contains(only.as_str()))
+    })
+    .map(|(load, version)| {
+        let results = bench_load(load, &settings, &targets)?;
+        print_load(&results, &settings, version);
+        Ok(results)
+    })
+    .collect::<Outcome<Vec<Results>>>();
+    drop_rows_table(&targets.pg);
     let _ = std::fs::remove_file(&targets.script);
     let all = outcome.unwrap_or_else(|e| fail(&e));
     print_goals(&all);
