@@ -554,3 +554,34 @@ POOL_OPTIONS = { POOL_SIZE = 2, MAX_OVERFLOW = 0 }
     drop(conn);
     registry.close_all();
 }
+
+#[test]
+fn pgbouncer_and_the_statement_cache_are_options_of_a_postgresql_database() {
+    use millpond::settings::FromSettings;
+    let databases = Databases::from_toml_str(
+        r#"
+[bouncer]
+ENGINE = "millpond.backends.postgresql"
+NAME = "test"
+USER = "postgres"
+HOST = "127.0.0.1"
+PORT = 6432
+OPTIONS = { pgbouncer = "true", statement_cache_capacity = "7" }
+
+[bouncer_with_init]
+ENGINE = "millpond.backends.postgresql"
+NAME = "test"
+USER = "postgres"
+OPTIONS = { pgbouncer = "true", options = "-c statement_timeout=5s" }
+"#,
+    )
+    .unwrap();
+    let manager = PostgresManager::from_settings(databases.get("bouncer").unwrap()).unwrap();
+    assert!(manager.get_pgbouncer());
+    assert_eq!(manager.get_statement_cache_capacity(), 7);
+    let err = PostgresManager::from_settings(databases.get("bouncer_with_init").unwrap()).unwrap_err();
+    assert!(
+        err.message.contains("pgbouncer=true") && err.message.contains("options"),
+        "{err}"
+    );
+}
