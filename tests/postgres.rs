@@ -1423,6 +1423,21 @@ fn with_pgbouncer_true_sql_text_runs_unnamed_and_no_statement_is_left_on_the_ser
     let err = conn.query_one("SELECT $1::int + $2::int", &[&1]).unwrap_err();
     assert_eq!(err.code(), Some(&SqlState::PROTOCOL_VIOLATION), "{err}");
     assert!(prepared_on_server(&mut conn).is_empty());
+
+    // The kept types go stale when a column changes type; the next run learns them again.
+    conn.batch_execute("CREATE TEMP TABLE retyped (a int); INSERT INTO retyped VALUES (1)")
+        .unwrap();
+    let by_a = "SELECT count(*) FROM retyped WHERE a = $1";
+    assert_eq!(conn.query_one(by_a, &[&1]).unwrap().get::<_, i64>(0), 1);
+    conn.batch_execute("ALTER TABLE retyped ALTER a TYPE text")
+        .unwrap();
+    conn.query_one(by_a, &[&"1"])
+        .expect_err("a text value for the int the kept types declare");
+    assert_eq!(
+        conn.query_one(by_a, &[&"1"]).unwrap().get::<_, i64>(0),
+        1,
+        "learned again"
+    );
     drop(conn);
 
     // Sessions: statements and a stream, whose fetches are unnamed too.

@@ -217,7 +217,13 @@ impl PgConnection {
     {
         if let Some(sql) = self.statements.unnamed_key(query) {
             let types = self.unnamed_types(sql)?;
-            return unnamed(self.inner(), sql, &types);
+            let result = unnamed(self.inner(), sql, &types);
+            if let Err(err) = &result
+                && unnamed::may_be_stale(err)
+            {
+                self.statements.remove(sql);
+            }
+            return result;
         }
         let Some(sql) = self.statements.key(query) else {
             return direct(self.observe(query)?, query);

@@ -95,7 +95,13 @@ impl<'a> PgTransaction<'a> {
     {
         if let Some(sql) = self.statements.unnamed_key(query) {
             let types = self.unnamed_types(sql)?;
-            return unnamed(self.tx(), sql, &types);
+            let result = unnamed(self.tx(), sql, &types);
+            if let Err(err) = &result
+                && unnamed::may_be_stale(err)
+            {
+                self.statements.remove(sql);
+            }
+            return result;
         }
         let Some(sql) = self.statements.key(query) else {
             return direct(self.check(query)?, query);

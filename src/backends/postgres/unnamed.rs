@@ -98,6 +98,22 @@ fn describe_here(client: &mut impl GenericClient, sql: &str) -> Result<(Arc<[Typ
     Ok((types, custom))
 }
 
+/// Whether an error running SQL text unnamed may come from the types kept for it having gone
+/// stale (a column's type changed since they were learned): a value the driver could not
+/// encode for a kept type (no SQLSTATE), a type mismatch or a missing function or operator
+/// (class 42), or a type the server no longer knows (`XX000`). The types are then forgotten,
+/// to be learned again on the next run. Errors about the data (constraints, serialization
+/// failures, bad input: classes 22, 23, 40) keep them.
+pub(super) fn may_be_stale(err: &postgres::Error) -> bool {
+    match err.code() {
+        None => true,
+        Some(code) => {
+            let code = code.code();
+            code.starts_with("42") || code == "XX000"
+        }
+    }
+}
+
 /// `params` with the types to declare for them. Parameters beyond the statement's own are
 /// declared `unknown`, so that the server's count check reports the mismatch.
 pub(super) fn typed<'p>(
