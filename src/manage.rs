@@ -3,6 +3,9 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use crate::error::ConfigError;
+use crate::options::PoolOptions;
+
 /// Whether a connection has a transaction open, as far as the backend can tell without I/O.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -67,6 +70,14 @@ pub trait ManageConnection: Send + Sync + 'static {
     fn is_lost_server(&self, error: &Self::Error) -> bool {
         let _ = error;
         false
+    }
+
+    /// Checks this manager's settings against the pool's options when the pool is built; an
+    /// error stops the build. The default accepts everything. (The PostgreSQL manager behind
+    /// PgBouncer refuses a reset statement and an init statement, for example.)
+    fn check_options(&self, options: &PoolOptions) -> Result<(), ConfigError> {
+        let _ = options;
+        Ok(())
     }
 }
 

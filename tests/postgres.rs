@@ -1351,3 +1351,177 @@ fn a_session_stream_prepares_its_fetch_once_per_connection() {
         prepared_on_server(&mut conn)
     );
 }
+
+/// A manager as for PgBouncer's transaction mode, against the server itself: what it sends can
+/// be watched on one server session, which PgBouncer would hide.
+fn unnamed_manager(tag: &str) -> PostgresManager {
+    manager(tag).pgbouncer(true)
+}
+
+#[test]
+fn with_pgbouncer_true_sql_text_runs_unnamed_and_no_statement_is_left_on_the_server() {
+    use postgres::fallible_iterator::FallibleIterator;
+    let tag = tag("unnamed");
+    let pool = Pool::builder().pool_size(1).build(unnamed_manager(&tag)).unwrap();
+    let mut conn = pool.get().unwrap();
+    let (add, concat) = ("SELECT $1::int + 1", "SELECT $1::text || $2::text");
+    for i in 0..3 {
+        assert_eq!(conn.query_one(add, &[&i]).unwrap().get::<_, i32>(0), i + 1);
+    }
+    assert_eq!(conn.execute(add, &[&5]).unwrap(), 1);
+    assert_eq!(conn.query(add, &[&6]).unwrap()[0].get::<_, i32>(0), 7);
+    assert_eq!(conn.query_opt(add, &[&7]).unwrap().unwrap().get::<_, i32>(0), 8);
+    let raw: Vec<i32> = conn
+        .query_raw(add, [8])
+        .unwrap()
+        .map(|row| row.try_get(0))
+        .collect()
+        .unwrap();
+    assert_eq!(raw, [9]);
+    let row = conn.query_one(concat, &[&"a", &"b"]).unwrap();
+    assert_eq!(row.get::<_, String>(0), "ab");
+    assert_eq!(
+        conn.query_typed_one("SELECT $1::int8 * 2", &[(&21_i64, postgres::types::Type::INT8)])
+            .unwrap()
+            .get::<_, i64>(0),
+        42
+    );
+    assert!(
+        prepared_on_server(&mut conn).is_empty(),
+        "no statement outlives its use"
+    );
+    // The parameter types of each text are kept, not statements.
+    assert_eq!(conn.cached_statements(), 3);
+
+    // In a transaction: the types are learned inside it; nothing is left after it.
+    let mut tx = conn.transaction().unwrap();
+    assert_eq!(
+        tx.query_one("SELECT $1::int * 3", &[&3])
+            .unwrap()
+            .get::<_, i32>(0),
+        9
+    );
+    let raw: Vec<i32> = tx
+        .query_raw(add, [1])
+        .unwrap()
+        .map(|row| row.try_get(0))
+        .collect()
+        .unwrap();
+    assert_eq!(raw, [2]);
+    tx.commit().unwrap();
+    assert!(prepared_on_server(&mut conn).is_empty());
+    assert_eq!(conn.transaction_state(), TransactionState::Idle);
+
+    // The server's own checks stand: a parameter too many, a wrong Rust type.
+    let err = conn.query_one(add, &[&1, &2]).unwrap_err();
+    assert!(
+        err.to_string().contains("error serializing parameter 1") || err.code().is_some(),
+        "{err}"
+    );
+    let err = conn.query_one(add, &[&"1"]).unwrap_err();
+    assert!(err.to_string().contains("error serializing parameter 0"), "{err}");
+    let err = conn.query_one("SELECT $1::int + $2::int", &[&1]).unwrap_err();
+    assert_eq!(err.code(), Some(&SqlState::PROTOCOL_VIOLATION), "{err}");
+    assert!(prepared_on_server(&mut conn).is_empty());
+    drop(conn);
+
+    // Sessions: statements and a stream, whose fetches are unnamed too.
+    let session = pool.session();
+    let counted: Vec<i32> = session
+        .stream("SELECT g FROM generate_series(1, 600) g")
+        .unwrap()
+        .map(|row| row.unwrap().get::<_, i32>(0))
+        .collect();
+    assert_eq!(counted.len(), 600);
+    assert_eq!(counted.iter().sum::<i32>(), 600 * 601 / 2);
+    let left = session
+        .run(|conn| Ok::<_, postgres::Error>(prepared_on_server(conn)))
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+    assert_eq!(
+        pool.stats().resets,
+        0,
+        "clean returns cost nothing: {:?}",
+        pool.stats()
+    );
+}
+
+#[test]
+fn with_pgbouncer_true_a_type_the_driver_looks_up_retires_the_connection_and_leaves_nothing() {
+    let tag = tag("unnamed-enum");
+    let mood = format!("mood_{}", std::process::id());
+    let mut mon = monitor();
+    mon.batch_execute(&format!(
+        "DROP TYPE IF EXISTS {mood}; CREATE TYPE {mood} AS ENUM ('sad', 'ok')"
+    ))
+    .unwrap();
+    let pool = Pool::builder().pool_size(1).build(unnamed_manager(&tag)).unwrap();
+    let mut conn = pool.get().unwrap();
+    let first_pid = pid_of(&mut conn);
+    let row = conn
+        .query_one(&format!("SELECT 'ok'::{mood}::text, $1::int"), &[&1])
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "ok");
+    assert!(!conn.is_broken(), "text casts keep the connection pooled");
+    // A column of the enum type itself: the driver looks the type up.
+    let rows = conn
+        .simple_query(&format!("SELECT 1 FROM pg_type WHERE typname = '{mood}'"))
+        .unwrap();
+    assert!(rows.len() > 1, "the type exists");
+    let row = conn.query_one(&format!("SELECT 'sad'::{mood}"), &[]).unwrap();
+    assert_eq!(row.columns()[0].type_().name(), mood);
+    assert!(
+        prepared_on_server(&mut conn).is_empty(),
+        "the driver's lookups are dropped"
+    );
+    assert!(conn.is_broken(), "the connection is not pooled again");
+    drop(conn);
+    let mut conn = pool.get().unwrap();
+    assert_ne!(pid_of(&mut conn), first_pid, "a new connection");
+    drop(conn);
+    drop(pool);
+    mon.batch_execute(&format!("DROP TYPE {mood}")).unwrap();
+}
+
+#[test]
+fn with_pgbouncer_true_init_options_and_a_reset_statement_are_refused_with_what_to_do() {
+    let err =
+        PostgresManager::from_url(&format!("{URL}?pgbouncer=true&options=-c%20work_mem%3D64MB")).unwrap_err();
+    assert!(
+        err.message.contains("options") && err.message.contains("ALTER ROLE"),
+        "{err}"
+    );
+    let err = PostgresManager::from_url(&format!("{URL}?pgbouncer=maybe")).unwrap_err();
+    assert!(err.message.contains("true or false"), "{err}");
+    assert!(
+        PostgresManager::from_url(&format!("{URL}?pgbouncer=true"))
+            .unwrap()
+            .get_pgbouncer()
+    );
+
+    let err = Pool::builder()
+        .build_unchecked(unnamed_manager("x").init("SET statement_timeout = '5s'"))
+        .unwrap_err();
+    let printed = err.to_string();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+    assert!(
+        printed.contains("SET LOCAL") && printed.contains("init"),
+        "{printed}"
+    );
+    // The order of the setters does not matter: the check is at build.
+    let err = Pool::builder()
+        .build_unchecked(manager("x").init("SET x = 1").pgbouncer(true))
+        .unwrap_err();
+    assert!(matches!(err, Error::Config(_)), "{err:?}");
+
+    let err = Pool::builder()
+        .reset_on_return(ResetOnReturn::Statement("DISCARD ALL".into()))
+        .build_unchecked(unnamed_manager("x"))
+        .unwrap_err();
+    assert!(err.to_string().contains("reset_on_return"), "{err}");
+    // Without pgbouncer the same settings build.
+    Pool::builder()
+        .reset_on_return(ResetOnReturn::Statement("DISCARD ALL".into()))
+        .build_unchecked(manager("x").init("SET x = 1"))
+        .unwrap();
+}

@@ -123,6 +123,7 @@ impl<M: ManageConnection> Builder<M> {
     pub fn build_unchecked(mut self, manager: M) -> Result<Pool<M>, Error> {
         self.options.settle(&self.chosen);
         self.options.validate()?;
+        manager.check_options(&self.options)?;
         Ok(Pool::from_parts(manager, self.options))
     }
 }

@@ -2,11 +2,17 @@
 //! run again costs one round trip instead of a prepare and an execute (the driver prepares
 //! every `query(&str)` afresh). Least recently used out first; per connection, so a statement
 //! is only ever run on the connection that prepared it.
+//!
+//! Behind PgBouncer (`pgbouncer=true`) it keeps no statement: only the parameter types the
+//! server reported for the SQL text, which the statement sent unnamed then declares (see
+//! [`super::unnamed`]).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use postgres::Statement;
 use postgres::error::SqlState;
+use postgres::types::Type;
 
 use super::commit::{PreparedCommits, begins_transaction, ends_transaction};
 use super::sql::Sql;
@@ -21,14 +27,29 @@ pub(super) struct StatementCache {
     entries: HashMap<Box<str>, Entry>,
     /// Bumped on every use; an entry's `used` is the tick of its last.
     clock: u64,
+    /// Behind PgBouncer: SQL text runs unnamed, and only parameter types are kept.
+    unnamed: bool,
+    /// Behind PgBouncer, the driver looked up a type of its own with a named statement, which it
+    /// keeps for the connection's life although the server connection it was made on is gone:
+    /// the connection must be closed rather than pooled again.
+    retire: bool,
 }
 
 #[derive(Debug)]
 struct Entry {
-    statement: Statement,
+    kept: Kept,
     used: u64,
     /// The statement begins or ends a transaction.
     tx_control: bool,
+}
+
+/// What is kept for a SQL text.
+#[derive(Debug, Clone)]
+enum Kept {
+    /// A statement prepared on this connection.
+    Prepared(Statement),
+    /// The parameter types the server reported (behind PgBouncer).
+    Described(Arc<[Type]>),
 }
 
 /// A statement found in the cache, and whether it begins or ends a transaction.
@@ -44,12 +65,38 @@ impl StatementCache {
             capacity,
             entries: HashMap::new(),
             clock: 0,
+            unnamed: false,
+            retire: false,
         }
+    }
+
+    /// A cache for a connection behind PgBouncer in transaction mode: it keeps the parameter
+    /// types of up to `capacity` SQL texts, and never a statement.
+    pub(super) fn unnamed(capacity: usize) -> Self {
+        StatementCache {
+            unnamed: true,
+            ..StatementCache::new(capacity)
+        }
+    }
+
+    /// Whether SQL text runs unnamed (behind PgBouncer).
+    pub(super) fn is_unnamed(&self) -> bool {
+        self.unnamed
+    }
+
+    /// Notes that the connection must be closed when it goes back (see `retire`).
+    pub(super) fn retire(&mut self) {
+        self.retire = true;
+    }
+
+    /// Whether the connection must be closed when it goes back.
+    pub(super) fn must_retire(&self) -> bool {
+        self.retire
     }
 
     /// Whether statements are kept at all.
     pub(super) fn is_on(&self) -> bool {
-        self.capacity > 0
+        self.capacity > 0 && !self.unnamed
     }
 
     /// How many statements are kept now.
@@ -57,20 +104,17 @@ impl StatementCache {
         self.entries.len()
     }
 
-    /// The statement prepared for `sql`, if kept.
-    pub(super) fn get(&mut self, sql: &str) -> Option<Cached> {
+    /// What is kept for `sql`, marked as just used.
+    fn get(&mut self, sql: &str) -> Option<&Entry> {
         self.clock += 1;
         let entry = self.entries.get_mut(sql)?;
         entry.used = self.clock;
-        Some(Cached {
-            statement: entry.statement.clone(),
-            tx_control: entry.tx_control,
-        })
+        Some(entry)
     }
 
-    /// Keeps `statement` for `sql`, putting out the least recently used one when full. (The
+    /// Keeps `kept` for `sql`, putting out the least recently used entry when full. (The
     /// driver closes a statement on the server once its last handle is dropped.)
-    pub(super) fn insert(&mut self, sql: &str, statement: Statement, tx_control: bool) {
+    fn insert(&mut self, sql: &str, kept: Kept, tx_control: bool) {
         if self.capacity == 0 {
             return;
         }
@@ -88,19 +132,43 @@ impl StatementCache {
         self.entries.insert(
             sql.into(),
             Entry {
-                statement,
+                kept,
                 used: self.clock,
                 tx_control,
             },
         );
     }
 
-    /// The SQL text of `query` to run through the cache: `None` when the cache is off, for a
-    /// prepared statement, and for SQL that drops prepared statements (run as it is).
+    /// The SQL text of `query` to run through the cache: `None` when the cache is off (or
+    /// statements run unnamed), for a prepared statement, and for SQL that drops prepared
+    /// statements (run as it is).
     pub(super) fn key<'q, T: ?Sized + Sql>(&self, query: &'q T) -> Option<&'q str> {
         query
             .sql_text()
             .filter(|sql| self.is_on() && !forgets_statements(sql))
+    }
+
+    /// The SQL text of `query` to run unnamed: `Some` behind PgBouncer, for SQL text.
+    pub(super) fn unnamed_key<'q, T: ?Sized + Sql>(&self, query: &'q T) -> Option<&'q str> {
+        query.sql_text().filter(|_| self.unnamed)
+    }
+
+    /// The parameter types kept for `sql`, or learned now by `describe` and kept.
+    pub(super) fn get_or_describe(
+        &mut self,
+        sql: &str,
+        describe: impl FnOnce(&str) -> Result<Arc<[Type]>, postgres::Error>,
+    ) -> Result<Arc<[Type]>, postgres::Error> {
+        if let Some(Entry {
+            kept: Kept::Described(types),
+            ..
+        }) = self.get(sql)
+        {
+            return Ok(Arc::clone(types));
+        }
+        let types = describe(sql)?;
+        self.insert(sql, Kept::Described(Arc::clone(&types)), false);
+        Ok(types)
     }
 
     /// The statement kept for `sql`, or one made now by `prepare` and kept (noted in `commits`
@@ -111,13 +179,21 @@ impl StatementCache {
         commits: &mut PreparedCommits,
         prepare: impl FnOnce(&str) -> Result<Statement, postgres::Error>,
     ) -> Result<Cached, postgres::Error> {
-        if let Some(hit) = self.get(sql) {
-            return Ok(hit);
+        if let Some(Entry {
+            kept: Kept::Prepared(statement),
+            tx_control,
+            ..
+        }) = self.get(sql)
+        {
+            return Ok(Cached {
+                statement: statement.clone(),
+                tx_control: *tx_control,
+            });
         }
         let statement = prepare(sql)?;
         let tx_control = begins_transaction(sql) || ends_transaction(sql);
         commits.note(sql, &statement);
-        self.insert(sql, statement.clone(), tx_control);
+        self.insert(sql, Kept::Prepared(statement.clone()), tx_control);
         Ok(Cached {
             statement,
             tx_control,

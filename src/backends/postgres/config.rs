@@ -25,6 +25,8 @@ pub(super) struct Settings {
     pub(super) reset_timeout: Duration,
     /// Statements each connection keeps prepared for the SQL text it runs.
     pub(super) statement_cache_capacity: usize,
+    /// Connections go through PgBouncer in transaction mode: SQL text runs unnamed.
+    pub(super) pgbouncer: bool,
     /// The roots for `verify-ca` and `verify-full`; `None` is the Mozilla set.
     pub(super) roots: Option<Arc<RootCertStore>>,
     pub(super) custom_tls: Option<Arc<ClientConfig>>,
@@ -41,6 +43,38 @@ impl Settings {
             self.config.connect_timeout(timeout);
         }
         self.tls = tls_connector(self.ssl_mode, self.roots.as_ref(), self.custom_tls.as_ref());
+    }
+
+    /// Why these settings cannot work behind PgBouncer in transaction mode, if they cannot: an
+    /// init statement, or the `options` startup parameter. `None` when `pgbouncer` is off.
+    pub(super) fn pgbouncer_conflict(&self) -> Option<ConfigError> {
+        if !self.pgbouncer {
+            return None;
+        }
+        if let Some(init) = &self.init {
+            return Some(ConfigError::new(
+                "init",
+                format!(
+                    "with pgbouncer=true the init statement is refused ({init:?}): it runs once per \
+                     connection to PgBouncer, but each transaction may run on a different server \
+                     connection, so what it sets would be missing from yours and would apply to other \
+                     clients'. Use SET LOCAL inside your transactions, ALTER ROLE … SET or ALTER \
+                     DATABASE … SET on the server, or a startup parameter PgBouncer tracks \
+                     (application_name; client_encoding, DateStyle, TimeZone, IntervalStyle and \
+                     standard_conforming_strings through .configure)"
+                ),
+            ));
+        }
+        if self.config.get_options().is_some() {
+            return Some(ConfigError::new(
+                "options",
+                "with pgbouncer=true the options startup parameter is refused: PgBouncer rejects it \
+                 (unsupported startup parameter: options) unless told to ignore it, and then the \
+                 settings it carries apply to no server connection. Set them on the server instead \
+                 (ALTER ROLE … SET, ALTER DATABASE … SET) or with SET LOCAL inside your transactions",
+            ));
+        }
+        None
     }
 
     /// Who and where, for messages: `user@host:port/dbname`, never the password.
@@ -72,6 +106,7 @@ impl fmt::Debug for PostgresManager {
             .field("init", &s.init)
             .field("reset_timeout", &s.reset_timeout)
             .field("statement_cache_capacity", &s.statement_cache_capacity)
+            .field("pgbouncer", &s.pgbouncer)
             .field(
                 "tls_roots",
                 &match (&s.custom_tls, &s.roots) {
@@ -129,6 +164,7 @@ impl PostgresManager {
             init: None,
             reset_timeout: DEFAULT_RESET_TIMEOUT,
             statement_cache_capacity: super::cache::DEFAULT_CAPACITY,
+            pgbouncer: false,
             roots: None,
             custom_tls: None,
             tls: Ok(None),
@@ -152,6 +188,8 @@ impl PostgresManager {
     /// - `reset_timeout_ms`: see [`reset_timeout`](Self::reset_timeout); greater than zero;
     /// - `statement_cache_capacity`: see
     ///   [`statement_cache_capacity`](Self::statement_cache_capacity) (default 100; 0 keeps none);
+    /// - `pgbouncer`: `true` behind PgBouncer in transaction mode, see
+    ///   [`pgbouncer`](Self::pgbouncer) (default `false`);
     /// - handed to the driver: `user`, `password`, `dbname`, `host`, `hostaddr`, `port`,
     ///   `options`, `application_name`, `keepalives`, `keepalives_idle`, `keepalives_interval`,
     ///   `keepalives_retries`, `tcp_user_timeout`, `target_session_attrs`, `channel_binding`,
@@ -262,6 +300,37 @@ impl PostgresManager {
         self.edit(|s| s.statement_cache_capacity = capacity)
     }
 
+    /// Says the connections go through PgBouncer in transaction mode (default `false`; the URL
+    /// parameter `pgbouncer=true`). There each transaction, and each statement outside one, may
+    /// run on a different server connection, shared with other clients and other processes, so
+    /// nothing millpond sends may leave state on a server connection:
+    ///
+    /// - SQL text (`execute`, `query`, `query_one`, `query_opt`, `query_raw`, in transactions
+    ///   too, and sessions and [`AnyConnection`](crate::any::AnyConnection)) runs as the unnamed
+    ///   statement, parsed, bound and executed in one round trip, declaring the parameter types
+    ///   the server reported for that text. They are learned once per connection and text, by
+    ///   preparing and closing the statement inside a transaction, and kept (up to
+    ///   [`statement_cache_capacity`](Self::statement_cache_capacity) texts). No prepared
+    ///   statement outlives the transaction that made it;
+    /// - a session's stream fetches with unnamed statements, inside its own transaction;
+    /// - an [`init`](Self::init) statement and the `options` startup parameter are refused when
+    ///   the pool is built, with an error that says what to do instead;
+    /// - a [`ResetOnReturn::Statement`](crate::ResetOnReturn) (such as `DISCARD ALL`) is refused
+    ///   when the pool is built: in transaction mode it would run on whichever server connection
+    ///   PgBouncer picks, and PgBouncer resets server connections itself;
+    /// - PgBouncer's own errors for one client (`query_wait_timeout`, `client_idle_timeout`, a
+    ///   full pool) do not count as a lost server, so they do not invalidate the pool.
+    ///
+    /// Types the driver does not know built in (enums, domains, composite and extension types
+    /// such as `citext`) make it look them up with named statements it keeps; such a connection
+    /// is closed when it goes back, with a warning. Cast such values to and from text in the SQL
+    /// (`$1::text::mood`, `mood::text`) to keep connections pooled. Your own named statements
+    /// ([`PgConnection::prepare`](super::PgConnection::prepare), `bind`) are yours to use and
+    /// drop inside one transaction.
+    pub fn pgbouncer(self, on: bool) -> Self {
+        self.edit(|s| s.pgbouncer = on)
+    }
+
     /// Whether TCP keepalives are sent on idle connections (default on).
     pub fn keepalives(self, on: bool) -> Self {
         self.edit(|s| {
@@ -333,6 +402,11 @@ impl PostgresManager {
     /// The init statement, if any.
     pub fn get_init(&self) -> Option<&str> {
         self.settings.init.as_deref()
+    }
+
+    /// Whether the connections go through PgBouncer in transaction mode.
+    pub fn get_pgbouncer(&self) -> bool {
+        self.settings.pgbouncer
     }
 }
 

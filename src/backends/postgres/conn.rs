@@ -16,6 +16,7 @@ use super::commit::{Checked, PreparedCommits, begins_transaction, check_before_c
 use super::error::PostgresError;
 use super::sql::Sql;
 use super::transaction::{PgTransaction, PgTransactionBuilder};
+use super::unnamed;
 use crate::backends::txn::{Dialect, TxTracker};
 use crate::manage::TransactionState;
 
@@ -52,6 +53,7 @@ impl fmt::Debug for PgConnection {
             .field("closed", &self.is_closed())
             .field("desynced", &self.desynced)
             .field("cached_statements", &self.statements.len())
+            .field("behind_pgbouncer", &self.statements.is_unnamed())
             .finish()
     }
 }
@@ -66,10 +68,21 @@ impl PgConnection {
     /// Wraps a client opened elsewhere, keeping up to `capacity` statements prepared for the SQL
     /// text it runs (0 keeps none). See [`PostgresManager::statement_cache_capacity`](super::PostgresManager::statement_cache_capacity).
     pub fn with_statement_cache(client: Client, capacity: usize) -> Self {
+        Self::with_cache(client, StatementCache::new(capacity))
+    }
+
+    /// Wraps a client connected through PgBouncer in transaction mode: SQL text runs as unnamed
+    /// statements, and the parameter types of up to `capacity` SQL texts are kept. See
+    /// [`PostgresManager::pgbouncer`](super::PostgresManager::pgbouncer).
+    pub fn behind_pgbouncer(client: Client, capacity: usize) -> Self {
+        Self::with_cache(client, StatementCache::unnamed(capacity))
+    }
+
+    fn with_cache(client: Client, statements: StatementCache) -> Self {
         PgConnection {
             client: Some(client),
             prepared_commits: PreparedCommits::default(),
-            statements: StatementCache::new(capacity),
+            statements,
             tracker: TxTracker::new(Dialect::Postgres),
             prepared_tx_control: false,
             desynced: false,
@@ -115,9 +128,10 @@ impl PgConnection {
     }
 
     /// Whether the connection cannot be used any more: closed, or a validation or reset timed
-    /// out.
+    /// out; or, behind PgBouncer, it must not be pooled again (see
+    /// [`PostgresManager::pgbouncer`](super::PostgresManager::pgbouncer)).
     pub fn is_broken(&self) -> bool {
-        self.desynced || self.is_closed()
+        self.desynced || self.is_closed() || self.statements.must_retire()
     }
 
     /// The server process serving this connection (`pg_backend_pid()`), asked once and then
@@ -126,7 +140,11 @@ impl PgConnection {
         if let Some(pid) = self.pid {
             return Ok(pid);
         }
-        let pid: i32 = self.inner().query_one("SELECT pg_backend_pid()", &[])?.get(0);
+        // Unnamed, so that it is safe behind PgBouncer too.
+        let pid: i32 = self
+            .inner()
+            .query_typed_one("SELECT pg_backend_pid()", &[])?
+            .get(0);
         self.pid = Some(pid);
         Ok(pid)
     }
@@ -185,16 +203,22 @@ impl PgConnection {
     /// prepared now). When the server says the statement is gone or stale, it is forgotten and,
     /// outside a transaction, prepared again and run once more; inside one the error stands
     /// (the transaction has failed anyway). A prepared statement, or any query with the cache
-    /// off, goes straight to the driver.
+    /// off, goes straight to the driver. Behind PgBouncer, SQL text goes to `unnamed` with its
+    /// parameter types instead (see [`unnamed`]).
     fn run<T, R>(
         &mut self,
         query: &T,
         run: impl Fn(&mut Client, &Statement) -> Result<R, postgres::Error>,
         direct: impl FnOnce(&mut Client, &T) -> Result<R, postgres::Error>,
+        unnamed: impl FnOnce(&mut Client, &str, &[Type]) -> Result<R, postgres::Error>,
     ) -> Result<R, postgres::Error>
     where
         T: ?Sized + Sql,
     {
+        if let Some(sql) = self.statements.unnamed_key(query) {
+            let types = self.unnamed_types(sql)?;
+            return unnamed(self.inner(), sql, &types);
+        }
         let Some(sql) = self.statements.key(query) else {
             return direct(self.observe(query)?, query);
         };
@@ -215,6 +239,26 @@ impl PgConnection {
         }
     }
 
+    /// Behind PgBouncer: notes what `sql` does (as [`PgConnection::observe`]) and returns the
+    /// parameter types to declare for it, learned in a transaction of its own when none is
+    /// open. A state that cannot be told is taken as a transaction open.
+    fn unnamed_types(&mut self, sql: &str) -> Result<std::sync::Arc<[Type]>, postgres::Error> {
+        let idle_before = self.tracker.state() == TransactionState::Idle;
+        self.observe(sql)?;
+        let client = self.client.as_mut().expect(GONE);
+        unnamed::param_types(client, &mut self.statements, sql, idle_before)
+    }
+
+    /// Behind PgBouncer, learns what `sql` needs (see [`unnamed`]) without running it, and
+    /// says `true`; otherwise `false`.
+    pub(super) fn describe_unnamed(&mut self, sql: &str) -> Result<bool, postgres::Error> {
+        if !self.statements.is_unnamed() {
+            return Ok(false);
+        }
+        self.unnamed_types(sql)?;
+        Ok(true)
+    }
+
     /// Runs a statement, returning the number of rows changed. See [`postgres::Client::execute`].
     /// SQL text runs as a statement prepared once on this connection and kept (see
     /// [`PostgresManager::statement_cache_capacity`](super::PostgresManager::statement_cache_capacity)).
@@ -227,6 +271,7 @@ impl PgConnection {
             query,
             |client, statement| client.execute(statement, params),
             |client, query| client.execute(query, params),
+            |client, sql, types| client.execute_typed(sql, &unnamed::typed(params, types)),
         )
     }
 
@@ -241,6 +286,7 @@ impl PgConnection {
             query,
             |client, statement| client.query(statement, params),
             |client, query| client.query(query, params),
+            |client, sql, types| client.query_typed(sql, &unnamed::typed(params, types)),
         )
     }
 
@@ -255,6 +301,7 @@ impl PgConnection {
             query,
             |client, statement| client.query_one(statement, params),
             |client, query| client.query_one(query, params),
+            |client, sql, types| client.query_typed_one(sql, &unnamed::typed(params, types)),
         )
     }
 
@@ -269,6 +316,7 @@ impl PgConnection {
             query,
             |client, statement| client.query_opt(statement, params),
             |client, query| client.query_opt(query, params),
+            |client, sql, types| client.query_typed_opt(sql, &unnamed::typed(params, types)),
         )
     }
 
@@ -282,6 +330,12 @@ impl PgConnection {
         I: IntoIterator<Item = P>,
         I::IntoIter: ExactSizeIterator,
     {
+        if let Some(sql) = self.statements.unnamed_key(query) {
+            let types = self.unnamed_types(sql)?;
+            return self
+                .inner()
+                .query_typed_raw(sql, params.into_iter().zip(unnamed::declared(&types)));
+        }
         let Some(sql) = self.statements.key(query) else {
             return self.observe(query)?.query_raw(query, params);
         };
@@ -298,6 +352,10 @@ impl PgConnection {
     /// The statement kept for `query` on this connection, prepared now if there is none (and
     /// kept, unless the cache is off): [`PgConnection::prepare`] for SQL run again and again.
     /// deadpool-postgres' `prepare_cached`.
+    ///
+    /// Behind PgBouncer ([`PostgresManager::pgbouncer`](super::PostgresManager::pgbouncer))
+    /// nothing is kept: this is [`PgConnection::prepare`], a named statement that must be used
+    /// and dropped inside one transaction.
     pub fn prepare_cached(&mut self, query: &str) -> Result<Statement, postgres::Error> {
         if !self.statements.is_on() {
             return self.prepare(query);
@@ -313,7 +371,7 @@ impl PgConnection {
         query: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<u64, postgres::Error> {
-        self.observe(query)?.execute_typed(query, params)
+        self.observe_typed(query)?.execute_typed(query, params)
     }
 
     /// As [`PgConnection::query_typed`], for exactly one row. See
@@ -323,7 +381,7 @@ impl PgConnection {
         query: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Row, postgres::Error> {
-        self.observe(query)?.query_typed_one(query, params)
+        self.observe_typed(query)?.query_typed_one(query, params)
     }
 
     /// As [`PgConnection::query_typed`], for at most one row. See
@@ -333,7 +391,7 @@ impl PgConnection {
         query: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Option<Row>, postgres::Error> {
-        self.observe(query)?.query_typed_opt(query, params)
+        self.observe_typed(query)?.query_typed_opt(query, params)
     }
 
     /// As [`PgConnection::query_typed`], returning the rows as they arrive. See
@@ -343,10 +401,23 @@ impl PgConnection {
         P: BorrowToSql,
         I: IntoIterator<Item = (P, Type)>,
     {
-        self.observe(query)?.query_typed_raw(query, params)
+        self.observe_typed(query)?.query_typed_raw(query, params)
     }
 
-    /// How many statements this connection keeps prepared for SQL text now.
+    /// [`PgConnection::observe`] for the `*_typed` methods, which send SQL text unnamed with
+    /// the types given. Behind PgBouncer, the text is also described once (see [`unnamed`]):
+    /// a type the driver would look up while reading the rows is looked up there, inside a
+    /// transaction, instead of with a statement of its own that outlives it.
+    fn observe_typed(&mut self, sql: &str) -> Result<&mut Client, postgres::Error> {
+        if self.statements.is_unnamed() {
+            self.unnamed_types(sql)?;
+            return Ok(self.inner());
+        }
+        self.observe(sql)
+    }
+
+    /// How many statements (behind PgBouncer: parameter type lists) this connection keeps for
+    /// SQL text now.
     pub fn cached_statements(&self) -> usize {
         self.statements.len()
     }
@@ -380,7 +451,7 @@ impl PgConnection {
         query: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Vec<Row>, postgres::Error> {
-        self.observe(query)?.query_typed(query, params)
+        self.observe_typed(query)?.query_typed(query, params)
     }
 
     /// The notifications (`LISTEN`/`NOTIFY`) received on this connection. See

@@ -35,7 +35,11 @@ impl Settings {
             None => self.config.connect(NoTls),
         }
         .map_err(|err| PostgresError::driver(err).context(self.connecting()))?;
-        let mut conn = PgConnection::with_statement_cache(client, self.statement_cache_capacity);
+        let mut conn = if self.pgbouncer {
+            PgConnection::behind_pgbouncer(client, self.statement_cache_capacity)
+        } else {
+            PgConnection::with_statement_cache(client, self.statement_cache_capacity)
+        };
         if let Some(sql) = &self.init {
             conn.batch_execute(sql).map_err(|err| {
                 PostgresError::driver(err).context(format!("running the init statement on {}", self.target()))

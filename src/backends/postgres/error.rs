@@ -119,6 +119,9 @@ fn driver_error_is_lost(err: &postgres::Error) -> bool {
         return true;
     }
     if let Some(code) = err.code() {
+        if err.as_db_error().is_some_and(is_pgbouncer_client_error) {
+            return false;
+        }
         let code = code.code();
         return code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03");
     }
@@ -142,6 +145,26 @@ fn driver_error_is_lost(err: &postgres::Error) -> bool {
         source = cause.source();
     }
     false
+}
+
+/// PgBouncer's errors that concern one client only (08P01 with its own message): its wait for a
+/// server connection ran out (`query_wait_timeout`, when its pool is busy or paused), the client
+/// sat idle too long, or its pool is full. The server is fine, so the pool must not be
+/// invalidated. (Its `server conn crashed?` and `pgbouncer cannot connect to server` do mean a
+/// lost server.)
+fn is_pgbouncer_client_error(err: &postgres::error::DbError) -> bool {
+    const CLIENT_ONLY: &[&str] = &[
+        "query_wait_timeout",
+        "client_idle_timeout",
+        "idle transaction timeout",
+        "client_login_timeout",
+        "query_timeout",
+        "no more connections allowed",
+    ];
+    *err.code() == SqlState::PROTOCOL_VIOLATION
+        && CLIENT_ONLY
+            .iter()
+            .any(|message| err.message().starts_with(message))
 }
 
 impl fmt::Display for PostgresError {

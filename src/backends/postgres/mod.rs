@@ -88,6 +88,7 @@ mod settings;
 mod sql;
 mod tls;
 mod transaction;
+mod unnamed;
 mod url;
 
 use std::time::Duration;
@@ -107,7 +108,9 @@ pub use sql::Sql;
 pub use tls::SslMode;
 pub use transaction::{PgTransaction, PgTransactionBuilder};
 
+use crate::error::ConfigError;
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
+use crate::options::{PoolOptions, ResetOnReturn};
 use commit::{CHECKED_COMMIT, check_before_commit, commits, ends_transaction, is_failed_transaction};
 
 /// How long opening a connection may take unless told otherwise: TCP connect, TLS handshake,
@@ -187,5 +190,28 @@ impl ManageConnection for PostgresManager {
 
     fn is_lost_server(&self, error: &PostgresError) -> bool {
         error.is_lost_server()
+    }
+
+    /// Behind PgBouncer ([`PostgresManager::pgbouncer`]): refuses an init statement, the
+    /// `options` startup parameter and a reset statement, each with what to do instead.
+    fn check_options(&self, options: &PoolOptions) -> Result<(), ConfigError> {
+        if let Some(conflict) = self.settings.pgbouncer_conflict() {
+            return Err(conflict);
+        }
+        if self.settings.pgbouncer
+            && let ResetOnReturn::Statement(sql) = &options.reset_on_return
+        {
+            return Err(ConfigError::new(
+                "reset_on_return",
+                format!(
+                    "with pgbouncer=true a reset statement is refused ({sql:?}): in transaction mode it \
+                     would run on whichever server connection PgBouncer picks, not the one your \
+                     transactions used, and cost a round trip per return. Use rollback (the \
+                     default), commit or none; PgBouncer resets server connections itself \
+                     (server_reset_query) where a session ends"
+                ),
+            ));
+        }
+        Ok(())
     }
 }

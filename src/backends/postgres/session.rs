@@ -42,7 +42,9 @@ const FETCH: &str = "FETCH 256 FROM millpond_cursor";
 pub struct PgCursor<M: ManageConnection<Connection = PgConnection>> {
     /// `None` once the rows ran out or an error ended the read: the connection is back.
     conn: Option<PooledConnection<M>>,
-    fetch: Statement,
+    /// The `FETCH`, prepared once per connection and kept; `None` behind PgBouncer, where it
+    /// runs unnamed (a named one would outlive the cursor's transaction).
+    fetch: Option<Statement>,
     rows: VecDeque<Row>,
     /// An error met after the last batch arrived, returned after its rows.
     late_error: Option<::postgres::Error>,
@@ -61,8 +63,14 @@ impl StreamRows for PgConnection {
         conn.batch_execute(&format!(
             "BEGIN; DECLARE millpond_cursor NO SCROLL CURSOR FOR {sql}"
         ))?;
-        // Prepared once per connection and kept, so each batch is a single round trip.
-        let fetch = conn.prepare_cached(FETCH)?;
+        // Behind PgBouncer, the rows' types are learned now, inside the cursor's transaction,
+        // rather than by the driver with statements of its own while reading.
+        let fetch = if conn.describe_unnamed(sql)? {
+            None
+        } else {
+            // One round trip per batch, and no parse.
+            Some(conn.prepare_cached(FETCH)?)
+        };
         Ok(PgCursor {
             conn: Some(conn),
             fetch,
@@ -84,7 +92,11 @@ impl<M: ManageConnection<Connection = PgConnection>> Iterator for PgCursor<M> {
                 return Some(Err(err));
             }
             let conn = self.conn.as_mut()?;
-            match conn.query(&self.fetch, &[]) {
+            let batch = match &self.fetch {
+                Some(fetch) => conn.query(fetch, &[]),
+                None => conn.inner().query_typed(FETCH, &[]),
+            };
+            match batch {
                 Ok(batch) => {
                     if batch.len() < BATCH {
                         // The last batch: end the cursor's transaction and give the connection back.

@@ -12,6 +12,7 @@ use postgres::{
 use super::cache::{self, StatementCache};
 use super::commit::{CHECKED_COMMIT, PreparedCommits, check_before_commit, is_failed_transaction};
 use super::sql::Sql;
+use super::unnamed;
 
 /// A transaction on a [`PgConnection`](super::PgConnection): the driver's
 /// [`postgres::Transaction`], with the same methods, except that nothing sent through it can
@@ -81,15 +82,21 @@ impl<'a> PgTransaction<'a> {
     /// [`PgConnection::execute`](super::PgConnection::execute) does; a statement the server says
     /// is gone or stale is forgotten and the error returned, since the transaction has failed.
     /// A prepared statement, or any query with the cache off, goes straight to the driver.
+    /// Behind PgBouncer, SQL text goes to `unnamed` with its parameter types (see [`unnamed`]).
     fn run<T, R>(
         &mut self,
         query: &T,
         run: impl FnOnce(&mut Transaction<'a>, &Statement) -> Result<R, postgres::Error>,
         direct: impl FnOnce(&mut Transaction<'a>, &T) -> Result<R, postgres::Error>,
+        unnamed: impl FnOnce(&mut Transaction<'a>, &str, &[Type]) -> Result<R, postgres::Error>,
     ) -> Result<R, postgres::Error>
     where
         T: ?Sized + Sql,
     {
+        if let Some(sql) = self.statements.unnamed_key(query) {
+            let types = self.unnamed_types(sql)?;
+            return unnamed(self.tx(), sql, &types);
+        }
         let Some(sql) = self.statements.key(query) else {
             return direct(self.check(query)?, query);
         };
@@ -110,6 +117,17 @@ impl<'a> PgTransaction<'a> {
             self.statements.remove(sql);
         }
         result
+    }
+
+    /// Behind PgBouncer: checks `sql` (as [`PgTransaction::check`]) and returns the parameter
+    /// types to declare for it, learned inside this transaction.
+    fn unnamed_types(&mut self, sql: &str) -> Result<std::sync::Arc<[Type]>, postgres::Error> {
+        self.check(sql)?;
+        let tx = self
+            .inner
+            .as_mut()
+            .expect("the transaction is present until committed or rolled back");
+        unnamed::param_types(tx, self.statements, sql, false)
     }
 
     /// Commits. An error if the server did not: a statement in the transaction failed (25P02,
@@ -179,6 +197,7 @@ impl<'a> PgTransaction<'a> {
             query,
             |tx, statement| tx.execute(statement, params),
             |tx, query| tx.execute(query, params),
+            |tx, sql, types| tx.execute_typed(sql, &unnamed::typed(params, types)),
         )
     }
 
@@ -192,6 +211,7 @@ impl<'a> PgTransaction<'a> {
             query,
             |tx, statement| tx.query(statement, params),
             |tx, query| tx.query(query, params),
+            |tx, sql, types| tx.query_typed(sql, &unnamed::typed(params, types)),
         )
     }
 
@@ -205,6 +225,7 @@ impl<'a> PgTransaction<'a> {
             query,
             |tx, statement| tx.query_one(statement, params),
             |tx, query| tx.query_one(query, params),
+            |tx, sql, types| tx.query_typed_one(sql, &unnamed::typed(params, types)),
         )
     }
 
@@ -218,6 +239,7 @@ impl<'a> PgTransaction<'a> {
             query,
             |tx, statement| tx.query_opt(statement, params),
             |tx, query| tx.query_opt(query, params),
+            |tx, sql, types| tx.query_typed_opt(sql, &unnamed::typed(params, types)),
         )
     }
 
@@ -229,6 +251,12 @@ impl<'a> PgTransaction<'a> {
         I: IntoIterator<Item = P>,
         I::IntoIter: ExactSizeIterator,
     {
+        if let Some(sql) = self.statements.unnamed_key(query) {
+            let types = self.unnamed_types(sql)?;
+            return self
+                .tx()
+                .query_typed_raw(sql, params.into_iter().zip(unnamed::declared(&types)));
+        }
         self.check(query)?.query_raw(query, params)
     }
 
@@ -238,6 +266,10 @@ impl<'a> PgTransaction<'a> {
         query: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Vec<Row>, postgres::Error> {
+        if self.statements.is_unnamed() {
+            // Described once, so that the driver looks up no type of its own while reading.
+            self.unnamed_types(query)?;
+        }
         self.check(query)?.query_typed(query, params)
     }
 

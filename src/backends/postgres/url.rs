@@ -9,8 +9,8 @@ use super::tls::{SslMode, load_roots};
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESET_TIMEOUT, PostgresManager};
 use crate::backends::redact::split_credentials;
 use crate::backends::url::{
-    Plus, Unit, decode, decode_bytes, pairs, parse_duration, parse_number, parse_positive_duration,
-    split_query, unknown_parameter,
+    Plus, Unit, decode, decode_bytes, pairs, parse_bool, parse_duration, parse_number,
+    parse_positive_duration, split_query, unknown_parameter,
 };
 use crate::error::ConfigError;
 
@@ -41,6 +41,7 @@ const OWN_PARAMS: &[&str] = &[
     "connect_timeout",
     "reset_timeout_ms",
     "statement_cache_capacity",
+    "pgbouncer",
 ];
 
 /// Parses a URL into a manager: see [`PostgresManager::from_url`].
@@ -63,6 +64,7 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
     let mut connect_timeout = Some(DEFAULT_CONNECT_TIMEOUT);
     let mut reset_timeout = DEFAULT_RESET_TIMEOUT;
     let mut statement_cache_capacity = None;
+    let mut pgbouncer = false;
     let mut passed = Vec::new();
     for pair in pairs(query) {
         match pair.key {
@@ -86,6 +88,9 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
                     value.trim(),
                     "a whole number of statements, 0 or more (0 keeps none)",
                 )?);
+            }
+            "pgbouncer" => {
+                pgbouncer = parse_bool("url", "pgbouncer", pair.decode_value(Plus::Literal)?.trim())?
             }
             key if DRIVER_PARAMS.contains(&key) => passed.push(pair.pair),
             key => return Err(unknown_parameter(key, &[OWN_PARAMS, DRIVER_PARAMS])),
@@ -141,8 +146,12 @@ pub(super) fn from_url(url: &str) -> Result<PostgresManager, ConfigError> {
     if let Some(capacity) = statement_cache_capacity {
         s.statement_cache_capacity = capacity;
     }
+    s.pgbouncer = pgbouncer;
     s.roots = roots;
     s.refresh();
+    if let Some(conflict) = s.pgbouncer_conflict() {
+        return Err(conflict);
+    }
     Ok(manager)
 }
 
