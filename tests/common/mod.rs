@@ -6,6 +6,8 @@
 pub mod fork;
 #[cfg(feature = "postgres")]
 pub mod pg;
+#[cfg(feature = "postgres")]
+pub mod pgbouncer;
 pub mod proxy;
 pub mod silent;
 pub mod threads;

@@ -26,11 +26,11 @@ pub const PG_PASSWORD: &str = "secret";
 
 /// Up to how many ports a start tries: a free port can be taken by someone else between the
 /// check and the server's own bind.
-const PORT_ATTEMPTS: usize = 5;
+pub(crate) const PORT_ATTEMPTS: usize = 5;
 
 /// The OS user a server runs as: `Some((uid, gid))` of `name` when this process is root, `None`
 /// (run as ourselves) otherwise.
-fn server_user(name: &str) -> Option<(u32, u32)> {
+pub(crate) fn server_user(name: &str) -> Option<(u32, u32)> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return None;
@@ -52,7 +52,7 @@ fn server_user(name: &str) -> Option<(u32, u32)> {
 }
 
 /// `program` to be run as `user` (see [`server_user`]), output captured.
-fn command_as(user: Option<(u32, u32)>, program: impl AsRef<std::ffi::OsStr>) -> Command {
+pub(crate) fn command_as(user: Option<(u32, u32)>, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new(program);
     if let Some((uid, gid)) = user {
         cmd.uid(uid).gid(gid);
@@ -78,7 +78,7 @@ fn run(cmd: &mut Command, what: &str) -> Output {
 }
 
 /// A fresh directory under the system's temporary directory, owned by `user`.
-fn temp_dir(kind: &str, user: Option<(u32, u32)>) -> PathBuf {
+pub(crate) fn temp_dir(kind: &str, user: Option<(u32, u32)>) -> PathBuf {
     static SERIAL: AtomicU32 = AtomicU32::new(0);
     let dir = std::env::temp_dir().join(format!(
         "millpond-{kind}-{}-{}",
@@ -97,7 +97,7 @@ fn temp_dir(kind: &str, user: Option<(u32, u32)>) -> PathBuf {
 
 /// A port on 127.0.0.1 that nothing listens on now, below the kernel's ephemeral range: an
 /// outgoing connection can then never take it, even while the server is down for a restart.
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     let ephemeral_low: u16 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse().ok())
@@ -121,7 +121,7 @@ fn free_port() -> u16 {
 }
 
 /// The last `lines` lines of a log file, for failure messages.
-fn log_tail(path: &Path, lines: usize) -> String {
+pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
@@ -131,7 +131,11 @@ fn log_tail(path: &Path, lines: usize) -> String {
 /// Ctrl-C meant for the test does not kill it first), reading from a pipe only this process
 /// holds. It gets a line when the test stops the server itself, end of file when the test
 /// process is gone.
-fn spawn_watcher(user: Option<(u32, u32)>, script: &str, args: &[&std::ffi::OsStr]) -> (Child, ChildStdin) {
+pub(crate) fn spawn_watcher(
+    user: Option<(u32, u32)>,
+    script: &str,
+    args: &[&std::ffi::OsStr],
+) -> (Child, ChildStdin) {
     let mut watcher = command_as(user, "sh")
         .arg("-c")
         .arg(script)
@@ -147,9 +151,20 @@ fn spawn_watcher(user: Option<(u32, u32)>, script: &str, args: &[&std::ffi::OsSt
     (watcher, pipe)
 }
 
+/// The watcher's script for a server run as a child process of the test: it is told the pid of
+/// each server started (`server PID`) and when the test has stopped and reaped it (`stopped`: the
+/// pid may be reused from then on); at end of file (or `done`) it kills the server it knows of,
+/// then deletes the directory `$1`.
+pub(crate) const KILL_AND_REMOVE: &str = r#"pid=
+while read -r what arg; do
+    case $what in server) pid=$arg ;; stopped) pid= ;; done) break ;; esac
+done
+if [ -n "$pid" ]; then kill -KILL "$pid"; fi
+rm -rf "$1""#;
+
 /// Tells the watcher the test is done with the server, and waits until it has stopped it and
 /// deleted its directory.
-fn finish_watcher(watcher: &mut Child, pipe: Option<ChildStdin>) {
+pub(crate) fn finish_watcher(watcher: &mut Child, pipe: Option<ChildStdin>) {
     if let Some(mut pipe) = pipe {
         let _ = pipe.write_all(b"done\n");
     }
@@ -436,20 +451,8 @@ mod mariadb_server {
             let user = server_user("mysql");
             let dir = temp_dir("mariadb", user);
             let data = dir.join("data");
-            // The watcher first, so that nothing below can outlive this process. It is told the
-            // pid of each server started ("server PID") and when the test has stopped and reaped
-            // it ("stopped": the pid may be reused from then on); at end of file it kills the
-            // server it knows of, then deletes the directory.
-            let (mut watcher, mut pipe) = spawn_watcher(
-                user,
-                r#"pid=
-                while read -r what arg; do
-                    case $what in server) pid=$arg ;; stopped) pid= ;; done) break ;; esac
-                done
-                if [ -n "$pid" ]; then kill -KILL "$pid"; fi
-                rm -rf "$1""#,
-                &[dir.as_os_str()],
-            );
+            // The watcher first, so that nothing below can outlive this process.
+            let (mut watcher, mut pipe) = spawn_watcher(user, KILL_AND_REMOVE, &[dir.as_os_str()]);
             run(
                 command_as(user, program("mariadb-install-db"))
                     .arg("--no-defaults")
