@@ -675,9 +675,6 @@ fn a_checkout_during_a_pause_is_served_at_resume() {
 /// queries in 20 here), sometimes the error. Either way the server is fine: neither the query's
 /// connection going back nor a pre-ping may invalidate the pool.
 #[test]
-#[ignore = "fails until the backend stops counting PgBouncer's query_wait_timeout as a lost server \
-            when the driver reports it as `connection closed` (most of the time), and retires a \
-            connection whose query got a FATAL error; run with --ignored"]
 fn pgbouncer_s_query_wait_timeout_does_not_invalidate_the_pool() {
     let pgbouncer = PgBouncer::start_with(PgBouncerConfig {
         query_wait_timeout: Duration::from_millis(500),

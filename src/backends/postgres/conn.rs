@@ -13,7 +13,7 @@ use postgres::{
 
 use super::cache::{self, StatementCache};
 use super::commit::{Checked, PreparedCommits, begins_transaction, check_before_commit, ends_transaction};
-use super::error::PostgresError;
+use super::error::{PostgresError, ends_session};
 use super::sql::Sql;
 use super::transaction::{PgTransaction, PgTransactionBuilder};
 use super::unnamed;
@@ -42,6 +42,8 @@ pub struct PgConnection {
     prepared_tx_control: bool,
     /// A validation timed out: the server still owes a reply, and the connection cannot be used.
     desynced: bool,
+    /// The server (or PgBouncer) ended the session with a `FATAL` error.
+    ended: bool,
     pid: Option<i32>,
 }
 
@@ -52,6 +54,7 @@ impl fmt::Debug for PgConnection {
             .field("transaction_state", &self.tracker.state())
             .field("closed", &self.is_closed())
             .field("desynced", &self.desynced)
+            .field("ended", &self.ended)
             .field("cached_statements", &self.statements.len())
             .field("behind_pgbouncer", &self.statements.is_unnamed())
             .finish()
@@ -86,6 +89,7 @@ impl PgConnection {
             tracker: TxTracker::new(Dialect::Postgres),
             prepared_tx_control: false,
             desynced: false,
+            ended: false,
             pid: None,
         }
     }
@@ -127,11 +131,22 @@ impl PgConnection {
         self.client.as_ref().is_none_or(Client::is_closed)
     }
 
-    /// Whether the connection cannot be used any more: closed, or a validation or reset timed
-    /// out; or, behind PgBouncer, it must not be pooled again (see
+    /// Whether the connection cannot be used any more: closed, a validation or reset timed
+    /// out, or the server (or PgBouncer) ended the session with a `FATAL` error that the driver
+    /// may not have seen the end of yet; or, behind PgBouncer, it must not be pooled again (see
     /// [`PostgresManager::pgbouncer`](super::PostgresManager::pgbouncer)).
     pub fn is_broken(&self) -> bool {
-        self.desynced || self.is_closed() || self.statements.must_retire()
+        self.desynced || self.ended || self.is_closed() || self.statements.must_retire()
+    }
+
+    /// Notes an error that ended the session (see [`PgConnection::is_broken`]).
+    fn checked<R>(&mut self, result: Result<R, postgres::Error>) -> Result<R, postgres::Error> {
+        if let Err(err) = &result
+            && ends_session(err)
+        {
+            self.ended = true;
+        }
+        result
     }
 
     /// The server process serving this connection (`pg_backend_pid()`), asked once and then
@@ -206,6 +221,21 @@ impl PgConnection {
     /// off, goes straight to the driver. Behind PgBouncer, SQL text goes to `unnamed` with its
     /// parameter types instead (see [`unnamed`]).
     fn run<T, R>(
+        &mut self,
+        query: &T,
+        run: impl Fn(&mut Client, &Statement) -> Result<R, postgres::Error>,
+        direct: impl FnOnce(&mut Client, &T) -> Result<R, postgres::Error>,
+        unnamed: impl FnOnce(&mut Client, &str, &[Type]) -> Result<R, postgres::Error>,
+    ) -> Result<R, postgres::Error>
+    where
+        T: ?Sized + Sql,
+    {
+        let result = self.run_unchecked(query, run, direct, unnamed);
+        self.checked(result)
+    }
+
+    /// [`PgConnection::run`] before the error is looked at.
+    fn run_unchecked<T, R>(
         &mut self,
         query: &T,
         run: impl Fn(&mut Client, &Statement) -> Result<R, postgres::Error>,
@@ -377,7 +407,10 @@ impl PgConnection {
         query: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<u64, postgres::Error> {
-        self.observe_typed(query)?.execute_typed(query, params)
+        let result = self
+            .observe_typed(query)
+            .and_then(|client| client.execute_typed(query, params));
+        self.checked(result)
     }
 
     /// As [`PgConnection::query_typed`], for exactly one row. See
@@ -387,7 +420,10 @@ impl PgConnection {
         query: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Row, postgres::Error> {
-        self.observe_typed(query)?.query_typed_one(query, params)
+        let result = self
+            .observe_typed(query)
+            .and_then(|client| client.query_typed_one(query, params));
+        self.checked(result)
     }
 
     /// As [`PgConnection::query_typed`], for at most one row. See
@@ -397,7 +433,10 @@ impl PgConnection {
         query: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Option<Row>, postgres::Error> {
-        self.observe_typed(query)?.query_typed_opt(query, params)
+        let result = self
+            .observe_typed(query)
+            .and_then(|client| client.query_typed_opt(query, params));
+        self.checked(result)
     }
 
     /// As [`PgConnection::query_typed`], returning the rows as they arrive. See
@@ -457,7 +496,10 @@ impl PgConnection {
         query: &str,
         params: &[(&(dyn ToSql + Sync), Type)],
     ) -> Result<Vec<Row>, postgres::Error> {
-        self.observe_typed(query)?.query_typed(query, params)
+        let result = self
+            .observe_typed(query)
+            .and_then(|client| client.query_typed(query, params));
+        self.checked(result)
     }
 
     /// The notifications (`LISTEN`/`NOTIFY`) received on this connection. See
@@ -475,13 +517,15 @@ impl PgConnection {
     /// Runs statements separated by `;` with the simple query protocol. See
     /// [`postgres::Client::batch_execute`].
     pub fn batch_execute(&mut self, query: &str) -> Result<(), postgres::Error> {
-        self.observe(query)?.batch_execute(query)
+        let result = self.observe(query).and_then(|client| client.batch_execute(query));
+        self.checked(result)
     }
 
     /// Runs statements with the simple query protocol, returning their rows as text. See
     /// [`postgres::Client::simple_query`].
     pub fn simple_query(&mut self, query: &str) -> Result<Vec<SimpleQueryMessage>, postgres::Error> {
-        self.observe(query)?.simple_query(query)
+        let result = self.observe(query).and_then(|client| client.simple_query(query));
+        self.checked(result)
     }
 
     /// Begins a transaction, which rolls back when dropped unless committed. See
@@ -549,6 +593,7 @@ impl PgConnection {
                     self.desynced = true;
                     Err(PostgresError::validation_timeout(timeout, None))
                 } else {
+                    self.ended |= ends_session(&err);
                     Err(PostgresError::driver(err))
                 }
             }

@@ -112,6 +112,28 @@ impl PostgresError {
             _ => false,
         }
     }
+
+    /// [`PostgresError::is_lost_server`] for a connection through PgBouncer, which keeps its
+    /// clients connected when PostgreSQL goes away and says so with an error (`server conn
+    /// crashed?`, 08P01; 57P01 on a restart). A connection that merely closed was closed by
+    /// PgBouncer itself, about this client alone (`query_wait_timeout`, which the driver mostly
+    /// reports as `connection closed`; `client_idle_timeout`): no lost server.
+    pub fn is_lost_server_behind_pgbouncer(&self) -> bool {
+        match &self.kind {
+            Kind::Driver(err) => err.as_db_error().is_some() && driver_error_is_lost(err),
+            _ => false,
+        }
+    }
+}
+
+/// Whether the server ended the session with this error (severity `FATAL` or `PANIC`): the
+/// connection is closed, even if the driver has not seen the end of it yet.
+pub(super) fn ends_session(err: &postgres::Error) -> bool {
+    use postgres::error::Severity;
+    err.as_db_error().is_some_and(|db| {
+        matches!(db.parsed_severity(), Some(Severity::Fatal | Severity::Panic))
+            || matches!(db.severity(), "FATAL" | "PANIC")
+    })
 }
 
 fn driver_error_is_lost(err: &postgres::Error) -> bool {

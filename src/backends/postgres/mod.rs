@@ -188,8 +188,14 @@ impl ManageConnection for PostgresManager {
         }
     }
 
+    /// See [`PostgresError::is_lost_server`]; behind PgBouncer ([`PostgresManager::pgbouncer`]),
+    /// [`PostgresError::is_lost_server_behind_pgbouncer`].
     fn is_lost_server(&self, error: &PostgresError) -> bool {
-        error.is_lost_server()
+        if self.settings.pgbouncer {
+            error.is_lost_server_behind_pgbouncer()
+        } else {
+            error.is_lost_server()
+        }
     }
 
     /// Behind PgBouncer ([`PostgresManager::pgbouncer`]): refuses an init statement, the
