@@ -31,6 +31,15 @@
 //! Writes `DIR/servers.tsv`: `load  peer  threads  pool  metric  value  unit`, one row per load
 //! and peer, metric `ops_per_s`, unit `ops/s`, `-` where a column does not apply.
 
+// A PgBouncer of the bench's own, started as the tests start theirs (its own directory, port
+// and configuration; killed when dropped, or by a watcher if this process dies).
+#[allow(dead_code)]
+#[path = "../tests/common/pgbouncer.rs"]
+mod pgbouncer;
+#[allow(dead_code, unused_imports)]
+#[path = "../tests/common/throwaway.rs"]
+mod throwaway;
+
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -937,6 +946,16 @@ fn check(targets: &Targets) -> Outcome<(String, String)> {
     Ok((pg_version, format!("MariaDB {my_version}")))
 }
 
+/// "PgBouncer 1.18.0, in front of PostgreSQL …", from its admin console.
+fn pgbouncer_version(bouncer: &pgbouncer::PgBouncer) -> String {
+    let version = bouncer
+        .admin("SHOW VERSION")
+        .first()
+        .and_then(|row| row.get(0).map(str::to_owned))
+        .unwrap_or_else(|| "PgBouncer".to_owned());
+    format!("{version}, transaction mode, default_pool_size 8")
+}
+
 fn find_pgbench() -> PathBuf {
     if let Some(path) = std::env::var_os("PGBENCH") {
         return path.into();
@@ -1043,17 +1062,39 @@ fn main() {
         settings.warmup
     );
     create_rows_table(&targets.pg).unwrap_or_else(|e| fail(&e));
+    let wanted = |load: Load| {
+        only.as_ref()
+            .is_none_or(|only| load.name().contains(only.as_str()))
+    };
+    // PgBouncer's pool: 8 server connections for the 16 threads' pools of 16 (its own default
+    // is 20; fewer than the threads, as in front of a server sized for many workers).
+    let bouncer = wanted(Load::PgBouncer).then(|| {
+        pgbouncer::PgBouncer::start_with(pgbouncer::PgBouncerConfig {
+            default_pool_size: 8,
+            ..pgbouncer::PgBouncerConfig::default()
+        })
+    });
+    let bouncer_version = bouncer.as_ref().map(pgbouncer_version).unwrap_or_default();
+    let mut targets = targets;
+    targets.pgbouncer = bouncer.as_ref().map(|b| {
+        let mut config = Config::new();
+        config
+            .host(HOST)
+            .port(b.port())
+            .user(PG_USER)
+            .dbname(PG_DB)
+            .ssl_mode(SslMode::Disable);
+        config
+    });
     let outcome = [
         (Load::Postgres, &pg_version),
         (Load::MariaDb, &my_version),
         (Load::PgParam, &pg_version),
         (Load::PgRow, &pg_version),
+        (Load::PgBouncer, &bouncer_version),
     ]
     .into_iter()
-    .filter(|(load, _)| {
-        only.as_ref()
-            .is_none_or(|only| load.name().contains(only.as_str()))
-    })
+    .filter(|(load, _)| wanted(*load))
     .map(|(load, version)| {
         let results = bench_load(load, &settings, &targets)?;
         print_load(&results, &settings, version);
@@ -1061,6 +1102,7 @@ fn main() {
     })
     .collect::<Outcome<Vec<Results>>>();
     drop_rows_table(&targets.pg);
+    drop(bouncer);
     let _ = std::fs::remove_file(&targets.script);
     let all = outcome.unwrap_or_else(|e| fail(&e));
     print_goals(&all);
