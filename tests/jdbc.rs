@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use millpond::jdbc::{self, JdbcConnection, JdbcErrorKind, JdbcManager, JvmOptions};
 use millpond::{
     ManageConnection, Pool, TransactionState,
-    sql::{Date, Params, Time, Timestamp, Value},
+    sql::{Date, Params, Time, Timestamp, TimestampTz, Value},
 };
 
 mod common;
@@ -391,6 +391,37 @@ fn named_and_positional_parameters_bind_values() {
     assert!(err.message().contains("mixes placeholder styles"), "{err}");
     // A parameter error sends nothing: the connection is still clean.
     assert_eq!(conn.transaction_state(), TransactionState::Idle);
+}
+
+#[test]
+fn a_timestamp_with_an_offset_binds_as_an_offset_date_time_and_an_array_is_refused() {
+    let pool = Pool::builder().pool_size(1).build(postgres()).unwrap();
+    let mut conn = pool.get().unwrap();
+    let table = unique("mp_jdbc_tz_");
+    conn.execute(&format!("CREATE TABLE {table} (at TIMESTAMP WITH TIME ZONE)"), ())
+        .unwrap();
+    let at: TimestampTz = "2024-07-01 12:00:00.25+02:00".parse().unwrap();
+    conn.execute(
+        &format!("INSERT INTO {table} VALUES (?)"),
+        [Value::TimestampTz(at)],
+    )
+    .unwrap();
+    let utc: String = conn
+        .query_scalar(
+            &format!("SELECT to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') FROM {table}"),
+            (),
+        )
+        .unwrap();
+    assert_eq!(utc, "2024-07-01 10:00:00.250");
+    let err = conn
+        .query("SELECT ?", [Value::Array(vec![Value::Int(1)])])
+        .unwrap_err();
+    assert_eq!(err.kind(), JdbcErrorKind::Value);
+    assert!(
+        err.message().contains("arrays cannot be sent through JDBC"),
+        "{err}"
+    );
+    conn.execute(&format!("DROP TABLE {table}"), ()).unwrap();
 }
 
 #[test]

@@ -1,5 +1,58 @@
 //! [`AnyPool`] and [`AnyConnection`]: the same SQL, with `?`, `%s`, `%(name)s` or `:name`
 //! parameters, on whichever engine the settings name, returning rows of [`Value`]s.
+//!
+//! # Types
+//!
+//! SQLite gives back what it stores: `Int`, `Float`, `Text`, `Bytes` (dates and times are
+//! the ISO text they were stored as, a `TimestampTz` with its offset). MySQL and MariaDB give
+//! `Int` (an unsigned value past `i64` as `Decimal`), `Float`, `Decimal`, `Text`, `Bytes` for
+//! binary strings, `Date`, `Timestamp`, and `Time` (a `TIME` beyond a day as its text); they
+//! have no type for a `TimestampTz`, which is refused rather than sent shifted. Through JDBC a
+//! `TimestampTz` is bound as an `OffsetDateTime`. An `Array` is for PostgreSQL only; the other
+//! engines refuse it.
+//!
+//! ## PostgreSQL
+//!
+//! A [`Value::Text`] goes to a parameter of any type as text that the server reads with the
+//! type's input function, as psql and psycopg send it: `"42"` for an `int`, `"2024-07-01"` for
+//! a `date`, `"{1,2}"` for an `int[]`, a label for an enum, what a user typed on a command line
+//! for anything. Text the type does not accept is the server's error (`invalid input syntax
+//! for type integer: "abc"`). The other values go where the table below says; anywhere else they
+//! are refused, with an error naming the value and the type.
+//!
+//! | Type | Read as | Takes, besides `Null` and `Text` |
+//! |---|---|---|
+//! | `boolean` | `Bool` | `Bool` |
+//! | `smallint`, `integer`, `bigint` | `Int` | `Int`; a whole `Decimal` (`42.000`) |
+//! | `oid`, `xid`, `cid`, `xid8` | `Int` | `Int` (`oid`) |
+//! | `real`, `double precision` | `Float` | `Float`, `Int`, `Decimal` (rounded to the nearest) |
+//! | `numeric` | `Decimal`, every digit and the scale kept; `NaN` and `±Infinity` as `Text` | `Decimal`, `Int`, `Float` |
+//! | `money` | `Text`, the server's (`$12.50`, in its `lc_monetary`) | `Int`, `Decimal` |
+//! | `text`, `varchar`, `char(n)`, `name`, `citext`, an enum | `Text` | `Bool`, `Int`, `Float`, `Decimal`, dates and times, as their text |
+//! | `"char"` | `Text` | — |
+//! | `bytea` | `Bytes` | `Bytes` (`Text` is read as `bytea` input: `\x00ff`) |
+//! | `json`, `jsonb`, `jsonpath`, `xml` | `Text` (`jsonb` as the server prints it) | — |
+//! | `uuid` | `Text`, `a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11` | — |
+//! | `date` | `Date`; `infinity`, `-infinity` and years past 9999 as `Text` | `Date` |
+//! | `time` | `Time`; `24:00:00` as `Text` | `Time` |
+//! | `timetz` | `Text`, `12:00:00+02` | `Time` (at the session's offset) |
+//! | `timestamp` | `Timestamp`; `±infinity` and years past 9999 as `Text` | `Timestamp`, `Date` (midnight) |
+//! | `timestamptz` | `TimestampTz` at the offset of the session's `TimeZone` at that instant; `±infinity` as `Text` | `TimestampTz`; `Timestamp` and `Date` in the session's time zone |
+//! | `interval` | `Text`, `1 year 2 mons 3 days 04:05:06.5` (`IntervalStyle` `postgres`) | — |
+//! | `inet`, `cidr` | `Text`, `192.168.0.1`, `10.1.0.0/16` | — |
+//! | `macaddr`, `macaddr8`, `bit`, `varbit`, `pg_lsn`, `tid` | `Text`, as the server prints it | — |
+//! | arrays of any of these, any dimensions (and the catalog's `anyarray` columns) | `Array`, `Null` for a NULL element, an array of arrays for more dimensions; lower bounds dropped (`[0:1]={7,8}` reads as `[7, 8]`) | `Array` (of the element's values, or `Text` elements) |
+//! | a domain | as its base type | as its base type (the server checks the domain's constraints) |
+//! | ranges, multiranges, composite types, geometric types, `tsvector`, `tsquery`, `reg*` (the names), `hstore`, other extensions' types | `Text`, the server's own | — |
+//! | an anonymous record (`ROW(1, 'a')`) | `Text`, the row literal the server prints (`(1,a)`) | — |
+//! | `void` | `Null` | — |
+//!
+//! Two things only the server knows are asked for after a query, in one more statement (per
+//! thousand distinct values): the offset of each `timestamptz` in the session's time zone (so a
+//! query returning one costs a second round trip), and the text of the types the table marks as
+//! "the server's". A result of other types costs nothing more. Types the server cannot send in binary (`aclitem`) fail the query: cast them to
+//! `text` in the SQL. The statistics types (`pg_ndistinct`, `pg_dependencies`, `pg_mcv_list`,
+//! the BRIN summaries) come back as `Bytes`, their internal form.
 
 use std::fmt;
 

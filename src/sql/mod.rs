@@ -9,4 +9,4 @@ mod value;
 
 pub(crate) use params::block_comment_end;
 pub use params::{Bind, ParamError, Params, Placeholder, Translated, Translator, translate};
-pub use value::{ColumnIndex, Date, FromValue, Row, Time, Timestamp, Value, ValueError};
+pub use value::{ColumnIndex, Date, FromValue, Row, Time, Timestamp, TimestampTz, Value, ValueError};

@@ -7,12 +7,14 @@ use std::sync::Arc;
 
 mod datetime;
 
-pub use datetime::{Date, Time, Timestamp};
+pub use datetime::{Date, Time, Timestamp, TimestampTz};
 
 /// One SQL value, as read from a row or bound as a parameter.
 ///
 /// Decimals are kept as text so that no digit is lost (`NUMERIC(38, 10)` does not fit an
-/// `f64`); dates and times are plain structs, without a time zone.
+/// `f64`); dates and times are plain structs, without a time zone unless the type has one
+/// ([`TimestampTz`]). What each engine's column types become is listed in the documentation
+/// of `millpond::any`.
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Value {
@@ -36,6 +38,12 @@ pub enum Value {
     Time(Time),
     /// A date and time of day, without a time zone.
     Timestamp(Timestamp),
+    /// A date and time of day at an offset from UTC (PostgreSQL's `timestamptz`, read in the
+    /// session's time zone).
+    TimestampTz(TimestampTz),
+    /// An array (PostgreSQL's): its elements in order, `Null` for a NULL element; a
+    /// multidimensional array is an array of arrays.
+    Array(Vec<Value>),
 }
 
 impl Value {
@@ -57,6 +65,8 @@ impl Value {
             Value::Date(_) => "Date",
             Value::Time(_) => "Time",
             Value::Timestamp(_) => "Timestamp",
+            Value::TimestampTz(_) => "TimestampTz",
+            Value::Array(_) => "Array",
         }
     }
 
@@ -71,6 +81,14 @@ impl Value {
                 target: "Decimal",
                 reason: "expected digits with an optional sign and decimal point, such as -12.50".to_owned(),
             })
+        }
+    }
+
+    /// The elements of an [`Array`](Value::Array); `None` for any other value.
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(items) => Some(items),
+            _ => None,
         }
     }
 
@@ -89,7 +107,8 @@ fn is_decimal(text: &str) -> bool {
 }
 
 /// SQL-ish text: `NULL`, `true`, `42`, `1.5`, `12.50`, `'text'` (quotes doubled), `x'0aff'`,
-/// and ISO dates and times. For logs and messages; never spliced into SQL by this crate.
+/// ISO dates and times (`2024-07-01 12:00:00+02:00`), `ARRAY[1, NULL]`. For logs and
+/// messages; never spliced into SQL by this crate.
 impl fmt::Display for Value {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -109,6 +128,17 @@ impl fmt::Display for Value {
             Value::Date(d) => write!(f, "{d}"),
             Value::Time(t) => write!(f, "{t}"),
             Value::Timestamp(ts) => write!(f, "{ts}"),
+            Value::TimestampTz(ts) => write!(f, "{ts}"),
+            Value::Array(items) => {
+                f.write_str("ARRAY[")?;
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "{item}")?;
+                }
+                f.write_str("]")
+            }
         }
     }
 }
@@ -187,6 +217,19 @@ impl From<Time> for Value {
 impl From<Timestamp> for Value {
     fn from(ts: Timestamp) -> Value {
         Value::Timestamp(ts)
+    }
+}
+
+impl From<TimestampTz> for Value {
+    fn from(ts: TimestampTz) -> Value {
+        Value::TimestampTz(ts)
+    }
+}
+
+/// An [`Array`](Value::Array).
+impl From<Vec<Value>> for Value {
+    fn from(items: Vec<Value>) -> Value {
+        Value::Array(items)
     }
 }
 
@@ -396,6 +439,17 @@ macro_rules! temporal_from_value {
 temporal_from_value!(Date);
 temporal_from_value!(Time);
 temporal_from_value!(Timestamp);
+temporal_from_value!(TimestampTz);
+
+/// The elements of an `Array`; each converts on its own (`items[0].get::<i64>()`).
+impl FromValue for Vec<Value> {
+    fn from_value(value: &Value) -> Result<Self, ValueError> {
+        match value {
+            Value::Array(items) => Ok(items.clone()),
+            other => wrong("Vec<Value>", other),
+        }
+    }
+}
 
 /// What can name a column of a [`Row`]: its index from 0 (`usize`), or its name (`&str`).
 pub trait ColumnIndex {
@@ -581,5 +635,25 @@ mod tests {
         assert_eq!(Value::Bytes(vec![0, 0xab]).to_string(), "x'00ab'");
         assert_eq!(Value::Float(1.0).to_string(), "1.0");
         assert_eq!(Value::Null.to_string(), "NULL");
+        let array = Value::from(vec![Value::Int(1), Value::Null, "a".into()]);
+        assert_eq!(array.to_string(), "ARRAY[1, NULL, 'a']");
+        assert_eq!(Value::Array(Vec::new()).to_string(), "ARRAY[]");
+    }
+
+    #[test]
+    fn arrays_and_offsets_convert() {
+        let array = Value::Array(vec![Value::Int(1), Value::Null]);
+        assert_eq!(array.as_array(), Some(&[Value::Int(1), Value::Null][..]));
+        assert_eq!(array.get::<Vec<Value>>(), Ok(vec![Value::Int(1), Value::Null]));
+        assert!(Value::Int(1).get::<Vec<Value>>().is_err());
+        assert_eq!(Value::Int(1).as_array(), None);
+        let ts: TimestampTz = "2024-07-01 12:00:00+02:00".parse().unwrap();
+        assert_eq!(Value::from(ts).get::<TimestampTz>(), Ok(ts));
+        assert_eq!(
+            Value::Text("2024-07-01T12:00:00+02".into()).get::<TimestampTz>(),
+            Ok(ts)
+        );
+        // A timestamp with an offset is not silently read as one without.
+        assert!(Value::from(ts).get::<Timestamp>().is_err());
     }
 }

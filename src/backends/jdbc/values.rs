@@ -282,17 +282,7 @@ pub(super) fn bind(
             env.call_method(stmt, "setTime", "(ILjava/sql/Time;)V", &[at, (&time).into()])
         }
         Value::Timestamp(ts) => {
-            let date = new_local_date(env, &ts.date)?;
-            let time = new_local_time(env, &ts.time)?;
-            let local = env
-                .call_static_method(
-                    "java/time/LocalDateTime",
-                    "of",
-                    "(Ljava/time/LocalDate;Ljava/time/LocalTime;)Ljava/time/LocalDateTime;",
-                    &[(&date).into(), (&time).into()],
-                )
-                .and_then(|v| v.l())
-                .or_throw(env)?;
+            let local = new_local_date_time(env, ts)?;
             let stamp = env
                 .call_static_method(
                     "java/sql/Timestamp",
@@ -308,6 +298,40 @@ pub(super) fn bind(
                 "(ILjava/sql/Timestamp;)V",
                 &[at, (&stamp).into()],
             )
+        }
+        // JDBC 4.2's type for TIMESTAMP WITH TIME ZONE, taken by setObject.
+        Value::TimestampTz(ts) => {
+            let local = new_local_date_time(env, &ts.timestamp)?;
+            let offset = env
+                .call_static_method(
+                    "java/time/ZoneOffset",
+                    "ofTotalSeconds",
+                    "(I)Ljava/time/ZoneOffset;",
+                    &[JValue::Int(ts.offset_seconds)],
+                )
+                .and_then(|v| v.l())
+                .or_throw(env)?;
+            let stamp = env
+                .call_static_method(
+                    "java/time/OffsetDateTime",
+                    "of",
+                    "(Ljava/time/LocalDateTime;Ljava/time/ZoneOffset;)Ljava/time/OffsetDateTime;",
+                    &[(&local).into(), (&offset).into()],
+                )
+                .and_then(|v| v.l())
+                .or_throw(env)?;
+            env.call_method(
+                stmt,
+                "setObject",
+                "(ILjava/lang/Object;)V",
+                &[at, (&stamp).into()],
+            )
+        }
+        Value::Array(_) => {
+            return Err(JdbcError::new(
+                super::JdbcErrorKind::Value,
+                "arrays cannot be sent through JDBC yet; send the elements as parameters of their own",
+            ));
         }
     }
     .or_throw(env)?;
@@ -360,6 +384,22 @@ fn new_local_date<'local>(env: &mut JNIEnv<'local>, d: &Date) -> Result<JObject<
             JValue::Int(i32::from(d.month)),
             JValue::Int(i32::from(d.day)),
         ],
+    )
+    .and_then(|v| v.l())
+    .or_throw(env)
+}
+
+fn new_local_date_time<'local>(
+    env: &mut JNIEnv<'local>,
+    ts: &Timestamp,
+) -> Result<JObject<'local>, JdbcError> {
+    let date = new_local_date(env, &ts.date)?;
+    let time = new_local_time(env, &ts.time)?;
+    env.call_static_method(
+        "java/time/LocalDateTime",
+        "of",
+        "(Ljava/time/LocalDate;Ljava/time/LocalTime;)Ljava/time/LocalDateTime;",
+        &[(&date).into(), (&time).into()],
     )
     .and_then(|v| v.l())
     .or_throw(env)

@@ -9,13 +9,13 @@ use ::mysql::{Column, Params as MyParams, Value as MyValue};
 
 use crate::backends::mysql::MySqlConnection;
 use crate::sql::error::AnyError;
-use crate::sql::{Date, Row, Time, Timestamp, Value};
+use crate::sql::{Date, Row, Time, Timestamp, Value, ValueError};
 
 /// The character set number of binary strings (`BLOB`, `VARBINARY`).
 const BINARY_CHARSET: u16 = 63;
 
-fn to_mysql(value: Value) -> MyValue {
-    match value {
+fn to_mysql(value: Value) -> Result<MyValue, AnyError> {
+    Ok(match value {
         Value::Null => MyValue::NULL,
         Value::Bool(b) => MyValue::Int(i64::from(b)),
         Value::Int(n) => MyValue::Int(n),
@@ -33,15 +33,34 @@ fn to_mysql(value: Value) -> MyValue {
             ts.time.second,
             ts.time.nanosecond / 1000,
         ),
-    }
+        // MariaDB refuses an offset in a datetime, or drops it in a cast: an error here
+        // rather than a time shifted by the offset.
+        Value::TimestampTz(_) => {
+            return Err(unsupported(
+                "MySQL and MariaDB have no timestamp with a time zone offset; send a Timestamp",
+            ));
+        }
+        Value::Array(_) => {
+            return Err(unsupported(
+                "MySQL and MariaDB have no array type; send the elements as parameters of their own",
+            ));
+        }
+    })
 }
 
-fn params(values: Vec<Value>) -> MyParams {
-    if values.is_empty() {
+fn unsupported(reason: &str) -> AnyError {
+    AnyError::Value(ValueError::Invalid {
+        target: "MySQL parameter",
+        reason: reason.to_owned(),
+    })
+}
+
+fn params(values: Vec<Value>) -> Result<MyParams, AnyError> {
+    Ok(if values.is_empty() {
         MyParams::Empty
     } else {
-        MyParams::Positional(values.into_iter().map(to_mysql).collect())
-    }
+        MyParams::Positional(values.into_iter().map(to_mysql).collect::<Result<_, _>>()?)
+    })
 }
 
 fn from_mysql(value: MyValue, column: &Column) -> Result<Value, AnyError> {
@@ -81,12 +100,12 @@ fn from_mysql(value: MyValue, column: &Column) -> Result<Value, AnyError> {
 }
 
 pub(crate) fn execute(conn: &mut MySqlConnection, sql: &str, values: Vec<Value>) -> Result<u64, AnyError> {
-    conn.exec_drop(sql, params(values)).map_err(AnyError::database)?;
+    conn.exec_drop(sql, params(values)?).map_err(AnyError::database)?;
     Ok(conn.affected_rows())
 }
 
 pub(crate) fn query(conn: &mut MySqlConnection, sql: &str, values: Vec<Value>) -> Result<Vec<Row>, AnyError> {
-    let mut result = conn.exec_iter(sql, params(values)).map_err(AnyError::database)?;
+    let mut result = conn.exec_iter(sql, params(values)?).map_err(AnyError::database)?;
     let columns: Vec<Column> = result.columns().as_ref().to_vec();
     let names: Arc<[String]> = columns.iter().map(|c| c.name_str().into_owned()).collect();
     let mut rows = Vec::new();
@@ -101,4 +120,18 @@ pub(crate) fn query(conn: &mut MySqlConnection, sql: &str, values: Vec<Value>) -
         rows.push(Row::new(Arc::clone(&names), values));
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offsets_and_arrays_are_refused_rather_than_shifted() {
+        let at = Value::TimestampTz("2024-07-01 12:00:00+02:00".parse().unwrap());
+        let err = to_mysql(at).unwrap_err();
+        assert!(err.to_string().contains("send a Timestamp"), "{err}");
+        let err = to_mysql(Value::Array(Vec::new())).unwrap_err();
+        assert!(err.to_string().contains("no array type"), "{err}");
+    }
 }

@@ -1,5 +1,5 @@
-//! [`Date`], [`Time`] and [`Timestamp`]: plain calendar values, checked on construction, shown
-//! and parsed in ISO 8601 form.
+//! [`Date`], [`Time`], [`Timestamp`] and [`TimestampTz`]: plain calendar values, checked on
+//! construction, shown and parsed in ISO 8601 form.
 
 use std::fmt;
 use std::str::FromStr;
@@ -38,6 +38,24 @@ pub struct Timestamp {
     /// The time of day.
     pub time: Time,
 }
+
+/// A date and time of day at an offset from UTC: the wall-clock time where that offset holds,
+/// and the offset (`2024-07-01 12:00:00+02:00` is 10:00 UTC). What PostgreSQL's `timestamptz`
+/// reads as, in the session's `TimeZone`.
+///
+/// Two values are equal when both fields are: `12:00+02:00` and `10:00+00:00` are the same
+/// instant, but not equal (as `java.time.OffsetDateTime`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TimestampTz {
+    /// The date and time of day at `offset_seconds` from UTC.
+    pub timestamp: Timestamp,
+    /// The offset from UTC in seconds, east positive (`7200` for `+02:00`), less than a day
+    /// either way.
+    pub offset_seconds: i32,
+}
+
+/// The largest offset from UTC, in seconds: one less than a day.
+const MAX_OFFSET_SECONDS: i32 = 86_399;
 
 fn invalid(target: &'static str, reason: impl Into<String>) -> ValueError {
     ValueError::Invalid {
@@ -102,6 +120,23 @@ impl Timestamp {
     }
 }
 
+impl TimestampTz {
+    /// A timestamp at an offset from UTC, checked: the offset (seconds east of UTC) is less
+    /// than a day either way.
+    pub fn new(timestamp: Timestamp, offset_seconds: i32) -> Result<TimestampTz, ValueError> {
+        if offset_seconds.abs() > MAX_OFFSET_SECONDS {
+            return Err(invalid(
+                "TimestampTz",
+                format!("an offset of {offset_seconds} seconds is a day or more"),
+            ));
+        }
+        Ok(TimestampTz {
+            timestamp,
+            offset_seconds,
+        })
+    }
+}
+
 /// `2024-02-29`; years outside 0..=9999 with a sign.
 impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -129,6 +164,21 @@ impl fmt::Display for Time {
 impl fmt::Display for Timestamp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.date, self.time)
+    }
+}
+
+/// `2024-07-01 12:00:00+02:00`: the timestamp, then the offset as `±HH:MM` (and `:SS` when it
+/// has seconds).
+impl fmt::Display for TimestampTz {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.offset_seconds < 0 { '-' } else { '+' };
+        let offset = self.offset_seconds.unsigned_abs();
+        let (hours, minutes, seconds) = (offset / 3600, offset / 60 % 60, offset % 60);
+        write!(f, "{}{sign}{hours:02}:{minutes:02}", self.timestamp)?;
+        if seconds > 0 {
+            write!(f, ":{seconds:02}")?;
+        }
+        Ok(())
     }
 }
 
@@ -210,6 +260,59 @@ impl FromStr for Timestamp {
     }
 }
 
+/// `YYYY-MM-DD HH:MM:SS[.fraction]` then an offset: `Z`, `±HH`, `±HHMM`, `±HH:MM` or
+/// `±HH:MM:SS` (a space before it allowed); a `T` may stand between date and time.
+impl FromStr for TimestampTz {
+    type Err = ValueError;
+
+    fn from_str(s: &str) -> Result<TimestampTz, ValueError> {
+        let shape = || {
+            invalid(
+                "TimestampTz",
+                format!("`{s}` is not YYYY-MM-DD HH:MM:SS[.fraction] with an offset such as +02:00 or Z"),
+            )
+        };
+        // The time has no sign and no letter: the offset starts at the first one after it.
+        let time_at = s
+            .get(1..)
+            .and_then(|rest| rest.find([' ', 'T']))
+            .ok_or_else(shape)?
+            + 2;
+        let offset_at = s[time_at..].find(['+', '-', 'Z', 'z']).ok_or_else(shape)? + time_at;
+        let timestamp: Timestamp = s[..offset_at].trim_end().parse()?;
+        let offset = &s[offset_at..];
+        let offset_seconds = match offset {
+            "Z" | "z" => 0,
+            _ => {
+                let sign = if offset.starts_with('-') { -1 } else { 1 };
+                let digits = &offset[1..];
+                if !digits.bytes().all(|b| b.is_ascii_digit() || b == b':') {
+                    return Err(shape());
+                }
+                let (hours, rest) = match digits.split_once(':') {
+                    Some((h, rest)) => (h, rest),
+                    None if digits.len() == 4 => digits.split_at(2),
+                    None => (digits, ""),
+                };
+                let (minutes, seconds) = rest.split_once(':').unwrap_or((rest, ""));
+                let part = |text: &str| -> Result<i32, ValueError> {
+                    if text.is_empty() {
+                        Ok(0)
+                    } else {
+                        number("TimestampTz", text, 2..=2)
+                    }
+                };
+                let (hours, minutes, seconds) = (part(hours)?, part(minutes)?, part(seconds)?);
+                if hours == 0 && digits.is_empty() || minutes > 59 || seconds > 59 {
+                    return Err(shape());
+                }
+                sign * (hours * 3600 + minutes * 60 + seconds)
+            }
+        };
+        TimestampTz::new(timestamp, offset_seconds)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,5 +346,45 @@ mod tests {
         for bad in ["1:02:03", "12:60:00", "12:00:00.", "12:00:00.1234567890", "12:00"] {
             assert!(bad.parse::<Time>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn timestamps_with_offsets_round_trip() {
+        let noon: Timestamp = "2024-07-01 12:00:00".parse().unwrap();
+        for (text, offset_seconds) in [
+            ("2024-07-01 12:00:00+02:00", 7200),
+            ("2024-07-01T12:00:00+02", 7200),
+            ("2024-07-01 12:00:00 +0200", 7200),
+            ("2024-07-01 12:00:00-05:30", -19_800),
+            ("2024-07-01 12:00:00Z", 0),
+            ("2024-07-01 12:00:00+05:53:28", 21_208),
+        ] {
+            let parsed: TimestampTz = text.parse().unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert_eq!(parsed, TimestampTz::new(noon, offset_seconds).unwrap(), "{text}");
+        }
+        let shown = TimestampTz::new("-0044-03-15 12:00:00.5".parse().unwrap(), -19_800).unwrap();
+        assert_eq!(shown.to_string(), "-0044-03-15 12:00:00.5-05:30");
+        assert_eq!(shown.to_string().parse::<TimestampTz>().unwrap(), shown);
+        assert_eq!(
+            TimestampTz::new(noon, 0).unwrap().to_string(),
+            "2024-07-01 12:00:00+00:00"
+        );
+        assert_eq!(
+            TimestampTz::new(noon, 21_208).unwrap().to_string(),
+            "2024-07-01 12:00:00+05:53:28"
+        );
+        for bad in [
+            "2024-07-01 12:00:00",
+            "2024-07-01 12:00:00+",
+            "2024-07-01 12:00:00+2",
+            "2024-07-01 12:00:00+02:60",
+            "2024-07-01 12:00:00+24",
+            "2024-07-01+02:00",
+            "x",
+            "",
+        ] {
+            assert!(bad.parse::<TimestampTz>().is_err(), "{bad}");
+        }
+        assert!(TimestampTz::new(noon, 86_400).is_err());
     }
 }
