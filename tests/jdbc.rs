@@ -413,6 +413,21 @@ fn a_timestamp_with_an_offset_binds_as_an_offset_date_time_and_an_array_is_refus
         )
         .unwrap();
     assert_eq!(utc, "2024-07-01 10:00:00.250");
+    // Read back with its offset (pgjdbc gives the instant at UTC).
+    let rows = conn.query(&format!("SELECT at FROM {table}"), ()).unwrap();
+    let read: TimestampTz = "2024-07-01 10:00:00.25+00:00".parse().unwrap();
+    assert_eq!(rows[0].values(), [Value::TimestampTz(read)]);
+    // H2 keeps the offset it was given.
+    let h2_pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+    let rows = h2_pool
+        .get()
+        .unwrap()
+        .query(
+            "SELECT TIMESTAMP WITH TIME ZONE '2024-07-01 12:00:00.25+02:00'",
+            (),
+        )
+        .unwrap();
+    assert_eq!(rows[0].values(), [Value::TimestampTz(at)]);
     let err = conn
         .query("SELECT ?", [Value::Array(vec![Value::Int(1)])])
         .unwrap_err();

@@ -8,7 +8,8 @@
 //! `Int` (an unsigned value past `i64` as `Decimal`), `Float`, `Decimal`, `Text`, `Bytes` for
 //! binary strings, `Date`, `Timestamp`, and `Time` (a `TIME` beyond a day as its text); they
 //! have no type for a `TimestampTz`, which is refused rather than sent shifted. Through JDBC a
-//! `TimestampTz` is bound as an `OffsetDateTime`. An `Array` is for PostgreSQL only; the other
+//! `TimestampTz` is bound as an `OffsetDateTime`, and a `TIMESTAMP WITH TIME ZONE` column
+//! (pgjdbc's `timestamptz` too) is read as one, with the offset the driver gives (pgjdbc: UTC). An `Array` is for PostgreSQL only; the other
 //! engines refuse it.
 //!
 //! ## PostgreSQL

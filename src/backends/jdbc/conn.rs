@@ -870,8 +870,10 @@ fn columns(env: &mut JNIEnv<'_>, rs: &JObject<'_>) -> Result<(Arc<[String]>, Vec
                 None => String::new(),
             };
             let code = methods::get_column_type(env, &meta, i)?;
+            // The type's name is asked only where it can change the reader: integers that are
+            // dates (sqlite-jdbc) and pgjdbc's `timestamptz`.
             let reader = match Reader::for_type(code) {
-                Reader::Int => {
+                Reader::Int | Reader::Timestamp => {
                     let type_name = env
                         .call_method(
                             &meta,

@@ -7,7 +7,7 @@ use jni::objects::{JByteArray, JObject, JString, JValue};
 use super::error::{JavaResult, JdbcError, take_exception};
 use super::methods as result_set;
 use super::methods::{self, ObjectGetter};
-use crate::sql::{Date, Time, Timestamp, Value};
+use crate::sql::{Date, Time, Timestamp, TimestampTz, Value};
 
 /// `java.sql.Types` codes, the ones read specially.
 mod types {
@@ -46,6 +46,8 @@ pub(super) enum Reader {
     Date,
     Time,
     Timestamp,
+    /// A timestamp with its offset, read as a `java.time.OffsetDateTime` (JDBC 4.2).
+    TimestampTz,
     Null,
     Text,
 }
@@ -61,7 +63,8 @@ impl Reader {
             BINARY | VARBINARY | LONGVARBINARY | BLOB => Reader::Bytes,
             DATE => Reader::Date,
             TIME | TIME_WITH_TIMEZONE => Reader::Time,
-            TIMESTAMP | TIMESTAMP_WITH_TIMEZONE => Reader::Timestamp,
+            TIMESTAMP => Reader::Timestamp,
+            TIMESTAMP_WITH_TIMEZONE => Reader::TimestampTz,
             NULL => Reader::Null,
             // Text, and anything without a Value of its own (UUID, JSON, arrays, XML): its text.
             _ => Reader::Text,
@@ -71,8 +74,12 @@ impl Reader {
     /// The reader for a column of type `code` declared as `type_name`: as [`Reader::for_type`],
     /// except that an integer column declared `DATE`, `TIME`, `TIMESTAMP` or `DATETIME` is read
     /// as one (sqlite-jdbc keeps them as integers and reports `INTEGER` for some).
+    /// A `timestamptz` column, which pgjdbc reports as `TIMESTAMP`, is read with its offset.
     pub(super) fn for_column(code: i32, type_name: &str) -> Reader {
         let reader = Reader::for_type(code);
+        if reader == Reader::Timestamp && type_name.eq_ignore_ascii_case("timestamptz") {
+            return Reader::TimestampTz;
+        }
         if reader != Reader::Int {
             return reader;
         }
@@ -154,6 +161,29 @@ pub(super) fn read(
                 Value::Timestamp(Timestamp::new(local_date(env, &date)?, local_time(env, &time)?))
             }
         },
+        Reader::TimestampTz => {
+            let class = env.find_class("java/time/OffsetDateTime").or_throw(env)?;
+            let obj = env
+                .call_method(
+                    rs,
+                    "getObject",
+                    "(ILjava/lang/Class;)Ljava/lang/Object;",
+                    &[col, JValue::Object(&class)],
+                )
+                .and_then(|v| v.l())
+                .or_throw(env)?;
+            if obj.is_null() {
+                Value::Null
+            } else {
+                let local = call_object(env, &obj, "toLocalDateTime", "()Ljava/time/LocalDateTime;")?;
+                let date = call_object(env, &local, "toLocalDate", "()Ljava/time/LocalDate;")?;
+                let time = call_object(env, &local, "toLocalTime", "()Ljava/time/LocalTime;")?;
+                let offset = call_object(env, &obj, "getOffset", "()Ljava/time/ZoneOffset;")?;
+                let offset_seconds = int_call(env, &offset, "getTotalSeconds")?;
+                let timestamp = Timestamp::new(local_date(env, &date)?, local_time(env, &time)?);
+                Value::TimestampTz(TimestampTz::new(timestamp, offset_seconds)?)
+            }
+        }
     };
     Ok(value)
 }
