@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{OnceLock, PoisonError, RwLock, RwLockWriteGuard};
 
-use super::database::DatabaseSettings;
-use super::databases::Databases;
-use super::managers::FromSettings;
+use crate::databases::{DatabaseSettings, Databases, FromSettings};
 use crate::error::{ConfigError, Error};
 use crate::pool::Builder;
 use crate::pool::{Pool, PooledConnection};

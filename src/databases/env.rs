@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
-use super::databases::Databases;
+use super::aliases::Databases;
 use super::value::SettingValue;
 use crate::error::ConfigError;
 
@@ -122,7 +122,7 @@ fn insert(tree: &mut BTreeMap<String, SettingValue>, name: &str, value: String) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Engine;
+    use crate::databases::Engine;
 
     #[test]
     fn variables_spell_out_databases() {

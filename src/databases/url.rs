@@ -308,7 +308,7 @@ mod tests {
             assert!(err.message.contains("`%40`"), "{url}: {err}");
         }
         // A JDBC NAME is a URL: neither the Debug output nor the pool's name shows its password.
-        let db = DatabaseSettings::new(crate::settings::Engine::JdbcOracle)
+        let db = DatabaseSettings::new(crate::databases::Engine::JdbcOracle)
             .name("jdbc:oracle:thin:u/s3cr3t@//h:1521/s");
         assert!(!format!("{db:?}").contains("s3cr3t"), "{db:?}");
         assert!(

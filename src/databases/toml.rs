@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::databases::Databases;
+use super::aliases::Databases;
 use super::value::SettingValue;
 use crate::error::ConfigError;
 
