@@ -191,7 +191,7 @@ CONN_MAX_AGE = 600
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("database `default`") && err.contains("`colour`"),
+        err.contains("database `default`") && err.contains("`default.OPTIONS.colour` is not a driver option"),
         "{err}"
     );
     assert!(err.contains("sslmode") && !err.contains("s3cr3t"), "{err}");

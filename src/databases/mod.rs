@@ -12,6 +12,7 @@ mod database;
 mod engine;
 mod env;
 pub(crate) mod managers;
+mod parameters;
 pub(crate) mod parse;
 mod pool_options;
 #[cfg(feature = "toml")]

@@ -77,6 +77,12 @@ impl PoolOverrides {
             .iter()
             .any(|o| o.in_settings && o.name.eq_ignore_ascii_case(key))
     }
+
+    /// The pool options settings may give, by name in lower case (`pool_size`, …), in the
+    /// table's order: a URL's query spells them so; `POOL_OPTIONS` in upper case.
+    pub(crate) fn names() -> impl Iterator<Item = &'static str> {
+        TABLE.iter().filter(|o| o.in_settings).map(|o| o.name)
+    }
 }
 
 /// The parser of an option settings cannot hold (the event handler).

@@ -62,7 +62,7 @@ fn engine_of(url: &str) -> Result<Engine, ConfigError> {
 /// Where the query starts: the first `?` after the credentials, found as every backend finds
 /// them (the URL standard's reading); a URL whose credentials could be read two ways is
 /// refused, as the backends refuse it, before any of it is split or quoted.
-fn query_start(url: &str) -> Result<Option<usize>, ConfigError> {
+pub(super) fn query_start(url: &str) -> Result<Option<usize>, ConfigError> {
     let rest = parse(url)?.credentials.rest;
     let from = url.len() - rest.len();
     Ok(rest.find('?').map(|i| from + i))

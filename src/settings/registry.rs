@@ -216,7 +216,7 @@ fn make_pool<M: FromSettings>(alias: &str, settings: &DatabaseSettings) -> Resul
             format!("database `{alias}`: {}", err.message),
         ))
     };
-    let manager = M::from_settings(settings).map_err(in_alias)?;
+    let manager = M::from_settings(settings).map_err(|err| in_alias(settings.explain(alias, err)))?;
     let options = settings.pool_options_named(alias);
     Builder::from_options(options)
         .build_unchecked(manager)
