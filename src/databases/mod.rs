@@ -15,6 +15,7 @@ pub(crate) mod managers;
 mod parameters;
 pub(crate) mod parse;
 mod pool_options;
+mod problems;
 #[cfg(feature = "toml")]
 mod toml;
 mod url;
@@ -24,4 +25,5 @@ pub use self::aliases::Databases;
 pub use self::database::DatabaseSettings;
 pub use self::engine::Engine;
 pub use self::managers::FromSettings;
+pub use self::problems::{SettingsError, SettingsProblem};
 pub use self::value::SettingValue;

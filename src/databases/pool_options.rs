@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::parse::{boolean, count, optional_count, optional_seconds, refuse, seconds, text};
 use super::value::SettingValue;
+use crate::backends::url::closest;
 use crate::error::ConfigError;
 use crate::options::{
     Chosen, PoolOptions, ResetOnReturn, TABLE, for_each_option, pool_defaults, settings_keys,
@@ -39,7 +40,13 @@ macro_rules! make_overrides {
                 })+
                 Err(refuse(
                     path,
-                    format!("is not a pool option; the accepted ones are {}", settings_keys()),
+                    format!(
+                        "is not a pool option{}; the accepted ones are {}",
+                        closest(key, PoolOverrides::names())
+                            .map(|name| format!(" (did you mean `{}`?)", name.to_ascii_uppercase()))
+                            .unwrap_or_default(),
+                        settings_keys()
+                    ),
                 ))
             }
 

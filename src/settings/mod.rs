@@ -5,5 +5,7 @@
 mod registry;
 
 pub use self::registry::{Registry, configure, registry};
-pub use crate::databases::{DatabaseSettings, Databases, Engine, FromSettings, SettingValue};
+pub use crate::databases::{
+    DatabaseSettings, Databases, Engine, FromSettings, SettingValue, SettingsError, SettingsProblem,
+};
 pub use crate::options::{pool_defaults, reset_pool_defaults, setup};
