@@ -6,7 +6,7 @@
 //! when a server is not there.
 //!
 //! `setup` changes process-wide defaults, so every test here holds `DEFAULTS` while it makes
-//! pools.
+//! pools (or checks settings, whose pool options start from the defaults).
 #![cfg(all(feature = "postgres", feature = "mysql", feature = "toml"))]
 
 mod common;
@@ -499,7 +499,8 @@ fn the_global_registry_is_configured_once_and_shared() {
     millpond::settings::configure(Databases::new().with(
         "default",
         DatabaseSettings::from_url("sqlite::memory:?min_idle=1").unwrap(),
-    ));
+    ))
+    .unwrap();
     let threads: Vec<_> = (0..4)
         .map(|_| {
             std::thread::spawn(|| {
@@ -583,4 +584,161 @@ OPTIONS = { pgbouncer = "true", options = "-c statement_timeout=5s" }
         err.message.contains("pgbouncer=true") && err.message.contains("options"),
         "{err}"
     );
+}
+
+/// The lines of a `SettingsError`, one per problem.
+fn problem_lines(err: &millpond::settings::SettingsError) -> Vec<String> {
+    err.problems().iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn configure_reports_every_problem_of_every_alias_before_any_pool_is_made() {
+    let _defaults = defaults_lock();
+    let tag = tag("check");
+    millpond::settings::configure(
+        Databases::new().with("kept", DatabaseSettings::from_url("sqlite::memory:").unwrap()),
+    )
+    .unwrap();
+    // Each of these used to be accepted here and refused only by the first pool of each alias,
+    // in every worker; a URL's mistyped pool option with a list that left the pool options out.
+    let databases = Databases::from_toml_str(&format!(
+        r#"
+[default]
+URL = "postgres://postgres:s3cr3t-unused@127.0.0.1:5432/test?sslmode=disable&application_name={tag}&pool_sise=3"
+
+[mariadb]
+ENGINE = "millpond.backends.mysql"
+NAME = "test"
+USER = "root"
+PASSWORD = "s3cr3t-unused"
+HOST = "127.0.0.1"
+OPTIONS = {{ ssl = "false", colour = "blue", pool_size = "3" }}
+POOL_OPTIONS = {{ POOL_SIZE = 2, MIN_IDLE = 3 }}
+
+[bouncer]
+ENGINE = "millpond.backends.postgresql"
+NAME = "test"
+USER = "postgres"
+OPTIONS = {{ pgbouncer = "true", sslmod = "disable" }}
+POOL_OPTIONS = {{ RESET_ON_RETURN = "sql:DISCARD ALL" }}
+
+[fine]
+URL = "mysql://root@127.0.0.1:3306/test?pool_size=2"
+"#
+    ))
+    .unwrap();
+    let err = millpond::settings::configure(databases.clone()).unwrap_err();
+    assert_eq!(
+        databases.validate().unwrap_err(),
+        err,
+        "configure checks as validate does"
+    );
+    let lines = problem_lines(&err);
+    let expected = [
+        "bouncer: `bouncer.OPTIONS.sslmod` is not a driver option of millpond.backends.postgresql (did you mean `sslmode`?); the accepted ones are sslmode, sslrootcert,",
+        "bouncer: with pgbouncer=true a reset statement is refused",
+        "default: the URL's `?pool_sise=` is not accepted (did you mean `pool_size`?); the accepted ones are the pool options (pool_size, max_overflow, min_idle,",
+        "mariadb: the pool option `min_idle` must be at most pool_size (2) (got 3)",
+        "mariadb: `mariadb.OPTIONS.colour` is not a driver option of millpond.backends.mysql; the accepted ones are connect_timeout_ms,",
+        "mariadb: `mariadb.OPTIONS.pool_size` is a pool option, not a driver option: give it in POOL_OPTIONS as POOL_SIZE",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{err}");
+    for (line, expected) in lines.iter().zip(expected) {
+        assert!(line.starts_with(expected), "{line}\n  is not\n{expected}…");
+    }
+    assert!(
+        lines[2].contains("and the driver parameters of millpond.backends.postgresql (sslmode,"),
+        "{err}"
+    );
+    let shown = format!("{err}\n{err:?}\n{}", millpond::ConfigError::from(err.clone()));
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(
+        shown.starts_with("invalid database settings: 6 problems:\n  bouncer: "),
+        "{shown}"
+    );
+
+    // Nothing was connected, and the registry kept what it had.
+    assert_eq!(count_tagged(&mut monitor(), &tag), 0);
+    assert_eq!(
+        millpond::settings::registry()
+            .databases()
+            .unwrap()
+            .aliases()
+            .collect::<Vec<_>>(),
+        ["kept"]
+    );
+    // A first use without the check explains the same way, alias by alias.
+    let registry = Registry::new(databases);
+    let err = registry
+        .pool::<PostgresManager>("default")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "database `default`: the URL's `?pool_sise=` is not accepted (did you mean `pool_size`?)"
+        ) && err.contains("pool_size, max_overflow")
+            && !err.contains("s3cr3t"),
+        "{err}"
+    );
+    assert!(registry.pool::<MySqlManager>("fine").is_ok());
+}
+
+#[test]
+fn environment_variables_are_checked_with_near_misses_named() {
+    let _defaults = defaults_lock();
+    let err = Databases::from_vars([
+        (
+            "MILLPOND_DATABASES__DEFAULT__ENGINE",
+            "millpond.backends.postgresql",
+        ),
+        ("MILLPOND_DATABASES__DEFAULT__PASSWORD", "s3cr3t"),
+        ("MILLPOND_DATABASES__DEFAULT__POOL_OPTIONS__POOL_SIZ", "3"),
+        (
+            "MILLPOND_DATABASES__REPLICA__ENGIN",
+            "millpond.backends.postgresql",
+        ),
+    ])
+    .unwrap_err();
+    let lines = problem_lines(&err);
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with(
+            "default: `default.POOL_OPTIONS.POOL_SIZ` is not a pool option (did you mean `POOL_SIZE`?)"
+        ),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("replica: `replica.ENGIN` is not accepted (did you mean `ENGINE`?)"),
+        "{err}"
+    );
+    assert!(lines[2].starts_with("replica: `replica` has no ENGINE"), "{err}");
+    assert!(err.to_string().contains("problems in the environment"), "{err}");
+    assert!(!err.to_string().contains("s3cr3t"), "{err}");
+
+    let databases = Databases::from_vars([
+        (
+            "DATABASE_URL",
+            "mysql://root:s3cr3t@127.0.0.1:3306/test?conect_timeout_ms=2000&pool_size=2",
+        ),
+        (
+            "MILLPOND_DATABASES__REPLICA__URL",
+            "postgres://postgres@127.0.0.1/test",
+        ),
+        ("MILLPOND_DATABASES__REPLICA__OPTIONS__SSLMODE", "sometimes"),
+    ])
+    .unwrap();
+    let err = databases.validate().unwrap_err();
+    let lines = problem_lines(&err);
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with(
+            "default: the URL's `?conect_timeout_ms=` is not accepted (did you mean `connect_timeout_ms`?)"
+        ),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("replica: sslmode `sometimes` is not accepted; use disable, prefer"),
+        "{err}"
+    );
+    assert!(!format!("{err} {err:?}").contains("s3cr3t"), "{err}");
 }

@@ -81,6 +81,13 @@ impl Databases {
         self.aliases.keys().map(String::as_str)
     }
 
+    /// Each alias with its settings, in order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, &DatabaseSettings)> {
+        self.aliases
+            .iter()
+            .map(|(alias, settings)| (alias.as_str(), settings))
+    }
+
     /// Whether no alias is set.
     pub fn is_empty(&self) -> bool {
         self.aliases.is_empty()
@@ -100,7 +107,7 @@ impl Databases {
     /// An unknown key or engine is an error naming it, suggesting the accepted name it is
     /// closest to and listing what is accepted; so is a `CONN_MAX_AGE` other than 0. Reading
     /// goes on past each problem, so the error lists every problem of every alias. Driver
-    /// options are the engine's to check, when a pool is made.
+    /// options are the engine's to check: [`Databases::validate`] checks them.
     pub fn from_value(value: &SettingValue) -> Result<Self, SettingsError> {
         let SettingValue::Table(table) = value else {
             return Err(SettingsError::whole(refuse(

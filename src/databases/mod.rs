@@ -25,5 +25,6 @@ pub use self::aliases::Databases;
 pub use self::database::DatabaseSettings;
 pub use self::engine::Engine;
 pub use self::managers::FromSettings;
+pub(crate) use self::problems::Problems;
 pub use self::problems::{SettingsError, SettingsProblem};
 pub use self::value::SettingValue;

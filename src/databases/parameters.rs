@@ -1,11 +1,13 @@
 //! An alias's driver parameters as the settings talk about them: an engine's error about a
 //! parameter it does not read, said where the parameter was written (`default.OPTIONS.colour`,
-//! the URL's `?pool_sise=`) and with what the settings accept there.
+//! the URL's `?pool_sise=`) and with what the settings accept there; and the alias without
+//! that parameter, so a check can go on to find the next problem.
 
 use super::database::DatabaseSettings;
 use super::parse::refuse;
 use super::pool_options::PoolOverrides;
-use crate::backends::url::{closest, did_you_mean, list};
+use super::url::query_start;
+use crate::backends::url::{Plus, closest, decode, did_you_mean, list};
 use crate::error::ConfigError;
 
 impl DatabaseSettings {
@@ -61,6 +63,33 @@ impl DatabaseSettings {
                 list(driver)
             ),
         )
+    }
+
+    /// These settings without the driver parameter `key` (from OPTIONS, else from the URL's
+    /// query), or `None` when they do not hold it.
+    pub(crate) fn without_parameter(&self, key: &str) -> Option<DatabaseSettings> {
+        let mut rest = self.clone();
+        if rest.options.remove(key).is_some() {
+            return Some(rest);
+        }
+        let url = self.url.as_deref()?;
+        let start = query_start(url).ok()??;
+        let named = |pair: &&str| {
+            let raw = pair.split_once('=').map_or(*pair, |(k, _)| k);
+            raw == key || decode(raw, Plus::Literal).as_deref() == Some(key)
+        };
+        let pairs: Vec<&str> = url[start + 1..].split('&').collect();
+        let kept: Vec<&str> = pairs.iter().copied().filter(|pair| !named(pair)).collect();
+        if kept.len() == pairs.len() {
+            return None;
+        }
+        let mut trimmed = url[..start].to_owned();
+        if kept.iter().any(|pair| !pair.is_empty()) {
+            trimmed.push('?');
+            trimmed.push_str(&kept.join("&"));
+        }
+        rest.url = Some(trimmed);
+        Some(rest)
     }
 }
 
@@ -122,5 +151,29 @@ mod tests {
         // Any other error is the engine's own.
         let other = ConfigError::new("sslmode", "sslmode `x` is not accepted");
         assert_eq!(db.explain("replica", other.clone()), other);
+    }
+
+    #[test]
+    fn a_parameter_is_taken_out_of_the_options_or_the_url() {
+        let db = DatabaseSettings::from_url("postgres://u:p%3Fw@h/db?colour=1&sslmode=disable&col%6Fr=2")
+            .unwrap()
+            .option("size", "1");
+        let db = db.without_parameter("size").unwrap();
+        assert!(db.options.is_empty());
+        let db = db.without_parameter("colour").unwrap();
+        assert_eq!(
+            db.url.as_deref(),
+            Some("postgres://u:p%3Fw@h/db?sslmode=disable&col%6Fr=2")
+        );
+        let db = db.without_parameter("color").unwrap();
+        assert_eq!(db.url.as_deref(), Some("postgres://u:p%3Fw@h/db?sslmode=disable"));
+        let db = db.without_parameter("sslmode").unwrap();
+        assert_eq!(db.url.as_deref(), Some("postgres://u:p%3Fw@h/db"));
+        assert!(db.without_parameter("sslmode").is_none());
+        assert!(
+            DatabaseSettings::new(Engine::Sqlite)
+                .without_parameter("x")
+                .is_none()
+        );
     }
 }

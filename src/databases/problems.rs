@@ -7,7 +7,9 @@ use std::fmt;
 use crate::error::{ConfigError, Error};
 
 /// Every problem found in database settings: what reading them (a TOML file, the environment, a
-/// tree of values) refused, in every alias at once, each with what is accepted instead.
+/// tree of values) or checking them ([`Databases::validate`](super::Databases::validate),
+/// [`configure`](crate::settings::configure)) refused, in every alias at once, each with what
+/// is accepted instead.
 ///
 /// Its message is one line when there is one problem, and a line per problem after a count
 /// when there are more, each line starting with its alias:

@@ -2,6 +2,7 @@
 //! global pool defaults ([`setup`]); and the registry that gives each process its own pool per
 //! alias.
 
+mod check;
 mod registry;
 
 pub use self::registry::{Registry, configure, registry};
