@@ -11,6 +11,11 @@
 
 mod common;
 
+// The deploy check, run here through its core function.
+#[path = "../examples/check_settings.rs"]
+#[allow(dead_code)] // its `main`
+mod check_settings;
+
 use common::pg::{count_tagged, monitor};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -741,4 +746,151 @@ fn environment_variables_are_checked_with_near_misses_named() {
         "{err}"
     );
     assert!(!format!("{err} {err:?}").contains("s3cr3t"), "{err}");
+}
+
+#[test]
+fn the_deploy_check_connects_once_per_alias_and_says_how_long_each_took() {
+    let _defaults = defaults_lock();
+    let dir = std::env::temp_dir().join(format!("millpond-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sound = dir.join("sound.toml");
+    std::fs::write(
+        &sound,
+        format!(
+            r#"
+[DATABASES.default]
+ENGINE = "millpond.backends.postgresql"
+NAME = "test"
+USER = "postgres"
+PASSWORD = "s3cr3t-unused"
+HOST = "127.0.0.1"
+OPTIONS = {{ sslmode = "disable" }}
+POOL_OPTIONS = {{ MIN_IDLE = 3 }}
+
+[DATABASES.shop]
+URL = "mariadb://root@127.0.0.1:3306/test"
+
+[DATABASES.cache]
+ENGINE = "millpond.backends.sqlite"
+NAME = "{}"
+"#,
+            dir.join("cache.db").display()
+        ),
+    )
+    .unwrap();
+    let no_vars = Vec::<(std::ffi::OsString, std::ffi::OsString)>::new;
+    let run = |args: &[&str], vars| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut out = Vec::new();
+        let code = check_settings::run(&args, vars, &mut out);
+        (code, String::from_utf8(out).unwrap())
+    };
+    let file = |path: &std::path::Path| path.display().to_string();
+
+    let (code, out) = run(&[&file(&sound)], no_vars());
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    for (line, (alias, engine)) in lines.iter().zip([
+        ("cache  ", "sqlite    "),
+        ("default", "postgresql"),
+        ("shop   ", "mysql     "),
+    ]) {
+        let prefix = format!("{alias}  {engine}  ok  ");
+        assert!(
+            line.starts_with(&prefix) && line.ends_with(" ms"),
+            "{line:?} in\n{out}"
+        );
+        let ms: f64 = line[prefix.len()..line.len() - 3].parse().unwrap();
+        assert!((0.0..30_000.0).contains(&ms), "{line}");
+    }
+
+    // From DATABASE_URL when no file is given.
+    let vars = vec![(
+        "DATABASE_URL".into(),
+        "mysql://root@127.0.0.1:3306/test?pool_size=1".into(),
+    )];
+    let (code, out) = run(&[], vars);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("default  mysql  ok  "), "{out}");
+
+    // A typo: every problem, nothing connected, a failing status.
+    let typo = dir.join("typo.toml");
+    std::fs::write(
+        &typo,
+        r#"
+[default]
+URL = "postgres://postgres:s3cr3t@127.0.0.1:5432/test?sslmode=disable&pool_sise=3"
+
+[cache]
+ENGINE = "millpond.backends.sqlite"
+NAME = ":memory:"
+OPTIONS = { busy_timeout = "250" }
+POOL_OPTIONS = { MAX_OVERFLO = 1 }
+"#,
+    )
+    .unwrap();
+    let (code, out) = run(&[&file(&typo)], no_vars());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("in {}", typo.display())), "{out}");
+    assert!(
+        out.contains(
+            "cache: `cache.POOL_OPTIONS.MAX_OVERFLO` is not a pool option (did you mean `MAX_OVERFLOW`?)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains(" ok ") && !out.contains("s3cr3t"), "{out}");
+    // With that fixed, the driver's parameters are checked.
+    std::fs::write(
+        &typo,
+        std::fs::read_to_string(&typo)
+            .unwrap()
+            .replace("MAX_OVERFLO =", "MAX_OVERFLOW ="),
+    )
+    .unwrap();
+    let (code, out) = run(&[&file(&typo)], no_vars());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("invalid database settings: 2 problems:\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n  cache: `cache.OPTIONS.busy_timeout` is not a driver option of millpond.backends.sqlite (did you mean `busy_timeout_ms`?)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n  default: the URL's `?pool_sise=` is not accepted (did you mean `pool_size`?)"),
+        "{out}"
+    );
+    assert!(!out.contains(" ok ") && !out.contains("s3cr3t"), "{out}");
+
+    // A server that does not answer fails its line, and the status; the others still pass.
+    let down = dir.join("down.toml");
+    std::fs::write(
+        &down,
+        format!(
+            "[up]\nURL = \"sqlite://{}\"\n\n[down]\nURL = \"postgres://postgres:s3cr3t@127.0.0.1:1/test?sslmode=disable&timeout=5\"\n",
+            dir.join("up.db").display()
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(&[&file(&down)], no_vars());
+    assert_eq!(code, 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("down  postgresql  failed  could not open a database connection: "),
+        "{out}"
+    );
+    assert!(lines[1].starts_with("up    sqlite      ok  "), "{out}");
+    assert!(!out.contains("s3cr3t"), "{out}");
+
+    // Called wrongly, or with nothing to check.
+    assert_eq!(run(&["a.toml", "b.toml"], no_vars()).0, 2);
+    let (code, out) = run(&[], no_vars());
+    assert_eq!(code, 1);
+    assert!(out.starts_with("no database is configured"), "{out}");
+    let (code, out) = run(&[&file(&dir.join("missing.toml"))], no_vars());
+    assert_eq!(code, 1);
+    assert!(out.contains("missing.toml could not be read"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
