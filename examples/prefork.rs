@@ -29,14 +29,15 @@ fn main() -> Result<(), Box<dyn Error>> {
     let seconds: u64 = args.next().map_or(Ok(2), |a| a.parse())?;
     let url = std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_URL.to_owned());
 
-    // Configure once, in the parent, before forking: every worker inherits the settings.
+    // Configure once, in the parent, before forking: every worker inherits the settings, checked
+    // here (a mistyped option stops the master with every problem listed, not each worker).
     let mut settings = DatabaseSettings::from_url(&url)?;
     if !url.contains("pool_size") {
         settings = settings
             .pool_option("POOL_SIZE", 2)?
             .pool_option("MAX_OVERFLOW", 2)?;
     }
-    millpond::settings::configure(Databases::new().with("default", settings));
+    millpond::settings::configure(Databases::new().with("default", settings))?;
 
     let mut parent_conn = millpond::settings::registry().get::<PostgresManager>("default")?;
     let parent_backend = parent_conn.backend_pid()?;

@@ -170,6 +170,18 @@ pub struct ConfigError {
     pub option: &'static str,
     /// What was wrong and what is accepted.
     pub message: String,
+    /// For a parameter nobody reads: its name and what the refusing side accepts, so the
+    /// settings can say where it was written and add what they accept themselves.
+    pub(crate) unknown: Option<Box<UnknownParameter>>,
+}
+
+/// A parameter an engine does not read, as its error remembers it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct UnknownParameter {
+    /// The name, as given (only names that may be quoted are kept).
+    pub(crate) key: String,
+    /// What the engine accepts in its place.
+    pub(crate) accepted: Vec<&'static str>,
 }
 
 impl ConfigError {
@@ -180,7 +192,23 @@ impl ConfigError {
         ConfigError {
             option,
             message: message.into(),
+            unknown: None,
         }
+    }
+
+    /// This error, remembering that it refuses the parameter `key` and that `accepted` are
+    /// accepted instead.
+    pub(crate) fn with_unknown(mut self, key: &str, accepted: Vec<&'static str>) -> Self {
+        self.unknown = Some(Box::new(UnknownParameter {
+            key: key.to_owned(),
+            accepted,
+        }));
+        self
+    }
+
+    /// The parameter this error refuses as unknown, if that is what it refuses.
+    pub(crate) fn unknown_parameter(&self) -> Option<&UnknownParameter> {
+        self.unknown.as_deref()
     }
 }
 

@@ -52,6 +52,7 @@
 )]
 pub mod any;
 mod backends;
+mod databases;
 mod error;
 mod fork;
 mod manage;

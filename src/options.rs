@@ -2,7 +2,7 @@
 //! its type, default, bounds, names elsewhere and doc. Each room that needs the options makes
 //! its part from that table: this module makes [`PoolOptions`], its defaults, its per-option
 //! checks and the documentation table; the builder makes its setters (`pool/builder.rs`); the
-//! settings make the `POOL_OPTIONS` keys and URL query parameters (`settings/pool_options.rs`).
+//! settings make the `POOL_OPTIONS` keys and URL query parameters (`databases/pool_options.rs`).
 //! Adding an option is one entry here (and its use in the pool).
 
 use std::sync::{PoisonError, RwLock};

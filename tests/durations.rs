@@ -469,7 +469,9 @@ fn every_duration_option_in_the_environment_is_a_duration_or_a_clear_error() {
             vars.push((format!("{PREFIX}POOL_OPTIONS__{k}"), v.to_owned()));
         }
         vars.push((format!("{PREFIX}POOL_OPTIONS__{key}"), (*text).to_owned()));
-        let options = Databases::from_vars(vars).map(|d| d.get("default").unwrap().pool_options());
+        let options = Databases::from_vars(vars)
+            .map(|d| d.get("default").unwrap().pool_options())
+            .map_err(millpond::ConfigError::from);
         settings_case(option, text, *expected, options);
     });
 }

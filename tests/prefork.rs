@@ -320,7 +320,8 @@ fn a_fork_while_another_thread_makes_a_global_pool_leaves_the_child_a_usable_reg
         Databases::new()
             .with("atfork_slow", settings())
             .with("atfork_quick", settings()),
-    );
+    )
+    .unwrap();
     let dir = std::env::temp_dir().join(format!("millpond-prefork-atfork-{}", std::process::id()));
     fs::create_dir_all(&dir).unwrap();
     let _cleanup = Cleanup(dir.clone());

@@ -204,7 +204,7 @@ fn pool<M: ManageConnection>(seen: &mut Seen, made: Result<Pool<M>, millpond::Er
 }
 
 /// Settings from a URL, or from DATABASES' parts; their pool through a registry.
-fn settings<M: FromSettings>(seen: &mut Seen, made: Result<Databases, millpond::ConfigError>) {
+fn settings<M: FromSettings>(seen: &mut Seen, made: Result<Databases, impl Debug + std::fmt::Display>) {
     let databases = match made {
         Ok(databases) => databases,
         Err(err) => return seen.both("the settings' error", &err),
@@ -228,7 +228,7 @@ fn from_parts(
     engine: &str,
     password: &str,
     options: &[(&str, &str)],
-) -> Result<Databases, millpond::ConfigError> {
+) -> Result<Databases, millpond::settings::SettingsError> {
     Databases::from_value(&SettingValue::table([(
         "default",
         SettingValue::table([

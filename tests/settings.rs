@@ -6,10 +6,15 @@
 //! when a server is not there.
 //!
 //! `setup` changes process-wide defaults, so every test here holds `DEFAULTS` while it makes
-//! pools.
+//! pools (or checks settings, whose pool options start from the defaults).
 #![cfg(all(feature = "postgres", feature = "mysql", feature = "toml"))]
 
 mod common;
+
+// The deploy check, run here through its core function.
+#[path = "../examples/check_settings.rs"]
+#[allow(dead_code)] // its `main`
+mod check_settings;
 
 use common::pg::{count_tagged, monitor};
 use std::sync::{Mutex, MutexGuard};
@@ -150,31 +155,30 @@ PASSWORD = "s3cr3t"
 CONN_MAX_AGE = 600
 "#,
     )
-    .unwrap_err();
-    assert!(
-        err.message.contains("CONN_MAX_AGE") && err.message.contains("must be 0"),
-        "{err}"
-    );
-    let err = Databases::from_toml_str("[default]\nENGINE = \"millpond.backends.mssql\"\n").unwrap_err();
-    assert!(err.message.contains("`millpond.backends.mssql`"), "{err}");
-    assert!(err.message.contains("millpond.backends.jdbc.oceanbase"), "{err}");
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("CONN_MAX_AGE") && err.contains("must be 0"), "{err}");
+    let err = Databases::from_toml_str("[default]\nENGINE = \"millpond.backends.mssql\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("`millpond.backends.mssql`"), "{err}");
+    assert!(err.contains("millpond.backends.jdbc.oceanbase"), "{err}");
     let err = Databases::from_toml_str(
         "[default]\nENGINE = \"millpond.backends.mysql\"\n[default.POOL_OPTIONS]\nPOOL_SIZ = 3\n",
     )
-    .unwrap_err();
-    assert!(err.message.contains("`default.POOL_OPTIONS.POOL_SIZ`"), "{err}");
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`default.POOL_OPTIONS.POOL_SIZ`"), "{err}");
     assert!(
-        err.message.contains("POOL_SIZE") && err.message.contains("MAX_TOTAL_CONNECTIONS"),
+        err.contains("POOL_SIZE") && err.contains("MAX_TOTAL_CONNECTIONS"),
         "{err}"
     );
     let err = Databases::from_toml_str(
         "[default]\nENGINE = \"millpond.backends.mysql\"\nPASSWORD = 7\nTIME_ZONE = \"UTC\"\n",
     )
-    .unwrap_err();
-    assert!(
-        err.message.contains("`default.TIME_ZONE` is not accepted"),
-        "{err}"
-    );
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("`default.TIME_ZONE` is not accepted"), "{err}");
 
     // A driver option the backend does not know is refused when the pool is made, by the
     // backend's own list; the password stays out of it.
@@ -191,7 +195,7 @@ CONN_MAX_AGE = 600
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("database `default`") && err.contains("`colour`"),
+        err.contains("database `default`") && err.contains("`default.OPTIONS.colour` is not a driver option"),
         "{err}"
     );
     assert!(err.contains("sslmode") && !err.contains("s3cr3t"), "{err}");
@@ -500,7 +504,8 @@ fn the_global_registry_is_configured_once_and_shared() {
     millpond::settings::configure(Databases::new().with(
         "default",
         DatabaseSettings::from_url("sqlite::memory:?min_idle=1").unwrap(),
-    ));
+    ))
+    .unwrap();
     let threads: Vec<_> = (0..4)
         .map(|_| {
             std::thread::spawn(|| {
@@ -584,4 +589,308 @@ OPTIONS = { pgbouncer = "true", options = "-c statement_timeout=5s" }
         err.message.contains("pgbouncer=true") && err.message.contains("options"),
         "{err}"
     );
+}
+
+/// The lines of a `SettingsError`, one per problem.
+fn problem_lines(err: &millpond::settings::SettingsError) -> Vec<String> {
+    err.problems().iter().map(ToString::to_string).collect()
+}
+
+#[test]
+fn configure_reports_every_problem_of_every_alias_before_any_pool_is_made() {
+    let _defaults = defaults_lock();
+    let tag = tag("check");
+    millpond::settings::configure(
+        Databases::new().with("kept", DatabaseSettings::from_url("sqlite::memory:").unwrap()),
+    )
+    .unwrap();
+    // Each of these used to be accepted here and refused only by the first pool of each alias,
+    // in every worker; a URL's mistyped pool option with a list that left the pool options out.
+    let databases = Databases::from_toml_str(&format!(
+        r#"
+[default]
+URL = "postgres://postgres:s3cr3t-unused@127.0.0.1:5432/test?sslmode=disable&application_name={tag}&pool_sise=3"
+
+[mariadb]
+ENGINE = "millpond.backends.mysql"
+NAME = "test"
+USER = "root"
+PASSWORD = "s3cr3t-unused"
+HOST = "127.0.0.1"
+OPTIONS = {{ ssl = "false", colour = "blue", pool_size = "3" }}
+POOL_OPTIONS = {{ POOL_SIZE = 2, MIN_IDLE = 3 }}
+
+[bouncer]
+ENGINE = "millpond.backends.postgresql"
+NAME = "test"
+USER = "postgres"
+OPTIONS = {{ pgbouncer = "true", sslmod = "disable" }}
+POOL_OPTIONS = {{ RESET_ON_RETURN = "sql:DISCARD ALL" }}
+
+[fine]
+URL = "mysql://root@127.0.0.1:3306/test?pool_size=2"
+"#
+    ))
+    .unwrap();
+    let err = millpond::settings::configure(databases.clone()).unwrap_err();
+    assert_eq!(
+        databases.validate().unwrap_err(),
+        err,
+        "configure checks as validate does"
+    );
+    let lines = problem_lines(&err);
+    let expected = [
+        "bouncer: `bouncer.OPTIONS.sslmod` is not a driver option of millpond.backends.postgresql (did you mean `sslmode`?); the accepted ones are sslmode, sslrootcert,",
+        "bouncer: with pgbouncer=true a reset statement is refused",
+        "default: the URL's `?pool_sise=` is not accepted (did you mean `pool_size`?); the accepted ones are the pool options (pool_size, max_overflow, min_idle,",
+        "mariadb: the pool option `min_idle` must be at most pool_size (2) (got 3)",
+        "mariadb: `mariadb.OPTIONS.colour` is not a driver option of millpond.backends.mysql; the accepted ones are connect_timeout_ms,",
+        "mariadb: `mariadb.OPTIONS.pool_size` is a pool option, not a driver option: give it in POOL_OPTIONS as POOL_SIZE",
+    ];
+    assert_eq!(lines.len(), expected.len(), "{err}");
+    for (line, expected) in lines.iter().zip(expected) {
+        assert!(line.starts_with(expected), "{line}\n  is not\n{expected}…");
+    }
+    assert!(
+        lines[2].contains("and the driver parameters of millpond.backends.postgresql (sslmode,"),
+        "{err}"
+    );
+    let shown = format!("{err}\n{err:?}\n{}", millpond::ConfigError::from(err.clone()));
+    assert!(!shown.contains("s3cr3t"), "{shown}");
+    assert!(
+        shown.starts_with("invalid database settings: 6 problems:\n  bouncer: "),
+        "{shown}"
+    );
+
+    // Nothing was connected, and the registry kept what it had.
+    assert_eq!(count_tagged(&mut monitor(), &tag), 0);
+    assert_eq!(
+        millpond::settings::registry()
+            .databases()
+            .unwrap()
+            .aliases()
+            .collect::<Vec<_>>(),
+        ["kept"]
+    );
+    // A first use without the check explains the same way, alias by alias.
+    let registry = Registry::new(databases);
+    let err = registry
+        .pool::<PostgresManager>("default")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains(
+            "database `default`: the URL's `?pool_sise=` is not accepted (did you mean `pool_size`?)"
+        ) && err.contains("pool_size, max_overflow")
+            && !err.contains("s3cr3t"),
+        "{err}"
+    );
+    assert!(registry.pool::<MySqlManager>("fine").is_ok());
+}
+
+#[test]
+fn environment_variables_are_checked_with_near_misses_named() {
+    let _defaults = defaults_lock();
+    let err = Databases::from_vars([
+        (
+            "MILLPOND_DATABASES__DEFAULT__ENGINE",
+            "millpond.backends.postgresql",
+        ),
+        ("MILLPOND_DATABASES__DEFAULT__PASSWORD", "s3cr3t"),
+        ("MILLPOND_DATABASES__DEFAULT__POOL_OPTIONS__POOL_SIZ", "3"),
+        (
+            "MILLPOND_DATABASES__REPLICA__ENGIN",
+            "millpond.backends.postgresql",
+        ),
+    ])
+    .unwrap_err();
+    let lines = problem_lines(&err);
+    assert_eq!(lines.len(), 3, "{err}");
+    assert!(
+        lines[0].starts_with(
+            "default: `default.POOL_OPTIONS.POOL_SIZ` is not a pool option (did you mean `POOL_SIZE`?)"
+        ),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("replica: `replica.ENGIN` is not accepted (did you mean `ENGINE`?)"),
+        "{err}"
+    );
+    assert!(lines[2].starts_with("replica: `replica` has no ENGINE"), "{err}");
+    assert!(err.to_string().contains("problems in the environment"), "{err}");
+    assert!(!err.to_string().contains("s3cr3t"), "{err}");
+
+    let databases = Databases::from_vars([
+        (
+            "DATABASE_URL",
+            "mysql://root:s3cr3t@127.0.0.1:3306/test?conect_timeout_ms=2000&pool_size=2",
+        ),
+        (
+            "MILLPOND_DATABASES__REPLICA__URL",
+            "postgres://postgres@127.0.0.1/test",
+        ),
+        ("MILLPOND_DATABASES__REPLICA__OPTIONS__SSLMODE", "sometimes"),
+    ])
+    .unwrap();
+    let err = databases.validate().unwrap_err();
+    let lines = problem_lines(&err);
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(
+        lines[0].starts_with(
+            "default: the URL's `?conect_timeout_ms=` is not accepted (did you mean `connect_timeout_ms`?)"
+        ),
+        "{err}"
+    );
+    assert!(
+        lines[1].starts_with("replica: sslmode `sometimes` is not accepted; use disable, prefer"),
+        "{err}"
+    );
+    assert!(!format!("{err} {err:?}").contains("s3cr3t"), "{err}");
+}
+
+#[test]
+fn the_deploy_check_connects_once_per_alias_and_says_how_long_each_took() {
+    let _defaults = defaults_lock();
+    let dir = std::env::temp_dir().join(format!("millpond-check-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let sound = dir.join("sound.toml");
+    std::fs::write(
+        &sound,
+        format!(
+            r#"
+[DATABASES.default]
+ENGINE = "millpond.backends.postgresql"
+NAME = "test"
+USER = "postgres"
+PASSWORD = "s3cr3t-unused"
+HOST = "127.0.0.1"
+OPTIONS = {{ sslmode = "disable" }}
+POOL_OPTIONS = {{ MIN_IDLE = 3 }}
+
+[DATABASES.shop]
+URL = "mariadb://root@127.0.0.1:3306/test"
+
+[DATABASES.cache]
+ENGINE = "millpond.backends.sqlite"
+NAME = "{}"
+"#,
+            dir.join("cache.db").display()
+        ),
+    )
+    .unwrap();
+    let no_vars = Vec::<(std::ffi::OsString, std::ffi::OsString)>::new;
+    let run = |args: &[&str], vars| {
+        let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        let mut out = Vec::new();
+        let code = check_settings::run(&args, vars, &mut out);
+        (code, String::from_utf8(out).unwrap())
+    };
+    let file = |path: &std::path::Path| path.display().to_string();
+
+    let (code, out) = run(&[&file(&sound)], no_vars());
+    assert_eq!(code, 0, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 3, "{out}");
+    for (line, (alias, engine)) in lines.iter().zip([
+        ("cache  ", "sqlite    "),
+        ("default", "postgresql"),
+        ("shop   ", "mysql     "),
+    ]) {
+        let prefix = format!("{alias}  {engine}  ok  ");
+        assert!(
+            line.starts_with(&prefix) && line.ends_with(" ms"),
+            "{line:?} in\n{out}"
+        );
+        let ms: f64 = line[prefix.len()..line.len() - 3].parse().unwrap();
+        assert!((0.0..30_000.0).contains(&ms), "{line}");
+    }
+
+    // From DATABASE_URL when no file is given.
+    let vars = vec![(
+        "DATABASE_URL".into(),
+        "mysql://root@127.0.0.1:3306/test?pool_size=1".into(),
+    )];
+    let (code, out) = run(&[], vars);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.starts_with("default  mysql  ok  "), "{out}");
+
+    // A typo: every problem, nothing connected, a failing status.
+    let typo = dir.join("typo.toml");
+    std::fs::write(
+        &typo,
+        r#"
+[default]
+URL = "postgres://postgres:s3cr3t@127.0.0.1:5432/test?sslmode=disable&pool_sise=3"
+
+[cache]
+ENGINE = "millpond.backends.sqlite"
+NAME = ":memory:"
+OPTIONS = { busy_timeout = "250" }
+POOL_OPTIONS = { MAX_OVERFLO = 1 }
+"#,
+    )
+    .unwrap();
+    let (code, out) = run(&[&file(&typo)], no_vars());
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains(&format!("in {}", typo.display())), "{out}");
+    assert!(
+        out.contains(
+            "cache: `cache.POOL_OPTIONS.MAX_OVERFLO` is not a pool option (did you mean `MAX_OVERFLOW`?)"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains(" ok ") && !out.contains("s3cr3t"), "{out}");
+    // With that fixed, the driver's parameters are checked.
+    std::fs::write(
+        &typo,
+        std::fs::read_to_string(&typo)
+            .unwrap()
+            .replace("MAX_OVERFLO =", "MAX_OVERFLOW ="),
+    )
+    .unwrap();
+    let (code, out) = run(&[&file(&typo)], no_vars());
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.starts_with("invalid database settings: 2 problems:\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n  cache: `cache.OPTIONS.busy_timeout` is not a driver option of millpond.backends.sqlite (did you mean `busy_timeout_ms`?)"),
+        "{out}"
+    );
+    assert!(
+        out.contains("\n  default: the URL's `?pool_sise=` is not accepted (did you mean `pool_size`?)"),
+        "{out}"
+    );
+    assert!(!out.contains(" ok ") && !out.contains("s3cr3t"), "{out}");
+
+    // A server that does not answer fails its line, and the status; the others still pass.
+    let down = dir.join("down.toml");
+    std::fs::write(
+        &down,
+        format!(
+            "[up]\nURL = \"sqlite://{}\"\n\n[down]\nURL = \"postgres://postgres:s3cr3t@127.0.0.1:1/test?sslmode=disable&timeout=5\"\n",
+            dir.join("up.db").display()
+        ),
+    )
+    .unwrap();
+    let (code, out) = run(&[&file(&down)], no_vars());
+    assert_eq!(code, 1, "{out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(
+        lines[0].starts_with("down  postgresql  failed  could not open a database connection: "),
+        "{out}"
+    );
+    assert!(lines[1].starts_with("up    sqlite      ok  "), "{out}");
+    assert!(!out.contains("s3cr3t"), "{out}");
+
+    // Called wrongly, or with nothing to check.
+    assert_eq!(run(&["a.toml", "b.toml"], no_vars()).0, 2);
+    let (code, out) = run(&[], no_vars());
+    assert_eq!(code, 1);
+    assert!(out.starts_with("no database is configured"), "{out}");
+    let (code, out) = run(&[&file(&dir.join("missing.toml"))], no_vars());
+    assert_eq!(code, 1);
+    assert!(out.contains("missing.toml could not be read"), "{out}");
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -134,18 +134,91 @@ pub(crate) fn not_accepted(option: &'static str, key: &str, value: &str, accepte
 }
 
 /// The error for a query parameter nobody reads. It names the key when the key looks like one
-/// (text after an unencoded `&` in a query value must not end up in a message) and lists the
-/// accepted parameters, from one or more lists.
-pub(crate) fn unknown_parameter(key: &str, accepted: &[&[&str]]) -> ConfigError {
-    let names: Vec<&str> = accepted.iter().flat_map(|names| names.iter().copied()).collect();
-    let what = if is_plain(key) {
-        format!("query parameter `{key}` is not accepted")
-    } else {
-        "a query parameter is not accepted (if the password holds `?`, `@`, `/` or `#`, \
-         percent-encode them)"
-            .to_owned()
+/// (text after an unencoded `&` in a query value must not end up in a message), suggests the
+/// accepted name it is closest to ([`did_you_mean`]), and lists the accepted parameters, from
+/// one or more lists. The error remembers the key and the list, so settings can say where the
+/// key was written and add the pool options to what is accepted.
+pub(crate) fn unknown_parameter(key: &str, accepted: &[&'static [&'static str]]) -> ConfigError {
+    let names: Vec<&'static str> = accepted.iter().flat_map(|names| names.iter().copied()).collect();
+    if !is_plain(key) {
+        return ConfigError::new(
+            "url",
+            format!(
+                "a query parameter is not accepted (if the password holds `?`, `@`, `/` or `#`, \
+                 percent-encode them); the accepted ones are {}",
+                list(&names)
+            ),
+        );
+    }
+    ConfigError::new(
+        "url",
+        format!(
+            "query parameter `{key}` is not accepted{}; the accepted ones are {}",
+            did_you_mean(key, names.iter().copied()),
+            list(&names)
+        ),
+    )
+    .with_unknown(key, names)
+}
+
+/// ` (did you mean `name`?)` for the name in `names` closest to `given`, when it is close
+/// enough to be what was meant; else nothing. Case is ignored (`SSLMODE` suggests `sslmode`),
+/// and so are names equal to `given`.
+pub(crate) fn did_you_mean<'n>(given: &str, names: impl IntoIterator<Item = &'n str>) -> String {
+    closest(given, names)
+        .map(|name| format!(" (did you mean `{name}`?)"))
+        .unwrap_or_default()
+}
+
+/// The name in `names` closest to `given` by edit distance (ignoring case), when the distance
+/// is small for its length: one edit up to 5 characters, two up to 9, three beyond. The first
+/// of equally close names wins.
+pub(crate) fn closest<'n>(given: &str, names: impl IntoIterator<Item = &'n str>) -> Option<&'n str> {
+    let given_lower = given.to_lowercase();
+    let allowed = match given.chars().count() {
+        0 => return None,
+        1..=5 => 1,
+        6..=9 => 2,
+        _ => 3,
     };
-    ConfigError::new("url", format!("{what}; the accepted ones are {}", list(&names)))
+    let mut best: Option<(usize, &'n str)> = None;
+    for name in names {
+        if name == given {
+            continue;
+        }
+        let distance = edit_distance(&given_lower, &name.to_lowercase());
+        if distance <= allowed && best.is_none_or(|(shortest, _)| distance < shortest) {
+            best = Some((distance, name));
+        }
+    }
+    best.map(|(_, name)| name)
+}
+
+/// The number of insertions, deletions, substitutions and swaps of two neighbours that turn
+/// `a` into `b` (the optimal string alignment distance), by characters.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    // Three rows of the table: two back, one back, and the one being filled.
+    let mut before: Vec<usize> = vec![0; b.len() + 1];
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    let mut current: Vec<usize> = vec![0; b.len() + 1];
+    for i in 1..=a.len() {
+        current[0] = i;
+        for j in 1..=b.len() {
+            let substitution = usize::from(a[i - 1] != b[j - 1]);
+            let mut d = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + substitution);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d = d.min(before[j - 2] + 1);
+            }
+            current[j] = d;
+        }
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
+    }
+    previous[b.len()]
 }
 
 /// `true`, `1`, `on` or `yes`, or `false`, `0`, `off` or `no`, in any case.
@@ -350,7 +423,50 @@ mod tests {
         let err = unknown_parameter("s3cr3t@h/db", &[&["a"]]);
         assert!(!err.message.contains("s3cr3t"), "{err}");
         assert!(err.message.ends_with("the accepted ones are a"), "{err}");
+        assert!(
+            err.unknown_parameter().is_none(),
+            "a key that may not be quoted is not kept"
+        );
         assert_eq!(list(&[]), "");
         assert_eq!(list(&["a", "b"]), "a and b");
+    }
+
+    #[test]
+    fn a_near_miss_is_suggested_and_remembered() {
+        let err = unknown_parameter("sslmod", &[&["sslmode", "sslrootcert"], &["host"]]);
+        assert_eq!(
+            err.message,
+            "query parameter `sslmod` is not accepted (did you mean `sslmode`?); the accepted ones \
+             are sslmode, sslrootcert and host"
+        );
+        let unknown = err.unknown_parameter().unwrap();
+        assert_eq!(unknown.key, "sslmod");
+        assert_eq!(unknown.accepted, ["sslmode", "sslrootcert", "host"]);
+    }
+
+    #[test]
+    fn the_closest_name_is_a_likely_typo_or_none() {
+        let names = ["pool_size", "max_overflow", "timeout", "sslmode", "wal"];
+        for (given, expected) in [
+            ("pool_sise", Some("pool_size")),
+            ("POOL_SIZ", Some("pool_size")),
+            ("pool_szie", Some("pool_size")),
+            ("maxoverflow", Some("max_overflow")),
+            ("SSLMODE", Some("sslmode")),
+            ("timeuot", Some("timeout")),
+            ("wall", Some("wal")),
+            ("colour", None),
+            ("size", None),
+            ("", None),
+            ("pool_size", None),
+        ] {
+            assert_eq!(closest(given, names), expected, "{given}");
+        }
+        assert_eq!(did_you_mean("tmeout", names), " (did you mean `timeout`?)");
+        assert_eq!(did_you_mean("x", names), "");
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("ca", "ac"), 1);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("é", "e"), 1);
     }
 }

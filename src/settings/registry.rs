@@ -5,9 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::sync::{OnceLock, PoisonError, RwLock, RwLockWriteGuard};
 
-use super::database::DatabaseSettings;
-use super::databases::Databases;
-use super::managers::FromSettings;
+use crate::databases::{DatabaseSettings, Databases, FromSettings, SettingsError};
 use crate::error::{ConfigError, Error};
 use crate::pool::Builder;
 use crate::pool::{Pool, PooledConnection};
@@ -68,7 +66,9 @@ impl fmt::Debug for Registry {
 }
 
 impl Registry {
-    /// A registry of these databases; no pool is made until asked for.
+    /// A registry of these databases; no pool is made until asked for. The settings are taken
+    /// as given: each alias is checked as its pool is made. Call [`Databases::validate`] first
+    /// to check them all before any is used.
     pub fn new(databases: Databases) -> Self {
         Registry::with(Some(databases))
     }
@@ -84,8 +84,10 @@ impl Registry {
         }
     }
 
-    /// Replaces the databases. This process's pools are closed (connections in use when they
-    /// come back); the next use of an alias makes a pool from the new settings.
+    /// Replaces the databases, taken as given (each alias is checked as its pool is made; the
+    /// free function [`configure`] checks them all first). This process's pools are closed
+    /// (connections in use when they come back); the next use of an alias makes a pool from the
+    /// new settings.
     pub fn configure(&self, databases: Databases) {
         *self.databases.write().unwrap_or_else(PoisonError::into_inner) = Some(databases);
         self.close_all();
@@ -193,6 +195,8 @@ impl Registry {
                      MILLPOND_DATABASES__<ALIAS>__ENGINE and the like",
                 )));
             }
+            // Checked whole, as `configure` checks what it is given.
+            from_env.validate()?;
             *databases = Some(from_env);
         }
         f(databases.as_ref().expect("set above"))
@@ -218,7 +222,7 @@ fn make_pool<M: FromSettings>(alias: &str, settings: &DatabaseSettings) -> Resul
             format!("database `{alias}`: {}", err.message),
         ))
     };
-    let manager = M::from_settings(settings).map_err(in_alias)?;
+    let manager = M::from_settings(settings).map_err(|err| in_alias(settings.explain(alias, err)))?;
     let options = settings.pool_options_named(alias);
     Builder::from_options(options)
         .build_unchecked(manager)
@@ -232,7 +236,8 @@ fn make_pool<M: FromSettings>(alias: &str, settings: &DatabaseSettings) -> Resul
 static GLOBAL: OnceLock<Registry> = OnceLock::new();
 
 /// The process-wide registry, as `django.db.connections` is: configure it once with
-/// [`configure`], or leave it to read the environment ([`Databases::from_env`]) on first use.
+/// [`configure`], or leave it to read the environment ([`Databases::from_env`]) on first use
+/// (checked whole then, as `configure` checks).
 ///
 /// It is safe to `fork` while other threads use it (a prefork server's master, say): on Unix a
 /// `pthread_atfork` handler takes its locks before the fork, so the fork waits until no other
@@ -306,8 +311,28 @@ mod across_fork {
     }
 }
 
-/// Configures the process-wide [`registry`] with these databases (closing any pools it made
-/// from earlier settings).
-pub fn configure(databases: Databases) {
+/// Checks these databases ([`Databases::validate`]: every alias's manager made from its
+/// settings and its pool options checked, without connecting) and configures the process-wide
+/// [`registry`] with them, closing any pools it made from earlier settings.
+///
+/// Call it before a prefork server forks: a mistyped option then stops the deploy with every
+/// problem of every alias listed, rather than failing in each worker at its first use. Refused
+/// settings change nothing. (To configure it with settings meant for a manager of your own
+/// that millpond's would refuse, use `registry().configure(databases)`, which takes them as
+/// given.)
+///
+/// ```
+/// use millpond::settings::{DatabaseSettings, Databases};
+///
+/// let err = millpond::settings::configure(
+///     Databases::new().with("default", DatabaseSettings::from_url("sqlite::memory:?pool_sise=3")?),
+/// )
+/// .unwrap_err();
+/// assert!(err.to_string().contains("the URL's `?pool_sise=` is not accepted (did you mean `pool_size`?)"));
+/// # Ok::<(), millpond::ConfigError>(())
+/// ```
+pub fn configure(databases: Databases) -> Result<(), SettingsError> {
+    databases.validate()?;
     registry().configure(databases);
+    Ok(())
 }

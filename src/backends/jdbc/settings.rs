@@ -1,9 +1,9 @@
 //! The JdbcManager from [`DatabaseSettings`] ([`FromSettings`]), for the registry.
 
 use super::{JdbcManager, OWN_OPTIONS};
+use crate::databases::managers::check_engine;
+use crate::databases::{DatabaseSettings, Engine, FromSettings, SettingValue};
 use crate::error::ConfigError;
-use crate::settings::managers::check_engine;
-use crate::settings::{DatabaseSettings, Engine, FromSettings, SettingValue};
 
 /// The JDBC engines: the URL from `URL` or `NAME` (`jdbc:…`), else the engine's preset from
 /// HOST, PORT and NAME. OPTIONS: `jar` (paths separated by `:`), `driver_class`, `init`,
@@ -59,7 +59,7 @@ impl FromSettings for JdbcManager {
                 "driver_class" => manager.driver_class(value.clone()),
                 "init" => manager.init(value.clone()),
                 own if OWN_OPTIONS.contains(&own) => manager.own_option("OPTIONS", own, value)?,
-                "autocommit" => manager.autocommit(crate::settings::parse::boolean(
+                "autocommit" => manager.autocommit(crate::databases::parse::boolean(
                     &format!("OPTIONS.{key}"),
                     &SettingValue::Str(value.clone()),
                 )?),

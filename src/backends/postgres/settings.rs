@@ -1,9 +1,9 @@
 //! The PostgresManager from [`DatabaseSettings`] ([`FromSettings`]), for the registry.
 
 use super::PostgresManager;
+use crate::databases::managers::check_engine;
+use crate::databases::{DatabaseSettings, Engine, FromSettings};
 use crate::error::ConfigError;
-use crate::settings::managers::check_engine;
-use crate::settings::{DatabaseSettings, Engine, FromSettings};
 
 impl FromSettings for PostgresManager {
     fn from_settings(settings: &DatabaseSettings) -> Result<Self, ConfigError> {

@@ -70,6 +70,9 @@ impl fmt::Debug for SqliteManager {
     }
 }
 
+/// The query parameters [`SqliteManager::from_url`] accepts.
+const URL_PARAMS: &[&str] = &["mode", "busy_timeout_ms", "wal"];
+
 impl SqliteManager {
     fn with_target(target: Target) -> Self {
         SqliteManager {
@@ -150,7 +153,7 @@ impl SqliteManager {
                     manager.busy_timeout(parse_duration("url", key, value, Unit::Millis)?.unwrap_or_default())
                 }
                 "wal" => manager.wal(parse_bool("url", key, value)?),
-                _ => return Err(unknown_parameter(key, &[&["mode", "busy_timeout_ms", "wal"]])),
+                _ => return Err(unknown_parameter(key, &[URL_PARAMS])),
             };
         }
         Ok(manager)

@@ -1,9 +1,9 @@
 //! The SqliteManager from [`DatabaseSettings`] ([`FromSettings`]), for the registry.
 
 use super::SqliteManager;
+use crate::databases::managers::check_engine;
+use crate::databases::{DatabaseSettings, Engine, FromSettings};
 use crate::error::ConfigError;
-use crate::settings::managers::check_engine;
-use crate::settings::{DatabaseSettings, Engine, FromSettings};
 
 impl FromSettings for SqliteManager {
     fn from_settings(settings: &DatabaseSettings) -> Result<Self, ConfigError> {

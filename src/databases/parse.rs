@@ -6,9 +6,15 @@ use std::time::Duration;
 use super::value::SettingValue;
 use crate::error::ConfigError;
 
-/// The error for the setting at `path` (`default.POOL_OPTIONS.POOL_SIZE`).
+/// The error for the setting at `path` (`default.POOL_OPTIONS.POOL_SIZE`, shown quoted). A
+/// path that quotes its own key (the URL's `?pool_size=`) is shown as it is.
 pub(crate) fn refuse(path: &str, message: impl AsRef<str>) -> ConfigError {
-    ConfigError::new("DATABASES", format!("`{path}` {}", message.as_ref()))
+    let message = message.as_ref();
+    if path.contains('`') {
+        ConfigError::new("DATABASES", format!("{path} {message}"))
+    } else {
+        ConfigError::new("DATABASES", format!("`{path}` {message}"))
+    }
 }
 
 /// Whether text may be quoted in an error: short, and made only of characters a password

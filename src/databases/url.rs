@@ -18,13 +18,25 @@ use super::engine::Engine;
 use super::pool_options::PoolOverrides;
 use super::value::SettingValue;
 use crate::backends::redact::parse;
-use crate::backends::url::{Plus, decode};
+use crate::backends::url::{Plus, decode, did_you_mean};
 use crate::error::ConfigError;
 
 /// The URL forms, for errors.
 const FORMS: &str = "postgres://user:password@host:5432/name, mysql://user:password@host:3306/name, \
     oracle://user:password@//host:1521/service, sqlite:///path/to/file.db, sqlite::memory: or \
     jdbc:<subprotocol>:…, with pool options as query parameters (?pool_size=10&max_overflow=5)";
+
+/// The schemes a settings URL may start with, for suggestions.
+const SCHEMES: &[&str] = &[
+    "postgres",
+    "postgresql",
+    "pgsql",
+    "mysql",
+    "mariadb",
+    "oracle",
+    "sqlite",
+    "jdbc",
+];
 
 fn url_error(message: impl Into<String>) -> ConfigError {
     ConfigError::new("url", message)
@@ -53,7 +65,8 @@ fn engine_of(url: &str) -> Result<Engine, ConfigError> {
         Some("mysql" | "mariadb") => Ok(Engine::Mysql),
         Some("oracle") => Ok(Engine::Oracle),
         Some(scheme) if !scheme.contains(['@', ':', '/']) => Err(url_error(format!(
-            "the scheme `{scheme}` is not accepted; use {FORMS}"
+            "the scheme `{scheme}` is not accepted{}; use {FORMS}",
+            did_you_mean(scheme, SCHEMES.iter().copied())
         ))),
         _ => Err(url_error(format!("this is not a database URL; use {FORMS}"))),
     }
@@ -62,7 +75,7 @@ fn engine_of(url: &str) -> Result<Engine, ConfigError> {
 /// Where the query starts: the first `?` after the credentials, found as every backend finds
 /// them (the URL standard's reading); a URL whose credentials could be read two ways is
 /// refused, as the backends refuse it, before any of it is split or quoted.
-fn query_start(url: &str) -> Result<Option<usize>, ConfigError> {
+pub(super) fn query_start(url: &str) -> Result<Option<usize>, ConfigError> {
     let rest = parse(url)?.credentials.rest;
     let from = url.len() - rest.len();
     Ok(rest.find('?').map(|i| from + i))
@@ -85,9 +98,21 @@ impl DatabaseSettings {
     /// # Ok::<(), millpond::ConfigError>(())
     /// ```
     pub fn from_url(url: &str) -> Result<Self, ConfigError> {
+        let mut problems = Vec::new();
+        match DatabaseSettings::read_url(url, &mut problems) {
+            Some(settings) if problems.is_empty() => Ok(settings),
+            _ => Err(problems.swap_remove(0)),
+        }
+    }
+
+    /// As [`DatabaseSettings::from_url`], going on past a refused pool option: every problem is
+    /// added to `problems`, and the settings are returned (without the refused options) unless
+    /// the URL itself cannot be read.
+    pub(crate) fn read_url(url: &str, problems: &mut Vec<ConfigError>) -> Option<Self> {
         let url = url.trim();
-        let engine = engine_of(url)?;
-        let (base, query) = match query_start(url)? {
+        let start = engine_of(url).and_then(|engine| Ok((engine, query_start(url)?)));
+        let (engine, start) = start.map_err(|err| problems.push(err)).ok()?;
+        let (base, query) = match start {
             Some(q) => (&url[..q], &url[q + 1..]),
             None => (url, ""),
         };
@@ -96,11 +121,16 @@ impl DatabaseSettings {
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
             if PoolOverrides::is_key(key) {
-                let value = decode(value, Plus::Literal).ok_or_else(|| {
-                    url_error(format!("the value of `{key}` is not valid percent-encoded UTF-8"))
-                })?;
-                let path = format!("the URL's {key}");
-                settings.pool.set(key, &SettingValue::Str(value), &path)?;
+                let Some(value) = decode(value, Plus::Literal) else {
+                    problems.push(url_error(format!(
+                        "the value of `?{key}=` is not valid percent-encoded UTF-8"
+                    )));
+                    continue;
+                };
+                let path = format!("the URL's `?{key}=`");
+                if let Err(err) = settings.pool.set(key, &SettingValue::Str(value), &path) {
+                    problems.push(err);
+                }
             } else {
                 kept.push(pair);
             }
@@ -111,7 +141,7 @@ impl DatabaseSettings {
             rest.push_str(&kept.join("&"));
         }
         settings.url = Some(rest);
-        Ok(settings)
+        Some(settings)
     }
 
     /// The URL the backend is given: the one settings were made from (without its pool
@@ -308,7 +338,7 @@ mod tests {
             assert!(err.message.contains("`%40`"), "{url}: {err}");
         }
         // A JDBC NAME is a URL: neither the Debug output nor the pool's name shows its password.
-        let db = DatabaseSettings::new(crate::settings::Engine::JdbcOracle)
+        let db = DatabaseSettings::new(crate::databases::Engine::JdbcOracle)
             .name("jdbc:oracle:thin:u/s3cr3t@//h:1521/s");
         assert!(!format!("{db:?}").contains("s3cr3t"), "{db:?}");
         assert!(

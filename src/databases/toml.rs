@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use super::databases::Databases;
+use super::aliases::Databases;
+use super::parse::refuse;
+use super::problems::SettingsError;
 use super::value::SettingValue;
 use crate::error::ConfigError;
 
@@ -26,7 +28,7 @@ impl Databases {
     /// assert_eq!(databases.get("default").unwrap().pool_options().pool_size, 4);
     /// # Ok::<(), millpond::ConfigError>(())
     /// ```
-    pub fn from_toml_str(text: &str) -> Result<Self, ConfigError> {
+    pub fn from_toml_str(text: &str) -> Result<Self, SettingsError> {
         let table: toml::Table = text.parse().map_err(|err: toml::de::Error| {
             // The parser's message quotes the offending line, which may hold a password: give
             // only where it is.
@@ -37,29 +39,31 @@ impl Databases {
                     format!(" at line {line}")
                 })
                 .unwrap_or_default();
-            ConfigError::new(
+            SettingsError::whole(ConfigError::new(
                 "DATABASES",
                 format!("the TOML could not be read{at}: {}", err.message()),
-            )
+            ))
         })?;
-        Databases::from_value(&convert(toml::Value::Table(table))?)
+        let value = convert(toml::Value::Table(table), "").map_err(SettingsError::whole)?;
+        Databases::from_value(&value)
     }
 
-    /// Databases from a TOML file: see [`Databases::from_toml_str`].
-    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, ConfigError> {
+    /// Databases from a TOML file: see [`Databases::from_toml_str`]. The error names the file.
+    pub fn from_toml_file(path: impl AsRef<Path>) -> Result<Self, SettingsError> {
         let path = path.as_ref();
         let text = std::fs::read_to_string(path).map_err(|err| {
-            ConfigError::new(
+            SettingsError::whole(ConfigError::new(
                 "DATABASES",
                 format!("{} could not be read: {err}", path.display()),
-            )
+            ))
         })?;
-        Databases::from_toml_str(&text)
-            .map_err(|err| ConfigError::new(err.option, format!("{}: {}", path.display(), err.message)))
+        Databases::from_toml_str(&text).map_err(|err| err.in_origin(path.display().to_string()))
     }
 }
 
-fn convert(value: toml::Value) -> Result<SettingValue, ConfigError> {
+/// The TOML value as a [`SettingValue`]; `path` is where it sits (`default.OPTIONS`), for the
+/// error about a date or an array, which no setting is.
+fn convert(value: toml::Value, path: &str) -> Result<SettingValue, ConfigError> {
     Ok(match value {
         toml::Value::String(s) => SettingValue::Str(s),
         toml::Value::Integer(n) => SettingValue::Int(n),
@@ -68,13 +72,20 @@ fn convert(value: toml::Value) -> Result<SettingValue, ConfigError> {
         toml::Value::Table(table) => SettingValue::Table(
             table
                 .into_iter()
-                .map(|(k, v)| Ok((k, convert(v)?)))
+                .map(|(k, v)| {
+                    let at = if path.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{path}.{k}")
+                    };
+                    Ok((k, convert(v, &at)?))
+                })
                 .collect::<Result<_, ConfigError>>()?,
         ),
         toml::Value::Datetime(_) | toml::Value::Array(_) => {
-            return Err(ConfigError::new(
-                "DATABASES",
-                "dates and arrays are not settings; use text, numbers, booleans and tables",
+            return Err(refuse(
+                path,
+                "is a date or an array, which no setting is; use text, numbers, booleans and tables",
             ));
         }
     })
@@ -86,8 +97,17 @@ mod tests {
 
     #[test]
     fn syntax_errors_do_not_quote_the_line() {
-        let err = Databases::from_toml_str("[default]\nPASSWORD = \"s3cr3t\nNAME = 1").unwrap_err();
-        assert!(!err.message.contains("s3cr3t"), "{err}");
-        assert!(err.message.contains("line 2"), "{err}");
+        let err = Databases::from_toml_str("[default]\nPASSWORD = \"s3cr3t\nNAME = 1")
+            .unwrap_err()
+            .to_string();
+        assert!(!err.contains("s3cr3t"), "{err}");
+        assert!(err.contains("line 2"), "{err}");
+        let err = Databases::from_toml_str("[default]\nOPTIONS = { hosts = [\"a\", \"b\"] }")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`default.OPTIONS.hosts` is a date or an array"),
+            "{err}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use crate::backends::url::did_you_mean;
 use crate::error::ConfigError;
 
 /// The backend an alias names in its `ENGINE` (`millpond.backends.postgresql`, …).
@@ -115,10 +116,15 @@ impl FromStr for Engine {
         short
             .and_then(|short| ALL.into_iter().find(|e| &e.name()[PREFIX.len()..] == short))
             .ok_or_else(|| {
+                let names: Vec<String> = ALL
+                    .iter()
+                    .flat_map(|e| [e.name().to_owned(), e.name().replace(PREFIX, DJANGO_PREFIX)])
+                    .collect();
                 ConfigError::new(
                     "ENGINE",
                     format!(
-                        "`{name}` is not an engine; the accepted ones are {}",
+                        "`{name}` is not an engine{}; the accepted ones are {}",
+                        did_you_mean(name.trim(), names.iter().map(String::as_str)),
                         Engine::accepted()
                     ),
                 )
@@ -140,6 +146,19 @@ mod tests {
         let err = "django.db.backends.postgresql".parse::<Engine>().unwrap_err();
         assert!(err.message.contains("`django.db.backends.postgresql`"), "{err}");
         assert!(err.message.contains("millpond.backends.jdbc.generic"), "{err}");
+        assert!(!err.message.contains("did you mean"), "{err}");
+        let err = "millpond.backends.postgres".parse::<Engine>().unwrap_err();
+        assert!(
+            err.message
+                .contains("(did you mean `millpond.backends.postgresql`?)"),
+            "{err}"
+        );
+        let err = "dj_db_conn_pool.backends.sqlite3".parse::<Engine>().unwrap_err();
+        assert!(
+            err.message
+                .contains("(did you mean `dj_db_conn_pool.backends.sqlite`?)"),
+            "{err}"
+        );
         assert!(Engine::JdbcMysql.is_jdbc() && !Engine::Mysql.is_jdbc());
     }
 }

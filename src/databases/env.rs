@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 
-use super::databases::Databases;
+use super::aliases::Databases;
+use super::problems::{Problems, SettingsError};
 use super::value::SettingValue;
 use crate::error::ConfigError;
 
@@ -25,49 +26,52 @@ impl Databases {
     /// Aliases are lower-cased (`…__REPLICA__…` is `replica`). Values are text, read as the
     /// setting needs (`10`, `true`, `-1`, `0.5`). Other variables are ignored; an unknown key
     /// under the prefix is an error.
-    pub fn from_env() -> Result<Self, ConfigError> {
+    pub fn from_env() -> Result<Self, SettingsError> {
         Databases::from_vars(std::env::vars_os())
     }
 
     /// As [`Databases::from_env`], from the given variables (for tests and tools that hold
-    /// an environment of their own).
-    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Self, ConfigError>
+    /// an environment of their own). Every problem is reported, of every variable and alias.
+    pub fn from_vars<K, V>(vars: impl IntoIterator<Item = (K, V)>) -> Result<Self, SettingsError>
     where
         K: Into<OsString>,
         V: Into<OsString>,
     {
+        let origin = format!("the environment ({PREFIX}<ALIAS>__<KEY> or DATABASE_URL)");
         let mut tree: BTreeMap<String, SettingValue> = BTreeMap::new();
         let mut database_url = None;
+        let mut problems = Problems::default();
         for (name, value) in vars {
             let (name, value) = (name.into(), value.into());
             let Some(name) = name.to_str() else { continue };
             if name != "DATABASE_URL" && !name.starts_with(PREFIX) {
                 continue;
             }
-            let value = value.into_string().map_err(|_| {
-                ConfigError::new(
-                    "DATABASES",
-                    format!("the environment variable {name} is not UTF-8"),
-                )
-            })?;
+            let Ok(value) = value.into_string() else {
+                problems.push(
+                    None,
+                    ConfigError::new(
+                        "DATABASES",
+                        format!("the environment variable {name} is not UTF-8"),
+                    ),
+                );
+                continue;
+            };
             if name == "DATABASE_URL" {
                 database_url = Some(value);
-            } else {
-                insert(&mut tree, name, value)?;
+            } else if let Err(err) = insert(&mut tree, name, value) {
+                problems.push(None, err);
             }
         }
         if let Some(url) = database_url {
             tree.entry("default".to_owned()).or_insert(SettingValue::Str(url));
         }
-        Databases::from_value(&SettingValue::Table(tree)).map_err(|err| {
-            ConfigError::new(
-                err.option,
-                format!(
-                    "in the environment ({PREFIX}<ALIAS>__<KEY> or DATABASE_URL): {}",
-                    err.message
-                ),
-            )
-        })
+        // Problems with the variables themselves come first; then those of the aliases.
+        let databases = Databases::from_value(&SettingValue::Table(tree)).unwrap_or_else(|err| {
+            problems.extend(err);
+            Databases::new()
+        });
+        problems.or(databases).map_err(|err| err.in_origin(origin))
     }
 }
 
@@ -122,7 +126,7 @@ fn insert(tree: &mut BTreeMap<String, SettingValue>, name: &str, value: String) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::settings::Engine;
+    use crate::databases::Engine;
 
     #[test]
     fn variables_spell_out_databases() {
@@ -155,18 +159,27 @@ mod tests {
 
     #[test]
     fn malformed_variables_are_named() {
-        let err = Databases::from_vars([("MILLPOND_DATABASES__DEFAULT", "x")]).unwrap_err();
+        let err = Databases::from_vars([("MILLPOND_DATABASES__DEFAULT", "x")])
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.message
-                .contains("MILLPOND_DATABASES__DEFAULT is not of the form"),
+            err.contains("MILLPOND_DATABASES__DEFAULT is not of the form"),
             "{err}"
         );
         let err = Databases::from_vars([
             ("MILLPOND_DATABASES__DEFAULT__ENGINE", "millpond.backends.sqlite"),
             ("MILLPOND_DATABASES__DEFAULT__COLOUR", "blue"),
+            ("MILLPOND_DATABASES__OTHER", "x"),
         ])
         .unwrap_err();
-        assert!(err.message.contains("`default.COLOUR` is not accepted"), "{err}");
-        assert!(err.message.contains("in the environment"), "{err}");
+        assert_eq!(err.problems().len(), 2, "{err}");
+        assert!(err.origin().unwrap().starts_with("the environment"), "{err}");
+        let err = err.to_string();
+        assert!(
+            err.contains("\n  the environment variable MILLPOND_DATABASES__OTHER is not of the form")
+                && err.contains("\n  default: `default.COLOUR` is not accepted"),
+            "{err}"
+        );
+        assert!(err.contains("2 problems in the environment"), "{err}");
     }
 }

@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use super::database::DatabaseSettings;
 use super::engine::Engine;
 use super::parse::{int, refuse, text};
+use super::problems::{Problems, SettingsError};
 use super::value::SettingValue;
 use crate::backends::redact::check_url;
+use crate::backends::url::did_you_mean;
 use crate::error::ConfigError;
 
 /// The keys an alias accepts.
@@ -45,7 +47,7 @@ const ALIAS_KEYS: &[&str] = &[
 ///     ]),
 /// )]))?;
 /// assert_eq!(databases.get("default").unwrap().pool_options().pool_size, 3);
-/// # Ok::<(), millpond::ConfigError>(())
+/// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, Default)]
 pub struct Databases {
@@ -79,6 +81,13 @@ impl Databases {
         self.aliases.keys().map(String::as_str)
     }
 
+    /// Each alias with its settings, in order.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (&str, &DatabaseSettings)> {
+        self.aliases
+            .iter()
+            .map(|(alias, settings)| (alias.as_str(), settings))
+    }
+
     /// Whether no alias is set.
     pub fn is_empty(&self) -> bool {
         self.aliases.is_empty()
@@ -94,46 +103,65 @@ impl Databases {
     /// `POOL_OPTIONS` (a table of pool options), or a URL string. `URL` may stand for `ENGINE`
     /// and the connection keys. A table holding a `DATABASES` table is read as that table, the
     /// rest left to the application (so one file can hold other settings too).
-    /// An unknown key or engine is an error naming it and listing what is accepted; so is a
-    /// `CONN_MAX_AGE` other than 0.
-    pub fn from_value(value: &SettingValue) -> Result<Self, ConfigError> {
+    ///
+    /// An unknown key or engine is an error naming it, suggesting the accepted name it is
+    /// closest to and listing what is accepted; so is a `CONN_MAX_AGE` other than 0. Reading
+    /// goes on past each problem, so the error lists every problem of every alias. Driver
+    /// options are the engine's to check: [`Databases::validate`] checks them.
+    pub fn from_value(value: &SettingValue) -> Result<Self, SettingsError> {
         let SettingValue::Table(table) = value else {
-            return Err(refuse(
+            return Err(SettingsError::whole(refuse(
                 "DATABASES",
                 format!("is {}; use a table of aliases", value.kind()),
-            ));
+            )));
         };
         if let Some(inner @ SettingValue::Table(_)) = table.get("DATABASES") {
             return Databases::from_value(inner);
         }
         let mut databases = Databases::new();
+        let mut problems = Problems::default();
         for (alias, value) in table {
-            databases.insert(alias.clone(), alias_from_value(alias, value)?);
+            let mut found = Vec::new();
+            let settings = alias_from_value(alias, value, &mut found);
+            for error in found {
+                problems.push(Some(alias), error);
+            }
+            if let Some(settings) = settings {
+                databases.insert(alias.clone(), settings);
+            }
         }
-        Ok(databases)
+        problems.or(databases)
     }
 }
 
-/// One alias: a URL string, or a table of the Django keys.
-fn alias_from_value(alias: &str, value: &SettingValue) -> Result<DatabaseSettings, ConfigError> {
+/// One alias: a URL string, or a table of the Django keys. Every problem found is added to
+/// `problems`; the settings are returned when the engine is known (the keys in error left out).
+fn alias_from_value(
+    alias: &str,
+    value: &SettingValue,
+    problems: &mut Vec<ConfigError>,
+) -> Option<DatabaseSettings> {
     let table = match value {
-        SettingValue::Str(url) => return DatabaseSettings::from_url(url),
+        SettingValue::Str(url) => return DatabaseSettings::read_url(url, problems),
         SettingValue::Table(table) => table,
         other => {
-            return Err(refuse(
+            problems.push(refuse(
                 alias,
                 format!("is {}; use a table of ENGINE, NAME, … or a URL", other.kind()),
             ));
+            return None;
         }
     };
     let path = |key: &str| format!("{alias}.{key}");
     for key in table.keys() {
         if !ALIAS_KEYS.contains(&key.as_str()) {
             let hint = match key.as_str() {
-                "CONN_HEALTH_CHECKS" => "; the pool checks connections itself: use POOL_OPTIONS.PRE_PING",
-                _ => "",
+                "CONN_HEALTH_CHECKS" => {
+                    "; the pool checks connections itself: use POOL_OPTIONS.PRE_PING".to_owned()
+                }
+                _ => did_you_mean(key, ALIAS_KEYS.iter().copied()),
             };
-            return Err(refuse(
+            problems.push(refuse(
                 &path(key),
                 format!(
                     "is not accepted{hint}; the accepted keys are {}",
@@ -142,70 +170,115 @@ fn alias_from_value(alias: &str, value: &SettingValue) -> Result<DatabaseSetting
             ));
         }
     }
+    // Without a known engine the other keys are still read, for their problems.
+    let mut engine_known = true;
     let mut settings = match (table.get("URL"), table.get("ENGINE")) {
         (Some(url), engine) => {
-            let url = text(&path("URL"), url)?;
-            let settings = DatabaseSettings::from_url(&url)?;
-            if let Some(engine) = engine {
-                let named = parse_engine(&path("ENGINE"), engine)?;
-                if named != settings.engine {
-                    return Err(refuse(
+            let url = text(&path("URL"), url)
+                .map_err(|err| problems.push(err))
+                .ok()
+                .and_then(|url| DatabaseSettings::read_url(&url, problems));
+            match (url, engine.map(|engine| parse_engine(&path("ENGINE"), engine))) {
+                (Some(settings), Some(Ok(named))) if named != settings.engine => {
+                    problems.push(refuse(
                         &path("ENGINE"),
                         format!("is {named} but the URL names {}", settings.engine),
                     ));
+                    engine_known = false;
+                    settings
+                }
+                (Some(settings), Some(Err(err))) => {
+                    problems.push(err);
+                    engine_known = false;
+                    settings
+                }
+                (Some(settings), _) => settings,
+                (None, engine) => {
+                    if let Some(Err(err)) = engine {
+                        problems.push(err);
+                    }
+                    engine_known = false;
+                    DatabaseSettings::new(Engine::Sqlite)
                 }
             }
-            settings
         }
-        (None, Some(engine)) => DatabaseSettings::new(parse_engine(&path("ENGINE"), engine)?),
+        (None, Some(engine)) => match parse_engine(&path("ENGINE"), engine) {
+            Ok(engine) => DatabaseSettings::new(engine),
+            Err(err) => {
+                problems.push(err);
+                engine_known = false;
+                DatabaseSettings::new(Engine::Sqlite)
+            }
+        },
         (None, None) => {
-            return Err(refuse(
+            problems.push(refuse(
                 alias,
                 format!("has no ENGINE; use one of {}", Engine::accepted()),
             ));
+            engine_known = false;
+            DatabaseSettings::new(Engine::Sqlite)
         }
     };
     for (key, value) in table {
-        let at = path(key);
-        match key.as_str() {
-            "ENGINE" | "URL" => {}
-            "NAME" => {
-                settings.name = text(&at, value)?;
-                // A JDBC NAME is a URL: one whose password could be read two ways is refused
-                // here, as a URL is, rather than at the first connect.
-                if settings.name.starts_with("jdbc:") {
-                    check_url(&settings.name)
-                        .map_err(|err| refuse(&at, format!("is refused: {}", err.message)))?;
-                }
-            }
-            "USER" => settings.user = text(&at, value)?,
-            // Never quoted: `text` names only the kind of a value it refuses.
-            "PASSWORD" => settings.password = text(&at, value)?,
-            "HOST" => settings.host = text(&at, value)?,
-            "PORT" => {
-                if !matches!(value, SettingValue::Str(s) if s.is_empty()) {
-                    let port = int(&at, value, "a port number")?;
-                    settings.port = Some(
-                        u16::try_from(port).map_err(|_| refuse(&at, "is not a port number (1 to 65535)"))?,
-                    );
-                }
-            }
-            "CONN_MAX_AGE" => conn_max_age(&at, value)?,
-            "OPTIONS" => {
-                for (option, value) in table_of(&at, value)? {
-                    let value = text(&format!("{at}.{option}"), value)?;
-                    settings.options.insert(option.clone(), value);
-                }
-            }
-            "POOL_OPTIONS" => {
-                for (option, value) in table_of(&at, value)? {
-                    settings.pool.set(option, value, &format!("{at}.{option}"))?;
-                }
-            }
-            _ => unreachable!("keys were checked above"),
+        if let Err(err) = read_key(&mut settings, &path(key), key, value, problems) {
+            problems.push(err);
         }
     }
-    Ok(settings)
+    engine_known.then_some(settings)
+}
+
+/// Reads one key of an alias's table into `settings`. The tables (`OPTIONS`, `POOL_OPTIONS`)
+/// add a problem per entry to `problems` and go on; any other key's problem is returned.
+fn read_key(
+    settings: &mut DatabaseSettings,
+    at: &str,
+    key: &str,
+    value: &SettingValue,
+    problems: &mut Vec<ConfigError>,
+) -> Result<(), ConfigError> {
+    match key {
+        "NAME" => {
+            settings.name = text(at, value)?;
+            // A JDBC NAME is a URL: one whose password could be read two ways is refused
+            // here, as a URL is, rather than at the first connect.
+            if settings.name.starts_with("jdbc:") {
+                check_url(&settings.name)
+                    .map_err(|err| refuse(at, format!("is refused: {}", err.message)))?;
+            }
+        }
+        "USER" => settings.user = text(at, value)?,
+        // Never quoted: `text` names only the kind of a value it refuses.
+        "PASSWORD" => settings.password = text(at, value)?,
+        "HOST" => settings.host = text(at, value)?,
+        // An empty PORT is Django's "the default".
+        "PORT" if matches!(value, SettingValue::Str(s) if s.is_empty()) => {}
+        "PORT" => {
+            let port = int(at, value, "a port number")?;
+            settings.port =
+                Some(u16::try_from(port).map_err(|_| refuse(at, "is not a port number (1 to 65535)"))?);
+        }
+        "CONN_MAX_AGE" => conn_max_age(at, value)?,
+        "OPTIONS" => {
+            for (option, value) in table_of(at, value)? {
+                match text(&format!("{at}.{option}"), value) {
+                    Ok(value) => {
+                        settings.options.insert(option.clone(), value);
+                    }
+                    Err(err) => problems.push(err),
+                }
+            }
+        }
+        "POOL_OPTIONS" => {
+            for (option, value) in table_of(at, value)? {
+                if let Err(err) = settings.pool.set(option, value, &format!("{at}.{option}")) {
+                    problems.push(err);
+                }
+            }
+        }
+        // ENGINE and URL were read first; unknown keys were reported.
+        _ => {}
+    }
+    Ok(())
 }
 
 fn parse_engine(path: &str, value: &SettingValue) -> Result<Engine, ConfigError> {
@@ -244,7 +317,7 @@ mod tests {
     use super::*;
 
     fn alias(entries: SettingValue) -> Result<Databases, ConfigError> {
-        Databases::from_value(&SettingValue::table([("default", entries)]))
+        Databases::from_value(&SettingValue::table([("default", entries)])).map_err(ConfigError::from)
     }
 
     #[test]
@@ -316,8 +389,60 @@ mod tests {
         .unwrap_err();
         assert!(
             err.message
-                .contains("`default.POOL_OPTIONS.SIZE` is not a pool option"),
+                .contains("`default.POOL_OPTIONS.SIZE` is not a pool option; the accepted"),
             "{err}"
+        );
+    }
+
+    #[test]
+    fn every_problem_of_every_alias_is_reported_with_near_misses_named() {
+        let err = Databases::from_value(&SettingValue::table([
+            (
+                "default",
+                SettingValue::table([
+                    ("ENGINE", SettingValue::from("millpond.backends.postgresql")),
+                    ("PASSWORD", "s3cr3t".into()),
+                    ("OPTION", SettingValue::table([("sslmode", "disable")])),
+                    (
+                        "POOL_OPTIONS",
+                        SettingValue::table([("POOL_SIZ", 3), ("MAX_OVERFLOW", -5), ("TIMEOUT", 1)]),
+                    ),
+                    ("PORT", "fifty".into()),
+                ]),
+            ),
+            (
+                "replica",
+                SettingValue::from("postgres://u:s3cr3t@h/db?pool_size=many&max_overflo=1&recycle=-2"),
+            ),
+            (
+                "reports",
+                SettingValue::table([
+                    ("ENGINE", SettingValue::from("millpond.backends.postgres")),
+                    ("POOL_OPTIONS", SettingValue::table([("PRE_PINGS", true)])),
+                ]),
+            ),
+        ]))
+        .unwrap_err();
+        let lines: Vec<String> = err.problems().iter().map(ToString::to_string).collect();
+        let expected = [
+            "default: `default.OPTION` is not accepted (did you mean `OPTIONS`?)",
+            "default: `default.POOL_OPTIONS.MAX_OVERFLOW` is -5; use a whole number",
+            "default: `default.POOL_OPTIONS.POOL_SIZ` is not a pool option (did you mean `POOL_SIZE`?)",
+            "default: `default.PORT` is `fifty`; use a port number",
+            "replica: the URL's `?pool_size=` is `many`; use a whole number",
+            "replica: the URL's `?recycle=` is `-2`: a duration cannot be negative",
+            "reports: `reports.ENGINE` `millpond.backends.postgres` is not an engine (did you mean `millpond.backends.postgresql`?)",
+            "reports: `reports.POOL_OPTIONS.PRE_PINGS` is not a pool option (did you mean `PRE_PING`?)",
+        ];
+        assert_eq!(lines.len(), expected.len(), "{err}");
+        for (line, expected) in lines.iter().zip(expected) {
+            assert!(line.starts_with(expected), "{line}\nis not\n{expected}…");
+        }
+        let shown = format!("{err} {err:?}");
+        assert!(!shown.contains("s3cr3t"), "{shown}");
+        assert!(
+            shown.starts_with("invalid database settings: 8 problems:\n  default: "),
+            "{shown}"
         );
     }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use super::parse::{boolean, count, optional_count, optional_seconds, refuse, seconds, text};
 use super::value::SettingValue;
+use crate::backends::url::closest;
 use crate::error::ConfigError;
 use crate::options::{
     Chosen, PoolOptions, ResetOnReturn, TABLE, for_each_option, pool_defaults, settings_keys,
@@ -39,7 +40,13 @@ macro_rules! make_overrides {
                 })+
                 Err(refuse(
                     path,
-                    format!("is not a pool option; the accepted ones are {}", settings_keys()),
+                    format!(
+                        "is not a pool option{}; the accepted ones are {}",
+                        closest(key, PoolOverrides::names())
+                            .map(|name| format!(" (did you mean `{}`?)", name.to_ascii_uppercase()))
+                            .unwrap_or_default(),
+                        settings_keys()
+                    ),
                 ))
             }
 
@@ -76,6 +83,12 @@ impl PoolOverrides {
         TABLE
             .iter()
             .any(|o| o.in_settings && o.name.eq_ignore_ascii_case(key))
+    }
+
+    /// The pool options settings may give, by name in lower case (`pool_size`, …), in the
+    /// table's order: a URL's query spells them so; `POOL_OPTIONS` in upper case.
+    pub(crate) fn names() -> impl Iterator<Item = &'static str> {
+        TABLE.iter().filter(|o| o.in_settings).map(|o| o.name)
     }
 }
 
