@@ -93,6 +93,9 @@ pub struct TimeoutDetails {
     /// Set when the checkout could not open a connection because every slot of
     /// `max_total_connections` was held by other connections (of this or another process).
     pub cross_process_cap: Option<String>,
+    /// Whether the pool was suspended ([`Pool::suspend`](crate::Pool::suspend)) when the wait
+    /// ended: then nothing was handed out, whatever was idle.
+    pub suspended: bool,
 }
 
 impl fmt::Display for TimeoutDetails {
@@ -111,6 +114,9 @@ impl fmt::Display for TimeoutDetails {
             self.idle,
             self.waiting,
         )?;
+        if self.suspended {
+            f.write_str("; the pool is suspended (Pool::resume ends it)")?;
+        }
         if let Some(cap) = &self.cross_process_cap {
             write!(f, "; {cap}")?;
         }

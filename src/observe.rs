@@ -30,6 +30,8 @@ pub struct State {
     pub waiting: usize,
     /// Whether the pool was closed.
     pub closed: bool,
+    /// Whether checkouts are suspended ([`Pool::suspend`](crate::Pool::suspend)).
+    pub suspended: bool,
 }
 
 /// Upper bounds of the wait-time histogram's buckets; the last bucket has no bound.
@@ -323,6 +325,10 @@ impl fmt::Display for State {
             f,
             "open {} (idle {}, in use {}, opening {}, closing {}), overflow {}, waiting {}",
             self.open, self.idle, self.in_use, self.opening, self.closing, self.overflow, self.waiting
-        )
+        )?;
+        if self.suspended {
+            f.write_str(", suspended")?;
+        }
+        Ok(())
     }
 }

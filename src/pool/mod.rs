@@ -15,16 +15,17 @@ use std::backtrace::Backtrace;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 pub use self::builder::Builder;
 use self::cap::CapPermit;
 use self::clock::Nanos;
 use self::conn::Conn;
-use self::core::{Acquired, Core, Lease, Release, Returned};
+use self::core::{Acquired, Core, Lease, Release, Returned, Sizes};
 pub use self::guard::PooledConnection;
-use crate::error::Error;
+use self::slots::{IDLE, PENDING};
+use crate::error::{ConfigError, Error};
 use crate::fork;
 use crate::manage::ManageConnection;
 use crate::observe::{BothHandlers, Counters, EchoEvents};
@@ -96,6 +97,9 @@ pub(crate) struct Shared<M: ManageConnection> {
     /// Set by `close`, outside any core, so a pool closed before a fork stays closed in the
     /// child (whose fresh core knows nothing of the parent's).
     closed: AtomicBool,
+    /// What `resize`, `suspend` and `resume` set, for a core made later (in a forked child);
+    /// its lock keeps them from interleaving.
+    control: Mutex<Control>,
     myself: Weak<Shared<M>>,
 }
 
@@ -126,7 +130,14 @@ impl<M: ManageConnection> Pool<M> {
             ))),
         };
         let shared = Arc::new_cyclic(|myself: &Weak<Shared<M>>| {
-            let core = Box::new(Core::new(&options, fork::generation(), myself.clone()));
+            let sizes = Sizes::of(&options);
+            let core = Box::new(Core::new(
+                &options,
+                sizes,
+                false,
+                fork::generation(),
+                myself.clone(),
+            ));
             reaper::start(&core, &options, myself.clone());
             Shared {
                 manager,
@@ -135,6 +146,10 @@ impl<M: ManageConnection> Pool<M> {
                 generation: AtomicU64::new(0),
                 events,
                 closed: AtomicBool::new(false),
+                control: Mutex::new(Control {
+                    sizes,
+                    suspended: false,
+                }),
                 myself: myself.clone(),
             }
         });
@@ -171,9 +186,9 @@ impl<M: ManageConnection> Pool<M> {
         self.shared().checkout(self.shared().options.timeout, false)
     }
 
-    /// The pool's counts now.
+    /// The pool's counts now, and its sizes (as built, or as last [resized](Pool::resize)).
     pub fn state(&self) -> State {
-        self.shared().core().state(&self.shared().options)
+        self.shared().core().state()
     }
 
     /// The pool's cumulative counters.
@@ -193,6 +208,53 @@ impl<M: ManageConnection> Pool<M> {
         self.shared().invalidate(InvalidateReason::Requested);
     }
 
+    /// Changes the pool's sizes while it runs, with the same arguments as the builder's
+    /// [`pool_size`](Builder::pool_size) and [`max_overflow`](Builder::max_overflow) (`None` is
+    /// unlimited overflow, up to 4096 connections): `pool.resize(2, 0)`, `pool.resize(20, None)`.
+    /// [`Pool::state`] reports the new sizes at once.
+    ///
+    /// Larger sizes serve waiting checkouts at once (connects start for them, at most
+    /// `connect_concurrency` at a time). Smaller ones close idle connections beyond them now (in
+    /// this thread), and borrowed ones when they come back, until no more are open than the new
+    /// sizes allow; no connection is opened meanwhile, so checkouts may wait for those to come
+    /// back. A `min_idle` above the new `pool_size` keeps only `pool_size` idle. The options
+    /// ([`Pool::options`]) keep the sizes the pool was built with.
+    ///
+    /// A `pool_size` of 0 is refused: the error says so, and nothing changes.
+    pub fn resize(
+        &self,
+        pool_size: usize,
+        max_overflow: impl Into<Option<usize>>,
+    ) -> Result<(), ConfigError> {
+        if pool_size == 0 {
+            return Err(ConfigError::new(
+                "pool_size",
+                "must be at least 1 (got 0); to stop checkouts for a while use Pool::suspend, for good Pool::close",
+            ));
+        }
+        self.shared().resize(Sizes {
+            pool_size,
+            max_overflow: max_overflow.into(),
+        });
+        Ok(())
+    }
+
+    /// Suspends checkouts, as HikariCP's `suspendPool`: until [`Pool::resume`], `get` waits
+    /// (never past its timeout, whose error then says the pool is suspended) and `try_get`
+    /// finds nothing. Borrowed connections work on and may be given back; they stay idle.
+    /// Connects already under way finish, and their connections stay idle too. The reaper goes
+    /// on. For a failover or a credentials change: suspend, [`invalidate`](Pool::invalidate),
+    /// resume. Suspending a suspended pool changes nothing.
+    pub fn suspend(&self) {
+        self.shared().set_suspended(true);
+    }
+
+    /// Ends a suspension ([`Pool::suspend`]): the checkouts that waited are served at once,
+    /// oldest first. Resuming a pool that is not suspended changes nothing.
+    pub fn resume(&self) {
+        self.shared().set_suspended(false);
+    }
+
     /// Closes the pool: idle connections now, checked-out ones when they are given back.
     /// Waiting threads and every later checkout get [`Error::Closed`]. The reaper stops.
     pub fn close(&self) {
@@ -204,7 +266,8 @@ impl<M: ManageConnection> Pool<M> {
         self.shared().core().is_closed()
     }
 
-    /// The options the pool was built with.
+    /// The options the pool was built with. [`Pool::resize`] does not change them: the sizes
+    /// in force are in [`Pool::state`].
     pub fn options(&self) -> &PoolOptions {
         &self.shared().options
     }
@@ -225,6 +288,13 @@ impl<M: ManageConnection> Pool<M> {
     pub(crate) fn fill_min_idle(&self) -> Result<(), Error> {
         self.shared().fill_min_idle_within(self.shared().options.timeout)
     }
+}
+
+/// The pool's sizes and whether it is suspended, as last set from a handle.
+#[derive(Debug, Clone, Copy)]
+struct Control {
+    sizes: Sizes,
+    suspended: bool,
 }
 
 /// A checkout's bounds: when the call began and when it must have ended.
@@ -294,7 +364,23 @@ impl<M: ManageConnection> Shared<M> {
 
     #[cold]
     fn replace_core(&self, old: *mut Core<M>) -> &Core<M> {
-        let fresh = Box::new(Core::new(&self.options, fork::generation(), self.myself.clone()));
+        // Another thread of the parent may have held this lock at the fork, and its copy here
+        // would then stay locked: the options as built stand in for it.
+        let control = match self.control.try_lock() {
+            Ok(control) => *control,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => *poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => Control {
+                sizes: Sizes::of(&self.options),
+                suspended: false,
+            },
+        };
+        let fresh = Box::new(Core::new(
+            &self.options,
+            control.sizes,
+            control.suspended,
+            fork::generation(),
+            self.myself.clone(),
+        ));
         if self.closed.load(Ordering::Acquire) {
             let (doomed, _) = fresh.close();
             debug_assert!(doomed.is_empty(), "a fresh core has no connection");
@@ -828,8 +914,52 @@ impl<M: ManageConnection> Shared<M> {
     /// Gives back a slot the caller owns whose connection may be kept; closes it (here or in the
     /// background) if the queue will not keep it.
     pub(crate) fn put_back(&self, core: &Core<M>, index: usize, how: CloseIn) {
-        if let Returned::Close(reason) = core.put(&self.options, index) {
+        if let Returned::Close(reason) = core.put(index) {
             self.close_counted(core, index, reason, how);
+        }
+    }
+
+    /// New sizes (see [`Pool::resize`]). A smaller pool's idle connections are given back one
+    /// by one through the queue, which closes those beyond the new sizes.
+    fn resize(&self, sizes: Sizes) {
+        let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = control.sizes;
+        control.sizes = sizes;
+        let core = self.core();
+        core.resize(&self.options, sizes);
+        log::info!(target: "millpond::pool", "[{}] resized from pool_size {}, max_overflow {} to pool_size {}, max_overflow {}", self.options.name, before.pool_size, Overflow(before.max_overflow), sizes.pool_size, Overflow(sizes.max_overflow));
+        if sizes.pool_size < before.pool_size || sizes.max_connections() < before.max_connections() {
+            // One at a time, each claimed only while it is given back: the others stay free
+            // for checkouts meanwhile.
+            for (index, slot) in core.slots.iter() {
+                loop {
+                    match slot.state() {
+                        IDLE if slot.try_claim() => {
+                            self.put_back(core, index, CloseIn::ThisThread);
+                            break;
+                        }
+                        IDLE | PENDING => std::thread::yield_now(),
+                        _ => break,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Suspends or resumes checkouts (see [`Pool::suspend`]).
+    fn set_suspended(&self, suspended: bool) {
+        let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        if control.suspended == suspended {
+            return;
+        }
+        control.suspended = suspended;
+        let core = self.core();
+        if suspended {
+            core.suspend();
+            log::info!(target: "millpond::pool", "[{}] suspended: checkouts wait until it is resumed", self.options.name);
+        } else {
+            core.resume(&self.options);
+            log::info!(target: "millpond::pool", "[{}] resumed", self.options.name);
         }
     }
 
@@ -964,11 +1094,14 @@ impl<M: ManageConnection> Shared<M> {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Reserves the slots needed to bring the idle connections up to `min_idle`.
+    /// Reserves the slots needed to bring the idle connections up to `min_idle` (never above
+    /// the `pool_size` in force: a pool resized smaller keeps fewer).
     fn reserve_min_idle(&self, core: &Core<M>) -> Vec<usize> {
         let min_idle = self.options.min_idle;
-        core.reserve(&self.options, |state| {
-            min_idle.saturating_sub(state.idle + state.opening)
+        core.reserve(|state| {
+            min_idle
+                .min(state.pool_size)
+                .saturating_sub(state.idle + state.opening)
         })
     }
 
@@ -1010,6 +1143,18 @@ impl<M: ManageConnection> Drop for Shared<M> {
             // The parent's core in a child that never used the pool: its connections and lock
             // belong to the parent.
             std::mem::forget(core);
+        }
+    }
+}
+
+/// `max_overflow` as people read it: a number, or `unlimited`.
+struct Overflow(Option<usize>);
+
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("unlimited"),
         }
     }
 }

@@ -19,4 +19,6 @@ mod pre_ping;
 mod r2d2_adapter;
 mod reaper;
 mod recycle;
+mod resize;
+mod suspend;
 mod timeout;
