@@ -69,6 +69,9 @@ pub struct Stats {
     pub wait_histogram: [u64; WAIT_BUCKETS.len() + 1],
     /// Checkouts that timed out.
     pub timeouts: u64,
+    /// Checkouts refused at once because `max_waiting` checkouts were waiting already
+    /// ([`Error::QueueFull`](crate::Error::QueueFull)).
+    pub queue_full: u64,
     /// Validations run (pre-ping and keepalive).
     pub pings: u64,
     /// Validations that failed.
@@ -296,6 +299,7 @@ pub(crate) struct WaitStats {
     pub(crate) max: Duration,
     pub(crate) histogram: [u64; WAIT_BUCKETS.len() + 1],
     pub(crate) timeouts: u64,
+    pub(crate) queue_full: u64,
 }
 
 impl WaitStats {
@@ -316,6 +320,7 @@ impl WaitStats {
         stats.wait_time_max = self.max;
         stats.wait_histogram = self.histogram;
         stats.timeouts = self.timeouts;
+        stats.queue_full = self.queue_full;
     }
 }
 

@@ -15,7 +15,7 @@ use super::Shared;
 use super::cap::ProcessCap;
 use super::slots::{self, EMPTY, IDLE, PENDING, Slots, TAKEN, UNLIMITED};
 use super::workers::Workers;
-use crate::error::{Error, TimeoutDetails};
+use crate::error::{Error, QueueFullDetails, TimeoutDetails};
 use crate::manage::ManageConnection;
 use crate::observe::{Counters, State, WaitStats};
 use crate::options::PoolOptions;
@@ -394,6 +394,9 @@ impl<M: ManageConnection> Core<M> {
         if !wait {
             return inner.unreported.take().map_or(Ok(None), Err);
         }
+        if options.max_waiting > 0 && inner.waiters.len() >= options.max_waiting {
+            return Err(self.queue_full(&mut inner, options));
+        }
 
         let ticket = self.enqueue(&mut inner, start, place, false);
         self.wait_turn(inner, options, start, deadline, ticket, true)
@@ -678,6 +681,23 @@ impl<M: ManageConnection> Core<M> {
             waiting: state.waiting,
             last_connect_error: inner.last_connect_error.clone(),
             cross_process_cap: cap,
+            suspended: state.suspended,
+        }))
+    }
+
+    /// Counts a checkout refused because `max_waiting` checkouts wait already, and says what
+    /// the pool looked like.
+    fn queue_full(&self, inner: &mut Inner, options: &PoolOptions) -> Error {
+        inner.waits.queue_full += 1;
+        let state = self.state_of(inner);
+        Error::QueueFull(Box::new(QueueFullDetails {
+            pool: options.name.clone(),
+            max_waiting: options.max_waiting,
+            waiting: state.waiting,
+            pool_size: state.pool_size,
+            max_overflow: state.max_overflow,
+            in_use: state.in_use,
+            idle: state.idle,
             suspended: state.suspended,
         }))
     }
