@@ -85,5 +85,5 @@ pub use error::{BoxError, ConfigError, Error, QueueFullDetails, TimeoutDetails};
 pub use manage::R2d2Manager;
 pub use manage::{ManageConnection, ResetAction, TransactionState};
 pub use options::{PoolOptions, ResetOnReturn};
-pub use pool::{Builder, Pool, PooledConnection};
+pub use pool::{Builder, ConnectionInfo, Pool, PooledConnection};
 pub use session::Session;

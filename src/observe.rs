@@ -87,12 +87,18 @@ pub struct Stats {
     /// Connections closed as broken: `has_broken`, a failed ping or reset, a panicking borrower,
     /// or the borrower's own [`invalidate`](crate::PooledConnection::invalidate).
     pub broken: u64,
-    /// Overflow connections closed on return because `pool_size` were already idle.
+    /// Overflow connections closed on return because `pool_size` were already idle, or
+    /// because more were open than a smaller [`resize`](crate::Pool::resize) allows.
     pub overflow_closes: u64,
     /// Connections closed by the reaper after `idle_timeout`.
     pub idle_closes: u64,
     /// Connections closed because the pool was closed.
     pub pool_closes: u64,
+    /// Connections closed because the user's code chose so: a
+    /// [`before_checkout`](crate::Builder::before_checkout) hook refused one, an
+    /// [`after_checkin`](crate::Builder::after_checkin) hook did not keep one (or either
+    /// panicked), or [`Pool::retain`](crate::Pool::retain) did not.
+    pub discarded: u64,
     /// Checkouts held past `leak_threshold`.
     pub leaks: u64,
     /// Connects that found the cap across processes (`max_total_connections`) full and waited
@@ -122,12 +128,16 @@ pub enum CloseReason {
     Panicked,
     /// The borrower called [`PooledConnection::invalidate`](crate::PooledConnection::invalidate).
     InvalidatedByBorrower,
-    /// It was an overflow connection returned while `pool_size` were idle.
+    /// It was an overflow connection returned while `pool_size` were idle, or more were open
+    /// than a smaller [`resize`](crate::Pool::resize) allows.
     Overflow,
     /// It sat idle longer than `idle_timeout`.
     IdleTimeout,
     /// The pool was closed.
     PoolClosed,
+    /// The user's code chose so: a `before_checkout` hook refused it, an `after_checkin` hook
+    /// did not keep it (or either panicked), or [`Pool::retain`](crate::Pool::retain) did not.
+    Discarded,
 }
 
 /// Why the pool was invalidated.
@@ -241,7 +251,7 @@ pub(crate) struct Counters {
     pub(crate) leaks: AtomicU64,
     cap_waits: AtomicU64,
     cap_wait_nanos: AtomicU64,
-    closes: [AtomicU64; 10],
+    closes: [AtomicU64; CloseReason::Discarded as usize + 1],
 }
 
 impl Counters {
@@ -288,6 +298,7 @@ impl Counters {
         stats.overflow_closes = closes(CloseReason::Overflow);
         stats.idle_closes = closes(CloseReason::IdleTimeout);
         stats.pool_closes = closes(CloseReason::PoolClosed);
+        stats.discarded = closes(CloseReason::Discarded);
     }
 }
 

@@ -7,6 +7,7 @@ mod clock;
 mod conn;
 mod core;
 mod guard;
+mod hooks;
 mod reaper;
 mod slots;
 mod workers;
@@ -24,7 +25,8 @@ use self::clock::Nanos;
 use self::conn::Conn;
 use self::core::{Acquired, Core, Lease, Release, Returned, Sizes};
 pub use self::guard::PooledConnection;
-use self::slots::{IDLE, PENDING};
+pub use self::hooks::ConnectionInfo;
+use self::hooks::{BeforeCheckout, HookError, Hooks};
 use crate::error::{ConfigError, Error};
 use crate::fork;
 use crate::manage::ManageConnection;
@@ -94,6 +96,12 @@ pub(crate) struct Shared<M: ManageConnection> {
     /// The invalidation generation: connections opened before the current one are replaced.
     pub(crate) generation: AtomicU64,
     pub(crate) events: Option<Arc<dyn HandleEvent>>,
+    /// The user's hooks and error classifier.
+    pub(crate) hooks: Hooks<M>,
+    /// Something watches checkouts and checkins: a leak threshold, an event handler, a
+    /// `before_checkout` or `after_checkin` hook. Without, the hot path passes them all by
+    /// with one test.
+    pub(crate) watched: bool,
     /// Set by `close`, outside any core, so a pool closed before a fork stays closed in the
     /// child (whose fresh core knows nothing of the parent's).
     closed: AtomicBool,
@@ -114,7 +122,7 @@ impl<M: ManageConnection> Pool<M> {
         Pool::builder().build_unchecked(manager)
     }
 
-    pub(crate) fn from_parts(manager: M, options: PoolOptions) -> Pool<M> {
+    pub(crate) fn from_parts(manager: M, options: PoolOptions, hooks: Hooks<M>) -> Pool<M> {
         fork::watch();
         let events: Option<Arc<dyn HandleEvent>> = match (options.echo, options.event_handler.clone()) {
             (false, None) => None,
@@ -129,6 +137,10 @@ impl<M: ManageConnection> Pool<M> {
                 user,
             ))),
         };
+        let watched = options.leak_threshold.is_some()
+            || events.is_some()
+            || hooks.before_checkout.is_some()
+            || hooks.after_checkin.is_some();
         let shared = Arc::new_cyclic(|myself: &Weak<Shared<M>>| {
             let sizes = Sizes::of(&options);
             let core = Box::new(Core::new(
@@ -145,6 +157,8 @@ impl<M: ManageConnection> Pool<M> {
                 core: AtomicPtr::new(Box::into_raw(core)),
                 generation: AtomicU64::new(0),
                 events,
+                hooks,
+                watched,
                 closed: AtomicBool::new(false),
                 control: Mutex::new(Control {
                     sizes,
@@ -253,6 +267,30 @@ impl<M: ManageConnection> Pool<M> {
     /// oldest first. Resuming a pool that is not suspended changes nothing.
     pub fn resume(&self) {
         self.shared().set_suspended(false);
+    }
+
+    /// Closes the idle connections `keep` says not to keep, in this thread, and returns how
+    /// many it closed. Each idle connection is claimed only while `keep` looks at it (checkouts
+    /// meanwhile take the others); borrowed ones are not looked at (an
+    /// [`after_checkin`](Builder::after_checkin) hook judges them as they come back). Closed
+    /// connections are counted as [`discarded`](crate::observe::Stats::discarded); the reaper
+    /// opens new ones up to `min_idle`. If `keep` panics, the connection it looked at is kept
+    /// and the panic goes on to the caller.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// use std::time::Duration;
+    /// use millpond::{Pool, sqlite::SqliteManager};
+    ///
+    /// let pool = Pool::builder().build(SqliteManager::memory()).unwrap();
+    /// drop(pool.get().unwrap());
+    /// // Close every idle connection opened more than an hour ago, or used 10,000 times.
+    /// let closed = pool.retain(|_conn, info| info.age < Duration::from_secs(3600) && info.uses < 10_000);
+    /// assert_eq!(closed, 0);
+    /// # }
+    /// ```
+    pub fn retain(&self, mut keep: impl FnMut(&mut M::Connection, &ConnectionInfo) -> bool) -> usize {
+        self.shared().retain(&mut keep)
     }
 
     /// Closes the pool: idle connections now, checked-out ones when they are given back.
@@ -473,16 +511,7 @@ impl<M: ManageConnection> Shared<M> {
                             next = self.replace(core, index, reason, wait, bound, &mut place, waited)?;
                             continue;
                         }
-                        Err(Check::OutOfTime(bound)) => {
-                            // No time left to validate it: it goes back unchecked, for a caller
-                            // with time to spare. `try_get` waits for nothing: for it, nothing
-                            // is ready.
-                            self.put_back(core, index, CloseIn::Background);
-                            if !wait {
-                                return Ok(None);
-                            }
-                            return Err(core.out_of_time(&self.options, bound.start.elapsed()));
-                        }
+                        Err(Check::OutOfTime(bound)) => return self.unchecked(core, index, wait, bound),
                     }
                 }
                 Acquired::Slot(index) => {
@@ -549,7 +578,107 @@ impl<M: ManageConnection> Shared<M> {
                     }
                 }
             };
-            return Ok(Some(self.lend(core, index, now, waited)));
+            if self.watched {
+                if let Some(hook) = &self.hooks.before_checkout {
+                    let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
+                    match self.before_checkout(core, index, hook, bound) {
+                        Ok(()) => {}
+                        Err(Check::Failed(reason)) => {
+                            next = self.replace(core, index, reason, wait, bound, &mut place, waited)?;
+                            continue;
+                        }
+                        Err(Check::OutOfTime(bound)) => return self.unchecked(core, index, wait, bound),
+                    }
+                }
+                return Ok(Some(self.lend_watched(core, index, now, waited)));
+            }
+            return Ok(Some(self.lend(core, index)));
+        }
+    }
+
+    /// For a checkout whose deadline passed before it could check the idle connection it
+    /// holds (a pre-ping, the `before_checkout` hook): the connection goes back unchecked, for
+    /// a caller with time to spare, and the caller gets a timeout. `try_get` waits for nothing:
+    /// for it, nothing is ready.
+    #[cold]
+    fn unchecked(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        wait: bool,
+        bound: Deadline,
+    ) -> Result<Option<PooledConnection<M>>, Error> {
+        self.put_back(core, index, CloseIn::Background);
+        if !wait {
+            return Ok(None);
+        }
+        Err(core.out_of_time(&self.options, bound.start.elapsed()))
+    }
+
+    /// Runs the `before_checkout` hook on the connection in slot `index`, which the checkout
+    /// owns, with what is left of its deadline; none left, the hook is not run. A refusal
+    /// closes the connection (the caller replaces it, within the same deadline). A panic
+    /// closes it too, and goes on to the caller.
+    #[cold]
+    #[inline(never)]
+    fn before_checkout(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        hook: &BeforeCheckout<M>,
+        bound: Deadline,
+    ) -> Result<(), Check> {
+        let time_left = bound.end.saturating_duration_since(Instant::now());
+        if time_left.is_zero() {
+            return Err(Check::OutOfTime(bound));
+        }
+        // SAFETY: the checkout owns the slot: it claimed it idle, or opened or was handed it.
+        #[allow(unsafe_code)]
+        let conn = unsafe { self.conn_in(core, index) };
+        let now = clock::now();
+        let info = self.info(
+            core,
+            index,
+            conn,
+            now,
+            clock::since(now, conn.last_used),
+            Some(time_left),
+        );
+        match std::panic::catch_unwind(AssertUnwindSafe(|| hook(&mut conn.raw, &info))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => {
+                log::debug!(target: "millpond::pool", "[{}] the before_checkout hook refused connection {}, which is closed and replaced: {}", self.options.name, info.id, crate::error::Chain(why.as_ref()));
+                Err(Check::Failed(CloseReason::Discarded))
+            }
+            Err(payload) => {
+                // Its slot is freed before the panic goes on to the caller.
+                self.dispose(core, index, CloseReason::Discarded, CloseIn::Background);
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// What the hooks and `retain` are told of the connection `conn` in slot `index` at `now`.
+    pub(crate) fn info(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        conn: &Conn<M>,
+        now: Nanos,
+        idle: Duration,
+        time_left: Option<Duration>,
+    ) -> ConnectionInfo {
+        ConnectionInfo {
+            id: conn.id,
+            age: clock::since(now, conn.opened),
+            idle,
+            uses: core
+                .slots
+                .get(index)
+                .checkouts()
+                .saturating_sub(conn.checkouts_before),
+            generation: conn.generation,
+            time_left,
         }
     }
 
@@ -772,8 +901,7 @@ impl<M: ManageConnection> Shared<M> {
                 }
             }
             Err(err) => {
-                let message = crate::error::chain(&err);
-                let err: crate::error::BoxError = Box::new(err);
+                let message = crate::error::chain(err.as_ref());
                 self.emit(&Event::ConnectFailed {
                     error: err.as_ref(),
                     duration: started.elapsed(),
@@ -802,29 +930,37 @@ impl<M: ManageConnection> Shared<M> {
             Err(err) => {
                 Counters::bump(&core.counters.connect_errors);
                 // The caller holds the pool, so this is never its last reference.
-                drop(core.connect_failed(&self.options, index, crate::error::chain(&err)));
+                drop(core.connect_failed(&self.options, index, crate::error::chain(err.as_ref())));
                 self.emit(&Event::ConnectFailed {
-                    error: &err,
+                    error: err.as_ref(),
                     duration: started.elapsed(),
                 });
-                Err(Error::Connect(Box::new(err)))
+                Err(Error::Connect(err))
             }
         }
     }
 
-    /// Opens a connection into a slot the caller owns (counted and announced); the backend's
-    /// error is for the caller to handle.
+    /// Opens a connection into a slot the caller owns (counted and announced) and runs the
+    /// `after_connect` hook on it; the error (the backend's, or the hook's refusal) is for the
+    /// caller to handle.
     fn connect_into(
         &self,
         core: &Core<M>,
         index: usize,
         cap_permit: Option<CapPermit>,
-    ) -> Result<(), M::Error> {
+    ) -> Result<(), crate::error::BoxError> {
         let started = Instant::now();
         // Read before connecting: a connect that began before an invalidation is suspect too.
         let generation = self.generation.load(Ordering::Relaxed);
         match self.manager.connect() {
-            Ok(raw) => {
+            Ok(mut raw) => {
+                if let Some((hook, after_connect)) = &self.hooks.after_connect
+                    && let Err(source) = after_connect(&mut raw)
+                {
+                    // The connection is closed here, before its slot is given up.
+                    drop(raw);
+                    return Err(Box::new(HookError { hook, source }));
+                }
                 let duration = started.elapsed();
                 Counters::bump(&core.counters.connects);
                 let id = core.next_id.fetch_add(1, Ordering::Relaxed);
@@ -835,6 +971,7 @@ impl<M: ManageConnection> Shared<M> {
                     self.options.recycle,
                     generation,
                     core.fork_generation,
+                    core.slots.get(index).checkouts(),
                     cap_permit,
                 );
                 // SAFETY: the caller reserved the slot: it owns it.
@@ -845,11 +982,31 @@ impl<M: ManageConnection> Shared<M> {
                 self.emit(&Event::Connect { id, duration });
                 Ok(())
             }
-            Err(err) => Err(err),
+            Err(err) => Err(Box::new(err)),
         }
     }
 
-    fn lend(&self, core: &Core<M>, index: usize, now: Nanos, waited: Duration) -> PooledConnection<M> {
+    /// Lends the connection in slot `index`, which the checkout owns, to a guard.
+    #[inline]
+    fn lend(&self, core: &Core<M>, index: usize) -> PooledConnection<M> {
+        core.slots.get(index).count_checkout();
+        // SAFETY: the checkout owns the slot, and lends it to the guard made below.
+        #[allow(unsafe_code)]
+        let conn = unsafe { self.conn_in(core, index) };
+        PooledConnection::new(self, core, index, conn)
+    }
+
+    /// As [`Shared::lend`], for a pool whose checkouts are watched (see `watched`): the lease
+    /// for leak detection, the checkout event.
+    #[cold]
+    #[inline(never)]
+    fn lend_watched(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        now: Nanos,
+        waited: Duration,
+    ) -> PooledConnection<M> {
         let slot = core.slots.get(index);
         slot.count_checkout();
         // SAFETY: the checkout owns the slot, and lends it to the guard made below.
@@ -898,17 +1055,59 @@ impl<M: ManageConnection> Shared<M> {
         core.closed_slot(&self.options, index)
     }
 
-    /// Closes the connection of an owned slot, which stays owned.
+    /// Closes the connection of an owned slot, which stays owned. With an r2d2 customizer,
+    /// its `on_release` gets the connection to close (a panic there is logged).
     fn drop_conn(&self, core: &Core<M>, index: usize, reason: CloseReason) {
         // SAFETY: the caller owns the slot.
         #[allow(unsafe_code)]
         let conn = unsafe { core.slots.get(index).conn() }.take();
         if let Some(conn) = conn {
             let id = conn.id;
-            drop(conn);
+            match &self.hooks.on_close {
+                None => drop(conn),
+                Some(on_close) => {
+                    // The connection goes before its slot of the cap across processes.
+                    let Conn { raw, cap_permit, .. } = conn;
+                    if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(|| on_close(raw))) {
+                        let said = panic_message(payload.as_ref());
+                        log::error!(target: "millpond::pool", "[{}] the connection customizer's on_release panicked closing connection {id}: {said}", self.options.name);
+                    }
+                    drop(cap_permit);
+                }
+            }
             core.counters.closed(reason);
             self.emit(&Event::Close { id, reason });
         }
+    }
+
+    /// See [`Pool::retain`]: idle connections one at a time, each claimed only while `keep`
+    /// looks at it. Returns how many were closed.
+    fn retain(&self, keep: &mut dyn FnMut(&mut M::Connection, &ConnectionInfo) -> bool) -> usize {
+        let core = self.core();
+        let mut closed = 0;
+        for (index, slot) in core.slots.iter() {
+            if !slot.claim_settled() {
+                continue;
+            }
+            // SAFETY: claimed just above.
+            #[allow(unsafe_code)]
+            let conn = unsafe { self.conn_in(core, index) };
+            let now = clock::now();
+            let info = self.info(core, index, conn, now, clock::since(now, conn.last_used), None);
+            match std::panic::catch_unwind(AssertUnwindSafe(|| keep(&mut conn.raw, &info))) {
+                Ok(true) => self.put_back(core, index, CloseIn::ThisThread),
+                Ok(false) => {
+                    self.dispose(core, index, CloseReason::Discarded, CloseIn::ThisThread);
+                    closed += 1;
+                }
+                Err(payload) => {
+                    // Given back as it was before the panic goes on to the caller.
+                    self.put_back(core, index, CloseIn::ThisThread);
+                    std::panic::resume_unwind(payload)
+                }
+            }
+        }
+        closed
     }
 
     /// Gives back a slot the caller owns whose connection may be kept; closes it (here or in the
@@ -932,15 +1131,8 @@ impl<M: ManageConnection> Shared<M> {
             // One at a time, each claimed only while it is given back: the others stay free
             // for checkouts meanwhile.
             for (index, slot) in core.slots.iter() {
-                loop {
-                    match slot.state() {
-                        IDLE if slot.try_claim() => {
-                            self.put_back(core, index, CloseIn::ThisThread);
-                            break;
-                        }
-                        IDLE | PENDING => std::thread::yield_now(),
-                        _ => break,
-                    }
+                if slot.claim_settled() {
+                    self.put_back(core, index, CloseIn::ThisThread);
                 }
             }
         }

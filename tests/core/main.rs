@@ -12,6 +12,7 @@ mod config;
 mod connect_errors;
 mod fairness;
 mod hedged_connect;
+mod hooks;
 mod max_waiting;
 mod model;
 mod overflow;
