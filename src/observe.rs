@@ -146,7 +146,9 @@ pub enum CloseReason {
 pub enum InvalidateReason {
     /// [`Pool::invalidate`](crate::Pool::invalidate) was called.
     Requested,
-    /// A validation failed with an error the backend classifies as a lost server.
+    /// A validation, a reset or a connect failed with an error that means a lost server, as
+    /// the backend classifies it or the pool's classifier
+    /// ([`Builder::classify_errors`](crate::Builder::classify_errors)) says.
     LostServer(String),
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use super::Pool;
 use super::hooks::{ConnectionInfo, Hooks};
 use crate::error::{BoxError, Error};
-use crate::manage::ManageConnection;
+use crate::manage::{ErrorClass, ManageConnection};
 use crate::options::{Chosen, PoolOptions, for_each_option, pool_defaults};
 
 /// Builds a [`Pool`], r2d2-style: `Pool::builder().pool_size(4).build(manager)`.
@@ -178,6 +178,31 @@ impl<M: ManageConnection> Builder<M> {
         hook: impl Fn(&mut M::Connection, &ConnectionInfo) -> bool + Send + Sync + 'static,
     ) -> Self {
         self.hooks.after_checkin = Some(Box::new(hook));
+        self
+    }
+
+    /// Decides what the backend's errors mean where the pool meets them (a ping, the reset on
+    /// return, a connect), overriding the backend's own rules:
+    /// [`ErrorClass`] says what each answer does. [`ErrorClass::Backend`] leaves an error to
+    /// those rules. HikariCP's `SQLExceptionOverride`. A classifier that panics is taken to
+    /// answer `Backend` (the panic is logged). One classifier; a later call replaces it.
+    ///
+    /// ```
+    /// # #[cfg(feature = "postgres")] {
+    /// use millpond::{ErrorClass, Pool, postgres::{PostgresManager, SqlState}};
+    ///
+    /// let builder = Pool::<PostgresManager>::builder().classify_errors(|err| match err.code() {
+    ///     // A read-only standby after a failover: every connection must go.
+    ///     Some(code) if *code == SqlState::READ_ONLY_SQL_TRANSACTION => ErrorClass::LostServer,
+    ///     _ => ErrorClass::Backend,
+    /// });
+    /// # }
+    /// ```
+    pub fn classify_errors(
+        mut self,
+        classify: impl Fn(&M::Error) -> ErrorClass + Send + Sync + 'static,
+    ) -> Self {
+        self.hooks.classify = Some(Box::new(classify));
         self
     }
 

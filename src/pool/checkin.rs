@@ -7,6 +7,7 @@ use super::clock::{self, Nanos};
 
 use super::conn::Conn;
 use super::core::Core;
+use super::hooks::Verdict;
 use super::{CloseIn, Shared};
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
 use crate::observe::{CloseReason, Counters, Event, InvalidateReason};
@@ -127,9 +128,18 @@ impl<M: ManageConnection> Shared<M> {
             Ok(()) => None,
             Err(err) => {
                 Counters::bump(&core.counters.reset_failures);
-                log::warn!(target: "millpond::pool", "[{}] resetting connection {} failed, closing it: {}", self.options.name, conn.id, crate::error::Chain(&err));
-                if self.manager.is_lost_server(&err) {
-                    self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
+                match self.verdict_on(&err) {
+                    Verdict::Harmless if !self.manager.has_broken(&mut conn.raw) => {
+                        log::debug!(target: "millpond::pool", "[{}] resetting connection {} failed with an error classified harmless; it is kept: {}", self.options.name, conn.id, crate::error::Chain(&err));
+                        return None;
+                    }
+                    Verdict::LostServer => {
+                        log::warn!(target: "millpond::pool", "[{}] resetting connection {} failed, closing it: {}", self.options.name, conn.id, crate::error::Chain(&err));
+                        self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
+                    }
+                    Verdict::Harmless | Verdict::Broken => {
+                        log::warn!(target: "millpond::pool", "[{}] resetting connection {} failed, closing it: {}", self.options.name, conn.id, crate::error::Chain(&err));
+                    }
                 }
                 Some(CloseReason::ResetFailed)
             }

@@ -1,6 +1,6 @@
 //! The user's code the pool calls on its connections: hooks after a connect, before a checkout
-//! and after a checkin; what an r2d2 connection customizer adds (a call with each connection
-//! closed). Each is set on the [`Builder`] and
+//! and after a checkin; the classifier of the backend's errors; what an r2d2 connection
+//! customizer adds (a call with each connection closed). Each is set on the [`Builder`] and
 //! called outside the pool's lock, on a connection the calling thread owns.
 //!
 //! [`Builder`]: crate::Builder
@@ -10,7 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::error::BoxError;
-use crate::manage::ManageConnection;
+use crate::manage::{ErrorClass, ManageConnection};
 
 /// What the pool knows of one connection, for the hooks and [`Pool::retain`](crate::Pool::retain)
 /// to judge it by.
@@ -48,6 +48,8 @@ pub(crate) type BeforeCheckout<M> = Box<
 /// The hook run after each checkin.
 pub(crate) type AfterCheckin<M> =
     Box<dyn Fn(&mut <M as ManageConnection>::Connection, &ConnectionInfo) -> bool + Send + Sync>;
+/// The classifier of the backend's errors.
+pub(crate) type Classify<M> = Box<dyn Fn(&<M as ManageConnection>::Error) -> ErrorClass + Send + Sync>;
 /// Called with each connection the pool closes (an r2d2 customizer's `on_release`).
 pub(crate) type OnClose<M> = Box<dyn Fn(<M as ManageConnection>::Connection) + Send + Sync>;
 
@@ -57,6 +59,7 @@ pub(crate) struct Hooks<M: ManageConnection> {
     pub(crate) after_connect: Option<(&'static str, AfterConnect<M>)>,
     pub(crate) before_checkout: Option<BeforeCheckout<M>>,
     pub(crate) after_checkin: Option<AfterCheckin<M>>,
+    pub(crate) classify: Option<Classify<M>>,
     pub(crate) on_close: Option<OnClose<M>>,
 }
 
@@ -66,6 +69,7 @@ impl<M: ManageConnection> Default for Hooks<M> {
             after_connect: None,
             before_checkout: None,
             after_checkin: None,
+            classify: None,
             on_close: None,
         }
     }
@@ -81,6 +85,7 @@ impl<M: ManageConnection> fmt::Debug for Hooks<M> {
         for (name, on) in [
             ("before_checkout", self.before_checkout.is_some()),
             ("after_checkin", self.after_checkin.is_some()),
+            ("classify_errors", self.classify.is_some()),
             ("on_release", self.on_close.is_some()),
         ] {
             if on {
@@ -109,4 +114,16 @@ impl StdError for HookError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         Some(self.source.as_ref())
     }
+}
+
+/// What an error means for the pool, once the classifier and the backend's rules have had
+/// their say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Verdict {
+    /// Invalidate the pool, and close the connection.
+    LostServer,
+    /// Close the connection.
+    Broken,
+    /// Keep the connection.
+    Harmless,
 }

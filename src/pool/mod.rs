@@ -26,10 +26,10 @@ use self::conn::Conn;
 use self::core::{Acquired, Core, Lease, Release, Returned, Sizes};
 pub use self::guard::PooledConnection;
 pub use self::hooks::ConnectionInfo;
-use self::hooks::{BeforeCheckout, HookError, Hooks};
+use self::hooks::{BeforeCheckout, HookError, Hooks, Verdict};
 use crate::error::{ConfigError, Error};
 use crate::fork;
-use crate::manage::ManageConnection;
+use crate::manage::{ErrorClass, ManageConnection};
 use crate::observe::{BothHandlers, Counters, EchoEvents};
 use crate::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats};
 use crate::options::PoolOptions;
@@ -682,6 +682,31 @@ impl<M: ManageConnection> Shared<M> {
         }
     }
 
+    /// What an error of the backend means here: the classifier's answer if it gives one, else
+    /// the backend's (a lost server, or a broken connection).
+    pub(crate) fn verdict_on(&self, err: &M::Error) -> Verdict {
+        match self.classify(err) {
+            ErrorClass::LostServer => Verdict::LostServer,
+            ErrorClass::Broken => Verdict::Broken,
+            ErrorClass::Harmless => Verdict::Harmless,
+            _ if self.manager.is_lost_server(err) => Verdict::LostServer,
+            _ => Verdict::Broken,
+        }
+    }
+
+    /// The classifier's answer for `err` ([`ErrorClass::Backend`] without one). A classifier
+    /// that panics is taken to have no opinion; the panic is logged.
+    fn classify(&self, err: &M::Error) -> ErrorClass {
+        let Some(classify) = &self.hooks.classify else {
+            return ErrorClass::Backend;
+        };
+        std::panic::catch_unwind(AssertUnwindSafe(|| classify(err))).unwrap_or_else(|payload| {
+            let said = panic_message(payload.as_ref());
+            log::error!(target: "millpond::pool", "[{}] the error classifier panicked; the backend's rules decide: {said}", self.options.name);
+            ErrorClass::Backend
+        })
+    }
+
     /// The connection in slot `index`.
     ///
     /// # Safety
@@ -751,17 +776,24 @@ impl<M: ManageConnection> Shared<M> {
         Ok(())
     }
 
-    /// Validates a connection; a failure that means a lost server invalidates the pool.
+    /// Validates a connection; a failure that means a lost server invalidates the pool. An
+    /// error the classifier calls harmless keeps the connection (unless the backend reports it
+    /// broken): `Ok`, the failure counted all the same.
     fn ping(&self, core: &Core<M>, conn: &mut Conn<M>, budget: Duration) -> Result<(), M::Error> {
         Counters::bump(&core.counters.pings);
-        let result = self.manager.is_valid(&mut conn.raw, budget);
-        if let Err(err) = &result {
-            Counters::bump(&core.counters.ping_failures);
-            if self.manager.is_lost_server(err) {
-                self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
+        let Err(err) = self.manager.is_valid(&mut conn.raw, budget) else {
+            return Ok(());
+        };
+        Counters::bump(&core.counters.ping_failures);
+        match self.verdict_on(&err) {
+            Verdict::LostServer => self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err))),
+            Verdict::Harmless if !self.manager.has_broken(&mut conn.raw) => {
+                log::debug!(target: "millpond::pool", "[{}] connection {} failed a ping with an error classified harmless, and is kept: {}", self.options.name, conn.id, crate::error::Chain(&err));
+                return Ok(());
             }
+            Verdict::Harmless | Verdict::Broken => {}
         }
-        result
+        Err(err)
     }
 
     /// What a checkout gets after its connection failed the checks, keeping its turn: another
@@ -942,7 +974,8 @@ impl<M: ManageConnection> Shared<M> {
 
     /// Opens a connection into a slot the caller owns (counted and announced) and runs the
     /// `after_connect` hook on it; the error (the backend's, or the hook's refusal) is for the
-    /// caller to handle.
+    /// caller to handle. A backend error the classifier calls a lost server invalidates the
+    /// pool.
     fn connect_into(
         &self,
         core: &Core<M>,
@@ -982,7 +1015,14 @@ impl<M: ManageConnection> Shared<M> {
                 self.emit(&Event::Connect { id, duration });
                 Ok(())
             }
-            Err(err) => Err(Box::new(err)),
+            Err(err) => {
+                // Only the classifier speaks here: by the backend's rules alone, a failed
+                // connect invalidates nothing.
+                if self.classify(&err) == ErrorClass::LostServer {
+                    self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
+                }
+                Err(Box::new(err))
+            }
         }
     }
 

@@ -7,6 +7,7 @@
 mod common;
 
 mod checkin;
+mod classify;
 mod close;
 mod config;
 mod connect_errors;
