@@ -1540,3 +1540,115 @@ fn with_pgbouncer_true_init_options_and_a_reset_statement_are_refused_with_what_
         .build_unchecked(manager("x").init("SET x = 1"))
         .unwrap();
 }
+
+/// Credentials rotation on a server of the test's own: the pool's connections log in with what
+/// the provider gives at each connect. The role's password changes on the server: connections
+/// already open keep working, a new connect with the old password fails (with the server's own
+/// words and no password in them), and once the provider gives the new one, new connections
+/// log in; invalidated, the old ones are replaced by connections that work. No new pool.
+#[test]
+fn credentials_rotate_without_a_new_pool() {
+    use common::throwaway::{PG_PASSWORD, PG_PASSWORD_ROLE};
+    use millpond::postgres::Credentials;
+
+    const ROTATED: &str = "rotated-Pa55-word";
+    let server = Postgres::start();
+    let current = Arc::new(Mutex::new(PG_PASSWORD.to_owned()));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let manager = PostgresManager::from_url(&format!(
+        "postgres://{PG_PASSWORD_ROLE}@127.0.0.1:{}/test?sslmode=disable",
+        server.port()
+    ))
+    .unwrap()
+    .application_name("mp-rotation")
+    .credentials_provider({
+        let (current, asked) = (Arc::clone(&current), Arc::clone(&asked));
+        move || {
+            asked.fetch_add(1, SeqCst);
+            Ok(Credentials::password(current.lock().unwrap().clone()))
+        }
+    });
+    let shown = format!("{manager:?}");
+    assert!(shown.contains("credentials_provider: true"), "{shown}");
+    assert!(!shown.contains(PG_PASSWORD), "{shown}");
+    let pool = Pool::builder()
+        .pool_size(3)
+        .max_overflow(0)
+        .timeout(Duration::from_secs(10))
+        .build(manager)
+        .unwrap();
+    let query = |conn: &mut PgConnection| -> String {
+        conn.query_one("SELECT current_user::text", &[]).unwrap().get(0)
+    };
+    let mut old = pool.get().unwrap();
+    let mut idle = pool.get().unwrap();
+    assert_eq!(query(&mut old), PG_PASSWORD_ROLE);
+    let idle_pid = pid_of(&mut idle);
+    drop(idle);
+    assert_eq!(asked.load(SeqCst), 2, "asked once per connect");
+
+    let mut admin = server.client();
+    admin
+        .batch_execute(&format!("ALTER ROLE {PG_PASSWORD_ROLE} PASSWORD '{ROTATED}'"))
+        .unwrap();
+
+    // Open connections are not affected by the change; a new one with the old password fails.
+    assert_eq!(query(&mut old), PG_PASSWORD_ROLE);
+    let third = pool.get().unwrap(); // the idle one, opened before
+    let mut third = third;
+    assert_eq!(pid_of(&mut third), idle_pid);
+    let err = pool.get().unwrap_err();
+    let message = common::chain(&err);
+    assert!(
+        message.contains(&format!(
+            r#"password authentication failed for user "{PG_PASSWORD_ROLE}""#
+        )),
+        "{message}"
+    );
+    assert!(
+        !message.contains(PG_PASSWORD) && !message.contains(ROTATED),
+        "{message}"
+    );
+
+    // The provider gives the new password: new connections log in, old ones keep working.
+    *current.lock().unwrap() = ROTATED.to_owned();
+    let mut fresh = pool.get().unwrap();
+    assert_eq!(query(&mut fresh), PG_PASSWORD_ROLE);
+    assert_eq!(query(&mut old), PG_PASSWORD_ROLE);
+    assert_eq!(query(&mut third), PG_PASSWORD_ROLE);
+    let fresh_pid = pid_of(&mut fresh);
+    let old_pids = [pid_of(&mut old), pid_of(&mut third)];
+    drop((old, third, fresh));
+    settle(&pool);
+
+    // Replaced when next touched: every connection now logs in with the new password.
+    pool.invalidate();
+    let mut all: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
+    for conn in &mut all {
+        assert_eq!(query(conn), PG_PASSWORD_ROLE);
+        let pid = pid_of(conn);
+        assert!(
+            !old_pids.contains(&pid) && pid != fresh_pid,
+            "{pid} was opened before"
+        );
+    }
+    drop(all);
+    assert_eq!(pool.stats().connect_errors, 1);
+
+    // A provider that fails fails the connect, saying so, with its own error as the cause.
+    let failing = PostgresManager::from_url(&format!(
+        "postgres://{PG_PASSWORD_ROLE}@127.0.0.1:{}/test?sslmode=disable",
+        server.port()
+    ))
+    .unwrap()
+    .credentials_provider(|| Err("vault is sealed".into()));
+    let pool = Pool::builder().build(failing).unwrap();
+    let err = pool.get().unwrap_err();
+    assert_eq!(
+        common::assert_prints_once(&err),
+        format!(
+            "could not open a database connection: connecting to {PG_PASSWORD_ROLE}@127.0.0.1:{}/test: the credentials provider failed: vault is sealed",
+            server.port()
+        )
+    );
+}
