@@ -24,6 +24,9 @@ pub enum Error {
     /// No connection became free before the checkout timeout. Boxed: the details are many,
     /// and every `Result` of the pool carries this error's size.
     Timeout(Box<TimeoutDetails>),
+    /// The checkout was refused at once, without waiting: `max_waiting` checkouts were waiting
+    /// already (psycopg_pool's `TooManyRequests`). Boxed, as [`Error::Timeout`].
+    QueueFull(Box<QueueFullDetails>),
     /// The pool was closed with [`Pool::close`](crate::Pool::close) (or all its handles dropped).
     Closed,
     /// An option, or a combination of options, is not accepted. The message is the
@@ -52,6 +55,7 @@ impl fmt::Display for Error {
             // The cause is the source: printing it here too would show it twice in a chain.
             Error::Connect(_) => f.write_str("could not open a database connection"),
             Error::Timeout(details) => details.fmt(f),
+            Error::QueueFull(details) => details.fmt(f),
             Error::Closed => f.write_str("the connection pool is closed"),
             Error::Config(err) => err.fmt(f),
         }
@@ -64,7 +68,7 @@ impl StdError for Error {
             Error::Connect(source) => Some(source.as_ref()),
             // Transparent: the message is the ConfigError's, which has no source of its own.
             Error::Config(err) => err.source(),
-            Error::Timeout(_) | Error::Closed => None,
+            Error::Timeout(_) | Error::QueueFull(_) | Error::Closed => None,
         }
     }
 }
@@ -93,6 +97,9 @@ pub struct TimeoutDetails {
     /// Set when the checkout could not open a connection because every slot of
     /// `max_total_connections` was held by other connections (of this or another process).
     pub cross_process_cap: Option<String>,
+    /// Whether the pool was suspended ([`Pool::suspend`](crate::Pool::suspend)) when the wait
+    /// ended: then nothing was handed out, whatever was idle.
+    pub suspended: bool,
 }
 
 impl fmt::Display for TimeoutDetails {
@@ -111,11 +118,61 @@ impl fmt::Display for TimeoutDetails {
             self.idle,
             self.waiting,
         )?;
+        if self.suspended {
+            f.write_str("; the pool is suspended (Pool::resume ends it)")?;
+        }
         if let Some(cap) = &self.cross_process_cap {
             write!(f, "; {cap}")?;
         }
         if let Some(last) = &self.last_connect_error {
             write!(f, "; last connect error: {last}")?;
+        }
+        Ok(())
+    }
+}
+
+/// What the pool looked like when a checkout was refused because `max_waiting` checkouts were
+/// waiting already.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct QueueFullDetails {
+    /// The pool's name.
+    pub pool: String,
+    /// The pool's `max_waiting`.
+    pub max_waiting: usize,
+    /// Checkouts waiting (as many as `max_waiting`, or more: checkouts that wait beside a
+    /// connect of their own are not refused).
+    pub waiting: usize,
+    /// The pool's `pool_size` in force.
+    pub pool_size: usize,
+    /// The pool's `max_overflow` in force (`None` when unlimited).
+    pub max_overflow: Option<usize>,
+    /// Connections checked out.
+    pub in_use: usize,
+    /// Idle connections (non-zero only in a race with a return, or while suspended).
+    pub idle: usize,
+    /// Whether the pool was suspended ([`Pool::suspend`](crate::Pool::suspend)).
+    pub suspended: bool,
+}
+
+impl fmt::Display for QueueFullDetails {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "pool `{}`: checkout refused without waiting: {} checkouts are waiting already and max_waiting is {} (pool_size {}, max_overflow {}; {} in use, {} idle)",
+            self.pool,
+            self.waiting,
+            self.max_waiting,
+            self.pool_size,
+            match self.max_overflow {
+                Some(n) => n.to_string(),
+                None => "unlimited".to_owned(),
+            },
+            self.in_use,
+            self.idle,
+        )?;
+        if self.suspended {
+            f.write_str("; the pool is suspended (Pool::resume ends it)")?;
         }
         Ok(())
     }

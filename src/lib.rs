@@ -80,11 +80,11 @@ pub use backends::postgres;
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use backends::sqlite;
-pub use error::{BoxError, ConfigError, Error, TimeoutDetails};
+pub use error::{BoxError, ConfigError, Error, QueueFullDetails, TimeoutDetails};
 #[cfg(feature = "r2d2")]
 #[cfg_attr(docsrs, doc(cfg(feature = "r2d2")))]
 pub use manage::R2d2Manager;
-pub use manage::{ManageConnection, ResetAction, TransactionState};
+pub use manage::{ErrorClass, ManageConnection, ResetAction, TransactionState};
 pub use options::{PoolOptions, ResetOnReturn};
-pub use pool::{Builder, Pool, PooledConnection};
+pub use pool::{Builder, ConnectionInfo, Pool, PooledConnection};
 pub use session::Session;

@@ -29,6 +29,35 @@ pub enum ResetAction<'a> {
     Statement(&'a str),
 }
 
+/// What an error of the backend means for the pool: the answer of a classifier given to
+/// [`Builder::classify_errors`](crate::Builder::classify_errors), which overrides the
+/// backend's own rules ([`ManageConnection::is_lost_server`]) where the pool consults them
+/// (HikariCP's `SQLExceptionOverride`).
+///
+/// | where the pool meets the error | `LostServer` | `Broken` | `Harmless` | `Backend` |
+/// |---|---|---|---|---|
+/// | a pre-ping or keepalive ping | invalidate the pool, close the connection | close it | keep it (it counts as validated) | `is_lost_server` says lost server or broken |
+/// | the reset on return | invalidate, close | close | keep it (as if the reset had succeeded) | as for a ping |
+/// | a connect | invalidate the pool | — | — | nothing: a failed connect invalidates nothing |
+///
+/// A connection the backend reports broken ([`ManageConnection::has_broken`]) is closed
+/// whatever the class.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorClass {
+    /// Let the backend's own rules decide (see the table): the answer for the errors a
+    /// classifier has no opinion on.
+    Backend,
+    /// The server is gone (restarted, failed over, unreachable): every connection opened before
+    /// is suspect, and the pool is invalidated ([`Pool::invalidate`](crate::Pool::invalidate));
+    /// the connection that met the error is closed.
+    LostServer,
+    /// This connection is unusable: it is closed; the others are kept.
+    Broken,
+    /// Neither: the error says nothing about the connection, which is kept.
+    Harmless,
+}
+
 /// A backend: how to open, check, reset and classify connections of one database.
 ///
 /// The first three methods are r2d2's, with one change: `is_valid` is told how long it may take.

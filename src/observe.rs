@@ -30,6 +30,8 @@ pub struct State {
     pub waiting: usize,
     /// Whether the pool was closed.
     pub closed: bool,
+    /// Whether checkouts are suspended ([`Pool::suspend`](crate::Pool::suspend)).
+    pub suspended: bool,
 }
 
 /// Upper bounds of the wait-time histogram's buckets; the last bucket has no bound.
@@ -67,6 +69,9 @@ pub struct Stats {
     pub wait_histogram: [u64; WAIT_BUCKETS.len() + 1],
     /// Checkouts that timed out.
     pub timeouts: u64,
+    /// Checkouts refused at once because `max_waiting` checkouts were waiting already
+    /// ([`Error::QueueFull`](crate::Error::QueueFull)).
+    pub queue_full: u64,
     /// Validations run (pre-ping and keepalive).
     pub pings: u64,
     /// Validations that failed.
@@ -82,12 +87,18 @@ pub struct Stats {
     /// Connections closed as broken: `has_broken`, a failed ping or reset, a panicking borrower,
     /// or the borrower's own [`invalidate`](crate::PooledConnection::invalidate).
     pub broken: u64,
-    /// Overflow connections closed on return because `pool_size` were already idle.
+    /// Overflow connections closed on return because `pool_size` were already idle, or
+    /// because more were open than a smaller [`resize`](crate::Pool::resize) allows.
     pub overflow_closes: u64,
     /// Connections closed by the reaper after `idle_timeout`.
     pub idle_closes: u64,
     /// Connections closed because the pool was closed.
     pub pool_closes: u64,
+    /// Connections closed because the user's code chose so: a
+    /// [`before_checkout`](crate::Builder::before_checkout) hook refused one, an
+    /// [`after_checkin`](crate::Builder::after_checkin) hook did not keep one (or either
+    /// panicked), or [`Pool::retain`](crate::Pool::retain) did not.
+    pub discarded: u64,
     /// Checkouts held past `leak_threshold`.
     pub leaks: u64,
     /// Connects that found the cap across processes (`max_total_connections`) full and waited
@@ -117,12 +128,16 @@ pub enum CloseReason {
     Panicked,
     /// The borrower called [`PooledConnection::invalidate`](crate::PooledConnection::invalidate).
     InvalidatedByBorrower,
-    /// It was an overflow connection returned while `pool_size` were idle.
+    /// It was an overflow connection returned while `pool_size` were idle, or more were open
+    /// than a smaller [`resize`](crate::Pool::resize) allows.
     Overflow,
     /// It sat idle longer than `idle_timeout`.
     IdleTimeout,
     /// The pool was closed.
     PoolClosed,
+    /// The user's code chose so: a `before_checkout` hook refused it, an `after_checkin` hook
+    /// did not keep it (or either panicked), or [`Pool::retain`](crate::Pool::retain) did not.
+    Discarded,
 }
 
 /// Why the pool was invalidated.
@@ -131,7 +146,9 @@ pub enum CloseReason {
 pub enum InvalidateReason {
     /// [`Pool::invalidate`](crate::Pool::invalidate) was called.
     Requested,
-    /// A validation failed with an error the backend classifies as a lost server.
+    /// A validation, a reset or a connect failed with an error that means a lost server, as
+    /// the backend classifies it or the pool's classifier
+    /// ([`Builder::classify_errors`](crate::Builder::classify_errors)) says.
     LostServer(String),
 }
 
@@ -236,7 +253,7 @@ pub(crate) struct Counters {
     pub(crate) leaks: AtomicU64,
     cap_waits: AtomicU64,
     cap_wait_nanos: AtomicU64,
-    closes: [AtomicU64; 10],
+    closes: [AtomicU64; CloseReason::Discarded as usize + 1],
 }
 
 impl Counters {
@@ -283,6 +300,7 @@ impl Counters {
         stats.overflow_closes = closes(CloseReason::Overflow);
         stats.idle_closes = closes(CloseReason::IdleTimeout);
         stats.pool_closes = closes(CloseReason::PoolClosed);
+        stats.discarded = closes(CloseReason::Discarded);
     }
 }
 
@@ -294,6 +312,7 @@ pub(crate) struct WaitStats {
     pub(crate) max: Duration,
     pub(crate) histogram: [u64; WAIT_BUCKETS.len() + 1],
     pub(crate) timeouts: u64,
+    pub(crate) queue_full: u64,
 }
 
 impl WaitStats {
@@ -314,6 +333,7 @@ impl WaitStats {
         stats.wait_time_max = self.max;
         stats.wait_histogram = self.histogram;
         stats.timeouts = self.timeouts;
+        stats.queue_full = self.queue_full;
     }
 }
 
@@ -323,6 +343,10 @@ impl fmt::Display for State {
             f,
             "open {} (idle {}, in use {}, opening {}, closing {}), overflow {}, waiting {}",
             self.open, self.idle, self.in_use, self.opening, self.closing, self.overflow, self.waiting
-        )
+        )?;
+        if self.suspended {
+            f.write_str(", suspended")?;
+        }
+        Ok(())
     }
 }

@@ -104,6 +104,18 @@ macro_rules! for_each_option {
             settings seconds;
             table "30 s", "`pool_timeout`", "`connection_timeout`", "`connectionTimeout`";
 
+            /// The most checkouts that may wait for a connection at once: past it, a checkout
+            /// that would wait fails at once with [`Error::QueueFull`](crate::Error::QueueFull),
+            /// which names the counts, so that an overloaded server sheds requests instead of
+            /// queueing them until they time out. 0 (the default) sets no limit. A checkout
+            /// that waits beside a connect of its own is never refused. psycopg_pool
+            /// `max_waiting`.
+            max_waiting: usize = 0;
+            set(value: usize) => value;
+            check crate::options::any;
+            settings count;
+            table "0: no limit", "—", "—", "—";
+
             /// A connection's lifetime: older ones are closed and replaced when next touched.
             /// Each connection's lifetime is shortened by a random 0–2.5% so they do not all
             /// expire together. `None` keeps connections forever, and so does a lifetime longer

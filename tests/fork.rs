@@ -146,6 +146,9 @@ const CHILD_FAILURES: &[(i32, &str)] = &[
     (22, "the child did not see the parent's committed rows"),
     (23, "a SQLite pool made in the child failed"),
     (30, "a pool closed before the fork was open again in the child"),
+    (40, "the child's fresh pool lacked the sizes set in the parent"),
+    (41, "the child's fresh pool was not suspended as the parent's was"),
+    (42, "resuming the child's pool did not serve a checkout"),
     (common::fork::PANICKED, "the child panicked"),
 ];
 
@@ -520,4 +523,46 @@ fn a_pool_closed_before_the_fork_stays_closed_in_the_child() {
     });
     assert_eq!(code, 0, "the child failed: {}", meaning(code));
     assert!(pool.is_closed());
+}
+
+/// The sizes a pool was resized to before a fork, and its suspension, hold in the child's fresh
+/// pool too: they are the pool's, not one process's.
+#[test]
+fn a_resized_and_suspended_pool_stays_so_in_the_child() {
+    let dir = std::env::temp_dir().join(format!("millpond-fork-resized-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let _cleanup = TempDir(dir.clone());
+    let trace = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("trace"))
+        .unwrap();
+    let manager = Traced {
+        trace: Arc::new(trace),
+        next: Arc::new(AtomicUsize::new(0)),
+    };
+    let pool = Pool::builder().pool_size(4).build(manager).unwrap();
+    drop(pool.get().unwrap());
+    pool.resize(2, 1).unwrap();
+    pool.suspend();
+
+    let _forking = common::fork_lock();
+    let code = common::in_child(|| {
+        exit_code(|| {
+            let s = pool.state();
+            ensure!(s.pool_size == 2 && s.max_overflow == Some(1), 40);
+            ensure!(s.suspended && s.open == 0, 41);
+            ensure!(matches!(pool.try_get(), Ok(None)), 41);
+            pool.resume();
+            ensure!(pool.get_timeout(Duration::from_secs(5)).is_ok(), 42);
+            Ok(())
+        })
+    });
+    assert_eq!(code, 0, "the child failed: {}", meaning(code));
+    let s = pool.state();
+    assert!(
+        s.suspended && s.pool_size == 2,
+        "the parent's pool is as it was: {s:?}"
+    );
 }

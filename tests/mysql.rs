@@ -877,3 +877,82 @@ fn a_refused_connect_prints_each_message_once() {
     );
     assert!(printed.contains("Connection refused"), "{printed}");
 }
+
+/// Credentials rotation on a MariaDB of the test's own: each connect logs in with what the
+/// provider gives then, the user included (a Vault lease names its own). A changed password
+/// leaves open connections working and fails new connects until the provider gives it; a new
+/// user from the provider is who new connections are. A failing provider fails the connect,
+/// saying so.
+#[test]
+fn credentials_rotate_without_a_new_pool() {
+    use millpond::mysql::Credentials;
+
+    let server = MariaDb::start();
+    let mut admin = MySqlManager::from_url(&server.url()).unwrap().connect().unwrap();
+    admin
+        .query_drop("CREATE USER 'millpond_rot'@'%' IDENTIFIED BY 'first-Pa55'")
+        .unwrap();
+    let current = Arc::new(Mutex::new(("millpond_rot", "first-Pa55")));
+    let manager = MySqlManager::from_url(&format!("mysql://nobody@{}/", server.addr()))
+        .unwrap()
+        .credentials_provider({
+            let current = Arc::clone(&current);
+            move || {
+                let (user, password) = *current.lock().unwrap();
+                Ok(Credentials::password(password).with_user(user))
+            }
+        });
+    let shown = format!("{manager:?}");
+    assert!(
+        shown.contains("credentials_provider: true") && !shown.contains("first-Pa55"),
+        "{shown}"
+    );
+    let pool = Pool::builder()
+        .pool_size(3)
+        .max_overflow(Some(0))
+        .timeout(Duration::from_secs(10))
+        .build(manager)
+        .unwrap();
+    let who = |conn: &mut MySqlConnection| -> String {
+        conn.query_first::<String, _>("SELECT CURRENT_USER()")
+            .unwrap()
+            .unwrap()
+    };
+    let mut old = pool.get().unwrap();
+    assert_eq!(who(&mut old), "millpond_rot@%");
+
+    admin
+        .query_drop("ALTER USER 'millpond_rot'@'%' IDENTIFIED BY 'second-Pa55'")
+        .unwrap();
+    let err = pool.get().unwrap_err();
+    let text = common::chain(&err);
+    assert!(text.contains("Access denied for user 'millpond_rot'"), "{text}");
+    assert!(!text.contains("Pa55"), "{text}");
+    assert_eq!(
+        who(&mut old),
+        "millpond_rot@%",
+        "an open connection keeps working"
+    );
+
+    *current.lock().unwrap() = ("millpond_rot", "second-Pa55");
+    assert_eq!(who(&mut pool.get().unwrap()), "millpond_rot@%");
+
+    // A lease for another user: new connections are that user.
+    admin
+        .query_drop("CREATE USER 'millpond_lease'@'%' IDENTIFIED BY 'lease-Pa55'")
+        .unwrap();
+    *current.lock().unwrap() = ("millpond_lease", "lease-Pa55");
+    let _busy = pool.get().unwrap();
+    assert_eq!(who(&mut pool.get().unwrap()), "millpond_lease@%");
+    assert_eq!(who(&mut old), "millpond_rot@%");
+
+    let failing = MySqlManager::from_url(&format!("mysql://nobody@{}/", server.addr()))
+        .unwrap()
+        .credentials_provider(|| Err("vault is sealed".into()));
+    let err = Pool::builder().build(failing).unwrap().get().unwrap_err();
+    let text = common::chain(&err);
+    assert!(
+        text.contains("the credentials provider failed: vault is sealed"),
+        "{text}"
+    );
+}

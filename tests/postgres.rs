@@ -24,7 +24,7 @@ use common::throwaway::Postgres;
 use common::{eventually, settle};
 use millpond::postgres::{Config, PgConnection, PostgresError, PostgresManager, SqlState, SslMode};
 use millpond::{
-    Error, ManageConnection, Pool, ResetOnReturn, TransactionState,
+    Error, ErrorClass, ManageConnection, Pool, ResetOnReturn, TransactionState,
     observe::{Event, HandleEvent, InvalidateReason},
 };
 
@@ -1539,4 +1539,284 @@ fn with_pgbouncer_true_init_options_and_a_reset_statement_are_refused_with_what_
         .reset_on_return(ResetOnReturn::Statement("DISCARD ALL".into()))
         .build_unchecked(manager("x").init("SET x = 1"))
         .unwrap();
+}
+
+/// What `SHOW statement_timeout` says on `conn`.
+fn statement_timeout(conn: &mut PgConnection) -> String {
+    conn.query_one("SHOW statement_timeout", &[]).unwrap().get(0)
+}
+
+/// The hooks on real sessions: `after_connect` sets every new session up, `before_checkout`
+/// refuses a connection used three times (it is closed on the server and the checkout gets a
+/// new one), `after_checkin` asks the server whether a borrower changed the session and closes
+/// it if so.
+#[test]
+fn hooks_set_sessions_up_and_judge_them_on_the_server() {
+    let tag = tag("hooks");
+    let pool = Pool::builder()
+        .pool_size(2)
+        .max_overflow(0)
+        .timeout(Duration::from_secs(10))
+        .after_connect(|conn: &mut PgConnection| {
+            conn.batch_execute("SET statement_timeout = '4321ms'")?;
+            Ok(())
+        })
+        .before_checkout(|_conn: &mut PgConnection, info| {
+            if info.uses >= 3 {
+                return Err(format!("used {} times", info.uses).into());
+            }
+            Ok(())
+        })
+        .after_checkin(|conn: &mut PgConnection, _| {
+            conn.query_one("SHOW statement_timeout", &[])
+                .is_ok_and(|row| row.get::<_, String>(0) == "4321ms")
+        })
+        .build(manager(&tag))
+        .unwrap();
+    let mut mon = monitor();
+
+    let mut conn = pool.get().unwrap();
+    assert_eq!(statement_timeout(&mut conn), "4321ms");
+    let first = pid_of(&mut conn);
+    drop(conn);
+    for _ in 0..2 {
+        assert_eq!(pid_of(&mut pool.get().unwrap()), first);
+    }
+    // Its fourth checkout: refused, closed, replaced within the same call.
+    let mut conn = pool.get().unwrap();
+    let second = pid_of(&mut conn);
+    assert_ne!(second, first);
+    assert_eq!(statement_timeout(&mut conn), "4321ms");
+    assert!(
+        eventually(Duration::from_secs(5), || count_tagged(&mut mon, &tag) == 1),
+        "the refused connection was closed on the server"
+    );
+
+    // A borrower changes the session: the connection does not come back.
+    conn.batch_execute("SET statement_timeout = 0").unwrap();
+    drop(conn);
+    settle(&pool);
+    assert!(eventually(Duration::from_secs(5), || count_tagged(
+        &mut mon, &tag
+    ) == 0));
+    assert_eq!(pool.stats().discarded, 2);
+    assert_eq!(pool.state().open, 0);
+}
+
+/// The classifier on a real server's errors: a terminated backend is a lost server by the
+/// backend's rules, which invalidates the pool and replaces every connection; classified
+/// `Broken`, only the terminated one goes, and the other idle connection is kept.
+#[test]
+fn a_classifier_can_keep_one_terminated_backend_from_invalidating_the_pool() {
+    for classified in [false, true] {
+        let tag = tag(if classified { "classified" } else { "unclassified" });
+        let invalidations = Invalidations::default();
+        let mut builder = Pool::builder()
+            .pool_size(2)
+            .max_overflow(0)
+            .pre_ping(true)
+            .pre_ping_bypass(Duration::ZERO)
+            .lifo(true)
+            .timeout(Duration::from_secs(10))
+            .event_handler(invalidations.clone());
+        if classified {
+            builder = builder.classify_errors(|err: &PostgresError| {
+                if err.is_lost_server() {
+                    ErrorClass::Broken
+                } else {
+                    ErrorClass::Backend
+                }
+            });
+        }
+        let pool = builder.build(manager(&tag)).unwrap();
+        let (mut a, mut b) = (pool.get().unwrap(), pool.get().unwrap());
+        let (pid_a, pid_b) = (pid_of(&mut a), pid_of(&mut b));
+        drop(b);
+        drop(a);
+        // This thread gave `a` back last: its next checkout pings `a` first.
+        let mut mon = monitor();
+        mon.query_one("SELECT pg_terminate_backend($1, 5000)", &[&pid_a])
+            .unwrap();
+        let mut conn = pool.get().unwrap();
+        let pid = pid_of(&mut conn);
+        assert_ne!(pid, pid_a, "the terminated backend failed its ping");
+        drop(conn);
+        settle(&pool);
+        let seen = invalidations.0.lock().unwrap().clone();
+        if classified {
+            assert_eq!(seen, [], "classified Broken: no invalidation");
+            assert_eq!(pid, pid_b, "the other idle connection was kept and served");
+        } else {
+            assert_eq!(seen.len(), 1, "{seen:?}");
+            assert_ne!(pid, pid_b, "invalidated: the other connection was replaced too");
+        }
+    }
+}
+
+/// `resize` and `suspend` on a real server: a smaller pool closes its surplus sessions on the
+/// server; a suspended pool makes checkouts wait, and times them out by their deadline; a
+/// larger one opens a session for a waiter at once.
+#[test]
+fn resize_and_suspend_act_on_the_servers_sessions() {
+    let tag = tag("resize");
+    let pool = Pool::builder()
+        .pool_size(4)
+        .max_overflow(0)
+        .timeout(Duration::from_secs(10))
+        .build(manager(&tag))
+        .unwrap();
+    let mut mon = monitor();
+    drop((0..4).map(|_| pool.get().unwrap()).collect::<Vec<_>>());
+    settle(&pool);
+    assert_eq!(count_tagged(&mut mon, &tag), 4);
+
+    pool.resize(1, 0).unwrap();
+    assert!(eventually(Duration::from_secs(5), || count_tagged(
+        &mut mon, &tag
+    ) == 1));
+
+    pool.suspend();
+    let timeout = Duration::from_millis(200);
+    let started = Instant::now();
+    let err = pool.get_timeout(timeout).unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed >= timeout && elapsed < timeout + Duration::from_secs(1),
+        "{elapsed:?}"
+    );
+    assert!(
+        matches!(&err, Error::Timeout(details) if details.suspended),
+        "{err:?}"
+    );
+    pool.resume();
+
+    let mut held = pool.get().unwrap();
+    let held_pid = pid_of(&mut held);
+    thread::scope(|scope| {
+        let waiter = scope.spawn(|| {
+            let mut conn = pool.get().unwrap();
+            let one: i32 = conn.query_one("SELECT 1", &[]).unwrap().get(0);
+            (pid_of(&mut conn), one)
+        });
+        assert!(eventually(Duration::from_secs(5), || pool.state().waiting == 1));
+        pool.resize(2, 0).unwrap();
+        let (pid, one) = waiter.join().unwrap();
+        assert_ne!(pid, held_pid, "a new session, for the waiter");
+        assert_eq!(one, 1);
+    });
+    drop(held);
+    settle(&pool);
+    assert_eq!(count_tagged(&mut mon, &tag), 2);
+}
+
+/// Credentials rotation on a server of the test's own: the pool's connections log in with what
+/// the provider gives at each connect. The role's password changes on the server: connections
+/// already open keep working, a new connect with the old password fails (with the server's own
+/// words and no password in them), and once the provider gives the new one, new connections
+/// log in; invalidated, the old ones are replaced by connections that work. No new pool.
+#[test]
+fn credentials_rotate_without_a_new_pool() {
+    use common::throwaway::{PG_PASSWORD, PG_PASSWORD_ROLE};
+    use millpond::postgres::Credentials;
+
+    const ROTATED: &str = "rotated-Pa55-word";
+    let server = Postgres::start();
+    let current = Arc::new(Mutex::new(PG_PASSWORD.to_owned()));
+    let asked = Arc::new(AtomicUsize::new(0));
+    let manager = PostgresManager::from_url(&format!(
+        "postgres://{PG_PASSWORD_ROLE}@127.0.0.1:{}/test?sslmode=disable",
+        server.port()
+    ))
+    .unwrap()
+    .application_name("mp-rotation")
+    .credentials_provider({
+        let (current, asked) = (Arc::clone(&current), Arc::clone(&asked));
+        move || {
+            asked.fetch_add(1, SeqCst);
+            Ok(Credentials::password(current.lock().unwrap().clone()))
+        }
+    });
+    let shown = format!("{manager:?}");
+    assert!(shown.contains("credentials_provider: true"), "{shown}");
+    assert!(!shown.contains(PG_PASSWORD), "{shown}");
+    let pool = Pool::builder()
+        .pool_size(3)
+        .max_overflow(0)
+        .timeout(Duration::from_secs(10))
+        .build(manager)
+        .unwrap();
+    let query = |conn: &mut PgConnection| -> String {
+        conn.query_one("SELECT current_user::text", &[]).unwrap().get(0)
+    };
+    let mut old = pool.get().unwrap();
+    let mut idle = pool.get().unwrap();
+    assert_eq!(query(&mut old), PG_PASSWORD_ROLE);
+    let idle_pid = pid_of(&mut idle);
+    drop(idle);
+    assert_eq!(asked.load(SeqCst), 2, "asked once per connect");
+
+    let mut admin = server.client();
+    admin
+        .batch_execute(&format!("ALTER ROLE {PG_PASSWORD_ROLE} PASSWORD '{ROTATED}'"))
+        .unwrap();
+
+    // Open connections are not affected by the change; a new one with the old password fails.
+    assert_eq!(query(&mut old), PG_PASSWORD_ROLE);
+    let third = pool.get().unwrap(); // the idle one, opened before
+    let mut third = third;
+    assert_eq!(pid_of(&mut third), idle_pid);
+    let err = pool.get().unwrap_err();
+    let message = common::chain(&err);
+    assert!(
+        message.contains(&format!(
+            r#"password authentication failed for user "{PG_PASSWORD_ROLE}""#
+        )),
+        "{message}"
+    );
+    assert!(
+        !message.contains(PG_PASSWORD) && !message.contains(ROTATED),
+        "{message}"
+    );
+
+    // The provider gives the new password: new connections log in, old ones keep working.
+    *current.lock().unwrap() = ROTATED.to_owned();
+    let mut fresh = pool.get().unwrap();
+    assert_eq!(query(&mut fresh), PG_PASSWORD_ROLE);
+    assert_eq!(query(&mut old), PG_PASSWORD_ROLE);
+    assert_eq!(query(&mut third), PG_PASSWORD_ROLE);
+    let fresh_pid = pid_of(&mut fresh);
+    let old_pids = [pid_of(&mut old), pid_of(&mut third)];
+    drop((old, third, fresh));
+    settle(&pool);
+
+    // Replaced when next touched: every connection now logs in with the new password.
+    pool.invalidate();
+    let mut all: Vec<_> = (0..3).map(|_| pool.get().unwrap()).collect();
+    for conn in &mut all {
+        assert_eq!(query(conn), PG_PASSWORD_ROLE);
+        let pid = pid_of(conn);
+        assert!(
+            !old_pids.contains(&pid) && pid != fresh_pid,
+            "{pid} was opened before"
+        );
+    }
+    drop(all);
+    assert_eq!(pool.stats().connect_errors, 1);
+
+    // A provider that fails fails the connect, saying so, with its own error as the cause.
+    let failing = PostgresManager::from_url(&format!(
+        "postgres://{PG_PASSWORD_ROLE}@127.0.0.1:{}/test?sslmode=disable",
+        server.port()
+    ))
+    .unwrap()
+    .credentials_provider(|| Err("vault is sealed".into()));
+    let pool = Pool::builder().build(failing).unwrap();
+    let err = pool.get().unwrap_err();
+    assert_eq!(
+        common::assert_prints_once(&err),
+        format!(
+            "could not open a database connection: connecting to {PG_PASSWORD_ROLE}@127.0.0.1:{}/test: the credentials provider failed: vault is sealed",
+            server.port()
+        )
+    );
 }

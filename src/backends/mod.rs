@@ -1,5 +1,7 @@
 //! Backends, one per Cargo feature.
 
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) mod credentials;
 #[cfg(feature = "jdbc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jdbc")))]
 pub mod jdbc;

@@ -153,6 +153,7 @@ mod tests {
         let cases: &[(&str, SettingValue)] = &[
             ("POOL_SIZE", 4.into()),
             ("MAX_OVERFLOW", (-1).into()),
+            ("MAX_WAITING", 5.into()),
             ("MIN_IDLE", 1.into()),
             ("CONNECT_CONCURRENCY", 3.into()),
             ("FAIRNESS_WINDOW", 0.01.into()),
@@ -183,6 +184,7 @@ mod tests {
             (o.pool_size, o.max_overflow, o.min_idle, o.connect_concurrency),
             (4, None, 1, 3)
         );
+        assert_eq!(o.max_waiting, 5);
         assert_eq!(o.fairness_window, Duration::from_millis(10));
         assert_eq!(o.timeout, Duration::from_secs(7));
         assert_eq!(o.recycle, Some(Duration::from_secs(3600)));

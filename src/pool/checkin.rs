@@ -1,9 +1,13 @@
 //! What happens when a borrowed connection is given back.
 
-use super::clock;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+use super::clock::{self, Nanos};
 
 use super::conn::Conn;
 use super::core::Core;
+use super::hooks::Verdict;
 use super::{CloseIn, Shared};
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
 use crate::observe::{CloseReason, Counters, Event, InvalidateReason};
@@ -18,11 +22,6 @@ impl<M: ManageConnection> Shared<M> {
         let conn = unsafe { self.conn_in(core, index) };
         let mut reason = self.verdict(conn, invalidated);
         let now = clock::now();
-        if self.options.leak_threshold.is_some()
-            && let Some(held) = core.end_lease(conn.id, now)
-        {
-            log::warn!(target: "millpond::pool", "[{}] connection {} reported as a possible leak came back after {held:?}", self.options.name, conn.id);
-        }
         if reason.is_none() {
             if conn.is_expired(now) {
                 reason = Some(CloseReason::Recycled);
@@ -30,8 +29,8 @@ impl<M: ManageConnection> Shared<M> {
                 reason = Some(CloseReason::Invalidated);
             }
         }
-        if self.events.is_some() {
-            self.emit(&Event::Checkin { id: conn.id });
+        if self.watched {
+            reason = self.checkin_watched(core, index, conn, now, reason);
         }
         match reason {
             Some(reason) => self.dispose(core, index, reason, CloseIn::Background),
@@ -39,6 +38,58 @@ impl<M: ManageConnection> Shared<M> {
                 conn.last_used = now;
                 conn.alive_at = now;
                 self.put_back(core, index, CloseIn::Background);
+            }
+        }
+    }
+
+    /// What a watched pool (see `Shared::watched`) does with a connection given back: ends
+    /// its lease for leak detection, asks the `after_checkin` hook about one that would be kept
+    /// (`reason` is `None`), announces the checkin. Returns why it must be closed, if it must.
+    #[cold]
+    #[inline(never)]
+    fn checkin_watched(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        conn: &mut Conn<M>,
+        now: Nanos,
+        mut reason: Option<CloseReason>,
+    ) -> Option<CloseReason> {
+        if self.options.leak_threshold.is_some()
+            && let Some(held) = core.end_lease(conn.id, now)
+        {
+            log::warn!(target: "millpond::pool", "[{}] connection {} reported as a possible leak came back after {held:?}", self.options.name, conn.id);
+        }
+        if reason.is_none() && self.hooks.after_checkin.is_some() {
+            reason = self.after_checkin(core, index, conn, now);
+        }
+        if self.events.is_some() {
+            self.emit(&Event::Checkin { id: conn.id });
+        }
+        reason
+    }
+
+    /// Runs the `after_checkin` hook on a connection given back that would be kept: `None`
+    /// keeps it, [`CloseReason::Discarded`] closes it. A panic closes it too (its slot freed)
+    /// and goes on to the thread giving it back.
+    fn after_checkin(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        conn: &mut Conn<M>,
+        now: Nanos,
+    ) -> Option<CloseReason> {
+        let hook = self.hooks.after_checkin.as_ref()?;
+        let info = self.info(core, index, conn, now, Duration::ZERO, None);
+        match std::panic::catch_unwind(AssertUnwindSafe(|| hook(&mut conn.raw, &info))) {
+            Ok(true) => None,
+            Ok(false) => Some(CloseReason::Discarded),
+            Err(payload) => {
+                if self.events.is_some() {
+                    self.emit(&Event::Checkin { id: info.id });
+                }
+                self.dispose(core, index, CloseReason::Discarded, CloseIn::Background);
+                std::panic::resume_unwind(payload)
             }
         }
     }
@@ -77,9 +128,18 @@ impl<M: ManageConnection> Shared<M> {
             Ok(()) => None,
             Err(err) => {
                 Counters::bump(&core.counters.reset_failures);
-                log::warn!(target: "millpond::pool", "[{}] resetting connection {} failed, closing it: {}", self.options.name, conn.id, crate::error::Chain(&err));
-                if self.manager.is_lost_server(&err) {
-                    self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
+                match self.verdict_on(&err) {
+                    Verdict::Harmless if !self.manager.has_broken(&mut conn.raw) => {
+                        log::debug!(target: "millpond::pool", "[{}] resetting connection {} failed with an error classified harmless; it is kept: {}", self.options.name, conn.id, crate::error::Chain(&err));
+                        return None;
+                    }
+                    Verdict::LostServer => {
+                        log::warn!(target: "millpond::pool", "[{}] resetting connection {} failed, closing it: {}", self.options.name, conn.id, crate::error::Chain(&err));
+                        self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
+                    }
+                    Verdict::Harmless | Verdict::Broken => {
+                        log::warn!(target: "millpond::pool", "[{}] resetting connection {} failed, closing it: {}", self.options.name, conn.id, crate::error::Chain(&err));
+                    }
                 }
                 Some(CloseReason::ResetFailed)
             }

@@ -18,6 +18,10 @@ pub(crate) struct Conn<M: ManageConnection> {
     pub(crate) generation: u64,
     /// The fork generation of the process that opened it.
     pub(crate) fork_generation: u64,
+    /// When it was opened.
+    pub(crate) opened: Nanos,
+    /// Its slot's checkout count when it was opened: what the slot counted since is its own.
+    pub(crate) checkouts_before: u64,
     /// When it was last given back (or opened): the pre-ping bypass window and the idle timeout
     /// count from here.
     pub(crate) last_used: Nanos,
@@ -30,6 +34,7 @@ pub(crate) struct Conn<M: ManageConnection> {
 }
 
 impl<M: ManageConnection> Conn<M> {
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
         raw: M::Connection,
         id: u64,
@@ -37,6 +42,7 @@ impl<M: ManageConnection> Conn<M> {
         recycle: Option<Duration>,
         generation: u64,
         fork_generation: u64,
+        checkouts_before: u64,
         cap_permit: Option<CapPermit>,
     ) -> Self {
         Conn {
@@ -45,6 +51,8 @@ impl<M: ManageConnection> Conn<M> {
             expires: recycle.map(|lifetime| opened.saturating_add(nanos(jittered(lifetime, id)))),
             generation,
             fork_generation,
+            opened,
+            checkouts_before,
             last_used: opened,
             alive_at: opened,
             cap_permit,

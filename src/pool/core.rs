@@ -15,7 +15,7 @@ use super::Shared;
 use super::cap::ProcessCap;
 use super::slots::{self, EMPTY, IDLE, PENDING, Slots, TAKEN, UNLIMITED};
 use super::workers::Workers;
-use crate::error::{Error, TimeoutDetails};
+use crate::error::{Error, QueueFullDetails, TimeoutDetails};
 use crate::manage::ManageConnection;
 use crate::observe::{Counters, State, WaitStats};
 use crate::options::PoolOptions;
@@ -34,12 +34,10 @@ pub(crate) struct Core<M: ManageConnection> {
     waiting: AtomicUsize,
     /// Slots taken, mirrored from the queue for the fast path to read.
     open: AtomicUsize,
-    /// Whether the pool was closed, mirrored for the fast path.
-    closed: AtomicBool,
-    /// The oldest waiter has waited `fairness_window` or longer: connections coming back go to
-    /// the waiters in order, and newcomers queue behind them. Below the window a running
-    /// thread may take a connection that comes back before a sleeping waiter wakes for it.
-    strict: AtomicBool,
+    /// What the fast path must know of the queue, in one word read with one load: `pool_size`
+    /// (shifted by [`SIZE_SHIFT`]) and the flags [`CLOSED`], [`STRICT`] and [`SUSPENDED`]. Written
+    /// only under the lock, by [`Core::publish`].
+    gate: AtomicUsize,
     /// A waiter was woken to look for an idle connection and has not looked yet (one such
     /// wake-up at a time is enough), or a quiet period runs: returns do not nudge.
     nudged: AtomicBool,
@@ -76,6 +74,10 @@ struct Inner {
     hedges: Vec<Hedge>,
     next_ticket: u64,
     closed: bool,
+    /// Checkouts wait in the queue and nothing is handed to them ([`Core::suspend`]).
+    suspended: bool,
+    /// The sizes now (`Pool::resize` changes them).
+    sizes: Sizes,
     last_connect_error: Option<String>,
     /// The error of a background connect that `try_get` started and nobody waited for: the
     /// next `try_get` that finds nothing idle returns it.
@@ -156,8 +158,53 @@ pub(crate) enum Returned {
 
 static NEXT_CORE_ID: AtomicU64 = AtomicU64::new(1);
 
+/// [`Core::gate`]: the pool was closed.
+const CLOSED: usize = 1;
+/// [`Core::gate`]: the oldest waiter has waited `fairness_window` or longer. Connections coming
+/// back go to the waiters in order, and newcomers queue behind them. Below the window a running
+/// thread may take a connection that comes back before a sleeping waiter wakes for it.
+const STRICT: usize = 2;
+/// [`Core::gate`]: the pool is suspended ([`Core::suspend`]): checkouts wait in the queue.
+const SUSPENDED: usize = 4;
+/// Any of these sends checkouts and returns through the queue, under the lock.
+const DETOUR: usize = CLOSED | STRICT | SUSPENDED;
+/// Where `pool_size` sits in [`Core::gate`], above the flags.
+const SIZE_SHIFT: u32 = 3;
+
+/// The pool's sizes now: as built, or as last set by `Pool::resize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Sizes {
+    pub(crate) pool_size: usize,
+    /// `None` is unlimited (up to [`UNLIMITED`] connections in all).
+    pub(crate) max_overflow: Option<usize>,
+}
+
+impl Sizes {
+    pub(crate) fn of(options: &PoolOptions) -> Sizes {
+        Sizes {
+            pool_size: options.pool_size,
+            max_overflow: options.max_overflow,
+        }
+    }
+
+    /// The most connections that may exist at once, within the slots there are.
+    pub(crate) fn max_connections(&self) -> usize {
+        self.max_overflow
+            .map_or(UNLIMITED, |overflow| self.pool_size.saturating_add(overflow))
+            .min(UNLIMITED)
+    }
+}
+
 impl<M: ManageConnection> Core<M> {
-    pub(crate) fn new(options: &PoolOptions, fork_generation: u64, owner: Weak<Shared<M>>) -> Self {
+    /// A core with these `sizes`, suspended or not: those of the pool, which may have been
+    /// resized or suspended since it was built.
+    pub(crate) fn new(
+        options: &PoolOptions,
+        sizes: Sizes,
+        suspended: bool,
+        fork_generation: u64,
+        owner: Weak<Shared<M>>,
+    ) -> Self {
         // Two threads, so one slow close does not hold up the reaper.
         let workers = Workers::new(&options.name, 2);
         let cap = match (options.max_total_connections, &options.cap_file) {
@@ -167,11 +214,12 @@ impl<M: ManageConnection> Core<M> {
         Core {
             fork_generation,
             id: NEXT_CORE_ID.fetch_add(1, Ordering::Relaxed),
-            slots: Slots::new(options.max_connections().unwrap_or(UNLIMITED).min(UNLIMITED)),
+            // Room for every connection the pool may ever be resized to hold; the slots
+            // themselves are allocated when first needed.
+            slots: Slots::new(UNLIMITED),
             waiting: AtomicUsize::new(0),
             open: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-            strict: AtomicBool::new(false),
+            gate: AtomicUsize::new(Self::gate_word(sizes, false, false, suspended)),
             nudged: AtomicBool::new(false),
             fairness_window: options.fairness_window,
             lifo: options.lifo,
@@ -186,6 +234,8 @@ impl<M: ManageConnection> Core<M> {
                 hedges: Vec::new(),
                 next_ticket: 0,
                 closed: false,
+                suspended,
+                sizes,
                 last_connect_error: None,
                 unreported: None,
                 leases: HashMap::new(),
@@ -208,18 +258,39 @@ impl<M: ManageConnection> Core<M> {
     }
 
     /// The most slots the pool may take at once.
-    fn cap(&self, options: &PoolOptions) -> usize {
-        options
-            .max_connections()
-            .unwrap_or(UNLIMITED)
-            .min(self.slots.capacity())
+    fn cap(&self, inner: &Inner) -> usize {
+        inner.sizes.max_connections().min(self.slots.capacity())
+    }
+
+    /// The word [`Core::gate`] holds for this state.
+    fn gate_word(sizes: Sizes, closed: bool, strict: bool, suspended: bool) -> usize {
+        let mut gate = sizes.pool_size.min(UNLIMITED) << SIZE_SHIFT;
+        if closed {
+            gate |= CLOSED;
+        }
+        if strict {
+            gate |= STRICT;
+        }
+        if suspended {
+            gate |= SUSPENDED;
+        }
+        gate
+    }
+
+    /// Publishes the queue's state to the fast path: `strict` as given, or as it was. Called
+    /// under the lock, which every writer of the gate holds, so nothing it keeps is stale.
+    fn publish(&self, inner: &Inner, strict: Option<bool>) {
+        let strict = strict.unwrap_or_else(|| self.gate.load(Ordering::Relaxed) & STRICT != 0);
+        let gate = Self::gate_word(inner.sizes, inner.closed, strict, inner.suspended);
+        self.gate.store(gate, Ordering::SeqCst);
     }
 
     /// The fast path: claims an idle slot without the lock, unless a waiter has waited past the
-    /// fairness window (then the queue serves waiters first) or the pool is closed.
+    /// fairness window (then the queue serves waiters first), or the pool is closed or
+    /// suspended.
     #[inline]
     pub(crate) fn claim_fast(&self) -> Option<usize> {
-        if self.strict.load(Ordering::SeqCst) || self.closed.load(Ordering::Acquire) {
+        if self.gate.load(Ordering::SeqCst) & DETOUR != 0 {
             return None;
         }
         self.claim_any()
@@ -231,7 +302,52 @@ impl<M: ManageConnection> Core<M> {
             .waiters
             .front()
             .is_some_and(|w| now.saturating_duration_since(w.since) >= self.fairness_window);
-        self.strict.store(strict, Ordering::SeqCst);
+        self.publish(inner, Some(strict));
+    }
+
+    /// The pool's sizes now.
+    pub(crate) fn sizes(&self) -> Sizes {
+        self.lock().sizes
+    }
+
+    /// New sizes, in force at once: waiters get the slots a larger pool frees for them. Idle
+    /// connections beyond the new sizes are for the caller to look at again (each given back
+    /// through [`Core::put`], which closes what is too many); borrowed ones are closed when they
+    /// come back while more are open than the sizes allow.
+    pub(crate) fn resize(&self, options: &PoolOptions, sizes: Sizes) {
+        let mut inner = self.lock();
+        inner.sizes = sizes;
+        self.publish(&inner, None);
+        self.serve(&mut inner, options);
+    }
+
+    /// Suspends checkouts: from now on they wait in the queue (within their deadlines), and
+    /// nothing is handed to them; connections given back stay idle. Checkouts already holding a
+    /// slot go on.
+    pub(crate) fn suspend(&self) {
+        let mut inner = self.lock();
+        inner.suspended = true;
+        self.publish(&inner, None);
+    }
+
+    /// Ends a suspension: the waiters are served at once, oldest first.
+    pub(crate) fn resume(&self, options: &PoolOptions) {
+        let mut inner = self.lock();
+        inner.suspended = false;
+        self.publish(&inner, None);
+        self.serve(&mut inner, options);
+        self.refresh_strict(&inner, Instant::now());
+    }
+
+    /// Hands the waiters what is free, as [`Core::dispatch`] does; a connection still on its
+    /// way to idle (which went there without waking anyone: the pool was suspended, or too
+    /// small for more) is left to the oldest waiter, woken to wait for it.
+    fn serve(&self, inner: &mut Inner, options: &PoolOptions) {
+        if self.dispatch(inner, options)
+            && let Some(oldest) = inner.waiters.front()
+        {
+            oldest.wake.notify_one();
+        }
     }
 
     /// Takes an idle slot or a free one, waiting until `deadline` if `wait` allows. `Ok(None)`
@@ -250,8 +366,10 @@ impl<M: ManageConnection> Core<M> {
                 return Err(Error::Closed);
             }
             // First come, first served once a waiter has waited past the fairness window: then
-            // join the queue behind the waiters.
-            if !inner.waiters.is_empty() && self.strict.load(Ordering::SeqCst) {
+            // join the queue behind the waiters. While suspended, everyone waits.
+            if inner.suspended
+                || (!inner.waiters.is_empty() && self.gate.load(Ordering::SeqCst) & STRICT != 0)
+            {
                 break;
             }
             // Looked for before the claim, as `dispatch` does: a connection being given back
@@ -275,6 +393,9 @@ impl<M: ManageConnection> Core<M> {
         }
         if !wait {
             return inner.unreported.take().map_or(Ok(None), Err);
+        }
+        if options.max_waiting > 0 && inner.waiters.len() >= options.max_waiting {
+            return Err(self.queue_full(&mut inner, options));
         }
 
         let ticket = self.enqueue(&mut inner, start, place, false);
@@ -549,17 +670,35 @@ impl<M: ManageConnection> Core<M> {
         cap: Option<String>,
     ) -> Error {
         inner.waits.timeouts += 1;
-        let state = self.state_of(inner, options);
+        let state = self.state_of(inner);
         Error::Timeout(Box::new(TimeoutDetails {
             pool: options.name.clone(),
             waited,
-            pool_size: options.pool_size,
-            max_overflow: options.max_overflow,
+            pool_size: state.pool_size,
+            max_overflow: state.max_overflow,
             in_use: state.in_use,
             idle: state.idle,
             waiting: state.waiting,
             last_connect_error: inner.last_connect_error.clone(),
             cross_process_cap: cap,
+            suspended: state.suspended,
+        }))
+    }
+
+    /// Counts a checkout refused because `max_waiting` checkouts wait already, and says what
+    /// the pool looked like.
+    fn queue_full(&self, inner: &mut Inner, options: &PoolOptions) -> Error {
+        inner.waits.queue_full += 1;
+        let state = self.state_of(inner);
+        Error::QueueFull(Box::new(QueueFullDetails {
+            pool: options.name.clone(),
+            max_waiting: options.max_waiting,
+            waiting: state.waiting,
+            pool_size: state.pool_size,
+            max_overflow: state.max_overflow,
+            in_use: state.in_use,
+            idle: state.idle,
+            suspended: state.suspended,
         }))
     }
 
@@ -598,7 +737,7 @@ impl<M: ManageConnection> Core<M> {
             return Some(Acquired::Idle(index));
         }
         if !pending && inner.opening < options.connect_concurrency {
-            return self.reserve_slot(inner, options).map(Acquired::Slot);
+            return self.reserve_slot(inner).map(Acquired::Slot);
         }
         None
     }
@@ -634,8 +773,8 @@ impl<M: ManageConnection> Core<M> {
 
     /// Reserves the lowest empty slot, if the cap allows: it is counted as opening and holds a
     /// reference to the pool.
-    fn reserve_slot(&self, inner: &mut Inner, options: &PoolOptions) -> Option<usize> {
-        if inner.open >= self.cap(options) {
+    fn reserve_slot(&self, inner: &mut Inner) -> Option<usize> {
+        if inner.open >= self.cap(inner) {
             return None;
         }
         let owner = self.owner.upgrade()?;
@@ -671,6 +810,9 @@ impl<M: ManageConnection> Core<M> {
     /// claim was tried, in which case a waiter must look again soon.
     fn dispatch(&self, inner: &mut Inner, options: &PoolOptions) -> bool {
         let mut unsettled = false;
+        if inner.suspended {
+            return unsettled;
+        }
         while !inner.waiters.is_empty() {
             // Looked for before the claim: a slot PENDING then may turn IDLE just after the
             // claim fails, when its owner's one nudge is already spent. A slot that turns
@@ -688,7 +830,7 @@ impl<M: ManageConnection> Core<M> {
             let Some(at) = Self::first_opener(inner) else {
                 break;
             };
-            match self.reserve_slot(inner, options) {
+            match self.reserve_slot(inner) {
                 Some(index) => self.grant(inner, at, Acquired::Slot(index)),
                 None => break,
             }
@@ -712,19 +854,22 @@ impl<M: ManageConnection> Core<M> {
     }
 
     /// Gives back an owned slot whose connection may be kept: to the oldest waiter, idle, or
-    /// (when the pool is closed, or `pool_size` are idle already) to be closed by the caller.
+    /// (when the pool is closed, `pool_size` are idle already, or more are open than the sizes
+    /// allow) to be closed by the caller.
     #[inline]
-    pub(crate) fn put(&self, options: &PoolOptions, index: usize) -> Returned {
+    pub(crate) fn put(&self, index: usize) -> Returned {
         let slot = self.slots.get(index);
-        // The fast path: no waiter past the fairness window, no overflow to drain, not closed.
-        if !self.closed.load(Ordering::Acquire)
-            && self.open.load(Ordering::Acquire) <= options.pool_size
-            && !self.strict.load(Ordering::SeqCst)
-        {
+        // The fast path: no waiter past the fairness window, no overflow to drain, neither
+        // closed nor suspended.
+        let gate = self.gate.load(Ordering::SeqCst);
+        let open = self.open.load(Ordering::Acquire);
+        if gate & DETOUR == 0 && open <= gate >> SIZE_SHIFT {
             slot.set_pending();
             // Checked again after PENDING is visible: either this sees a waiter turn the queue
-            // strict (or `close`), or that waiter (or `close`) sees this slot.
-            if !self.strict.load(Ordering::SeqCst) && !self.closed.load(Ordering::SeqCst) {
+            // strict (or `close`, `suspend`, a smaller `pool_size`), or that waiter (or `close`,
+            // or the look `resize` takes at the idle slots) sees this slot.
+            let gate = self.gate.load(Ordering::SeqCst);
+            if gate & DETOUR == 0 && open <= gate >> SIZE_SHIFT {
                 if self.waiting.load(Ordering::SeqCst) > 0 && !self.nudged.swap(true, Ordering::SeqCst) {
                     // Wake the oldest waiter to take it, unless a running thread does first.
                     // Before letting go: after that the pool is not this thread's to touch.
@@ -741,7 +886,12 @@ impl<M: ManageConnection> Core<M> {
             inner.closing += 1;
             return Returned::Close(crate::observe::CloseReason::PoolClosed);
         }
-        if let Some(waiter) = inner.waiters.pop_front() {
+        // Handed on only while no more are open than the sizes allow (a smaller `resize` can
+        // leave more): otherwise it goes, and the waiters wait for what the sizes allow.
+        if !inner.suspended
+            && inner.open <= self.cap(&inner)
+            && let Some(waiter) = inner.waiters.pop_front()
+        {
             slot.set(TAKEN);
             self.waiting.store(inner.waiters.len(), Ordering::SeqCst);
             inner.granted.push((waiter.ticket, Acquired::Idle(index)));
@@ -750,27 +900,22 @@ impl<M: ManageConnection> Core<M> {
             waiter.wake.notify_one();
             return Returned::Kept;
         }
-        let kept = self.keep_idle_or_close(inner, options, index);
+        let kept = self.keep_idle_or_close(inner, index);
         if kept == Returned::Kept {
             slots::remember(self.id, index);
         }
         kept
     }
 
-    /// With nobody waiting for it: keeps the connection in the owned slot `index` idle, unless
-    /// `pool_size` are idle already (then its slot is counted as closing, for the caller to
-    /// close). Releases the lock.
-    fn keep_idle_or_close(
-        &self,
-        mut inner: MutexGuard<'_, Inner>,
-        options: &PoolOptions,
-        index: usize,
-    ) -> Returned {
+    /// With nobody to hand it to: keeps the connection in the owned slot `index` idle, unless
+    /// `pool_size` are idle already or more are open than the sizes allow (then its slot is
+    /// counted as closing, for the caller to close). Releases the lock.
+    fn keep_idle_or_close(&self, mut inner: MutexGuard<'_, Inner>, index: usize) -> Returned {
         let slot = self.slots.get(index);
         // Connections on their way to idle (PENDING) count too: a return that decided to keep
         // its connection marks it PENDING before it lets the lock go, so the next return under
         // the lock sees it, and no more than `pool_size` stay idle.
-        if self.idle_besides(index) >= options.pool_size {
+        if inner.open > self.cap(&inner) || self.idle_besides(index) >= inner.sizes.pool_size {
             slot.set(TAKEN);
             inner.closing += 1;
             return Returned::Close(crate::observe::CloseReason::Overflow);
@@ -821,7 +966,11 @@ impl<M: ManageConnection> Core<M> {
     }
 
     fn free_or_grant(&self, inner: &mut Inner, options: &PoolOptions, index: usize) -> Release<M> {
+        // Handed on as it is only while no more are open than the sizes allow (a smaller
+        // `resize` can leave more), and not while suspended.
         if !inner.closed
+            && !inner.suspended
+            && inner.open <= self.cap(inner)
             && inner.opening < options.connect_concurrency
             && let Some(at) = Self::first_opener(inner)
         {
@@ -858,7 +1007,9 @@ impl<M: ManageConnection> Core<M> {
         }
         // A connection arrived: a try_get's older failure is no news any more.
         inner.unreported = None;
-        if let Some((front, hedging)) = inner.waiters.front().map(|w| (w.ticket, w.hedging)) {
+        // Handed out only while no more are open than the sizes allow, and not while suspended.
+        let may_hand_out = !inner.suspended && inner.open <= self.cap(&inner);
+        if may_hand_out && let Some((front, hedging)) = inner.waiters.front().map(|w| (w.ticket, w.hedging)) {
             // To a waiter with a connect of its own in flight, it is as good as that connect:
             // it waited for the database, not for the pool. To a waiter queued with none (the
             // connect limit was reached), it is a connection that came its way while it
@@ -879,7 +1030,10 @@ impl<M: ManageConnection> Core<M> {
             self.dispatch(&mut inner, options);
             return Returned::Kept;
         }
-        self.keep_idle_or_close(inner, options, index)
+        // Kept idle or closed: the waiter it was earmarked for, if any, has no connect in
+        // flight any more.
+        Self::unhedge(&mut inner, earmarked);
+        self.keep_idle_or_close(inner, index)
     }
 
     /// A background connect failed. If the waiter that started it (`ticket`) still waits, it
@@ -919,18 +1073,21 @@ impl<M: ManageConnection> Core<M> {
     /// waits: an idle slot or a free one, if there is one.
     pub(crate) fn take_next_now(&self, options: &PoolOptions) -> Option<Acquired> {
         let mut inner = self.lock();
+        if inner.suspended {
+            return None;
+        }
         self.take_next(&mut inner, options)
     }
 
     /// Reserves up to `want` slots for connections the reaper opens, within the cap.
-    pub(crate) fn reserve(&self, options: &PoolOptions, want: impl FnOnce(&State) -> usize) -> Vec<usize> {
+    pub(crate) fn reserve(&self, want: impl FnOnce(&State) -> usize) -> Vec<usize> {
         let mut inner = self.lock();
         if inner.closed {
             return Vec::new();
         }
-        let state = self.state_of(&inner, options);
+        let state = self.state_of(&inner);
         (0..want(&state))
-            .map_while(|_| self.reserve_slot(&mut inner, options))
+            .map_while(|_| self.reserve_slot(&mut inner))
             .collect()
     }
 
@@ -959,7 +1116,7 @@ impl<M: ManageConnection> Core<M> {
     pub(crate) fn close(&self) -> (Vec<usize>, Vec<Arc<Shared<M>>>) {
         let mut inner = self.lock();
         inner.closed = true;
-        self.closed.store(true, Ordering::SeqCst);
+        self.publish(&inner, None);
         let mut doomed = Vec::new();
         let mut releases = Vec::new();
         for (_, acquired) in std::mem::take(&mut inner.granted) {
@@ -987,31 +1144,32 @@ impl<M: ManageConnection> Core<M> {
     }
 
     pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(Ordering::Acquire)
+        self.gate.load(Ordering::Acquire) & CLOSED != 0
     }
 
-    pub(crate) fn state(&self, options: &PoolOptions) -> State {
+    pub(crate) fn state(&self) -> State {
         let inner = self.lock();
-        self.state_of(&inner, options)
+        self.state_of(&inner)
     }
 
-    fn state_of(&self, inner: &Inner, options: &PoolOptions) -> State {
+    fn state_of(&self, inner: &Inner) -> State {
         let idle = self
             .slots
             .iter()
             .filter(|(_, slot)| matches!(slot.state(), IDLE | PENDING))
             .count();
         State {
-            pool_size: options.pool_size,
-            max_overflow: options.max_overflow,
+            pool_size: inner.sizes.pool_size,
+            max_overflow: inner.sizes.max_overflow,
             open: inner.open,
             idle,
             in_use: inner.open.saturating_sub(idle + inner.opening + inner.closing),
-            overflow: inner.open.saturating_sub(options.pool_size),
+            overflow: inner.open.saturating_sub(inner.sizes.pool_size),
             opening: inner.opening,
             closing: inner.closing,
             waiting: inner.waiters.len(),
             closed: inner.closed,
+            suspended: inner.suspended,
         }
     }
 

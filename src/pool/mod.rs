@@ -7,6 +7,7 @@ mod clock;
 mod conn;
 mod core;
 mod guard;
+mod hooks;
 mod reaper;
 mod slots;
 mod workers;
@@ -15,18 +16,20 @@ use std::backtrace::Backtrace;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 pub use self::builder::Builder;
 use self::cap::CapPermit;
 use self::clock::Nanos;
 use self::conn::Conn;
-use self::core::{Acquired, Core, Lease, Release, Returned};
+use self::core::{Acquired, Core, Lease, Release, Returned, Sizes};
 pub use self::guard::PooledConnection;
-use crate::error::Error;
+pub use self::hooks::ConnectionInfo;
+use self::hooks::{BeforeCheckout, HookError, Hooks, Verdict};
+use crate::error::{ConfigError, Error};
 use crate::fork;
-use crate::manage::ManageConnection;
+use crate::manage::{ErrorClass, ManageConnection};
 use crate::observe::{BothHandlers, Counters, EchoEvents};
 use crate::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats};
 use crate::options::PoolOptions;
@@ -93,9 +96,18 @@ pub(crate) struct Shared<M: ManageConnection> {
     /// The invalidation generation: connections opened before the current one are replaced.
     pub(crate) generation: AtomicU64,
     pub(crate) events: Option<Arc<dyn HandleEvent>>,
+    /// The user's hooks and error classifier.
+    pub(crate) hooks: Hooks<M>,
+    /// Something watches checkouts and checkins: a leak threshold, an event handler, a
+    /// `before_checkout` or `after_checkin` hook. Without, the hot path passes them all by
+    /// with one test.
+    pub(crate) watched: bool,
     /// Set by `close`, outside any core, so a pool closed before a fork stays closed in the
     /// child (whose fresh core knows nothing of the parent's).
     closed: AtomicBool,
+    /// What `resize`, `suspend` and `resume` set, for a core made later (in a forked child);
+    /// its lock keeps them from interleaving.
+    control: Mutex<Control>,
     myself: Weak<Shared<M>>,
 }
 
@@ -110,7 +122,7 @@ impl<M: ManageConnection> Pool<M> {
         Pool::builder().build_unchecked(manager)
     }
 
-    pub(crate) fn from_parts(manager: M, options: PoolOptions) -> Pool<M> {
+    pub(crate) fn from_parts(manager: M, options: PoolOptions, hooks: Hooks<M>) -> Pool<M> {
         fork::watch();
         let events: Option<Arc<dyn HandleEvent>> = match (options.echo, options.event_handler.clone()) {
             (false, None) => None,
@@ -125,8 +137,19 @@ impl<M: ManageConnection> Pool<M> {
                 user,
             ))),
         };
+        let watched = options.leak_threshold.is_some()
+            || events.is_some()
+            || hooks.before_checkout.is_some()
+            || hooks.after_checkin.is_some();
         let shared = Arc::new_cyclic(|myself: &Weak<Shared<M>>| {
-            let core = Box::new(Core::new(&options, fork::generation(), myself.clone()));
+            let sizes = Sizes::of(&options);
+            let core = Box::new(Core::new(
+                &options,
+                sizes,
+                false,
+                fork::generation(),
+                myself.clone(),
+            ));
             reaper::start(&core, &options, myself.clone());
             Shared {
                 manager,
@@ -134,7 +157,13 @@ impl<M: ManageConnection> Pool<M> {
                 core: AtomicPtr::new(Box::into_raw(core)),
                 generation: AtomicU64::new(0),
                 events,
+                hooks,
+                watched,
                 closed: AtomicBool::new(false),
+                control: Mutex::new(Control {
+                    sizes,
+                    suspended: false,
+                }),
                 myself: myself.clone(),
             }
         });
@@ -171,9 +200,9 @@ impl<M: ManageConnection> Pool<M> {
         self.shared().checkout(self.shared().options.timeout, false)
     }
 
-    /// The pool's counts now.
+    /// The pool's counts now, and its sizes (as built, or as last [resized](Pool::resize)).
     pub fn state(&self) -> State {
-        self.shared().core().state(&self.shared().options)
+        self.shared().core().state()
     }
 
     /// The pool's cumulative counters.
@@ -193,6 +222,77 @@ impl<M: ManageConnection> Pool<M> {
         self.shared().invalidate(InvalidateReason::Requested);
     }
 
+    /// Changes the pool's sizes while it runs, with the same arguments as the builder's
+    /// [`pool_size`](Builder::pool_size) and [`max_overflow`](Builder::max_overflow) (`None` is
+    /// unlimited overflow, up to 4096 connections): `pool.resize(2, 0)`, `pool.resize(20, None)`.
+    /// [`Pool::state`] reports the new sizes at once.
+    ///
+    /// Larger sizes serve waiting checkouts at once (connects start for them, at most
+    /// `connect_concurrency` at a time). Smaller ones close idle connections beyond them now (in
+    /// this thread), and borrowed ones when they come back, until no more are open than the new
+    /// sizes allow; no connection is opened meanwhile, so checkouts may wait for those to come
+    /// back. A `min_idle` above the new `pool_size` keeps only `pool_size` idle. The options
+    /// ([`Pool::options`]) keep the sizes the pool was built with.
+    ///
+    /// A `pool_size` of 0 is refused: the error says so, and nothing changes.
+    pub fn resize(
+        &self,
+        pool_size: usize,
+        max_overflow: impl Into<Option<usize>>,
+    ) -> Result<(), ConfigError> {
+        if pool_size == 0 {
+            return Err(ConfigError::new(
+                "pool_size",
+                "must be at least 1 (got 0); to stop checkouts for a while use Pool::suspend, for good Pool::close",
+            ));
+        }
+        self.shared().resize(Sizes {
+            pool_size,
+            max_overflow: max_overflow.into(),
+        });
+        Ok(())
+    }
+
+    /// Suspends checkouts, as HikariCP's `suspendPool`: until [`Pool::resume`], `get` waits
+    /// (never past its timeout, whose error then says the pool is suspended) and `try_get`
+    /// finds nothing. Borrowed connections work on and may be given back; they stay idle.
+    /// Connects already under way finish, and their connections stay idle too. The reaper goes
+    /// on. For a failover or a credentials change: suspend, [`invalidate`](Pool::invalidate),
+    /// resume. Suspending a suspended pool changes nothing.
+    pub fn suspend(&self) {
+        self.shared().set_suspended(true);
+    }
+
+    /// Ends a suspension ([`Pool::suspend`]): the checkouts that waited are served at once,
+    /// oldest first. Resuming a pool that is not suspended changes nothing.
+    pub fn resume(&self) {
+        self.shared().set_suspended(false);
+    }
+
+    /// Closes the idle connections `keep` says not to keep, in this thread, and returns how
+    /// many it closed. Each idle connection is claimed only while `keep` looks at it (checkouts
+    /// meanwhile take the others); borrowed ones are not looked at (an
+    /// [`after_checkin`](Builder::after_checkin) hook judges them as they come back). Closed
+    /// connections are counted as [`discarded`](crate::observe::Stats::discarded); the reaper
+    /// opens new ones up to `min_idle`. If `keep` panics, the connection it looked at is kept
+    /// and the panic goes on to the caller.
+    ///
+    /// ```
+    /// # #[cfg(feature = "sqlite")] {
+    /// use std::time::Duration;
+    /// use millpond::{Pool, sqlite::SqliteManager};
+    ///
+    /// let pool = Pool::builder().build(SqliteManager::memory()).unwrap();
+    /// drop(pool.get().unwrap());
+    /// // Close every idle connection opened more than an hour ago, or used 10,000 times.
+    /// let closed = pool.retain(|_conn, info| info.age < Duration::from_secs(3600) && info.uses < 10_000);
+    /// assert_eq!(closed, 0);
+    /// # }
+    /// ```
+    pub fn retain(&self, mut keep: impl FnMut(&mut M::Connection, &ConnectionInfo) -> bool) -> usize {
+        self.shared().retain(&mut keep)
+    }
+
     /// Closes the pool: idle connections now, checked-out ones when they are given back.
     /// Waiting threads and every later checkout get [`Error::Closed`]. The reaper stops.
     pub fn close(&self) {
@@ -204,7 +304,8 @@ impl<M: ManageConnection> Pool<M> {
         self.shared().core().is_closed()
     }
 
-    /// The options the pool was built with.
+    /// The options the pool was built with. [`Pool::resize`] does not change them: the sizes
+    /// in force are in [`Pool::state`].
     pub fn options(&self) -> &PoolOptions {
         &self.shared().options
     }
@@ -225,6 +326,13 @@ impl<M: ManageConnection> Pool<M> {
     pub(crate) fn fill_min_idle(&self) -> Result<(), Error> {
         self.shared().fill_min_idle_within(self.shared().options.timeout)
     }
+}
+
+/// The pool's sizes and whether it is suspended, as last set from a handle.
+#[derive(Debug, Clone, Copy)]
+struct Control {
+    sizes: Sizes,
+    suspended: bool,
 }
 
 /// A checkout's bounds: when the call began and when it must have ended.
@@ -294,7 +402,23 @@ impl<M: ManageConnection> Shared<M> {
 
     #[cold]
     fn replace_core(&self, old: *mut Core<M>) -> &Core<M> {
-        let fresh = Box::new(Core::new(&self.options, fork::generation(), self.myself.clone()));
+        // Another thread of the parent may have held this lock at the fork, and its copy here
+        // would then stay locked: the options as built stand in for it.
+        let control = match self.control.try_lock() {
+            Ok(control) => *control,
+            Err(std::sync::TryLockError::Poisoned(poisoned)) => *poisoned.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => Control {
+                sizes: Sizes::of(&self.options),
+                suspended: false,
+            },
+        };
+        let fresh = Box::new(Core::new(
+            &self.options,
+            control.sizes,
+            control.suspended,
+            fork::generation(),
+            self.myself.clone(),
+        ));
         if self.closed.load(Ordering::Acquire) {
             let (doomed, _) = fresh.close();
             debug_assert!(doomed.is_empty(), "a fresh core has no connection");
@@ -387,16 +511,7 @@ impl<M: ManageConnection> Shared<M> {
                             next = self.replace(core, index, reason, wait, bound, &mut place, waited)?;
                             continue;
                         }
-                        Err(Check::OutOfTime(bound)) => {
-                            // No time left to validate it: it goes back unchecked, for a caller
-                            // with time to spare. `try_get` waits for nothing: for it, nothing
-                            // is ready.
-                            self.put_back(core, index, CloseIn::Background);
-                            if !wait {
-                                return Ok(None);
-                            }
-                            return Err(core.out_of_time(&self.options, bound.start.elapsed()));
-                        }
+                        Err(Check::OutOfTime(bound)) => return self.unchecked(core, index, wait, bound),
                     }
                 }
                 Acquired::Slot(index) => {
@@ -463,8 +578,133 @@ impl<M: ManageConnection> Shared<M> {
                     }
                 }
             };
-            return Ok(Some(self.lend(core, index, now, waited)));
+            if self.watched {
+                if let Some(hook) = &self.hooks.before_checkout {
+                    let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
+                    match self.before_checkout(core, index, hook, bound) {
+                        Ok(()) => {}
+                        Err(Check::Failed(reason)) => {
+                            next = self.replace(core, index, reason, wait, bound, &mut place, waited)?;
+                            continue;
+                        }
+                        Err(Check::OutOfTime(bound)) => return self.unchecked(core, index, wait, bound),
+                    }
+                }
+                return Ok(Some(self.lend_watched(core, index, now, waited)));
+            }
+            return Ok(Some(self.lend(core, index)));
         }
+    }
+
+    /// For a checkout whose deadline passed before it could check the idle connection it
+    /// holds (a pre-ping, the `before_checkout` hook): the connection goes back unchecked, for
+    /// a caller with time to spare, and the caller gets a timeout. `try_get` waits for nothing:
+    /// for it, nothing is ready.
+    #[cold]
+    fn unchecked(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        wait: bool,
+        bound: Deadline,
+    ) -> Result<Option<PooledConnection<M>>, Error> {
+        self.put_back(core, index, CloseIn::Background);
+        if !wait {
+            return Ok(None);
+        }
+        Err(core.out_of_time(&self.options, bound.start.elapsed()))
+    }
+
+    /// Runs the `before_checkout` hook on the connection in slot `index`, which the checkout
+    /// owns, with what is left of its deadline; none left, the hook is not run. A refusal
+    /// closes the connection (the caller replaces it, within the same deadline). A panic
+    /// closes it too, and goes on to the caller.
+    #[cold]
+    #[inline(never)]
+    fn before_checkout(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        hook: &BeforeCheckout<M>,
+        bound: Deadline,
+    ) -> Result<(), Check> {
+        let time_left = bound.end.saturating_duration_since(Instant::now());
+        if time_left.is_zero() {
+            return Err(Check::OutOfTime(bound));
+        }
+        // SAFETY: the checkout owns the slot: it claimed it idle, or opened or was handed it.
+        #[allow(unsafe_code)]
+        let conn = unsafe { self.conn_in(core, index) };
+        let now = clock::now();
+        let info = self.info(
+            core,
+            index,
+            conn,
+            now,
+            clock::since(now, conn.last_used),
+            Some(time_left),
+        );
+        match std::panic::catch_unwind(AssertUnwindSafe(|| hook(&mut conn.raw, &info))) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(why)) => {
+                log::debug!(target: "millpond::pool", "[{}] the before_checkout hook refused connection {}, which is closed and replaced: {}", self.options.name, info.id, crate::error::Chain(why.as_ref()));
+                Err(Check::Failed(CloseReason::Discarded))
+            }
+            Err(payload) => {
+                // Its slot is freed before the panic goes on to the caller.
+                self.dispose(core, index, CloseReason::Discarded, CloseIn::Background);
+                std::panic::resume_unwind(payload)
+            }
+        }
+    }
+
+    /// What the hooks and `retain` are told of the connection `conn` in slot `index` at `now`.
+    pub(crate) fn info(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        conn: &Conn<M>,
+        now: Nanos,
+        idle: Duration,
+        time_left: Option<Duration>,
+    ) -> ConnectionInfo {
+        ConnectionInfo {
+            id: conn.id,
+            age: clock::since(now, conn.opened),
+            idle,
+            uses: core
+                .slots
+                .get(index)
+                .checkouts()
+                .saturating_sub(conn.checkouts_before),
+            generation: conn.generation,
+            time_left,
+        }
+    }
+
+    /// What an error of the backend means here: the classifier's answer if it gives one, else
+    /// the backend's (a lost server, or a broken connection).
+    pub(crate) fn verdict_on(&self, err: &M::Error) -> Verdict {
+        match self.classify(err) {
+            ErrorClass::LostServer => Verdict::LostServer,
+            ErrorClass::Broken => Verdict::Broken,
+            ErrorClass::Harmless => Verdict::Harmless,
+            _ if self.manager.is_lost_server(err) => Verdict::LostServer,
+            _ => Verdict::Broken,
+        }
+    }
+
+    /// The classifier's answer for `err` ([`ErrorClass::Backend`] without one). A classifier
+    /// that panics is taken to have no opinion; the panic is logged.
+    fn classify(&self, err: &M::Error) -> ErrorClass {
+        let Some(classify) = &self.hooks.classify else {
+            return ErrorClass::Backend;
+        };
+        std::panic::catch_unwind(AssertUnwindSafe(|| classify(err))).unwrap_or_else(|payload| {
+            let said = panic_message(payload.as_ref());
+            log::error!(target: "millpond::pool", "[{}] the error classifier panicked; the backend's rules decide: {said}", self.options.name);
+            ErrorClass::Backend
+        })
     }
 
     /// The connection in slot `index`.
@@ -536,17 +776,24 @@ impl<M: ManageConnection> Shared<M> {
         Ok(())
     }
 
-    /// Validates a connection; a failure that means a lost server invalidates the pool.
+    /// Validates a connection; a failure that means a lost server invalidates the pool. An
+    /// error the classifier calls harmless keeps the connection (unless the backend reports it
+    /// broken): `Ok`, the failure counted all the same.
     fn ping(&self, core: &Core<M>, conn: &mut Conn<M>, budget: Duration) -> Result<(), M::Error> {
         Counters::bump(&core.counters.pings);
-        let result = self.manager.is_valid(&mut conn.raw, budget);
-        if let Err(err) = &result {
-            Counters::bump(&core.counters.ping_failures);
-            if self.manager.is_lost_server(err) {
-                self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
+        let Err(err) = self.manager.is_valid(&mut conn.raw, budget) else {
+            return Ok(());
+        };
+        Counters::bump(&core.counters.ping_failures);
+        match self.verdict_on(&err) {
+            Verdict::LostServer => self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err))),
+            Verdict::Harmless if !self.manager.has_broken(&mut conn.raw) => {
+                log::debug!(target: "millpond::pool", "[{}] connection {} failed a ping with an error classified harmless, and is kept: {}", self.options.name, conn.id, crate::error::Chain(&err));
+                return Ok(());
             }
+            Verdict::Harmless | Verdict::Broken => {}
         }
-        result
+        Err(err)
     }
 
     /// What a checkout gets after its connection failed the checks, keeping its turn: another
@@ -686,8 +933,7 @@ impl<M: ManageConnection> Shared<M> {
                 }
             }
             Err(err) => {
-                let message = crate::error::chain(&err);
-                let err: crate::error::BoxError = Box::new(err);
+                let message = crate::error::chain(err.as_ref());
                 self.emit(&Event::ConnectFailed {
                     error: err.as_ref(),
                     duration: started.elapsed(),
@@ -716,29 +962,38 @@ impl<M: ManageConnection> Shared<M> {
             Err(err) => {
                 Counters::bump(&core.counters.connect_errors);
                 // The caller holds the pool, so this is never its last reference.
-                drop(core.connect_failed(&self.options, index, crate::error::chain(&err)));
+                drop(core.connect_failed(&self.options, index, crate::error::chain(err.as_ref())));
                 self.emit(&Event::ConnectFailed {
-                    error: &err,
+                    error: err.as_ref(),
                     duration: started.elapsed(),
                 });
-                Err(Error::Connect(Box::new(err)))
+                Err(Error::Connect(err))
             }
         }
     }
 
-    /// Opens a connection into a slot the caller owns (counted and announced); the backend's
-    /// error is for the caller to handle.
+    /// Opens a connection into a slot the caller owns (counted and announced) and runs the
+    /// `after_connect` hook on it; the error (the backend's, or the hook's refusal) is for the
+    /// caller to handle. A backend error the classifier calls a lost server invalidates the
+    /// pool.
     fn connect_into(
         &self,
         core: &Core<M>,
         index: usize,
         cap_permit: Option<CapPermit>,
-    ) -> Result<(), M::Error> {
+    ) -> Result<(), crate::error::BoxError> {
         let started = Instant::now();
         // Read before connecting: a connect that began before an invalidation is suspect too.
         let generation = self.generation.load(Ordering::Relaxed);
         match self.manager.connect() {
-            Ok(raw) => {
+            Ok(mut raw) => {
+                if let Some((hook, after_connect)) = &self.hooks.after_connect
+                    && let Err(source) = after_connect(&mut raw)
+                {
+                    // The connection is closed here, before its slot is given up.
+                    drop(raw);
+                    return Err(Box::new(HookError { hook, source }));
+                }
                 let duration = started.elapsed();
                 Counters::bump(&core.counters.connects);
                 let id = core.next_id.fetch_add(1, Ordering::Relaxed);
@@ -749,6 +1004,7 @@ impl<M: ManageConnection> Shared<M> {
                     self.options.recycle,
                     generation,
                     core.fork_generation,
+                    core.slots.get(index).checkouts(),
                     cap_permit,
                 );
                 // SAFETY: the caller reserved the slot: it owns it.
@@ -759,11 +1015,38 @@ impl<M: ManageConnection> Shared<M> {
                 self.emit(&Event::Connect { id, duration });
                 Ok(())
             }
-            Err(err) => Err(err),
+            Err(err) => {
+                // Only the classifier speaks here: by the backend's rules alone, a failed
+                // connect invalidates nothing.
+                if self.classify(&err) == ErrorClass::LostServer {
+                    self.invalidate(InvalidateReason::LostServer(crate::error::chain(&err)));
+                }
+                Err(Box::new(err))
+            }
         }
     }
 
-    fn lend(&self, core: &Core<M>, index: usize, now: Nanos, waited: Duration) -> PooledConnection<M> {
+    /// Lends the connection in slot `index`, which the checkout owns, to a guard.
+    #[inline]
+    fn lend(&self, core: &Core<M>, index: usize) -> PooledConnection<M> {
+        core.slots.get(index).count_checkout();
+        // SAFETY: the checkout owns the slot, and lends it to the guard made below.
+        #[allow(unsafe_code)]
+        let conn = unsafe { self.conn_in(core, index) };
+        PooledConnection::new(self, core, index, conn)
+    }
+
+    /// As [`Shared::lend`], for a pool whose checkouts are watched (see `watched`): the lease
+    /// for leak detection, the checkout event.
+    #[cold]
+    #[inline(never)]
+    fn lend_watched(
+        &self,
+        core: &Core<M>,
+        index: usize,
+        now: Nanos,
+        waited: Duration,
+    ) -> PooledConnection<M> {
         let slot = core.slots.get(index);
         slot.count_checkout();
         // SAFETY: the checkout owns the slot, and lends it to the guard made below.
@@ -812,24 +1095,103 @@ impl<M: ManageConnection> Shared<M> {
         core.closed_slot(&self.options, index)
     }
 
-    /// Closes the connection of an owned slot, which stays owned.
+    /// Closes the connection of an owned slot, which stays owned. With an r2d2 customizer,
+    /// its `on_release` gets the connection to close (a panic there is logged).
     fn drop_conn(&self, core: &Core<M>, index: usize, reason: CloseReason) {
         // SAFETY: the caller owns the slot.
         #[allow(unsafe_code)]
         let conn = unsafe { core.slots.get(index).conn() }.take();
         if let Some(conn) = conn {
             let id = conn.id;
-            drop(conn);
+            match &self.hooks.on_close {
+                None => drop(conn),
+                Some(on_close) => {
+                    // The connection goes before its slot of the cap across processes.
+                    let Conn { raw, cap_permit, .. } = conn;
+                    if let Err(payload) = std::panic::catch_unwind(AssertUnwindSafe(|| on_close(raw))) {
+                        let said = panic_message(payload.as_ref());
+                        log::error!(target: "millpond::pool", "[{}] the connection customizer's on_release panicked closing connection {id}: {said}", self.options.name);
+                    }
+                    drop(cap_permit);
+                }
+            }
             core.counters.closed(reason);
             self.emit(&Event::Close { id, reason });
         }
     }
 
+    /// See [`Pool::retain`]: idle connections one at a time, each claimed only while `keep`
+    /// looks at it. Returns how many were closed.
+    fn retain(&self, keep: &mut dyn FnMut(&mut M::Connection, &ConnectionInfo) -> bool) -> usize {
+        let core = self.core();
+        let mut closed = 0;
+        for (index, slot) in core.slots.iter() {
+            if !slot.claim_settled() {
+                continue;
+            }
+            // SAFETY: claimed just above.
+            #[allow(unsafe_code)]
+            let conn = unsafe { self.conn_in(core, index) };
+            let now = clock::now();
+            let info = self.info(core, index, conn, now, clock::since(now, conn.last_used), None);
+            match std::panic::catch_unwind(AssertUnwindSafe(|| keep(&mut conn.raw, &info))) {
+                Ok(true) => self.put_back(core, index, CloseIn::ThisThread),
+                Ok(false) => {
+                    self.dispose(core, index, CloseReason::Discarded, CloseIn::ThisThread);
+                    closed += 1;
+                }
+                Err(payload) => {
+                    // Given back as it was before the panic goes on to the caller.
+                    self.put_back(core, index, CloseIn::ThisThread);
+                    std::panic::resume_unwind(payload)
+                }
+            }
+        }
+        closed
+    }
+
     /// Gives back a slot the caller owns whose connection may be kept; closes it (here or in the
     /// background) if the queue will not keep it.
     pub(crate) fn put_back(&self, core: &Core<M>, index: usize, how: CloseIn) {
-        if let Returned::Close(reason) = core.put(&self.options, index) {
+        if let Returned::Close(reason) = core.put(index) {
             self.close_counted(core, index, reason, how);
+        }
+    }
+
+    /// New sizes (see [`Pool::resize`]). A smaller pool's idle connections are given back one
+    /// by one through the queue, which closes those beyond the new sizes.
+    fn resize(&self, sizes: Sizes) {
+        let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        let before = control.sizes;
+        control.sizes = sizes;
+        let core = self.core();
+        core.resize(&self.options, sizes);
+        log::info!(target: "millpond::pool", "[{}] resized from pool_size {}, max_overflow {} to pool_size {}, max_overflow {}", self.options.name, before.pool_size, Overflow(before.max_overflow), sizes.pool_size, Overflow(sizes.max_overflow));
+        if sizes.pool_size < before.pool_size || sizes.max_connections() < before.max_connections() {
+            // One at a time, each claimed only while it is given back: the others stay free
+            // for checkouts meanwhile.
+            for (index, slot) in core.slots.iter() {
+                if slot.claim_settled() {
+                    self.put_back(core, index, CloseIn::ThisThread);
+                }
+            }
+        }
+    }
+
+    /// Suspends or resumes checkouts (see [`Pool::suspend`]).
+    fn set_suspended(&self, suspended: bool) {
+        let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
+        if control.suspended == suspended {
+            return;
+        }
+        control.suspended = suspended;
+        let core = self.core();
+        if suspended {
+            core.suspend();
+            log::info!(target: "millpond::pool", "[{}] suspended: checkouts wait until it is resumed", self.options.name);
+        } else {
+            core.resume(&self.options);
+            log::info!(target: "millpond::pool", "[{}] resumed", self.options.name);
         }
     }
 
@@ -964,11 +1326,14 @@ impl<M: ManageConnection> Shared<M> {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// Reserves the slots needed to bring the idle connections up to `min_idle`.
+    /// Reserves the slots needed to bring the idle connections up to `min_idle` (never above
+    /// the `pool_size` in force: a pool resized smaller keeps fewer).
     fn reserve_min_idle(&self, core: &Core<M>) -> Vec<usize> {
         let min_idle = self.options.min_idle;
-        core.reserve(&self.options, |state| {
-            min_idle.saturating_sub(state.idle + state.opening)
+        core.reserve(|state| {
+            min_idle
+                .min(state.pool_size)
+                .saturating_sub(state.idle + state.opening)
         })
     }
 
@@ -1010,6 +1375,18 @@ impl<M: ManageConnection> Drop for Shared<M> {
             // The parent's core in a child that never used the pool: its connections and lock
             // belong to the parent.
             std::mem::forget(core);
+        }
+    }
+}
+
+/// `max_overflow` as people read it: a number, or `unlimited`.
+struct Overflow(Option<usize>);
+
+impl fmt::Display for Overflow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("unlimited"),
         }
     }
 }

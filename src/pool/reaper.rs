@@ -35,6 +35,8 @@ impl<M: ManageConnection> Shared<M> {
         let generation = self.generation.load(std::sync::atomic::Ordering::Relaxed);
         let slots: Vec<usize> = core.slots.iter().map(|(index, _)| index).collect();
         let mut idle = core.slots.iter().filter(|(_, slot)| slot.state() == IDLE).count();
+        // A pool resized below `min_idle` keeps only `pool_size` idle.
+        let min_idle = options.min_idle.min(core.sizes().pool_size);
 
         for index in slots.into_iter().rev() {
             if !core.slots.get(index).try_claim() {
@@ -47,7 +49,7 @@ impl<M: ManageConnection> Shared<M> {
                 Some(CloseReason::Recycled)
             } else if conn.generation < generation {
                 Some(CloseReason::Invalidated)
-            } else if idle > options.min_idle
+            } else if idle > min_idle
                 && options
                     .idle_timeout
                     .is_some_and(|limit| clock::since(now, conn.last_used) >= limit)

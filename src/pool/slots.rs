@@ -77,6 +77,18 @@ impl<M: ManageConnection> Slot<M> {
                 .is_ok()
     }
 
+    /// Claims the slot if it holds an idle connection, waiting for one on its way back
+    /// (`PENDING`) to settle; on success the caller owns it.
+    pub(crate) fn claim_settled(&self) -> bool {
+        loop {
+            match self.state() {
+                IDLE if self.try_claim() => return true,
+                IDLE | PENDING => std::thread::yield_now(),
+                _ => return false,
+            }
+        }
+    }
+
     /// Hands an owned slot on: `IDLE` to let anyone claim it, `TAKEN` for a new owner.
     #[inline]
     pub(crate) fn set(&self, state: u8) {

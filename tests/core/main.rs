@@ -7,11 +7,14 @@
 mod common;
 
 mod checkin;
+mod classify;
 mod close;
 mod config;
 mod connect_errors;
 mod fairness;
 mod hedged_connect;
+mod hooks;
+mod max_waiting;
 mod model;
 mod overflow;
 mod pre_ping;
@@ -19,4 +22,6 @@ mod pre_ping;
 mod r2d2_adapter;
 mod reaper;
 mod recycle;
+mod resize;
+mod suspend;
 mod timeout;

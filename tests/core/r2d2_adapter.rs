@@ -338,3 +338,70 @@ fn returns_through_the_adapter_report_no_reset() {
         "Reset events for resets that never ran"
     );
 }
+
+/// An r2d2 `CustomizeConnection` that tags each connection on acquire (refusing some), and
+/// records each one released.
+#[derive(Debug, Default)]
+struct Customizer {
+    refuse: AtomicBool,
+    acquired: Mutex<Vec<usize>>,
+    released: Mutex<Vec<usize>>,
+}
+
+/// Shared by the test and the pool (r2d2 takes the customizer boxed).
+#[derive(Debug, Clone, Default)]
+struct Shared(Arc<Customizer>);
+
+impl r2d2::CustomizeConnection<Conn, ManagerError> for Shared {
+    fn on_acquire(&self, conn: &mut Conn) -> Result<(), ManagerError> {
+        if self.0.refuse.load(SeqCst) {
+            return Err(ManagerError("SET ROLE app failed (r2d2 customizer)"));
+        }
+        self.0.acquired.lock().unwrap().push(conn.serial);
+        Ok(())
+    }
+
+    fn on_release(&self, conn: Conn) {
+        self.0.released.lock().unwrap().push(conn.serial);
+    }
+}
+
+/// r2d2's `connection_customizer` plugs in as it is: `on_acquire` runs on every new
+/// connection (an error fails that connect, as r2d2's does, and the refused connection is not
+/// released), `on_release` gets every connection the pool closes.
+#[test]
+fn an_r2d2_connection_customizer_plugs_in() {
+    let manager = Manager::default();
+    let counts = Arc::clone(&manager.0);
+    let customizer = Shared::default();
+    let pool = Pool::builder()
+        .pool_size(2)
+        .max_overflow(Some(0))
+        .connection_customizer(Box::new(customizer.clone()))
+        .build(R2d2Manager(manager))
+        .unwrap();
+    let a = pool.get().unwrap();
+    let mut b = pool.get().unwrap();
+    assert_eq!(*customizer.0.acquired.lock().unwrap(), [1, 2]);
+    b.broken = true;
+    drop(b);
+    common::settle(&pool);
+    assert_eq!(*customizer.0.released.lock().unwrap(), [2]);
+
+    customizer.0.refuse.store(true, SeqCst);
+    let err = pool.get().unwrap_err();
+    assert_eq!(
+        common::chain(&err),
+        "could not open a database connection: the connection customizer's on_acquire hook refused the new connection: SET ROLE app failed (r2d2 customizer)"
+    );
+    assert_eq!(count(&counts.drops), 2, "the refused connection was dropped");
+    assert_eq!(*customizer.0.released.lock().unwrap(), [2], "but not released");
+    customizer.0.refuse.store(false, SeqCst);
+
+    drop(a);
+    pool.close();
+    let mut released = customizer.0.released.lock().unwrap().clone();
+    released.sort();
+    assert_eq!(released, [1, 2]);
+    assert_eq!(count(&counts.drops), 3);
+}

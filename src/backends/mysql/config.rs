@@ -8,8 +8,9 @@ use std::time::Duration;
 use ::mysql::{DriverError, Error, Opts, OptsBuilder, SslOpts};
 
 use super::error::{io_error, is_timeout_kind};
+use crate::backends::credentials::{Credentials, CredentialsProvider};
 use crate::backends::redact::redacted;
-use crate::error::ConfigError;
+use crate::error::{BoxError, ConfigError};
 
 pub(super) const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub(super) const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(10);
@@ -35,6 +36,8 @@ pub struct MySqlManager {
     pub(super) connect_timeout: Duration,
     pub(super) timeouts: Timeouts,
     pub(super) init: Vec<String>,
+    /// Called for the password (and perhaps the user) of each connect.
+    pub(super) credentials: Option<CredentialsProvider>,
 }
 
 impl fmt::Debug for MySqlManager {
@@ -54,6 +57,7 @@ impl fmt::Debug for MySqlManager {
             .field("write_timeout", &self.timeouts.write)
             .field("reset_timeout", &self.timeouts.reset)
             .field("init", &self.init)
+            .field("credentials_provider", &self.credentials.is_some())
             .finish()
     }
 }
@@ -117,6 +121,7 @@ impl MySqlManager {
             },
             timeouts,
             init,
+            credentials: None,
         }
     }
 
@@ -192,6 +197,33 @@ impl MySqlManager {
     pub fn password(self, password: impl Into<String>) -> Self {
         let password = password.into();
         self.map_opts(|o| o.pass(Some(password)))
+    }
+
+    /// Calls `provider` for the password of every new connection (and the user, when it
+    /// names one), instead of a fixed password: an AWS IAM authentication token (with the
+    /// cleartext plugin over TLS), a Vault lease, a secret someone rotates. A new password then
+    /// needs no new pool: connections opened before keep working until they are replaced (at
+    /// `recycle`, or at once with [`Pool::invalidate`](crate::Pool::invalidate)), new ones log
+    /// in with what the provider gives now. It is called on the thread that opens the
+    /// connection, before the connect timeout starts, so a provider that fetches a token over
+    /// the network should cache it for its lifetime. An error fails that connect: the pool's
+    /// [`Error::Connect`](crate::Error::Connect) says the credentials provider failed, and the
+    /// provider's error (in the message: the driver's errors keep no source). What it returns is never shown (not by `Debug`, in
+    /// errors or in log lines).
+    ///
+    /// ```
+    /// use millpond::mysql::{Credentials, MySqlManager};
+    ///
+    /// let manager = MySqlManager::from_url("mysql://app@db.internal/app")
+    ///     .unwrap()
+    ///     .credentials_provider(|| Ok(Credentials::password(std::env::var("APP_DB_TOKEN")?)));
+    /// ```
+    pub fn credentials_provider(
+        mut self,
+        provider: impl Fn() -> Result<Credentials, BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        self.credentials = Some(CredentialsProvider::new(provider));
+        self
     }
 
     /// The default database of each connection.
@@ -303,6 +335,7 @@ impl MySqlManager {
             reset: self.timeouts.reset,
         };
         manager.init = init;
+        manager.credentials = self.credentials;
         manager
     }
 
@@ -323,17 +356,30 @@ impl MySqlManager {
     /// The options for one connect: the handshake is bounded by the connect timeout on Unix
     /// (the socket's timeouts are set to the lasting ones afterwards); elsewhere the lasting
     /// timeouts apply from the start.
-    pub(super) fn connect_opts(&self) -> Opts {
+    ///
+    /// With a credentials provider, it is asked here; its failure is an error of the driver's
+    /// kind (an I/O error saying the provider failed, and why).
+    pub(super) fn connect_opts(&self) -> Result<Opts, Error> {
         let (read, write) = if cfg!(unix) {
             (Some(self.connect_timeout), Some(self.connect_timeout))
         } else {
             (self.timeouts.read, self.timeouts.write)
         };
-        OptsBuilder::from_opts(self.opts.clone())
+        let mut opts = OptsBuilder::from_opts(self.opts.clone())
             .tcp_connect_timeout(Some(self.connect_timeout))
             .read_timeout(read)
-            .write_timeout(write)
-            .into()
+            .write_timeout(write);
+        if let Some(provider) = &self.credentials {
+            let credentials = provider
+                .fetch()
+                // The driver's error keeps no source: the provider's error goes into the message.
+                .map_err(|failed| Error::IoError(io::Error::other(crate::error::chain(&failed))))?;
+            opts = opts.pass(Some(credentials.password.expose()));
+            if let Some(user) = credentials.user() {
+                opts = opts.user(Some(user));
+            }
+        }
+        Ok(opts.into())
     }
 
     /// Rewrites a connect error whose cause would be unclear: a timed-out handshake read says

@@ -84,6 +84,7 @@ pub use ::mysql as driver;
 pub use ::mysql::prelude::Queryable;
 pub use ::mysql::{Conn, Opts, OptsBuilder, SslOpts, TxOpts};
 
+pub use crate::backends::credentials::Credentials;
 pub use config::MySqlManager;
 pub use conn::MySqlConnection;
 pub use session::MySqlCursor;
@@ -104,7 +105,7 @@ impl ManageConnection for MySqlManager {
     /// (one `SELECT @@autocommit`; when it is off, every return is rolled back), then sets the
     /// socket's lasting timeouts.
     fn connect(&self) -> Result<MySqlConnection> {
-        let conn = Conn::new(self.connect_opts()).map_err(|err| self.explain_connect_error(err))?;
+        let conn = Conn::new(self.connect_opts()?).map_err(|err| self.explain_connect_error(err))?;
         let mut conn = MySqlConnection::new(conn, self.timeouts);
         for sql in &self.init {
             conn.query_drop(sql)

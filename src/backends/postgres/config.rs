@@ -12,7 +12,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls::{SslMode, load_roots, tls_connector};
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESET_TIMEOUT};
-use crate::error::ConfigError;
+use crate::backends::credentials::{Credentials, CredentialsProvider};
+use crate::error::{BoxError, ConfigError};
 
 /// Everything a connect needs, shared with the thread that opens the connection.
 #[derive(Clone)]
@@ -27,6 +28,8 @@ pub(super) struct Settings {
     pub(super) statement_cache_capacity: usize,
     /// Connections go through PgBouncer in transaction mode: SQL text runs unnamed.
     pub(super) pgbouncer: bool,
+    /// Called for the password (and perhaps the user) of each connect.
+    pub(super) credentials: Option<CredentialsProvider>,
     /// The roots for `verify-ca` and `verify-full`; `None` is the Mozilla set.
     pub(super) roots: Option<Arc<RootCertStore>>,
     pub(super) custom_tls: Option<Arc<ClientConfig>>,
@@ -107,6 +110,7 @@ impl fmt::Debug for PostgresManager {
             .field("reset_timeout", &s.reset_timeout)
             .field("statement_cache_capacity", &s.statement_cache_capacity)
             .field("pgbouncer", &s.pgbouncer)
+            .field("credentials_provider", &s.credentials.is_some())
             .field(
                 "tls_roots",
                 &match (&s.custom_tls, &s.roots) {
@@ -165,6 +169,7 @@ impl PostgresManager {
             reset_timeout: DEFAULT_RESET_TIMEOUT,
             statement_cache_capacity: super::cache::DEFAULT_CAPACITY,
             pgbouncer: false,
+            credentials: None,
             roots: None,
             custom_tls: None,
             tls: Ok(None),
@@ -243,6 +248,38 @@ impl PostgresManager {
         self.edit(|s| {
             s.config.password(password);
         })
+    }
+
+    /// Calls `provider` for the password of every new connection (and the user, when it
+    /// names one), instead of a fixed password: an AWS IAM authentication token, a Vault
+    /// lease, a secret someone rotates. A new password then needs no new pool: connections
+    /// opened before keep working until they are replaced (at `recycle`, or at once with
+    /// [`Pool::invalidate`](crate::Pool::invalidate)), new ones log in with what the provider
+    /// gives now. It is called on the thread that opens the connection, within the connect
+    /// timeout, so a provider that fetches a token over the network should cache it for its
+    /// lifetime. An error fails that connect: the pool's [`Error::Connect`](crate::Error::Connect)
+    /// says the credentials provider failed, with the provider's error as the source. What
+    /// it returns is never shown (not by `Debug`, in errors or in log lines).
+    ///
+    /// ```
+    /// use std::sync::{Arc, RwLock};
+    /// use millpond::postgres::{Credentials, PostgresManager};
+    ///
+    /// // Written by whatever rotates the secret; read at every connect.
+    /// let current = Arc::new(RwLock::new(String::from("first-secret")));
+    /// let manager = PostgresManager::from_url("postgres://app@db.internal/app")
+    ///     .unwrap()
+    ///     .credentials_provider({
+    ///         let current = Arc::clone(&current);
+    ///         move || Ok(Credentials::password(current.read().unwrap().clone()))
+    ///     });
+    /// *current.write().unwrap() = String::from("second-secret");
+    /// ```
+    pub fn credentials_provider(
+        self,
+        provider: impl Fn() -> Result<Credentials, BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        self.edit(|s| s.credentials = Some(CredentialsProvider::new(provider)))
     }
 
     /// The database (default: the user's name, as the server decides).
@@ -411,7 +448,7 @@ impl PostgresManager {
 }
 
 /// `user@host:port,host2:port2/dbname`, from the driver configuration.
-fn target(config: &Config) -> String {
+pub(super) fn target(config: &Config) -> String {
     let user = config.get_user().unwrap_or("");
     let hosts = config.get_hosts();
     let addrs = config.get_hostaddrs();

@@ -1,12 +1,13 @@
 //! Opening a connection on a short-lived thread, so the connect timeout bounds the whole opening.
 
+use std::borrow::Cow;
 use std::sync::{Arc, mpsc};
 use std::thread;
 use std::time::Duration;
 
 use postgres::NoTls;
 
-use super::config::Settings;
+use super::config::{Settings, target};
 use super::conn::PgConnection;
 use super::error::PostgresError;
 
@@ -24,17 +25,31 @@ impl Settings {
     }
 
     /// Opens a connection in this thread, with no bound of its own beyond the driver's TCP
-    /// connect timeout.
+    /// connect timeout. With a credentials provider, it is asked first.
     fn open(&self) -> Result<PgConnection, PostgresError> {
         let tls = self
             .tls
             .as_ref()
             .map_err(|message| PostgresError::other(self.connecting(), message.clone()))?;
+        let config = match &self.credentials {
+            None => Cow::Borrowed(&self.config),
+            Some(provider) => {
+                let credentials = provider
+                    .fetch()
+                    .map_err(|failed| PostgresError::credentials(self.connecting(), failed))?;
+                let mut config = self.config.clone();
+                config.password(credentials.password.expose());
+                if let Some(user) = credentials.user() {
+                    config.user(user);
+                }
+                Cow::Owned(config)
+            }
+        };
         let client = match tls {
-            Some(tls) => self.config.connect(tls.clone()),
-            None => self.config.connect(NoTls),
+            Some(tls) => config.connect(tls.clone()),
+            None => config.connect(NoTls),
         }
-        .map_err(|err| PostgresError::driver(err).context(self.connecting()))?;
+        .map_err(|err| PostgresError::driver(err).context(format!("connecting to {}", target(&config))))?;
         let mut conn = if self.pgbouncer {
             PgConnection::behind_pgbouncer(client, self.statement_cache_capacity)
         } else {

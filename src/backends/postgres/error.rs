@@ -29,6 +29,7 @@ enum Kind {
     ConnectTimeout(Duration),
     ValidationTimeout(Duration),
     ResetTimeout(Duration),
+    Credentials(crate::backends::credentials::ProviderFailed),
     Other(String),
 }
 
@@ -43,6 +44,13 @@ impl PostgresError {
     pub(super) fn other(context: String, message: String) -> Self {
         PostgresError {
             kind: Kind::Other(message),
+            context: Some(context),
+        }
+    }
+
+    pub(super) fn credentials(context: String, failed: crate::backends::credentials::ProviderFailed) -> Self {
+        PostgresError {
+            kind: Kind::Credentials(failed),
             context: Some(context),
         }
     }
@@ -212,6 +220,7 @@ impl fmt::Display for PostgresError {
                 f,
                 "the server did not finish the reset within {limit:?} (reset_timeout); the connection is given up"
             ),
+            Kind::Credentials(failed) => failed.fmt(f),
             Kind::Other(message) => f.write_str(message),
         }
     }
@@ -221,6 +230,8 @@ impl StdError for PostgresError {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
         match &self.kind {
             Kind::Driver(err) => Some(err),
+            // The provider's own error: this one's message says the provider failed.
+            Kind::Credentials(failed) => failed.source(),
             _ => None,
         }
     }

@@ -100,6 +100,7 @@ pub use postgres::{
     RowIter, SimpleQueryMessage, Statement, ToStatement, Transaction, TransactionBuilder,
 };
 
+pub use crate::backends::credentials::Credentials;
 pub use config::PostgresManager;
 pub use conn::PgConnection;
 pub use error::PostgresError;
