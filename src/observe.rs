@@ -1,4 +1,26 @@
-//! What the pool shows of itself: its state, its cumulative stats, and its events.
+//! What the pool shows of itself: its state, its cumulative stats, and its events; and, behind
+//! features, the same figures for a dashboard and a trace.
+//!
+//! - [`Pool::state`](crate::Pool::state) and [`Pool::stats`](crate::Pool::stats): [`State`] and
+//!   [`Stats`], each printable on one line.
+//! - An event handler ([`HandleEvent`]) and `echo`, which logs every [`Event`] through `log`.
+//! - Feature `metrics`: the figures under OpenTelemetry's `db.client.connection.*` names through
+//!   the `metrics` facade, for any exporter; the names, units and labels are in [`metrics`].
+//! - Feature `tracing`: spans where a subscriber is installed, all with target
+//!   `millpond::pool` and the pool's name as the field `pool`:
+//!
+//!   | span | level | when | fields |
+//!   |---|---|---|---|
+//!   | `millpond.checkout` | info | a checkout that found no connection ready (it queued, or waited for one to be opened) | `wait_time` (seconds), `outcome` (`ok`, `none`, `timeout`, `closed`, `connect_error`, `error`), `error` |
+//!   | `millpond.connect` | info | opening a connection (in the caller's thread, or on a thread of its own beside a waiting checkout, inside that checkout's span) | `id`, `outcome` (`ok`, `error`), `error` |
+//!   | `millpond.pre_ping` | debug | the validation before a connection is handed out | `id`, `outcome`, `error` |
+//!   | `millpond.keepalive` | debug | the reaper's ping of an idle connection | `id`, `outcome`, `error` |
+//!   | `millpond.reset` | debug | a reset on return that makes a round trip | `id`, `action`, `outcome`, `error` |
+//!   | `millpond.close` | debug | closing a connection | `id`, `reason` |
+//!
+//!   A checkout served at once makes no span. An `error` is the error and its causes on one
+//!   line, as the pool logs them: the backends keep passwords out of their errors. Without a
+//!   subscriber a span costs a load of a cached flag.
 
 use std::error::Error as StdError;
 use std::fmt;
@@ -6,6 +28,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use crate::error::Rounded;
+
+mod meter;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+pub(crate) mod spans;
+
+pub(crate) use meter::{Lent, Meter};
 
 /// A snapshot of the pool's counts, taken under its lock so they add up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +69,9 @@ pub struct State {
 ///
 /// The histogram is not cumulative: each wait is counted once, in the first bucket whose bound
 /// holds it. [`Stats::wait_histogram_cumulative`] gives the running totals Prometheus's buckets
-/// hold (`le`: waits up to the bound).
+/// hold (`le`: waits up to the bound). The `metrics` feature exports the waits as a histogram
+/// of samples, which an exporter buckets itself, cumulatively in Prometheus's case; giving it
+/// these bounds makes its buckets these (`millpond::observe::metrics` shows how).
 pub const WAIT_BUCKETS: [Duration; 7] = [
     Duration::from_micros(10),
     Duration::from_micros(100),

@@ -7,6 +7,7 @@ mod clock;
 mod conn;
 mod core;
 mod guard;
+mod publish;
 mod reaper;
 mod slots;
 mod workers;
@@ -27,7 +28,8 @@ pub use self::guard::PooledConnection;
 use crate::error::Error;
 use crate::fork;
 use crate::manage::ManageConnection;
-use crate::observe::{BothHandlers, Counters, EchoEvents};
+use crate::observe::spans;
+use crate::observe::{BothHandlers, Counters, EchoEvents, Meter};
 use crate::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats};
 use crate::options::PoolOptions;
 
@@ -93,6 +95,8 @@ pub(crate) struct Shared<M: ManageConnection> {
     /// The invalidation generation: connections opened before the current one are replaced.
     pub(crate) generation: AtomicU64,
     pub(crate) events: Option<Arc<dyn HandleEvent>>,
+    /// The pool's metrics (feature `metrics`).
+    pub(crate) meter: Meter,
     /// Set by `close`, outside any core, so a pool closed before a fork stays closed in the
     /// child (whose fresh core knows nothing of the parent's).
     closed: AtomicBool,
@@ -125,15 +129,22 @@ impl<M: ManageConnection> Pool<M> {
                 user,
             ))),
         };
+        let meter = Meter::new(
+            &options.name,
+            options.metrics_interval,
+            options.metrics_every_checkout,
+        );
         let shared = Arc::new_cyclic(|myself: &Weak<Shared<M>>| {
             let core = Box::new(Core::new(&options, fork::generation(), myself.clone()));
             reaper::start(&core, &options, myself.clone());
+            publish::start(&core, &meter, myself.clone());
             Shared {
                 manager,
                 options,
                 core: AtomicPtr::new(Box::into_raw(core)),
                 generation: AtomicU64::new(0),
                 events,
+                meter,
                 closed: AtomicBool::new(false),
                 myself: myself.clone(),
             }
@@ -178,12 +189,7 @@ impl<M: ManageConnection> Pool<M> {
 
     /// The pool's cumulative counters.
     pub fn stats(&self) -> Stats {
-        let core = self.shared().core();
-        let mut stats = Stats::default();
-        core.counters.fill(&mut stats);
-        core.wait_stats().fill(&mut stats);
-        stats.checkouts = core.checkouts();
-        stats
+        self.shared().stats()
     }
 
     /// Marks every connection open now as stale: idle ones are closed at once (in the
@@ -300,6 +306,7 @@ impl<M: ManageConnection> Shared<M> {
             debug_assert!(doomed.is_empty(), "a fresh core has no connection");
         } else {
             reaper::start(&fresh, &self.options, self.myself.clone());
+            publish::start(&fresh, &self.meter, self.myself.clone());
         }
         let fresh = Box::into_raw(fresh);
         let current = match self
@@ -334,7 +341,32 @@ impl<M: ManageConnection> Shared<M> {
         }
     }
 
+    /// This process's cumulative counters.
+    pub(crate) fn stats(&self) -> Stats {
+        let core = self.core();
+        let mut stats = Stats::default();
+        core.counters.fill(&mut stats);
+        core.wait_stats().fill(&mut stats);
+        stats.checkouts = core.checkouts();
+        stats
+    }
+
+    #[inline]
     fn checkout(&self, timeout: Duration, wait: bool) -> Result<Option<PooledConnection<M>>, Error> {
+        // A checkout that leaves the fast path is traced from there to its end.
+        let mut span = spans::Checkout::default();
+        let result = self.take(timeout, wait, &mut span);
+        span.end(&result);
+        result
+    }
+
+    #[inline]
+    fn take(
+        &self,
+        timeout: Duration,
+        wait: bool,
+        span: &mut spans::Checkout,
+    ) -> Result<Option<PooledConnection<M>>, Error> {
         let core = self.core();
         // The coarse clock serves the checks and marks when the call began; the precise one is
         // read only once a bounded step (a wait, a connect, a pre-ping) needs the deadline,
@@ -353,6 +385,7 @@ impl<M: ManageConnection> Shared<M> {
             let (acquired, waited) = match next.take() {
                 Some(next) => next,
                 None => {
+                    span.begin(&self.options.name);
                     let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
                     match core.acquire(&self.options, bound.start, bound.end, &mut place, wait)? {
                         Some(acquired) => acquired,
@@ -463,6 +496,7 @@ impl<M: ManageConnection> Shared<M> {
                     }
                 }
             };
+            span.served(waited);
             return Ok(Some(self.lend(core, index, now, waited)));
         }
     }
@@ -528,7 +562,10 @@ impl<M: ManageConnection> Shared<M> {
                 return Err(Check::OutOfTime(bound));
             }
             let budget = self.options.validation_timeout.min(remaining);
-            if let Err(err) = self.ping(core, conn, budget) {
+            let span = spans::Ping::pre_ping(&self.options.name, conn.id);
+            let pinged = self.ping(core, conn, budget);
+            span.end(pinged.as_ref().map(drop));
+            if let Err(err) = pinged {
                 log::warn!(target: "millpond::pool", "[{}] connection {} failed its pre-ping and is replaced: {}", self.options.name, conn.id, crate::error::Chain(&err));
                 return Err(Check::Failed(CloseReason::PingFailed));
             }
@@ -650,9 +687,10 @@ impl<M: ManageConnection> Shared<M> {
         ticket: u64,
     ) {
         let shared = self.myself.upgrade().expect("a checkout holds the pool");
+        let parent = spans::Parent::current();
         let spawned = std::thread::Builder::new()
             .name(workers::thread_name(&self.options.name, "connect"))
-            .spawn(move || shared.finish_background_connect(index, cap_permit, ticket));
+            .spawn(move || parent.in_scope(|| shared.finish_background_connect(index, cap_permit, ticket)));
         if let Err(err) = spawned {
             // The cap's permit went with the closure. The waiter gets the error as if the
             // connect had failed.
@@ -737,11 +775,14 @@ impl<M: ManageConnection> Shared<M> {
         let started = Instant::now();
         // Read before connecting: a connect that began before an invalidation is suspect too.
         let generation = self.generation.load(Ordering::Relaxed);
+        let span = spans::Connect::begin(&self.options.name);
         match self.manager.connect() {
             Ok(raw) => {
                 let duration = started.elapsed();
                 Counters::bump(&core.counters.connects);
                 let id = core.next_id.fetch_add(1, Ordering::Relaxed);
+                span.end::<M::Error>(Ok(id));
+                self.meter.connected(duration);
                 let conn = Conn::new(
                     raw,
                     id,
@@ -759,7 +800,10 @@ impl<M: ManageConnection> Shared<M> {
                 self.emit(&Event::Connect { id, duration });
                 Ok(())
             }
-            Err(err) => Err(err),
+            Err(err) => {
+                span.end(Err(&err));
+                Err(err)
+            }
         }
     }
 
@@ -779,6 +823,7 @@ impl<M: ManageConnection> Shared<M> {
                 },
             );
         }
+        self.meter.checked_out(waited, &mut conn.lent);
         if self.events.is_some() {
             self.emit(&Event::Checkout { id: conn.id, waited });
         }
@@ -819,7 +864,9 @@ impl<M: ManageConnection> Shared<M> {
         let conn = unsafe { core.slots.get(index).conn() }.take();
         if let Some(conn) = conn {
             let id = conn.id;
+            let span = spans::Close::begin(&self.options.name, id, reason);
             drop(conn);
+            drop(span);
             core.counters.closed(reason);
             self.emit(&Event::Close { id, reason });
         }
