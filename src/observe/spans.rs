@@ -51,17 +51,20 @@ impl Entered {
 }
 
 /// The span of a checkout that found no connection ready: begun when the checkout leaves the
-/// fast path, ended with the checkout.
+/// fast path, ended with the checkout. One pointer, null on the fast path: the checkout carries
+/// it from its start, so it must cost nothing there.
 #[derive(Debug, Default)]
-pub(crate) struct Checkout(Entered);
+pub(crate) struct Checkout(#[cfg(feature = "tracing")] Option<Box<Entered>>);
 
 impl Checkout {
-    /// The checkout goes to the queue (or to open a connection): the span begins, once.
+    /// The checkout goes to the queue (or to open a connection): the span begins, once. Out of
+    /// line, so that the checkout's fast path carries none of it.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    #[cfg_attr(feature = "tracing", cold, inline(never))]
     pub(crate) fn begin(&mut self, pool: &str) {
         #[cfg(feature = "tracing")]
-        if self.0.span.is_none() {
-            self.0 = Entered::of(tracing::info_span!(
+        if self.0.is_none() {
+            let span = Entered::of(tracing::info_span!(
                 target: TARGET,
                 "millpond.checkout",
                 pool,
@@ -69,23 +72,44 @@ impl Checkout {
                 outcome = tracing::field::Empty,
                 error = tracing::field::Empty,
             ));
+            self.0 = span.span.is_some().then(|| Box::new(span));
         }
     }
 
     /// The checkout is served after `waited`.
+    #[inline]
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
     pub(crate) fn served(&self, waited: Duration) {
         #[cfg(feature = "tracing")]
-        self.0.record("wait_time", waited.as_secs_f64());
+        if let Some(span) = &self.0 {
+            Checkout::record_wait(span, waited);
+        }
     }
 
-    /// The checkout ends with `result` (a connection, none for `try_get`, or an error).
+    #[cfg(feature = "tracing")]
+    #[cold]
+    #[inline(never)]
+    fn record_wait(span: &Entered, waited: Duration) {
+        span.record("wait_time", waited.as_secs_f64());
+    }
+
+    /// Whether the span began (the checkout left the fast path, and a subscriber wants it).
     #[inline]
-    #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
-    pub(crate) fn end<T>(self, result: &Result<Option<T>, Error>) {
+    pub(crate) fn begun(&self) -> bool {
         #[cfg(feature = "tracing")]
-        if self.0.span.is_some() {
-            let outcome = match result {
+        return self.0.is_some();
+        #[cfg(not(feature = "tracing"))]
+        false
+    }
+
+    /// The checkout ends with `result` (a connection, none for `try_get`, or an error), which
+    /// is handed back. Called only when [`Checkout::begun`]: the fast path neither calls it nor
+    /// lends it the result.
+    #[cfg_attr(feature = "tracing", cold, inline(never))]
+    pub(crate) fn end<T>(self, result: Result<Option<T>, Error>) -> Result<Option<T>, Error> {
+        #[cfg(feature = "tracing")]
+        if let Some(span) = self.0 {
+            let outcome = match &result {
                 Ok(Some(_)) => "ok",
                 Ok(None) => "none",
                 Err(Error::Timeout(_)) => "timeout",
@@ -93,11 +117,12 @@ impl Checkout {
                 Err(Error::Connect(_)) => "connect_error",
                 Err(_) => "error",
             };
-            self.0.record("outcome", outcome);
-            if let Err(err) = result {
-                self.0.record("error", tracing::field::display(Chain(err)));
+            span.record("outcome", outcome);
+            if let Err(err) = &result {
+                span.record("error", tracing::field::display(Chain(err)));
             }
         }
+        result
     }
 }
 
@@ -108,6 +133,7 @@ pub(crate) struct Connect(Entered);
 impl Connect {
     /// A connect for the pool `pool` begins.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    #[cfg_attr(feature = "tracing", cold, inline(never))]
     pub(crate) fn begin(pool: &str) -> Connect {
         #[cfg(feature = "tracing")]
         return Connect(Entered::of(tracing::info_span!(
@@ -124,6 +150,7 @@ impl Connect {
 
     /// The connect ends: connection `id` is open, or the backend's error.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    #[cfg_attr(feature = "tracing", cold, inline(never))]
     pub(crate) fn end<E: StdError>(self, result: Result<u64, &E>) {
         #[cfg(feature = "tracing")]
         {
@@ -151,6 +178,7 @@ impl Ping {
     }
 
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    #[cfg_attr(feature = "tracing", cold, inline(never))]
     fn begin(pool: &str, id: u64, pre_ping: bool) -> Ping {
         #[cfg(feature = "tracing")]
         {
@@ -168,6 +196,7 @@ impl Ping {
 
     /// The validation ends.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    #[cfg_attr(feature = "tracing", cold, inline(never))]
     pub(crate) fn end<E: StdError>(self, result: Result<(), &E>) {
         #[cfg(feature = "tracing")]
         self.0.outcome(result);
@@ -181,6 +210,7 @@ pub(crate) struct Reset(Entered);
 impl Reset {
     /// The reset of connection `id` begins; `action` says what it does.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    #[cfg_attr(feature = "tracing", cold, inline(never))]
     pub(crate) fn begin(pool: &str, id: u64, action: &dyn std::fmt::Debug) -> Reset {
         #[cfg(feature = "tracing")]
         return Reset(Entered::of(tracing::debug_span!(
@@ -198,6 +228,7 @@ impl Reset {
 
     /// The reset ends.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    #[cfg_attr(feature = "tracing", cold, inline(never))]
     pub(crate) fn end<E: StdError>(self, result: Result<(), &E>) {
         #[cfg(feature = "tracing")]
         self.0.outcome(result);
@@ -212,6 +243,7 @@ pub(crate) struct Close(#[allow(dead_code, reason = "held for its Drop, which en
 impl Close {
     /// The close of connection `id` begins, for `reason`.
     #[cfg_attr(not(feature = "tracing"), allow(unused_variables))]
+    #[cfg_attr(feature = "tracing", cold, inline(never))]
     pub(crate) fn begin(pool: &str, id: u64, reason: CloseReason) -> Close {
         #[cfg(feature = "tracing")]
         return Close(Entered::of(tracing::debug_span!(

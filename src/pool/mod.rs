@@ -356,11 +356,14 @@ impl<M: ManageConnection> Shared<M> {
         // A checkout that leaves the fast path is traced from there to its end.
         let mut span = spans::Checkout::default();
         let result = self.take(timeout, wait, &mut span);
-        span.end(&result);
+        if span.begun() {
+            return span.end(result);
+        }
         result
     }
 
-    #[inline]
+    // Always inlined into `checkout`: the result is built where the caller wants it.
+    #[inline(always)]
     fn take(
         &self,
         timeout: Duration,
