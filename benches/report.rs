@@ -206,6 +206,74 @@ fn cycle(r: &Results, md: &mut String) {
     writeln!(md, "\nGoals: at least HikariCP's throughput at every grid point: {}; at least 5× r2d2 (no checkout test) at 32 threads: {}.\n", mark(beat_hikari), mark(five_r2d2)).unwrap();
 }
 
+/// The cost of the `metrics` and `tracing` features in the connection cycle (peers of
+/// `cycle.rs` built with them, under load `cycle-features`).
+fn cycle_features(r: &Results, md: &mut String) {
+    let peers = r.peers("cycle-features");
+    if peers.is_empty() {
+        return;
+    }
+    writeln!(
+        md,
+        "## Cost of the metrics and tracing features
+"
+    )
+    .unwrap();
+    writeln!(
+        md,
+        "The connection cycle again, in the same alternation, built with `--features metrics,tracing`. \
+         Each column is millpond's throughput against `metrics-off` (the features compiled in, the \
+         pool's metrics turned off with `metrics_interval(None)`): `metrics-no-recorder` is the \
+         defaults with no recorder installed, `metrics-recorder` the defaults with \
+         `metrics-exporter-prometheus`'s recorder, `metrics-every-checkout` that recorder with \
+         `metrics_every_checkout(true)` (a sample per checkout into two histograms), \
+         `tracing-subscriber` the defaults under a subscriber that takes every span.\n"
+    )
+    .unwrap();
+    let others: Vec<&String> = peers.iter().filter(|p| *p != "metrics-off").collect();
+    let names: Vec<&str> = others.iter().map(|p| p.as_str()).collect();
+    writeln!(md, "| pool | threads | metrics-off | {} |", names.join(" | ")).unwrap();
+    writeln!(md, "|---:|---:|---:|{}", "---:|".repeat(others.len())).unwrap();
+    let mut points: Vec<(String, String)> = r
+        .values
+        .keys()
+        .filter(|k| k.0 == "cycle-features")
+        .map(|k| (k.3.clone(), k.2.clone()))
+        .collect();
+    points.sort_by_key(|(pool, threads)| {
+        (
+            pool.parse::<usize>().unwrap_or(0),
+            threads.parse::<usize>().unwrap_or(0),
+        )
+    });
+    points.dedup();
+    let mut worst_recorder = None::<f64>;
+    for (pool, threads) in &points {
+        let get = |peer: &str, metric: &str| r.get("cycle-features", peer, threads, pool, metric);
+        let cells: Vec<String> = others.iter().map(|p| x(get(p, "ratio_vs_metrics-off"))).collect();
+        for peer in ["metrics-no-recorder", "metrics-recorder"] {
+            if let Some(v) = get(peer, "ratio_vs_metrics-off") {
+                worst_recorder = Some(worst_recorder.map_or(v, |w| w.min(v)));
+            }
+        }
+        writeln!(
+            md,
+            "| {pool} | {threads} | {} | {} |",
+            mops(get("metrics-off", "ops_per_s")),
+            cells.join(" | ")
+        )
+        .unwrap();
+    }
+    writeln!(
+        md,
+        "\nGoal: with the defaults, at least 0.9× with or without a recorder at every grid point: {} (lowest {}). \
+         `metrics_every_checkout` is off by default for the reason its column shows.\n",
+        mark(worst_recorder.map(|w| w >= 0.9)),
+        x(worst_recorder)
+    )
+    .unwrap();
+}
+
 fn servers(r: &Results, md: &mut String) {
     for (load, title) in [("postgres", "PostgreSQL"), ("mariadb", "MariaDB")] {
         let peers = r.peers(load);
@@ -648,6 +716,7 @@ fn main() {
     .unwrap();
     writeln!(md, "![benchmarks](benchmarks.svg)\n").unwrap();
     cycle(&results, &mut md);
+    cycle_features(&results, &mut md);
     servers(&results, &mut md);
     parameterised(&results, &mut md);
     spike(&results, &mut md);

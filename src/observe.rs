@@ -1,9 +1,41 @@
-//! What the pool shows of itself: its state, its cumulative stats, and its events.
+//! What the pool shows of itself: its state, its cumulative stats, and its events; and, behind
+//! features, the same figures for a dashboard and a trace.
+//!
+//! - [`Pool::state`](crate::Pool::state) and [`Pool::stats`](crate::Pool::stats): [`State`] and
+//!   [`Stats`], each printable on one line.
+//! - An event handler ([`HandleEvent`]) and `echo`, which logs every [`Event`] through `log`.
+//! - Feature `metrics`: the figures under OpenTelemetry's `db.client.connection.*` names through
+//!   the `metrics` facade, for any exporter; the names, units and labels are in [`metrics`].
+//! - Feature `tracing`: spans where a subscriber is installed, all with target
+//!   `millpond::pool` and the pool's name as the field `pool`:
+//!
+//!   | span | level | when | fields |
+//!   |---|---|---|---|
+//!   | `millpond.checkout` | info | a checkout that found no connection ready (it queued, or waited for one to be opened) | `wait_time` (seconds), `outcome` (`ok`, `none`, `timeout`, `closed`, `connect_error`, `error`), `error` |
+//!   | `millpond.connect` | info | opening a connection (in the caller's thread, or on a thread of its own beside a waiting checkout, inside that checkout's span) | `id`, `outcome` (`ok`, `error`), `error` |
+//!   | `millpond.pre_ping` | debug | the validation before a connection is handed out | `id`, `outcome`, `error` |
+//!   | `millpond.keepalive` | debug | the reaper's ping of an idle connection | `id`, `outcome`, `error` |
+//!   | `millpond.reset` | debug | a reset on return that makes a round trip | `id`, `action`, `outcome`, `error` |
+//!   | `millpond.close` | debug | closing a connection | `id`, `reason` |
+//!
+//!   A checkout served at once makes no span. An `error` is the error and its causes on one
+//!   line, as the pool logs them: the backends keep passwords out of their errors. Without a
+//!   subscriber a span costs a load of a cached flag.
 
 use std::error::Error as StdError;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+use crate::error::Rounded;
+
+mod meter;
+#[cfg(feature = "metrics")]
+#[cfg_attr(docsrs, doc(cfg(feature = "metrics")))]
+pub mod metrics;
+pub(crate) mod spans;
+
+pub(crate) use meter::{Lent, Meter};
 
 /// A snapshot of the pool's counts, taken under its lock so they add up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,7 +66,14 @@ pub struct State {
     pub suspended: bool,
 }
 
-/// Upper bounds of the wait-time histogram's buckets; the last bucket has no bound.
+/// Upper bounds (inclusive) of the buckets of [`Stats::wait_histogram`]; the last bucket has no
+/// bound.
+///
+/// The histogram is not cumulative: each wait is counted once, in the first bucket whose bound
+/// holds it. [`Stats::wait_histogram_cumulative`] gives the running totals Prometheus's buckets
+/// hold (`le`: waits up to the bound). The `metrics` feature exports the waits as a histogram
+/// of samples, which an exporter buckets itself, cumulatively in Prometheus's case; giving it
+/// these bounds makes its buckets these (`millpond::observe::metrics` shows how).
 pub const WAIT_BUCKETS: [Duration; 7] = [
     Duration::from_micros(10),
     Duration::from_micros(100),
@@ -64,8 +103,9 @@ pub struct Stats {
     pub wait_time_total: Duration,
     /// The longest a successful checkout waited.
     pub wait_time_max: Duration,
-    /// Waits by duration: bucket `i` counts waits up to [`WAIT_BUCKETS`]`[i]`, the last one
-    /// the rest.
+    /// Waits by duration, each counted once: bucket `i` counts the waits longer than
+    /// [`WAIT_BUCKETS`]`[i - 1]` and up to [`WAIT_BUCKETS`]`[i]`, the last one the rest. Not
+    /// cumulative; [`Stats::wait_histogram_cumulative`] is.
     pub wait_histogram: [u64; WAIT_BUCKETS.len() + 1],
     /// Checkouts that timed out.
     pub timeouts: u64,
@@ -337,6 +377,72 @@ impl WaitStats {
     }
 }
 
+impl Stats {
+    /// [`Stats::wait_histogram`] as running totals, Prometheus-style: entry `i` counts the waits
+    /// up to [`WAIT_BUCKETS`]`[i]` (its `le` bucket), the last one every wait (`le="+Inf"`, equal
+    /// to [`Stats::waits`]).
+    ///
+    /// ```
+    /// let mut stats = millpond::observe::Stats::default();
+    /// stats.wait_histogram[0] = 3; // three waits of 10 µs or less
+    /// stats.wait_histogram[2] = 1; // one of 100 µs to 1 ms
+    /// assert_eq!(stats.wait_histogram_cumulative(), [3, 3, 4, 4, 4, 4, 4, 4]);
+    /// ```
+    pub fn wait_histogram_cumulative(&self) -> [u64; WAIT_BUCKETS.len() + 1] {
+        let mut running = 0;
+        self.wait_histogram.map(|count| {
+            running += count;
+            running
+        })
+    }
+
+    /// The mean wait of the checkouts that waited ([`Stats::waits`]); zero when none did.
+    pub fn mean_wait(&self) -> Duration {
+        match u32::try_from(self.waits) {
+            Ok(0) => Duration::ZERO,
+            Ok(waits) => self.wait_time_total / waits,
+            Err(_) => Duration::from_secs_f64(self.wait_time_total.as_secs_f64() / self.waits as f64),
+        }
+    }
+}
+
+/// One line a person reads: what was done, what waited and how long, what failed and why
+/// connections were closed. Durations are rounded (`850 µs`, `12 ms`, `2.0 s`).
+///
+/// ```text
+/// checkouts 5000, waits 312 (mean 1 ms, max 8 ms), timeouts 0; connects 12 (errors 0); pings 3 (failed 0), resets 1 (failed 0); closed: recycled 0, invalidated 0, broken 0, overflow 4, idle 0, pool closed 0; leaks 0; cap waits 0 (total 0 µs)
+/// ```
+impl fmt::Display for Stats {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "checkouts {}, waits {} (mean {}, max {}), timeouts {}; connects {} (errors {}); \
+             pings {} (failed {}), resets {} (failed {}); closed: recycled {}, invalidated {}, \
+             broken {}, overflow {}, idle {}, pool closed {}; leaks {}; cap waits {} (total {})",
+            self.checkouts,
+            self.waits,
+            Rounded(self.mean_wait()),
+            Rounded(self.wait_time_max),
+            self.timeouts,
+            self.connects,
+            self.connect_errors,
+            self.pings,
+            self.ping_failures,
+            self.resets,
+            self.reset_failures,
+            self.recycled,
+            self.invalidated,
+            self.broken,
+            self.overflow_closes,
+            self.idle_closes,
+            self.pool_closes,
+            self.leaks,
+            self.cap_waits,
+            Rounded(self.cap_wait_time_total),
+        )
+    }
+}
+
 impl fmt::Display for State {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -348,5 +454,49 @@ impl fmt::Display for State {
             f.write_str(", suspended")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stats_read_as_one_line_with_rounded_durations_and_the_mean_wait() {
+        let mut stats = Stats {
+            checkouts: 5000,
+            waits: 4,
+            wait_time_total: Duration::from_millis(6),
+            wait_time_max: Duration::from_micros(2500),
+            connects: 12,
+            ..Stats::default()
+        };
+        stats.overflow_closes = 4;
+        let line = stats.to_string();
+        assert!(!line.contains('\n'), "{line}");
+        for part in [
+            "checkouts 5000",
+            "waits 4 (mean 2 ms, max 3 ms)",
+            "connects 12 (errors 0)",
+            "overflow 4",
+            "cap waits 0 (total 0 µs)",
+        ] {
+            assert!(line.contains(part), "{part:?} not in {line}");
+        }
+        assert_eq!(Stats::default().mean_wait(), Duration::ZERO);
+    }
+
+    #[test]
+    fn the_cumulative_histogram_ends_at_every_wait() {
+        let mut waits = WaitStats::default();
+        for micros in [5, 10, 11, 500, 20_000, 20_000_000] {
+            waits.record_wait(Duration::from_micros(micros));
+        }
+        let mut stats = Stats::default();
+        waits.fill(&mut stats);
+        // Bounds are inclusive: 10 µs is in the first bucket.
+        assert_eq!(stats.wait_histogram, [2, 1, 1, 0, 1, 0, 0, 1]);
+        assert_eq!(stats.wait_histogram_cumulative(), [2, 3, 4, 4, 5, 5, 5, 6]);
+        assert_eq!(stats.wait_histogram_cumulative()[WAIT_BUCKETS.len()], stats.waits);
     }
 }

@@ -60,7 +60,7 @@ struct DurationOption {
     zero_refused: bool,
 }
 
-const OPTIONS: [DurationOption; 9] = [
+const OPTIONS: [DurationOption; 10] = [
     DurationOption {
         name: "fairness_window",
         key: "FAIRNESS_WINDOW",
@@ -113,6 +113,12 @@ const OPTIONS: [DurationOption; 9] = [
         name: "keepalive",
         key: "KEEPALIVE",
         set: |b, d| b.keepalive(d),
+        zero_refused: true,
+    },
+    DurationOption {
+        name: "metrics_interval",
+        key: "METRICS_INTERVAL",
+        set: |b, d| b.metrics_interval(d),
         zero_refused: true,
     },
 ];

@@ -170,6 +170,8 @@ mod tests {
             ("KEEPALIVE", 120.into()),
             ("ECHO", true.into()),
             ("NAME", "web".into()),
+            ("METRICS_INTERVAL", 0.25.into()),
+            ("METRICS_EVERY_CHECKOUT", true.into()),
             ("MAX_TOTAL_CONNECTIONS", 10.into()),
             ("CAP_FILE", "/tmp/cap".into()),
         ];
@@ -197,6 +199,8 @@ mod tests {
         assert_eq!(o.reaper_rate, Duration::from_secs(5));
         assert_eq!(o.keepalive, Some(Duration::from_secs(120)));
         assert_eq!(o.name, "web");
+        assert_eq!(o.metrics_interval, Some(Duration::from_millis(250)));
+        assert!(o.metrics_every_checkout);
         assert_eq!(o.max_total_connections, Some(10));
         assert_eq!(o.cap_file, Some(PathBuf::from("/tmp/cap")));
         o.validate().unwrap();

@@ -10,7 +10,7 @@ use super::core::Core;
 use super::hooks::Verdict;
 use super::{CloseIn, Shared};
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
-use crate::observe::{CloseReason, Counters, Event, InvalidateReason};
+use crate::observe::{CloseReason, Counters, Event, InvalidateReason, spans};
 use crate::options::ResetOnReturn;
 
 impl<M: ManageConnection> Shared<M> {
@@ -20,6 +20,7 @@ impl<M: ManageConnection> Shared<M> {
         // SAFETY: the guard that owned the slot is being dropped and hands it over here.
         #[allow(unsafe_code)]
         let conn = unsafe { self.conn_in(core, index) };
+        self.meter.checked_in(&mut conn.lent);
         let mut reason = self.verdict(conn, invalidated);
         let now = clock::now();
         if reason.is_none() {
@@ -119,7 +120,9 @@ impl<M: ManageConnection> Shared<M> {
         };
         let core = self.core();
         Counters::bump(&core.counters.resets);
+        let span = spans::Reset::begin(&self.options.name, conn.id, &action);
         let result = self.manager.reset(&mut conn.raw, action);
+        span.end(result.as_ref().map(drop));
         self.emit(&Event::Reset {
             id: conn.id,
             ok: result.is_ok(),

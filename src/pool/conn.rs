@@ -7,6 +7,7 @@ use super::cap::CapPermit;
 use super::clock::{Nanos, nanos};
 
 use crate::manage::ManageConnection;
+use crate::observe::Lent;
 
 /// A connection and what the pool knows about it.
 pub(crate) struct Conn<M: ManageConnection> {
@@ -31,6 +32,8 @@ pub(crate) struct Conn<M: ManageConnection> {
     /// Its slot of the cross-process cap, given back when the connection is dropped.
     #[allow(dead_code, reason = "held for its Drop, which gives the slot back")]
     pub(crate) cap_permit: Option<CapPermit>,
+    /// When it was checked out, for the use-time metric (only with `metrics_every_checkout`).
+    pub(crate) lent: Lent,
 }
 
 impl<M: ManageConnection> Conn<M> {
@@ -56,6 +59,7 @@ impl<M: ManageConnection> Conn<M> {
             last_used: opened,
             alive_at: opened,
             cap_permit,
+            lent: Lent::default(),
         }
     }
 

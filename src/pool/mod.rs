@@ -8,6 +8,7 @@ mod conn;
 mod core;
 mod guard;
 mod hooks;
+mod publish;
 mod reaper;
 mod slots;
 mod workers;
@@ -30,7 +31,8 @@ use self::hooks::{BeforeCheckout, HookError, Hooks, Verdict};
 use crate::error::{ConfigError, Error};
 use crate::fork;
 use crate::manage::{ErrorClass, ManageConnection};
-use crate::observe::{BothHandlers, Counters, EchoEvents};
+use crate::observe::spans;
+use crate::observe::{BothHandlers, Counters, EchoEvents, Meter};
 use crate::observe::{CloseReason, Event, HandleEvent, InvalidateReason, State, Stats};
 use crate::options::PoolOptions;
 
@@ -102,6 +104,8 @@ pub(crate) struct Shared<M: ManageConnection> {
     /// `before_checkout` or `after_checkin` hook. Without, the hot path passes them all by
     /// with one test.
     pub(crate) watched: bool,
+    /// The pool's metrics (feature `metrics`).
+    pub(crate) meter: Meter,
     /// Set by `close`, outside any core, so a pool closed before a fork stays closed in the
     /// child (whose fresh core knows nothing of the parent's).
     closed: AtomicBool,
@@ -140,7 +144,13 @@ impl<M: ManageConnection> Pool<M> {
         let watched = options.leak_threshold.is_some()
             || events.is_some()
             || hooks.before_checkout.is_some()
-            || hooks.after_checkin.is_some();
+            || hooks.after_checkin.is_some()
+            || options.metrics_every_checkout;
+        let meter = Meter::new(
+            &options.name,
+            options.metrics_interval,
+            options.metrics_every_checkout,
+        );
         let shared = Arc::new_cyclic(|myself: &Weak<Shared<M>>| {
             let sizes = Sizes::of(&options);
             let core = Box::new(Core::new(
@@ -151,6 +161,7 @@ impl<M: ManageConnection> Pool<M> {
                 myself.clone(),
             ));
             reaper::start(&core, &options, myself.clone());
+            publish::start(&core, &meter, myself.clone());
             Shared {
                 manager,
                 options,
@@ -159,6 +170,7 @@ impl<M: ManageConnection> Pool<M> {
                 events,
                 hooks,
                 watched,
+                meter,
                 closed: AtomicBool::new(false),
                 control: Mutex::new(Control {
                     sizes,
@@ -207,12 +219,7 @@ impl<M: ManageConnection> Pool<M> {
 
     /// The pool's cumulative counters.
     pub fn stats(&self) -> Stats {
-        let core = self.shared().core();
-        let mut stats = Stats::default();
-        core.counters.fill(&mut stats);
-        core.wait_stats().fill(&mut stats);
-        stats.checkouts = core.checkouts();
-        stats
+        self.shared().stats()
     }
 
     /// Marks every connection open now as stale: idle ones are closed at once (in the
@@ -424,6 +431,7 @@ impl<M: ManageConnection> Shared<M> {
             debug_assert!(doomed.is_empty(), "a fresh core has no connection");
         } else {
             reaper::start(&fresh, &self.options, self.myself.clone());
+            publish::start(&fresh, &self.meter, self.myself.clone());
         }
         let fresh = Box::into_raw(fresh);
         let current = match self
@@ -458,7 +466,35 @@ impl<M: ManageConnection> Shared<M> {
         }
     }
 
+    /// This process's cumulative counters.
+    pub(crate) fn stats(&self) -> Stats {
+        let core = self.core();
+        let mut stats = Stats::default();
+        core.counters.fill(&mut stats);
+        core.wait_stats().fill(&mut stats);
+        stats.checkouts = core.checkouts();
+        stats
+    }
+
+    #[inline]
     fn checkout(&self, timeout: Duration, wait: bool) -> Result<Option<PooledConnection<M>>, Error> {
+        // A checkout that leaves the fast path is traced from there to its end.
+        let mut span = spans::Checkout::default();
+        let result = self.take(timeout, wait, &mut span);
+        if span.begun() {
+            return span.end(result);
+        }
+        result
+    }
+
+    // Always inlined into `checkout`: the result is built where the caller wants it.
+    #[inline(always)]
+    fn take(
+        &self,
+        timeout: Duration,
+        wait: bool,
+        span: &mut spans::Checkout,
+    ) -> Result<Option<PooledConnection<M>>, Error> {
         let core = self.core();
         // The coarse clock serves the checks and marks when the call began; the precise one is
         // read only once a bounded step (a wait, a connect, a pre-ping) needs the deadline,
@@ -477,6 +513,7 @@ impl<M: ManageConnection> Shared<M> {
             let (acquired, waited) = match next.take() {
                 Some(next) => next,
                 None => {
+                    span.begin(&self.options.name);
                     let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
                     match core.acquire(&self.options, bound.start, bound.end, &mut place, wait)? {
                         Some(acquired) => acquired,
@@ -578,6 +615,7 @@ impl<M: ManageConnection> Shared<M> {
                     }
                 }
             };
+            span.served(waited);
             if self.watched {
                 if let Some(hook) = &self.hooks.before_checkout {
                     let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
@@ -592,7 +630,7 @@ impl<M: ManageConnection> Shared<M> {
                 }
                 return Ok(Some(self.lend_watched(core, index, now, waited)));
             }
-            return Ok(Some(self.lend(core, index)));
+            return Ok(Some(self.lend(core, index, waited)));
         }
     }
 
@@ -768,7 +806,10 @@ impl<M: ManageConnection> Shared<M> {
                 return Err(Check::OutOfTime(bound));
             }
             let budget = self.options.validation_timeout.min(remaining);
-            if let Err(err) = self.ping(core, conn, budget) {
+            let span = spans::Ping::pre_ping(&self.options.name, conn.id);
+            let pinged = self.ping(core, conn, budget);
+            span.end(pinged.as_ref().map(drop));
+            if let Err(err) = pinged {
                 log::warn!(target: "millpond::pool", "[{}] connection {} failed its pre-ping and is replaced: {}", self.options.name, conn.id, crate::error::Chain(&err));
                 return Err(Check::Failed(CloseReason::PingFailed));
             }
@@ -897,9 +938,10 @@ impl<M: ManageConnection> Shared<M> {
         ticket: u64,
     ) {
         let shared = self.myself.upgrade().expect("a checkout holds the pool");
+        let parent = spans::Parent::current();
         let spawned = std::thread::Builder::new()
             .name(workers::thread_name(&self.options.name, "connect"))
-            .spawn(move || shared.finish_background_connect(index, cap_permit, ticket));
+            .spawn(move || parent.in_scope(|| shared.finish_background_connect(index, cap_permit, ticket)));
         if let Err(err) = spawned {
             // The cap's permit went with the closure. The waiter gets the error as if the
             // connect had failed.
@@ -985,6 +1027,7 @@ impl<M: ManageConnection> Shared<M> {
         let started = Instant::now();
         // Read before connecting: a connect that began before an invalidation is suspect too.
         let generation = self.generation.load(Ordering::Relaxed);
+        let span = spans::Connect::begin(&self.options.name);
         match self.manager.connect() {
             Ok(mut raw) => {
                 if let Some((hook, after_connect)) = &self.hooks.after_connect
@@ -992,11 +1035,15 @@ impl<M: ManageConnection> Shared<M> {
                 {
                     // The connection is closed here, before its slot is given up.
                     drop(raw);
-                    return Err(Box::new(HookError { hook, source }));
+                    let err = HookError { hook, source };
+                    span.end(Err(&err));
+                    return Err(Box::new(err));
                 }
                 let duration = started.elapsed();
                 Counters::bump(&core.counters.connects);
                 let id = core.next_id.fetch_add(1, Ordering::Relaxed);
+                span.end::<M::Error>(Ok(id));
+                self.meter.connected(duration);
                 let conn = Conn::new(
                     raw,
                     id,
@@ -1016,6 +1063,7 @@ impl<M: ManageConnection> Shared<M> {
                 Ok(())
             }
             Err(err) => {
+                span.end(Err(&err));
                 // Only the classifier speaks here: by the backend's rules alone, a failed
                 // connect invalidates nothing.
                 if self.classify(&err) == ErrorClass::LostServer {
@@ -1028,11 +1076,13 @@ impl<M: ManageConnection> Shared<M> {
 
     /// Lends the connection in slot `index`, which the checkout owns, to a guard.
     #[inline]
-    fn lend(&self, core: &Core<M>, index: usize) -> PooledConnection<M> {
+    fn lend(&self, core: &Core<M>, index: usize, waited: Duration) -> PooledConnection<M> {
         core.slots.get(index).count_checkout();
         // SAFETY: the checkout owns the slot, and lends it to the guard made below.
         #[allow(unsafe_code)]
         let conn = unsafe { self.conn_in(core, index) };
+        // A wait-time sample for a checkout that waited (nothing without the `metrics` feature).
+        self.meter.checked_out(waited, &mut conn.lent);
         PooledConnection::new(self, core, index, conn)
     }
 
@@ -1062,6 +1112,7 @@ impl<M: ManageConnection> Shared<M> {
                 },
             );
         }
+        self.meter.checked_out(waited, &mut conn.lent);
         if self.events.is_some() {
             self.emit(&Event::Checkout { id: conn.id, waited });
         }
@@ -1103,6 +1154,7 @@ impl<M: ManageConnection> Shared<M> {
         let conn = unsafe { core.slots.get(index).conn() }.take();
         if let Some(conn) = conn {
             let id = conn.id;
+            let span = spans::Close::begin(&self.options.name, id, reason);
             match &self.hooks.on_close {
                 None => drop(conn),
                 Some(on_close) => {
@@ -1115,6 +1167,7 @@ impl<M: ManageConnection> Shared<M> {
                     drop(cap_permit);
                 }
             }
+            drop(span);
             core.counters.closed(reason);
             self.emit(&Event::Close { id, reason });
         }

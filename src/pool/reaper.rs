@@ -8,7 +8,7 @@ use super::core::Core;
 use super::slots::IDLE;
 use super::{CloseIn, Shared};
 use crate::manage::ManageConnection;
-use crate::observe::{CloseReason, Counters};
+use crate::observe::{CloseReason, Counters, spans};
 use crate::options::PoolOptions;
 
 /// Schedules the reaper on `core`'s workers. It holds only a weak reference, so it never keeps
@@ -66,7 +66,10 @@ impl<M: ManageConnection> Shared<M> {
             if let Some(keepalive) = options.keepalive
                 && clock::since(now, conn.alive_at) >= keepalive
             {
-                if let Err(err) = self.ping(core, conn, options.validation_timeout) {
+                let span = spans::Ping::keepalive(&options.name, conn.id);
+                let pinged = self.ping(core, conn, options.validation_timeout);
+                span.end(pinged.as_ref().map(drop));
+                if let Err(err) = pinged {
                     log::warn!(target: "millpond::pool", "[{}] idle connection {} failed its keepalive ping and is closed: {}", options.name, conn.id, crate::error::Chain(&err));
                     idle -= 1;
                     self.dispose(core, index, CloseReason::PingFailed, CloseIn::ThisThread);

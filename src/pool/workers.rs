@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 type Job = Box<dyn FnOnce() + Send + 'static>;
 type Round = Arc<dyn Fn() + Send + Sync + 'static>;
 
-/// A few threads running one-off jobs as they come and one periodic round.
+/// A few threads running one-off jobs as they come and a few periodic rounds (the reaper's, the
+/// metrics').
 pub(crate) struct Workers {
     queue: Arc<Queue>,
     threads: usize,
@@ -25,7 +26,7 @@ struct Queue {
 
 struct QueueState {
     jobs: VecDeque<Job>,
-    periodic: Option<Periodic>,
+    periodic: Vec<Periodic>,
     shutdown: bool,
 }
 
@@ -52,7 +53,7 @@ impl Workers {
         let queue = Arc::new(Queue {
             state: Mutex::new(QueueState {
                 jobs: VecDeque::new(),
-                periodic: None,
+                periodic: Vec::new(),
                 shutdown: false,
             }),
             ready: Condvar::new(),
@@ -85,21 +86,21 @@ impl Workers {
         self.queue.ready.notify_one();
     }
 
-    /// Runs `round` every `rate`, the first time `rate` from now. Any rate is accepted: one
-    /// the clock cannot add to now means never.
+    /// Runs `round` every `rate`, the first time `rate` from now, beside the rounds already
+    /// scheduled. Any rate is accepted: one the clock cannot add to now means never.
     pub(crate) fn every(&self, rate: Duration, round: impl Fn() + Send + Sync + 'static) {
-        self.queue.lock().periodic = Some(Periodic {
+        self.queue.lock().periodic.push(Periodic {
             next: Instant::now().checked_add(rate),
             rate,
             round: Arc::new(round),
             running: false,
         });
-        self.queue.ready.notify_one();
+        self.queue.ready.notify_all();
     }
 
-    /// Stops the periodic round (one already running finishes).
+    /// Stops the periodic rounds (one already running finishes).
     pub(crate) fn stop_periodic(&self) {
-        self.queue.lock().periodic = None;
+        self.queue.lock().periodic.clear();
     }
 }
 
@@ -137,26 +138,30 @@ fn work(queue: &Queue) {
             return;
         }
         let now = Instant::now();
-        let wait = match &mut state.periodic {
-            Some(periodic) if !periodic.running && periodic.next.is_some_and(|next| now >= next) => {
-                periodic.running = true;
-                periodic.next = now.checked_add(periodic.rate);
-                let round = Arc::clone(&periodic.round);
-                drop(state);
-                let _ = catch_unwind(AssertUnwindSafe(|| round()));
-                state = queue.lock();
-                if let Some(periodic) = &mut state.periodic {
-                    periodic.running = false;
-                }
-                continue;
+        let due = state
+            .periodic
+            .iter_mut()
+            .find(|p| !p.running && p.next.is_some_and(|next| now >= next));
+        if let Some(periodic) = due {
+            periodic.running = true;
+            periodic.next = now.checked_add(periodic.rate);
+            let round = Arc::clone(&periodic.round);
+            drop(state);
+            let _ = catch_unwind(AssertUnwindSafe(|| round()));
+            state = queue.lock();
+            // Found by identity: the rounds may have been stopped (and others scheduled) meanwhile.
+            if let Some(periodic) = state.periodic.iter_mut().find(|p| Arc::ptr_eq(&p.round, &round)) {
+                periodic.running = false;
             }
-            Some(Periodic {
-                next: Some(next),
-                running: false,
-                ..
-            }) => Some(next.saturating_duration_since(now)),
-            _ => None,
-        };
+            continue;
+        }
+        let wait = state
+            .periodic
+            .iter()
+            .filter(|p| !p.running)
+            .filter_map(|p| p.next)
+            .min()
+            .map(|next| next.saturating_duration_since(now));
         state = match wait {
             Some(wait) => {
                 queue
@@ -191,8 +196,36 @@ mod tests {
         let (tx, rx) = mpsc::channel();
         workers.execute(move || tx.send(()).unwrap());
         rx.recv_timeout(Duration::from_secs(5)).expect("the job ran");
-        assert!(workers.queue.lock().periodic.as_ref().unwrap().next.is_none());
+        assert!(workers.queue.lock().periodic.iter().all(|p| p.next.is_none()));
         assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "a round ran");
+    }
+
+    #[test]
+    fn several_rounds_each_run_at_their_own_rate_until_stopped() {
+        let workers = Workers::new("rounds", 2);
+        let (tx, rx) = mpsc::channel();
+        for (round, rate) in [
+            ("reaper", Duration::from_millis(3)),
+            ("metrics", Duration::from_millis(5)),
+        ] {
+            let tx = std::sync::Mutex::new(tx.clone());
+            workers.every(rate, move || {
+                let _ = tx.lock().unwrap().send(round);
+            });
+        }
+        drop(tx);
+        let (mut reaper, mut metrics) = (0, 0);
+        while reaper < 3 || metrics < 3 {
+            match rx
+                .recv_timeout(Duration::from_secs(5))
+                .expect("both rounds keep running")
+            {
+                "reaper" => reaper += 1,
+                _ => metrics += 1,
+            }
+        }
+        workers.stop_periodic();
+        assert!(workers.queue.lock().periodic.is_empty());
     }
 
     #[test]
