@@ -3,7 +3,10 @@
 //! that rotating it needs no new pool. What a provider returns is never shown: not by `Debug`,
 //! not in errors, not in log lines.
 
-#![cfg_attr(not(all(feature = "postgres", feature = "mysql")), allow(dead_code))]
+#![cfg_attr(
+    not(all(feature = "postgres", feature = "mysql", feature = "oracle")),
+    allow(dead_code)
+)]
 
 use std::error::Error as StdError;
 use std::fmt;

@@ -7,8 +7,9 @@ use ::oracle::{Connector, ErrorKind, Privilege};
 
 use super::DEFAULT_RESET_TIMEOUT;
 use super::connect_string::with_connect_timeout;
+use crate::backends::credentials::{Credentials, CredentialsProvider};
 use crate::backends::redact::Secret;
-use crate::error::ConfigError;
+use crate::error::{BoxError, ConfigError};
 
 /// Opens Oracle connections with one user, password and connect string.
 ///
@@ -31,6 +32,8 @@ pub struct OracleManager {
     pub(super) edition: Option<String>,
     pub(super) driver_name: Option<String>,
     pub(super) init: Vec<String>,
+    /// Asked for the password (and maybe the user) of every new connection.
+    pub(super) credentials: Option<CredentialsProvider>,
 }
 
 impl fmt::Debug for OracleManager {
@@ -50,6 +53,7 @@ impl fmt::Debug for OracleManager {
             .field("edition", &self.edition)
             .field("driver_name", &self.driver_name)
             .field("init", &self.init)
+            .field("credentials_provider", &self.credentials.is_some())
             .finish()
     }
 }
@@ -85,7 +89,22 @@ impl OracleManager {
             edition: None,
             driver_name: None,
             init: Vec::new(),
+            credentials: None,
         }
+    }
+
+    /// Asks `provider` for the password (an Oracle token, a rotated secret from a vault) of
+    /// every new connection, and for the user when it names one; the manager's own password and
+    /// user are used otherwise. Rotating a secret then needs no new pool: connections already
+    /// open keep working until recycled (or [`Pool::invalidate`](crate::Pool::invalidate)).
+    /// A provider that fails fails that connect, with its error in the message. What it
+    /// returns never appears in `Debug` output, errors or logs.
+    pub fn credentials_provider(
+        mut self,
+        provider: impl Fn() -> Result<Credentials, BoxError> + Send + Sync + 'static,
+    ) -> Self {
+        self.credentials = Some(CredentialsProvider::new(provider));
+        self
     }
 
     /// A manager that uses external authentication (an operating-system account, or a wallet's
@@ -231,7 +250,21 @@ impl OracleManager {
         let connect_string = self
             .effective_connect_string()
             .map_err(|err| ::oracle::Error::new(ErrorKind::InvalidArgument, err.to_string()))?;
-        let mut connector = Connector::new(self.username.as_str(), self.password.expose(), connect_string);
+        let fetched =
+            match &self.credentials {
+                None => None,
+                Some(provider) => Some(provider.fetch().map_err(|failed| {
+                    ::oracle::Error::new(ErrorKind::Other, crate::error::chain(&failed))
+                })?),
+            };
+        let (username, password) = match &fetched {
+            None => (self.username.as_str(), self.password.expose()),
+            Some(credentials) => (
+                credentials.user().unwrap_or(self.username.as_str()),
+                credentials.password.expose(),
+            ),
+        };
+        let mut connector = Connector::new(username, password, connect_string);
         if self.external_auth {
             connector.external_auth(true);
         }
@@ -269,6 +302,35 @@ mod tests {
         assert_eq!(m.to_string(), "scott@//h:1521/s");
         let m = OracleManager::new("scott", SECRET, "h/s");
         assert!(!format!("{m:?} {m}").contains(SECRET));
+    }
+
+    #[test]
+    fn a_credentials_provider_is_asked_at_each_connect_and_never_shown() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let asked = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&asked);
+        let m = OracleManager::new("scott", "old", "//h:1521/s").credentials_provider(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            Ok(Credentials::password(SECRET).with_user("rotated"))
+        });
+        assert!(m.connector().is_ok());
+        assert!(m.connector().is_ok());
+        assert_eq!(asked.load(Ordering::SeqCst), 2, "once per connect");
+        assert!(!format!("{m:?} {m}").contains(SECRET), "{m:?}");
+        assert!(format!("{m:?}").contains("credentials_provider: true"), "{m:?}");
+
+        let failing = OracleManager::new("scott", "old", "//h:1521/s")
+            .credentials_provider(|| Err("the vault is sealed".into()));
+        let err = failing
+            .connector()
+            .err()
+            .expect("the provider's failure fails the connect");
+        assert!(
+            err.to_string()
+                .contains("the credentials provider failed: the vault is sealed"),
+            "{err}"
+        );
     }
 
     #[test]

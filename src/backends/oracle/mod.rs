@@ -72,6 +72,7 @@ use std::time::Duration;
 pub use ::oracle as driver;
 pub use ::oracle::{ConnStatus, Connection, Privilege, ResultSet, Row, RowValue, Statement, Version};
 
+pub use crate::backends::credentials::Credentials;
 pub use config::OracleManager;
 pub use conn::OracleConnection;
 pub use error::is_lost_connection;
