@@ -322,10 +322,9 @@ mod tests {
 
         let failing = OracleManager::new("scott", "old", "//h:1521/s")
             .credentials_provider(|| Err("the vault is sealed".into()));
-        let err = failing
-            .connector()
-            .err()
-            .expect("the provider's failure fails the connect");
+        let Err(err) = failing.connector() else {
+            panic!("the provider's failure fails the connect");
+        };
         assert!(
             err.to_string()
                 .contains("the credentials provider failed: the vault is sealed"),
