@@ -1,6 +1,7 @@
 //! [`JdbcConnection`]: statements, queries, batches and transactions on one `java.sql.Connection`,
 //! with the transaction state kept for the pool and the statements it ran kept prepared.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -200,9 +201,13 @@ impl JdbcConnection {
     /// number of rows it changed (0 when the driver does not say).
     pub fn execute(&mut self, sql: &str, params: impl Into<Params>) -> Result<u64, JdbcError> {
         let (translated, values) = self.translate(sql, &params.into())?;
-        self.run_prepared(sql, translated.sql(), &values, |env, stmt, _| {
-            execute_update(env, stmt).map_err(ReadError::Driver)
-        })
+        self.run_prepared(
+            sql,
+            translated.sql(),
+            &values,
+            |env, stmt, _| execute_update(env, stmt).map_err(ReadError::Driver),
+            || true,
+        )
     }
 
     /// Runs SQL as it is, without placeholders or parameters, through a plain
@@ -239,9 +244,20 @@ impl JdbcConnection {
         mut f: impl FnMut(Row) -> Result<(), JdbcError>,
     ) -> Result<(), JdbcError> {
         let (translated, values) = self.translate(sql, &params.into())?;
-        self.run_prepared(sql, translated.sql(), &values, |env, stmt, columns| {
-            read_results(env, stmt, columns, &mut f)
-        })
+        // A row handed over must never be handed over again by a second run.
+        let delivered = Cell::new(false);
+        let mut deliver = |row| {
+            delivered.set(true);
+            f(row)
+        };
+        let prepared = translated.sql();
+        self.run_prepared(
+            sql,
+            prepared,
+            &values,
+            |env, stmt, columns| read_results(env, stmt, prepared, columns, &mut deliver),
+            || !delivered.get(),
+        )
     }
 
     /// Runs `sql` (`prepared` once translated for the driver) bound to `values`, then `run` on
@@ -249,17 +265,18 @@ impl JdbcConnection {
     /// the cache is on and `sql` is not DDL; else through a statement of its own, closed after.
     ///
     /// A kept statement that the driver says can no longer be used (see
-    /// [`is_statement_unusable`]) is forgotten and, outside a transaction and before any row
-    /// reached the caller, prepared again and run once more; one whose run failed any other way
-    /// (but for the caller's own error) is forgotten and closed, so that nothing of a failed
-    /// run, a parameter or a result, is left for the next. A clean run leaves nothing either:
-    /// every run binds every parameter and closes its result set.
+    /// [`is_statement_unusable`]) is forgotten and, outside a transaction and while `may_retry`
+    /// says so (no row reached the caller), prepared again and run once more; one whose run
+    /// failed any other way (but for the caller's own error) is forgotten and closed, so that
+    /// nothing of a failed run, a parameter or a result, is left for the next. A clean run
+    /// leaves nothing either: every run binds every parameter and closes its result set.
     fn run_prepared<T>(
         &mut self,
         sql: &str,
         prepared: &str,
         values: &[Value],
         mut run: impl FnMut(&mut JNIEnv<'_>, &JObject<'_>, &mut Option<Columns>) -> Result<T, ReadError>,
+        may_retry: impl Fn() -> bool,
     ) -> Result<T, JdbcError> {
         let idle_before = self.transaction_state() == TransactionState::Idle;
         let ddl = self.observe(sql);
@@ -277,27 +294,24 @@ impl JdbcConnection {
             self.ran(ddl);
             return result;
         }
-        let mut reached_caller = false;
-        let result = match self.run_kept(prepared, values, &mut run, &mut reached_caller) {
+        let result = match self.run_kept(prepared, values, &mut run) {
             Err(Failure::Unusable(err))
-                if idle_before && self.transaction_state() == TransactionState::Idle && !reached_caller =>
+                if idle_before && self.transaction_state() == TransactionState::Idle && may_retry() =>
             {
                 log::debug!(target: "millpond::jdbc", "a kept statement can no longer be used ({err}); preparing it again");
-                self.run_kept(prepared, values, &mut run, &mut reached_caller)
+                self.run_kept(prepared, values, &mut run)
             }
             other => other,
         };
         result.map_err(Failure::into_inner)
     }
 
-    /// One run of the statement kept for `sql` (prepared and kept now if there is none). Sets
-    /// `reached_caller` when `run` failed with the caller's own error.
+    /// One run of the statement kept for `sql` (prepared and kept now if there is none).
     fn run_kept<T>(
         &mut self,
         sql: &str,
         values: &[Value],
         run: &mut impl FnMut(&mut JNIEnv<'_>, &JObject<'_>, &mut Option<Columns>) -> Result<T, ReadError>,
-        reached_caller: &mut bool,
     ) -> Result<T, Failure> {
         let conn = self.conn.as_obj();
         let (vendor, statements) = (self.vendor, &mut self.statements);
@@ -325,10 +339,7 @@ impl JdbcConnection {
                 .and_then(|()| run(env, stmt, &mut entry.columns));
             let err = match result {
                 Ok(value) => return Ok(Ok(value)),
-                Err(ReadError::Caller(err)) => {
-                    *reached_caller = true;
-                    return Ok(Err(Failure::Other(err)));
-                }
+                Err(ReadError::Caller(err)) => return Ok(Err(Failure::Other(err))),
                 Err(ReadError::Driver(err)) => err,
             };
             // Nothing of a failed run (a parameter, a half-read result) may reach the next.

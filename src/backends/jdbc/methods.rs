@@ -42,6 +42,7 @@ struct Ids {
     execute_batch: JMethodID,
     // java.sql.PreparedStatement
     execute: JMethodID,
+    execute_query: JMethodID,
     add_batch: JMethodID,
     set_null: JMethodID,
     set_boolean: JMethodID,
@@ -182,6 +183,7 @@ fn look_up(env: &mut JNIEnv<'_>) -> Result<Ids, JdbcError> {
         get_update_count: method(env, stmt, "getUpdateCount", "()I")?,
         execute_batch: method(env, stmt, "executeBatch", "()[I")?,
         execute: method(env, prepared, "execute", "()Z")?,
+        execute_query: method(env, prepared, "executeQuery", "()Ljava/sql/ResultSet;")?,
         add_batch: method(env, prepared, "addBatch", "()V")?,
         set_null: method(env, prepared, "setNull", "(II)V")?,
         set_boolean: method(env, prepared, "setBoolean", "(IZ)V")?,
@@ -531,6 +533,15 @@ pub(super) fn execute_sql(env: &mut JNIEnv<'_>, stmt: &JObject<'_>, sql: &str) -
 pub(super) fn execute(env: &mut JNIEnv<'_>, stmt: &JObject<'_>) -> Result<bool, JdbcError> {
     let id = ids(env)?.execute;
     boolean(env, stmt, id, &[])
+}
+
+/// `stmt.executeQuery()` on a `PreparedStatement`: its result set.
+pub(super) fn execute_query<'local>(
+    env: &mut JNIEnv<'local>,
+    stmt: &JObject<'_>,
+) -> Result<JObject<'local>, JdbcError> {
+    let id = ids(env)?.execute_query;
+    object(env, stmt, id, &[])
 }
 
 /// `stmt.getResultSet()` on a `Statement` or `PreparedStatement`.

@@ -114,45 +114,67 @@ impl From<JdbcError> for ReadError {
     }
 }
 
-/// `execute()` on a prepared statement, then each row of its result set to `f` (nothing when it
-/// returned an update count); the result set is closed before this returns. `columns` holds
-/// the columns read for an earlier run of the same statement, if any: they are used when the
-/// schema has not changed since and the result has as many columns, else read again and kept
-/// there.
+/// Runs a prepared statement of `sql` (as the driver was given it), then hands each row of its
+/// (first) result set to `f` (nothing when it returned an update count); the result set is
+/// closed before this returns. A single statement known to return rows runs with
+/// `executeQuery`, one call where `execute` and `getResultSet` are two (drivers refuse it for
+/// SQL of several statements).
+///
+/// `columns` holds the columns read for an earlier run of the same statement, if any: they are
+/// used as they are while no DDL ran through millpond since (see [`changes_schema`]) and, for
+/// SQL with a `*` (`SELECT *`, `t.*`, `RETURNING *`; a `count(*)` too), while the result has as
+/// many columns; else they are read again and kept there. A table changed elsewhere can change
+/// only the columns of such SQL (the driver may prepare the statement again without a word, as
+/// PgJDBC does), and checking the count costs two calls, so other SQL is not checked.
 pub(super) fn read_results(
     env: &mut JNIEnv<'_>,
     stmt: &JObject<'_>,
+    sql: &str,
     columns: &mut Option<Columns>,
     f: &mut dyn FnMut(Row) -> Result<(), JdbcError>,
 ) -> Result<(), ReadError> {
-    if !methods::execute(env, stmt)? {
+    let star = sql.contains('*');
+    let rs = if columns.is_some() && !sql.contains(';') {
+        methods::execute_query(env, stmt)?
+    } else if methods::execute(env, stmt)? {
+        methods::get_result_set(env, stmt)?
+    } else {
         return Ok(());
-    }
-    let rs = methods::get_result_set(env, stmt)?;
-    let result = read_columns(env, &rs, columns).and_then(|columns| read_rows(env, &rs, columns, f));
+    };
+    let result = read_columns(env, &rs, columns, star).and_then(|columns| read_rows(env, &rs, columns, f));
     close_quietly(env, &rs);
     env.delete_local_ref(rs).map_err(JdbcError::jni)?;
     result
 }
 
-/// The columns of `rs`: those kept in `kept` when they still hold, else read now and kept.
-/// Whether they hold is checked by the schema generation (DDL through millpond) and by the
-/// column count (a `SELECT *` whose table gained or lost a column elsewhere), which costs two
-/// calls against reading every label and type again.
+/// The columns of `rs`: those kept in `kept` when they still hold (see [`read_results`]), else
+/// read now and kept.
 fn read_columns<'c>(
     env: &mut JNIEnv<'_>,
     rs: &JObject<'_>,
     kept: &'c mut Option<Columns>,
+    star: bool,
 ) -> Result<&'c Columns, ReadError> {
-    let meta = methods::get_meta_data(env, rs)?;
-    let count = methods::get_column_count(env, &meta)?;
-    let holds = kept.as_ref().is_some_and(|columns| {
-        columns.generation == schema_generation() && usize::try_from(count).is_ok_and(|n| n == columns.len())
-    });
+    let holds = match kept {
+        Some(columns) if columns.generation == schema_generation() => {
+            !star || {
+                let count = env.with_local_frame(FRAME_CAPACITY, |env| {
+                    let meta = methods::get_meta_data(env, rs)?;
+                    methods::get_column_count(env, &meta)
+                })?;
+                usize::try_from(count).is_ok_and(|count| count == columns.len())
+            }
+        }
+        _ => false,
+    };
     if !holds {
-        *kept = Some(env.with_local_frame(FRAME_CAPACITY, |env| Columns::read(env, &meta, count))?);
+        let read = env.with_local_frame(FRAME_CAPACITY, |env| {
+            let meta = methods::get_meta_data(env, rs)?;
+            let count = methods::get_column_count(env, &meta)?;
+            Columns::read(env, &meta, count)
+        })?;
+        *kept = Some(read);
     }
-    env.delete_local_ref(meta).map_err(JdbcError::jni)?;
     Ok(kept.as_ref().expect("just read"))
 }
 

@@ -55,18 +55,25 @@ impl<'conn> JdbcStatement<'conn> {
         self.translated.sql()
     }
 
+    /// Binds `params`, then `f` runs the statement (given its SQL as the driver has it, and the
+    /// columns kept from its last run).
     fn run<T>(
         &mut self,
         params: Params,
-        f: impl FnOnce(&mut jni::JNIEnv<'_>, &JObject<'static>, &mut Option<Columns>) -> Result<T, JdbcError>,
+        f: impl FnOnce(
+            &mut jni::JNIEnv<'_>,
+            &JObject<'static>,
+            &str,
+            &mut Option<Columns>,
+        ) -> Result<T, JdbcError>,
     ) -> Result<T, JdbcError> {
         let values = self.translated.values(&params)?;
         let ddl = self.conn.observe(&self.sql);
         let stmt = self.stmt.as_obj();
-        let columns = &mut self.columns;
+        let (sql, columns) = (self.translated.sql(), &mut self.columns);
         let result = self.conn.call(|env, _| {
             bind_all(env, stmt, &values)?;
-            f(env, stmt, columns)
+            f(env, stmt, sql, columns)
         });
         self.conn.ran(ddl);
         result
@@ -74,14 +81,14 @@ impl<'conn> JdbcStatement<'conn> {
 
     /// Runs the statement with `params`; returns the number of rows changed.
     pub fn execute(&mut self, params: impl Into<Params>) -> Result<u64, JdbcError> {
-        self.run(params.into(), |env, stmt, _| execute_update(env, stmt))
+        self.run(params.into(), |env, stmt, _, _| execute_update(env, stmt))
     }
 
     /// Runs the statement as a query with `params`; returns its rows.
     pub fn query(&mut self, params: impl Into<Params>) -> Result<Vec<Row>, JdbcError> {
         let mut rows = Vec::new();
-        self.run(params.into(), |env, stmt, columns| {
-            read_results(env, stmt, columns, &mut |row| {
+        self.run(params.into(), |env, stmt, sql, columns| {
+            read_results(env, stmt, sql, columns, &mut |row| {
                 rows.push(row);
                 Ok(())
             })
