@@ -1,13 +1,17 @@
 //! The statement cache: the `PreparedStatement`s a connection made for the SQL it runs, kept so
 //! that a query run again binds and executes only (no prepare, no new statement object, and its
-//! result's columns read once). Least recently used out first; per connection, as a
-//! `PreparedStatement` belongs to the connection that made it. The cache holds global
-//! references; closing what it gives up is the caller's (it needs the JVM).
+//! result's columns read once), by the SQL the driver was given; and, for each text as written
+//! that leads to a kept statement, its translation (so a query run again is not translated
+//! again either). Least recently used out first; per connection, as a `PreparedStatement`
+//! belongs to the connection that made it. The cache holds global references; closing what it
+//! gives up is the caller's (it needs the JVM).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use super::jvm::JavaRef;
 use super::rows::Columns;
+use crate::sql::Translated;
 
 /// How many statements a connection keeps by default (as the PostgreSQL backend).
 pub(super) const DEFAULT_CAPACITY: usize = 100;
@@ -20,6 +24,8 @@ pub(super) struct StatementCache<S = JavaRef> {
     /// Where each SQL text's entry is in `entries` (one hash per lookup).
     slots: HashMap<Box<str>, usize>,
     entries: Vec<Entry<S>>,
+    /// The translation of each text as written whose statement is kept.
+    translations: HashMap<Box<str>, Arc<Translated>>,
     /// Bumped on every use; an entry's `used` is the tick of its last.
     clock: u64,
 }
@@ -28,6 +34,8 @@ pub(super) struct StatementCache<S = JavaRef> {
 #[derive(Debug)]
 pub(super) struct Entry<S = JavaRef> {
     sql: Box<str>,
+    /// The texts as written that translate to `sql`.
+    written: Vec<Box<str>>,
     /// The `PreparedStatement`.
     pub(super) statement: S,
     /// Its result's columns, once a run has read them.
@@ -42,6 +50,7 @@ impl<S> StatementCache<S> {
             capacity,
             slots: HashMap::new(),
             entries: Vec::new(),
+            translations: HashMap::new(),
             clock: 0,
         }
     }
@@ -64,6 +73,24 @@ impl<S> StatementCache<S> {
         let entry = &mut self.entries[slot];
         entry.used = self.clock;
         Some(entry)
+    }
+
+    /// The translation of `written` (SQL as the caller wrote it), when a statement is kept for
+    /// it.
+    pub(super) fn translation(&self, written: &str) -> Option<Arc<Translated>> {
+        self.translations.get(written).cloned()
+    }
+
+    /// Notes that `written` translates to `translated`, whose statement is kept (see
+    /// [`StatementCache::translation`]); nothing when it is not kept.
+    pub(super) fn remember(&mut self, written: &str, translated: &Arc<Translated>) {
+        if self.translations.contains_key(written) {
+            return;
+        }
+        if let Some(&slot) = self.slots.get(translated.sql()) {
+            self.entries[slot].written.push(written.into());
+            self.translations.insert(written.into(), Arc::clone(translated));
+        }
     }
 
     /// The entry kept for `sql`, marked as just used; or, when there is none, the statement
@@ -101,6 +128,7 @@ impl<S> StatementCache<S> {
         self.slots.insert(sql.into(), self.entries.len());
         self.entries.push(Entry {
             sql: sql.into(),
+            written: Vec::new(),
             statement,
             columns: None,
             used: self.clock,
@@ -120,6 +148,9 @@ impl<S> StatementCache<S> {
         }
         let entry = self.entries.swap_remove(slot);
         self.slots.remove(&entry.sql);
+        for written in &entry.written {
+            self.translations.remove(written);
+        }
         if let Some(moved) = self.entries.get(slot)
             && let Some(moved_slot) = self.slots.get_mut(&moved.sql)
         {
@@ -131,6 +162,7 @@ impl<S> StatementCache<S> {
     /// Forgets every statement and returns them, for the caller to close.
     pub(super) fn take_all(&mut self) -> Vec<S> {
         self.slots.clear();
+        self.translations.clear();
         self.entries.drain(..).map(|entry| entry.statement).collect()
     }
 
@@ -188,6 +220,29 @@ mod tests {
         assert_eq!(all, ["stmt b", "stmt c", "stmt d"]);
         assert_eq!(cache.len(), 0);
         assert!(cache.get("b").is_none());
+    }
+
+    #[test]
+    fn translations_are_kept_while_their_statement_is() {
+        let translator = crate::sql::Translator::new(crate::sql::Placeholder::Question);
+        let mut cache = cache(1, &[]);
+        let named = Arc::new(translator.translate("SELECT :a").unwrap());
+        let positional = Arc::new(translator.translate("SELECT ?").unwrap());
+        cache.remember("SELECT :a", &named);
+        assert!(
+            cache.translation("SELECT :a").is_none(),
+            "nothing kept for it yet"
+        );
+        let _ = cache.insert("SELECT ?", "stmt".into());
+        cache.remember("SELECT :a", &named);
+        cache.remember("SELECT ?", &positional);
+        assert_eq!(cache.translation("SELECT :a").as_deref(), Some(&*named));
+        assert_eq!(cache.translation("SELECT ?").as_deref(), Some(&*positional));
+        // Put out: both spellings go with it.
+        let (_, evicted) = cache.insert("SELECT 2", "stmt 2".into());
+        assert_eq!(evicted.as_deref(), Some("stmt"));
+        assert!(cache.translation("SELECT :a").is_none());
+        assert!(cache.translation("SELECT ?").is_none());
     }
 
     #[test]

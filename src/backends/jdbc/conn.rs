@@ -4,7 +4,8 @@
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::ops::ControlFlow;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use jni::JNIEnv;
@@ -98,6 +99,16 @@ fn breaks(env: &mut JNIEnv<'_>, conn: &JObject<'_>, err: &JdbcError, vendor: Ven
         && methods::is_closed(env, conn).unwrap_or(true)
 }
 
+/// SQL ready to run.
+struct Ready {
+    /// As the driver gets it.
+    translated: Arc<Translated>,
+    /// The values to bind, in order.
+    values: Vec<Value>,
+    /// Whether a statement is kept for it (so it is no DDL).
+    kept: bool,
+}
+
 /// How a run of a kept statement failed.
 enum Failure {
     /// The driver says the statement can no longer be used: prepare it again.
@@ -167,12 +178,17 @@ impl JdbcConnection {
     /// Records that `sql` is about to run, for the transaction state; says whether it may change
     /// a table's shape (then [`JdbcConnection::ran`] must follow it).
     pub(super) fn observe(&mut self, sql: &str) -> bool {
+        self.observe_transaction(sql);
+        changes_schema(sql)
+    }
+
+    /// Records that `sql` is about to run, for the transaction state only.
+    fn observe_transaction(&mut self, sql: &str) {
         if self.autocommit {
             self.tracker.observe(sql);
         } else {
             self.dirty = true;
         }
-        changes_schema(sql)
     }
 
     /// Records that SQL [`observe`](JdbcConnection::observe)d ran (or failed): DDL, once
@@ -187,24 +203,28 @@ impl JdbcConnection {
         }
     }
 
-    pub(super) fn translate(
-        &self,
-        sql: &str,
-        params: &Params,
-    ) -> Result<(Translated, Vec<Value>), JdbcError> {
-        let translated = self.translator.translate(sql)?;
+    /// `sql` translated for the driver (as it was when its statement was kept, or now), with
+    /// the values to bind from `params`.
+    fn translate(&self, sql: &str, params: &Params) -> Result<Ready, JdbcError> {
+        let (translated, kept) = match self.statements.translation(sql) {
+            Some(translated) => (translated, true),
+            None => (Arc::new(self.translator.translate(sql)?), false),
+        };
         let values = translated.values(params)?;
-        Ok((translated, values))
+        Ok(Ready {
+            translated,
+            values,
+            kept,
+        })
     }
 
     /// Runs a statement that returns no rows (or whose rows are not wanted) and returns the
     /// number of rows it changed (0 when the driver does not say).
     pub fn execute(&mut self, sql: &str, params: impl Into<Params>) -> Result<u64, JdbcError> {
-        let (translated, values) = self.translate(sql, &params.into())?;
+        let ready = self.translate(sql, &params.into())?;
         self.run_prepared(
             sql,
-            translated.sql(),
-            &values,
+            &ready,
             |env, stmt, _| execute_update(env, stmt).map_err(ReadError::Driver),
             || true,
         )
@@ -243,26 +263,36 @@ impl JdbcConnection {
         params: impl Into<Params>,
         mut f: impl FnMut(Row) -> Result<(), JdbcError>,
     ) -> Result<(), JdbcError> {
-        let (translated, values) = self.translate(sql, &params.into())?;
+        self.query_rows(sql, params.into(), |row| f(row).map(ControlFlow::Continue))
+    }
+
+    /// Runs a query and hands its rows to `f` until `f` breaks, an error, or the last row.
+    fn query_rows(
+        &mut self,
+        sql: &str,
+        params: Params,
+        mut f: impl FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
+    ) -> Result<(), JdbcError> {
+        let ready = self.translate(sql, &params)?;
         // A row handed over must never be handed over again by a second run.
         let delivered = Cell::new(false);
         let mut deliver = |row| {
             delivered.set(true);
             f(row)
         };
-        let prepared = translated.sql();
+        let prepared = ready.translated.sql();
         self.run_prepared(
             sql,
-            prepared,
-            &values,
+            &ready,
             |env, stmt, columns| read_results(env, stmt, prepared, columns, &mut deliver),
             || !delivered.get(),
         )
     }
 
-    /// Runs `sql` (`prepared` once translated for the driver) bound to `values`, then `run` on
-    /// the statement: through the statement it was kept as, or one prepared now and kept, when
-    /// the cache is on and `sql` is not DDL; else through a statement of its own, closed after.
+    /// Runs `sql` (`ready`: translated for the driver, with its values) bound to its values, then
+    /// `run` on the statement: through the statement it was kept as, or one prepared now and
+    /// kept, when the cache is on and `sql` is not DDL; else through a statement of its own,
+    /// closed after.
     ///
     /// A kept statement that the driver says can no longer be used (see
     /// [`is_statement_unusable`]) is forgotten and, outside a transaction and while `may_retry`
@@ -273,13 +303,15 @@ impl JdbcConnection {
     fn run_prepared<T>(
         &mut self,
         sql: &str,
-        prepared: &str,
-        values: &[Value],
+        ready: &Ready,
         mut run: impl FnMut(&mut JNIEnv<'_>, &JObject<'_>, &mut Option<Columns>) -> Result<T, ReadError>,
         may_retry: impl Fn() -> bool,
     ) -> Result<T, JdbcError> {
+        let (prepared, values) = (ready.translated.sql(), &ready.values[..]);
         let idle_before = self.transaction_state() == TransactionState::Idle;
-        let ddl = self.observe(sql);
+        self.observe_transaction(sql);
+        // DDL is never kept: SQL whose statement is kept is none.
+        let ddl = !ready.kept && changes_schema(sql);
         if ddl || !self.statements.is_on() {
             let result = self.call(|env, conn| {
                 let stmt = methods::prepare_statement(env, conn, prepared)?;
@@ -303,6 +335,9 @@ impl JdbcConnection {
             }
             other => other,
         };
+        if !ready.kept {
+            self.statements.remember(sql, &ready.translated);
+        }
         result.map_err(Failure::into_inner)
     }
 
@@ -371,14 +406,12 @@ impl JdbcConnection {
         self.statements.keys()
     }
 
-    /// The first row of a query, if there is one.
+    /// The first row of a query, if there is one (the others are not read).
     pub fn query_row(&mut self, sql: &str, params: impl Into<Params>) -> Result<Option<Row>, JdbcError> {
         let mut first = None;
-        self.query_each(sql, params, |row| {
-            if first.is_none() {
-                first = Some(row);
-            }
-            Ok(())
+        self.query_rows(sql, params.into(), |row| {
+            first = Some(row);
+            Ok(ControlFlow::Break(()))
         })?;
         Ok(first)
     }

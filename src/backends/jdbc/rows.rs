@@ -1,6 +1,7 @@
 //! Reading a `ResultSet`: its columns (labels, and how to read each) read once per kept
 //! statement and checked on each run, then its rows, one at a time.
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -131,7 +132,7 @@ pub(super) fn read_results(
     stmt: &JObject<'_>,
     sql: &str,
     columns: &mut Option<Columns>,
-    f: &mut dyn FnMut(Row) -> Result<(), JdbcError>,
+    f: &mut dyn FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
 ) -> Result<(), ReadError> {
     let star = sql.contains('*');
     let rs = if columns.is_some() && !sql.contains(';') {
@@ -178,13 +179,13 @@ fn read_columns<'c>(
     Ok(kept.as_ref().expect("just read"))
 }
 
-/// Each row of `rs` to `f`. No local reference outlives its column: text, bytes and decimals
-/// free theirs, and the other object readers run in a frame of their own.
+/// Each row of `rs` to `f`, until it breaks. No local reference outlives its column: text,
+/// bytes and decimals free theirs, and the other object readers run in a frame of their own.
 fn read_rows(
     env: &mut JNIEnv<'_>,
     rs: &JObject<'_>,
     columns: &Columns,
-    f: &mut dyn FnMut(Row) -> Result<(), JdbcError>,
+    f: &mut dyn FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
 ) -> Result<(), ReadError> {
     while methods::next(env, rs)? {
         let mut values = Vec::with_capacity(columns.len());
@@ -197,7 +198,12 @@ fn read_rows(
             };
             values.push(value);
         }
-        f(Row::new(Arc::clone(&columns.names), values)).map_err(ReadError::Caller)?;
+        if f(Row::new(Arc::clone(&columns.names), values))
+            .map_err(ReadError::Caller)?
+            .is_break()
+        {
+            break;
+        }
     }
     Ok(())
 }

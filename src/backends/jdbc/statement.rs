@@ -1,6 +1,7 @@
 //! [`JdbcStatement`]: a prepared statement, run many times or batched.
 
 use std::fmt;
+use std::ops::ControlFlow;
 
 use jni::objects::JObject;
 
@@ -90,7 +91,7 @@ impl<'conn> JdbcStatement<'conn> {
         self.run(params.into(), |env, stmt, sql, columns| {
             read_results(env, stmt, sql, columns, &mut |row| {
                 rows.push(row);
-                Ok(())
+                Ok(ControlFlow::Continue(()))
             })
             .map_err(|err| err.into_inner())
         })?;
