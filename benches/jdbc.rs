@@ -11,8 +11,11 @@
 //!
 //! Peers, alternated round by round (the order rotates each round):
 //!
-//! - `millpond`: the JDBC manager with its defaults (pre-ping on, with its 500 ms bypass window),
-//!   in a JVM started in this process with the driver jars on its class path;
+//! - `millpond`: the JDBC manager with its defaults (pre-ping on, with its 500 ms bypass window,
+//!   a statement cache of 100 per connection), in a JVM started in this process with the driver
+//!   jars on its class path;
+//! - `millpond-no-cache` (query loads): the same with `statement_cache_capacity(0)`, each query
+//!   prepared afresh and its columns read again, as HikariCP's application does;
 //! - `hikaricp`: HikariCP (Debian's libhikaricp-java) in one JVM started for the whole run and
 //!   driven over a pipe (benches/hikari/JdbcBench.java, compiled here with `javac` into
 //!   `DIR/hikari/`), with the same driver jars; per query it does what a JDBC application does:
@@ -37,7 +40,8 @@
 //! `/usr/share/java/h2.jar` and `/usr/share/java/postgresql.jar` (Debian: `apt-get install -y
 //! default-jdk-headless libhikaricp-java libh2-java libpostgresql-jdbc-java`).
 //!
-//! Rows of `DIR/jdbc.tsv` (loads above; peers `millpond`, `hikaricp`): `ops_per_s` (median),
+//! Rows of `DIR/jdbc.tsv` (loads above; peers `millpond`, `millpond-no-cache`, `hikaricp`):
+//! `ops_per_s` (median),
 //! `ops_per_s_min`, `ops_per_s_max` in `ops/s`; for peer `millpond` also `ratio_vs_hikaricp`
 //! in `x`.
 
@@ -94,6 +98,7 @@ impl Load {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Peer {
     Millpond,
+    MillpondNoCache,
     Hikari,
 }
 
@@ -101,6 +106,7 @@ impl Peer {
     fn id(self) -> &'static str {
         match self {
             Peer::Millpond => "millpond",
+            Peer::MillpondNoCache => "millpond-no-cache",
             Peer::Hikari => "hikaricp",
         }
     }
@@ -108,6 +114,7 @@ impl Peer {
     fn title(self, hikari: Option<&Jvm>) -> String {
         match self {
             Peer::Millpond => "millpond".into(),
+            Peer::MillpondNoCache => "millpond, statement cache off".into(),
             Peer::Hikari => format!("HikariCP {}", hikari.map_or("?", |h| h.hikari_version.as_str())),
         }
     }
@@ -242,11 +249,6 @@ fn main() {
             h.reply("ok");
         }
     }
-    let peers: Vec<Peer> = [Peer::Millpond, Peer::Hikari]
-        .into_iter()
-        .filter(|&peer| peer != Peer::Hikari || hikari.is_some())
-        .collect();
-
     println!(
         "JDBC: median ops/s of {rounds} alternated rounds of {} ms, pool {POOL} (no overflow), one pool per \
          peer and load, every JVM warmed up by an unmeasured round per peer and thread count.",
@@ -276,8 +278,16 @@ fn main() {
         } else {
             jdbc::h2(&h2_url)
         };
-        let pool = millpond_pool(manager);
+        let pool = millpond_pool(manager.clone());
         create_table(&pool, &table, postgres);
+        let peers: Vec<Peer> = [Peer::Millpond, Peer::MillpondNoCache, Peer::Hikari]
+            .into_iter()
+            .filter(|&peer| peer != Peer::Hikari || hikari.is_some())
+            .filter(|&peer| peer != Peer::MillpondNoCache || load.queries())
+            .collect();
+        let no_cache = load
+            .queries()
+            .then(|| millpond_pool(manager.statement_cache_capacity(0)));
         let hikari_id = load.id();
         if let Some(h) = &mut hikari {
             if postgres {
@@ -320,6 +330,13 @@ fn main() {
         );
         let mut measure = |peer: Peer, threads: usize, duration: Duration| match peer {
             Peer::Millpond => millpond_round(&pool, load, &table, threads, duration),
+            Peer::MillpondNoCache => millpond_round(
+                no_cache.as_ref().expect("a query load"),
+                load,
+                &table,
+                threads,
+                duration,
+            ),
             Peer::Hikari => hikari_round(
                 hikari.as_mut().expect("HikariCP is running"),
                 load,
