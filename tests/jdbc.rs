@@ -1986,3 +1986,44 @@ fn kept_statements_stay_clean_under_check_jni() {
     assert!(text.contains("ran 3000 kept statements"), "the child ran");
     assert!(!text.contains("WARNING"), "-Xcheck:jni warned");
 }
+
+/// DDL run in a transaction makes the other connections read their kept statements' columns
+/// again once it commits (PostgreSQL's DDL is transactional): a column whose type changed is
+/// read as its new type. Through a transaction object, and through `BEGIN` and `COMMIT` sent
+/// as SQL.
+#[test]
+fn ddl_committed_in_a_transaction_makes_kept_columns_read_again() {
+    let table = unique("ddl_tx_");
+    let pool = Pool::builder().pool_size(2).build(postgres()).unwrap();
+    let mut reader = pool.get().unwrap();
+    let mut writer = pool.get().unwrap();
+    writer
+        .execute(&format!("CREATE TABLE {table} (id INT, v INT)"), ())
+        .unwrap();
+    writer
+        .execute(&format!("INSERT INTO {table} VALUES (1, 7)"), ())
+        .unwrap();
+    let sql = format!("SELECT v FROM {table} WHERE id = ?");
+    let read = |conn: &mut JdbcConnection| conn.query_row(&sql, [1]).unwrap().unwrap()[0].clone();
+    assert_eq!(read(&mut reader), Value::Int(7));
+    {
+        let mut tx = writer.transaction().unwrap();
+        tx.execute(
+            &format!("ALTER TABLE {table} ALTER COLUMN v TYPE TEXT USING 'seven'"),
+            (),
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    assert_eq!(read(&mut reader), Value::Text("seven".into()));
+    writer.execute("BEGIN", ()).unwrap();
+    writer
+        .execute(
+            &format!("ALTER TABLE {table} ALTER COLUMN v TYPE BIGINT USING 8"),
+            (),
+        )
+        .unwrap();
+    writer.execute("COMMIT", ()).unwrap();
+    assert_eq!(read(&mut reader), Value::Int(8));
+    writer.execute(&format!("DROP TABLE {table}"), ()).unwrap();
+}

@@ -338,6 +338,8 @@ impl JdbcConnection {
         if !ready.kept {
             self.statements.remember(sql, &ready.translated);
         }
+        // A COMMIT run here ends a transaction that may have run DDL.
+        self.ran(false);
         result.map_err(Failure::into_inner)
     }
 
