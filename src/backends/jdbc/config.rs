@@ -393,6 +393,38 @@ mod tests {
     }
 
     #[test]
+    fn the_statement_cache_capacity_defaults_by_vendor_and_comes_from_settings() {
+        assert_eq!(
+            JdbcManager::new("jdbc:h2:mem:").get_statement_cache_capacity(),
+            100
+        );
+        assert_eq!(
+            JdbcManager::new("jdbc:oracle:thin:@//h/s").get_statement_cache_capacity(),
+            20
+        );
+        let m = JdbcManager::new("jdbc:h2:mem:").vendor(Vendor::OceanBase);
+        assert_eq!(m.get_statement_cache_capacity(), 20, "the vendor decides, as set");
+        assert_eq!(m.statement_cache_capacity(3).get_statement_cache_capacity(), 3);
+        let m = JdbcManager::from_settings_url(
+            "jdbc:postgresql://h/db?statement_cache_capacity=0&sslmode=disable",
+        )
+        .unwrap();
+        assert_eq!(m.url(), "jdbc:postgresql://h/db?sslmode=disable");
+        assert_eq!(m.get_statement_cache_capacity(), 0);
+        let m = JdbcManager::new("jdbc:h2:mem:")
+            .own_option("OPTIONS", "statement_cache_capacity", " 250 ")
+            .unwrap();
+        assert_eq!(m.get_statement_cache_capacity(), 250);
+        for bad in ["-1", "many", ""] {
+            let err = JdbcManager::new("jdbc:h2:mem:")
+                .own_option("OPTIONS", "statement_cache_capacity", bad)
+                .unwrap_err();
+            assert!(err.to_string().contains("statement_cache_capacity"), "{err}");
+            assert!(err.to_string().contains("0 keeps none"), "{err}");
+        }
+    }
+
+    #[test]
     fn own_options_from_settings_options() {
         let m = JdbcManager::new("jdbc:h2:mem:")
             .own_option("OPTIONS", "reset_timeout_ms", " 250 ")
