@@ -16,7 +16,7 @@ use super::error::{
     JavaResult, JdbcError, JdbcErrorKind, Vendor, is_lost_connection, is_statement_unusable, take_exception,
 };
 use super::jvm::{JavaRef, Jvm};
-use super::methods;
+use super::methods::{self, close_quietly};
 use super::rows::{Columns, ReadError, changes_schema, read_results, schema_may_have_changed};
 use super::statement::JdbcStatement;
 use super::values::{bind, binding_leaves_references};
@@ -76,14 +76,6 @@ impl fmt::Debug for JdbcConnection {
             .field("broken", &self.broken)
             .field("cached_statements", &self.statements.len())
             .finish_non_exhaustive()
-    }
-}
-
-/// Closes a JDBC resource, ignoring (and clearing) any exception: used on paths that already
-/// have a result or an error to report.
-pub(super) fn close_quietly(env: &mut JNIEnv<'_>, obj: &JObject<'_>) {
-    if !obj.is_null() && methods::close(env, obj).is_err() {
-        let _ = take_exception(env);
     }
 }
 

@@ -183,7 +183,7 @@ impl JdbcManager {
                     .or_throw(env)?,
             };
             if let Err(err) = super::methods::set_auto_commit(env, &conn, self.autocommit) {
-                super::conn::close_quietly(env, &conn);
+                super::methods::close_quietly(env, &conn);
                 return Err(err);
             }
             JavaRef::new(env, &conn)

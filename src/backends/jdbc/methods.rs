@@ -14,7 +14,7 @@ use jni::objects::{GlobalRef, JMethodID, JObject, JStaticMethodID, JString, JVal
 use jni::signature::{Primitive, ReturnType};
 use jni::sys::jvalue;
 
-use super::error::{JavaResult, JdbcError};
+use super::error::{JavaResult, JdbcError, take_exception};
 
 /// Method IDs and classes. The `java.sql`, `java.math` and `java.time` types are loaded by the
 /// JVM's own loaders and never unloaded, so their IDs stay valid for the life of the process,
@@ -515,6 +515,14 @@ pub(super) fn abort(
 pub(super) fn close(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> Result<(), JdbcError> {
     let id = ids(env)?.close;
     void(env, obj, id, &[])
+}
+
+/// As [`close`], ignoring a null object and any failure (its exception cleared): for paths that
+/// already have a result or an error to report.
+pub(super) fn close_quietly(env: &mut JNIEnv<'_>, obj: &JObject<'_>) {
+    if !obj.is_null() && close(env, obj).is_err() {
+        let _ = take_exception(env);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

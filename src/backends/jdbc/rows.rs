@@ -8,10 +8,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use jni::JNIEnv;
 use jni::objects::JObject;
 
-use super::conn::close_quietly;
 use super::error::JdbcError;
 use super::jvm::FRAME_CAPACITY;
-use super::methods;
+use super::methods::{self, close_quietly};
 use super::values::{Reader, leaves_references, read};
 use crate::backends::txn::{leading_word, statements};
 use crate::sql::{Row, Value};

@@ -5,10 +5,10 @@ use std::ops::ControlFlow;
 
 use jni::objects::JObject;
 
-use super::conn::{JdbcConnection, bind_all, close_quietly, execute_update};
+use super::conn::{JdbcConnection, bind_all, execute_update};
 use super::error::{JavaResult, JdbcError};
 use super::jvm::JavaRef;
-use super::methods;
+use super::methods::{self, close_quietly};
 use super::rows::{Columns, read_results};
 use crate::sql::{Params, Row, Translated};
 
