@@ -147,7 +147,10 @@ fn cycle(r: &Results, md: &mut String) {
         md,
         "HikariCP's own benchmark: each thread loops `get` + drop against a stub that does no I/O; no \
          overflow, min idle 0, timeout 8 s. Median of alternated rounds, operations per second. \
-         HikariCP 2.7.9 runs in one JVM beside the Rust peers, warmed up first.\n"
+         HikariCP 2.7.9 runs in one JVM beside the Rust peers, warmed up first. millpond is built \
+         as `scripts/bench` builds every program, with the `metrics` and `tracing` features \
+         compiled in (no recorder, no subscriber): by instruction count a get + drop costs about \
+         9% more than in a default build.\n"
     )
     .unwrap();
     let mut pools: Vec<String> = r
@@ -584,6 +587,89 @@ Goal: at least 5× the pinned style's throughput at pool 4: {} ({}). The pinned 
     }
 }
 
+/// The JDBC bridge against HikariCP on the same driver jars (`jdbc.rs`).
+fn jdbc(r: &Results, md: &mut String) {
+    let loads = [
+        (
+            "jdbc-h2-query",
+            "H2 in memory, `SELECT name FROM t WHERE id = ?` with a varying id, a checkout per query",
+        ),
+        ("jdbc-h2-checkout", "H2 in memory, checkout + return alone"),
+        (
+            "jdbc-postgres-query",
+            "The same query through PgJDBC against the local PostgreSQL",
+        ),
+    ];
+    if loads.iter().all(|(load, _)| r.peers(load).is_empty()) {
+        return;
+    }
+    writeln!(md, "## JDBC: the bridge against HikariCP on the same driver\n").unwrap();
+    writeln!(
+        md,
+        "Pool 8, no overflow; HikariCP 2.7.9 in a JVM of its own with the same driver jars, doing per \
+         query what a JDBC application does (`prepareStatement`, `setInt`, `executeQuery`, `next`, \
+         `getString`, three closes); millpond's JVM runs in its process. Both warmed up; median of \
+         alternated rounds, operations per second.\n"
+    )
+    .unwrap();
+    let mut goals = Vec::new();
+    for (load, what) in loads {
+        let peers = r.peers(load);
+        if peers.is_empty() {
+            continue;
+        }
+        let mut threads: Vec<String> = r
+            .values
+            .keys()
+            .filter(|k| k.0 == load)
+            .map(|k| k.2.clone())
+            .collect();
+        threads.sort_by_key(|t| t.parse::<usize>().unwrap_or(0));
+        threads.dedup();
+        writeln!(md, "{what}:\n").unwrap();
+        writeln!(md, "| threads | {} | millpond / HikariCP |", peers.join(" | ")).unwrap();
+        writeln!(md, "|---:|{}---:|", "---:|".repeat(peers.len())).unwrap();
+        let mut ratios = Vec::new();
+        for t in &threads {
+            let cells: Vec<String> = peers
+                .iter()
+                .map(|p| kops(r.get(load, p, t, "8", "ops_per_s")))
+                .collect();
+            let vs = ratio(
+                r.get(load, "millpond", t, "8", "ops_per_s"),
+                r.get(load, "hikaricp", t, "8", "ops_per_s"),
+            );
+            ratios.push((t.clone(), vs));
+            writeln!(md, "| {t} | {} | {} |", cells.join(" | "), x(vs)).unwrap();
+        }
+        writeln!(md).unwrap();
+        let at_one = ratios.iter().find(|(t, _)| t == "1").and_then(|(_, v)| *v);
+        let worst = ratios
+            .iter()
+            .map(|(_, v)| *v)
+            .try_fold(f64::INFINITY, |worst, v| v.map(|v| worst.min(v)))
+            .filter(|v| v.is_finite());
+        match load {
+            "jdbc-h2-query" => goals.push(format!(
+                "H2 query ≥ 0.6× HikariCP at 1 thread: {} ({})",
+                mark(at_one.map(|v| v >= 0.6)),
+                x(at_one)
+            )),
+            "jdbc-h2-checkout" => goals.push(format!(
+                "checkout + return alone ≥ 0.5× HikariCP at every thread count: {} (lowest {})",
+                mark(worst.map(|v| v >= 0.5)),
+                x(worst)
+            )),
+            _ => goals.push(format!(
+                "through PgJDBC ≥ 0.9× HikariCP at every thread count: {} (lowest {})",
+                mark(worst.map(|v| v >= 0.9)),
+                x(worst)
+            )),
+        }
+    }
+    writeln!(md, "Goals: {}.\n", goals.join("; ")).unwrap();
+}
+
 /// One colour per peer, the same in every panel.
 fn colour(peer: &str) -> RGBColor {
     match peer {
@@ -722,6 +808,7 @@ fn main() {
     spike(&results, &mut md);
     oversubscription(&results, &mut md);
     session(&results, &mut md);
+    jdbc(&results, &mut md);
     std::fs::write(&md_path, md).expect("write BENCHMARKS.md");
     if let Err(err) = plot(&results, &svg_path) {
         eprintln!("report: could not draw {}: {err}", svg_path.display());

@@ -1600,3 +1600,430 @@ fn a_validation_puts_the_network_timeout_back() {
             .unwrap_or_else(|err| panic!("{name}: a 600 ms query after a validation: {err}"));
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Kept statements, columns read once, and a return without a JNI call
+
+/// PgJDBC made to show its statements on the server: each `PreparedStatement` is prepared there
+/// on its first run (`prepareThreshold=1`) and deallocated when it is closed (no driver cache of
+/// its own, `preparedStatementCacheQueries=0`), so `pg_prepared_statements` lists exactly the
+/// statements millpond keeps open.
+fn postgres_showing_statements() -> JdbcManager {
+    postgres()
+        .property("prepareThreshold", "1")
+        .property("preparedStatementCacheQueries", "0")
+}
+
+/// The server-side statements of this session whose text contains `marker`.
+fn server_statements(conn: &mut JdbcConnection, marker: &str) -> Vec<String> {
+    let mut texts: Vec<String> = conn
+        .query(
+            "SELECT statement FROM pg_prepared_statements WHERE strpos(statement, ?) > 0",
+            [marker],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get::<String>(0).unwrap())
+        .collect();
+    texts.sort();
+    texts
+}
+
+#[test]
+fn a_query_run_again_on_a_connection_reuses_its_kept_statement() {
+    let marker = unique("kept_");
+    let pool = Pool::builder()
+        .pool_size(1)
+        .build(postgres_showing_statements())
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    let sql = format!("SELECT ?::int + 1 AS {marker}");
+    for i in 0..5 {
+        assert_eq!(conn.query_scalar::<i64>(&sql, [i]).unwrap(), i + 1);
+    }
+    // One statement on the server for five runs: the same PreparedStatement each time.
+    let listed = server_statements(&mut conn, &marker);
+    assert_eq!(listed, [format!("SELECT $1::int + 1 AS {marker}")], "{listed:?}");
+    assert!(conn.cached_statement_sql().contains(&sql.as_str()));
+    // Kept across checkouts too: the statement belongs to the connection.
+    drop(conn);
+    let mut conn = pool.get().unwrap();
+    let kept = conn.cached_statements();
+    assert_eq!(conn.query_scalar::<i64>(&sql, [41]).unwrap(), 42);
+    assert_eq!(
+        conn.cached_statements(),
+        kept,
+        "no new statement for a query run before"
+    );
+    assert_eq!(server_statements(&mut conn, &marker).len(), 1);
+}
+
+#[test]
+fn the_least_recently_used_statement_is_closed_when_the_cache_is_full() {
+    let marker = unique("lru_");
+    let manager = postgres_showing_statements().statement_cache_capacity(3);
+    let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+    let mut conn = pool.get().unwrap();
+    // The listing query is kept too: with it, three statements fit.
+    let one = format!("SELECT 1 AS {marker}_one");
+    let two = format!("SELECT 2 AS {marker}_two");
+    let three = format!("SELECT 3 AS {marker}_three");
+    conn.query(&one, ()).unwrap();
+    assert_eq!(server_statements(&mut conn, &marker), [one.as_str()]);
+    conn.query(&two, ()).unwrap();
+    // Full (one, listing, two): running three puts out `one`, the least recently used, and
+    // the driver deallocates it on the server.
+    conn.query(&three, ()).unwrap();
+    assert_eq!(conn.cached_statements(), 3);
+    let listed = server_statements(&mut conn, &marker);
+    assert_eq!(listed, [two.as_str(), three.as_str()], "{listed:?}");
+    assert!(!conn.cached_statement_sql().contains(&one.as_str()));
+    // Run again, `one` is prepared afresh and works.
+    assert_eq!(conn.query_scalar::<i64>(&one, ()).unwrap(), 1);
+}
+
+#[test]
+fn a_statement_cache_of_zero_keeps_nothing() {
+    let marker = unique("off_");
+    let manager = postgres_showing_statements().statement_cache_capacity(0);
+    assert_eq!(manager.get_statement_cache_capacity(), 0);
+    let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+    let mut conn = pool.get().unwrap();
+    let sql = format!("SELECT ?::int AS {marker}");
+    for i in 0..3 {
+        assert_eq!(conn.query_scalar::<i64>(&sql, [i]).unwrap(), i);
+    }
+    assert_eq!(conn.cached_statements(), 0);
+    // Each run's statement was closed (deallocated on the server) after it.
+    assert!(server_statements(&mut conn, &marker).is_empty());
+    assert_eq!(h2().get_statement_cache_capacity(), 100, "the default");
+    assert_eq!(jdbc::oracle("h", 1521, "s").get_statement_cache_capacity(), 20);
+}
+
+/// The columns of a kept statement's result are read on its first run only: rows of later runs
+/// share the first run's column names (the same allocation). DDL through millpond, on any
+/// connection, makes every kept statement read them again.
+#[test]
+fn result_columns_are_read_once_per_kept_statement_until_ddl_runs() {
+    let pool = Pool::builder().pool_size(2).build(h2()).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.execute("CREATE TABLE shape (id INT PRIMARY KEY, name VARCHAR(10))", ())
+        .unwrap();
+    conn.execute("INSERT INTO shape VALUES (1, 'one'), (2, 'two')", ())
+        .unwrap();
+    let sql = "SELECT * FROM shape WHERE id = ?";
+    let first = conn.query_row(sql, [1]).unwrap().unwrap();
+    let second = conn.query_row(sql, [2]).unwrap().unwrap();
+    assert_eq!(second.get::<String>("name").unwrap(), "two");
+    assert_eq!(
+        first.columns().as_ptr(),
+        second.columns().as_ptr(),
+        "the second run read the columns again"
+    );
+    // Another connection of the pool changes the table's shape.
+    pool.get()
+        .unwrap()
+        .execute("ALTER TABLE shape ADD COLUMN note VARCHAR(10) DEFAULT 'new'", ())
+        .unwrap();
+    let third = conn.query_row(sql, [2]).unwrap().unwrap();
+    assert_eq!(third.columns(), ["ID", "NAME", "NOTE"]);
+    assert_eq!(third.get::<String>("note").unwrap(), "new");
+    let fourth = conn.query_row(sql, [1]).unwrap().unwrap();
+    assert_eq!(third.columns().as_ptr(), fourth.columns().as_ptr());
+}
+
+/// A kept statement whose table was dropped fails (the driver says so) and is forgotten; once
+/// the table is back, with another shape, the query is prepared afresh and reads it right.
+#[test]
+fn a_kept_statement_on_a_dropped_table_is_forgotten_and_prepared_afresh() {
+    let pool = Pool::builder().pool_size(2).build(h2()).unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.execute("CREATE TABLE gone (x INT)", ()).unwrap();
+    conn.execute("INSERT INTO gone VALUES (1)", ()).unwrap();
+    let sql = "SELECT * FROM gone";
+    assert_eq!(conn.query(sql, ()).unwrap()[0].values(), [Value::Int(1)]);
+    assert!(conn.cached_statement_sql().contains(&sql));
+    pool.get().unwrap().execute("DROP TABLE gone", ()).unwrap();
+    let err = conn.query(sql, ()).unwrap_err();
+    assert!(err.message().contains("\"GONE\" not found"), "{err}");
+    assert!(
+        !conn.cached_statement_sql().contains(&sql),
+        "a statement whose run failed is not kept"
+    );
+    assert!(!conn.is_broken(), "a missing table breaks nothing");
+    pool.get()
+        .unwrap()
+        .execute("CREATE TABLE gone (label VARCHAR(5), x INT)", ())
+        .unwrap();
+    conn.execute("INSERT INTO gone VALUES ('b', 2)", ()).unwrap();
+    let rows = conn.query(sql, ()).unwrap();
+    assert_eq!(rows[0].columns(), ["LABEL", "X"]);
+    assert_eq!(rows[0].values(), [Value::Text("b".into()), Value::Int(2)]);
+}
+
+/// Runs `sql` on `conn`'s Java connection through JNI calls of the test's own, unseen by
+/// millpond.
+fn behind_millponds_back(conn: &mut JdbcConnection, sql: &str) {
+    let raw = conn.raw().clone();
+    let mut env = jdbc::java_vm()
+        .unwrap()
+        .attach_current_thread_permanently()
+        .unwrap();
+    env.with_local_frame(8, |env| {
+        let stmt = env
+            .call_method(raw.as_obj(), "createStatement", "()Ljava/sql/Statement;", &[])?
+            .l()?;
+        let text = env.new_string(sql)?;
+        env.call_method(&stmt, "execute", "(Ljava/lang/String;)Z", &[(&text).into()])?;
+        env.call_method(&stmt, "close", "()V", &[])?;
+        Ok::<_, jdbc::jni::errors::Error>(())
+    })
+    .unwrap();
+}
+
+/// A table changed behind millpond's back (by another process, say): PgJDBC prepares its
+/// statement on the server again without a word, and `SELECT *` now returns another set of
+/// columns, which the column count shows: they are read again.
+#[test]
+fn a_select_star_sees_a_table_changed_behind_millponds_back() {
+    let table = unique("behind_");
+    let pool = Pool::builder()
+        .pool_size(1)
+        .build(postgres().property("prepareThreshold", "1"))
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.execute(&format!("CREATE TABLE {table} (id INT)"), ())
+        .unwrap();
+    conn.execute(&format!("INSERT INTO {table} VALUES (1)"), ())
+        .unwrap();
+    let sql = format!("SELECT * FROM {table} WHERE id = ?");
+    for _ in 0..2 {
+        assert_eq!(conn.query(&sql, [1]).unwrap()[0].len(), 1);
+    }
+    let mut other = postgres().connect().unwrap();
+    behind_millponds_back(
+        &mut other,
+        &format!("ALTER TABLE {table} ADD COLUMN extra TEXT DEFAULT 'x'"),
+    );
+    let rows = conn.query(&sql, [1]).unwrap();
+    assert_eq!(rows[0].columns(), ["id", "extra"]);
+    assert_eq!(rows[0].get::<String>("extra").unwrap(), "x");
+    behind_millponds_back(&mut other, &format!("ALTER TABLE {table} DROP COLUMN extra"));
+    assert_eq!(conn.query(&sql, [1]).unwrap()[0].columns(), ["id"]);
+    conn.execute(&format!("DROP TABLE {table}"), ()).unwrap();
+}
+
+/// PostgreSQL refuses to run a statement prepared on the server once a table it reads changed
+/// shape ("cached plan must not change result type"). PgJDBC prepares it again by itself for
+/// most SQL, but not for SQL of several statements: there millpond does, outside a transaction
+/// (the kept statement is forgotten, prepared again and run once more); inside one the error
+/// stands (the transaction has failed), and the statement is forgotten all the same.
+#[test]
+fn a_stale_kept_statement_is_prepared_again_and_run_once_more_outside_a_transaction() {
+    let table = unique("stale_");
+    let pool = Pool::builder()
+        .pool_size(1)
+        .build(postgres().property("prepareThreshold", "1"))
+        .unwrap();
+    let mut conn = pool.get().unwrap();
+    conn.execute(&format!("CREATE TABLE {table} (id INT)"), ())
+        .unwrap();
+    conn.execute(&format!("INSERT INTO {table} VALUES (1)"), ())
+        .unwrap();
+    let sql = format!("SELECT * FROM {table}; SELECT 1");
+    for _ in 0..2 {
+        assert_eq!(conn.query(&sql, ()).unwrap()[0].len(), 1);
+    }
+    let mut other = postgres().connect().unwrap();
+    behind_millponds_back(
+        &mut other,
+        &format!("ALTER TABLE {table} ADD COLUMN extra TEXT DEFAULT 'x'"),
+    );
+    let rows = conn.query(&sql, ()).unwrap();
+    assert_eq!(rows[0].columns(), ["id", "extra"], "prepared again, read again");
+
+    for _ in 0..2 {
+        conn.query(&sql, ()).unwrap();
+    }
+    behind_millponds_back(&mut other, &format!("ALTER TABLE {table} DROP COLUMN extra"));
+    {
+        let mut tx = conn.transaction().unwrap();
+        let err = tx.query(&sql, ()).unwrap_err();
+        assert_eq!(err.sql_state(), Some("0A000"), "{err}");
+        assert!(!tx.cached_statement_sql().contains(&sql.as_str()));
+    }
+    assert_eq!(conn.query(&sql, ()).unwrap()[0].columns(), ["id"]);
+    conn.execute(&format!("DROP TABLE {table}"), ()).unwrap();
+}
+
+/// A connection whose JDBC connection was closed behind millpond's back still looks healthy
+/// to the pool (no call into the JVM on return tells it otherwise); the first operation that
+/// fails on it marks it broken, and the pool replaces it.
+#[test]
+fn a_connection_closed_behind_the_pools_back_is_found_by_the_next_failure_and_replaced() {
+    let pool = Pool::builder()
+        .pool_size(1)
+        .max_overflow(Some(0))
+        .build(h2())
+        .unwrap();
+    let (id, raw) = {
+        let mut conn = pool.get().unwrap();
+        assert_eq!(conn.query_scalar::<i64>("SELECT 1", ()).unwrap(), 1);
+        (conn.id(), conn.raw().clone())
+    };
+    // The return after raw() was reset (autocommit read back): the state is known again.
+    let mut env = jdbc::java_vm()
+        .unwrap()
+        .attach_current_thread_permanently()
+        .unwrap();
+    env.call_method(raw.as_obj(), "close", "()V", &[]).unwrap();
+    let mut conn = pool.get().unwrap();
+    assert_eq!(conn.id(), id, "the same pooled connection");
+    assert!(
+        !conn.is_broken(),
+        "is_broken asked the driver: a clean connection must cost no JNI call"
+    );
+    let broken_before = pool.stats().broken;
+    assert!(conn.query_scalar::<i64>("SELECT 1", ()).is_err());
+    assert!(conn.is_broken(), "the failure marked it broken");
+    drop(conn);
+    // The pool closes it on a thread of its own: wait for that.
+    assert!(common::eventually(Duration::from_secs(10), || pool
+        .stats()
+        .broken
+        == broken_before + 1));
+    let mut conn = pool.get().unwrap();
+    assert_ne!(conn.id(), id, "replaced by a new connection");
+    assert_eq!(conn.query_scalar::<i64>("SELECT 2", ()).unwrap(), 2);
+}
+
+/// A connection given back clean makes no call into the JVM: the return is as cheap as with
+/// any manager, so the pool resets nothing and counts nothing broken, connection after
+/// connection, while the queries go on working.
+#[test]
+fn a_clean_return_resets_nothing() {
+    let pool = Pool::builder().pool_size(2).build(h2()).unwrap();
+    for i in 0..100 {
+        let mut conn = pool.get().unwrap();
+        assert_eq!(conn.query_scalar::<i64>("SELECT ?", [i]).unwrap(), i);
+    }
+    let stats = pool.stats();
+    assert_eq!((stats.resets, stats.broken), (0, 0), "{stats:?}");
+}
+
+/// Kept statements under `-Xcheck:jni`: every value type bound and read, statements evicted and
+/// prepared again, a failure forgetting one, thousands of runs: no warning.
+#[test]
+fn kept_statements_stay_clean_under_check_jni() {
+    const TEST: &str = "kept_statements_stay_clean_under_check_jni";
+    if in_child(TEST) {
+        jdbc::start_jvm(&JvmOptions::new().option("-Xcheck:jni")).unwrap();
+        let pool = Pool::builder()
+            .pool_size(1)
+            .build(h2().statement_cache_capacity(2))
+            .unwrap();
+        let mut conn = pool.get().unwrap();
+        conn.execute(
+            "CREATE TABLE every (id INT, b BOOLEAN, f DOUBLE PRECISION, d DECIMAL(30,10), t VARCHAR(40), \
+             y VARBINARY(10), dt DATE, tm TIME, ts TIMESTAMP, tz TIMESTAMP WITH TIME ZONE)",
+            (),
+        )
+        .unwrap();
+        let mut row = vec![Value::Int(0)];
+        row.extend(sample_row().into_iter().filter(|v| !matches!(v, Value::Int(_))));
+        row.push(Value::TimestampTz(
+            "2024-07-01 12:00:00.25+02:00".parse().unwrap(),
+        ));
+        let insert = "INSERT INTO every VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+        for id in 0..200 {
+            row[0] = Value::Int(id);
+            conn.execute(insert, row.clone()).unwrap();
+        }
+        let mut read = 0u64;
+        for i in 0..3000i64 {
+            // Three statements through a cache of two: evictions all along.
+            match i % 3 {
+                0 => {
+                    let got = conn
+                        .query_row("SELECT * FROM every WHERE id = ?", [i % 200])
+                        .unwrap()
+                        .unwrap();
+                    assert_eq!(got.len(), 10);
+                    read += 1;
+                }
+                1 => {
+                    let n: i64 = conn
+                        .query_scalar(
+                            "SELECT count(*) FROM every WHERE t = ? AND id < ?",
+                            [Value::from("pond ✓ 'quoted' ?"), Value::Int(i % 200)],
+                        )
+                        .unwrap();
+                    assert_eq!(n, i % 200);
+                }
+                _ => {
+                    conn.execute(
+                        "UPDATE every SET f = ? WHERE id = ?",
+                        [Value::Float(i as f64), Value::Int(i % 200)],
+                    )
+                    .unwrap();
+                }
+            }
+            if i % 500 == 0 {
+                // A failed run forgets its statement.
+                assert!(
+                    conn.query("SELECT * FROM no_such_table WHERE x = ?", [i])
+                        .is_err()
+                );
+            }
+        }
+        assert_eq!(read, 1000);
+        println!("ran 3000 kept statements");
+        return;
+    }
+    let out = run_child(TEST, &[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success());
+    assert!(text.contains("ran 3000 kept statements"), "the child ran");
+    assert!(!text.contains("WARNING"), "-Xcheck:jni warned");
+}
+
+/// DDL run in a transaction makes the other connections read their kept statements' columns
+/// again once it commits (PostgreSQL's DDL is transactional): a column whose type changed is
+/// read as its new type. Through a transaction object, and through `BEGIN` and `COMMIT` sent
+/// as SQL.
+#[test]
+fn ddl_committed_in_a_transaction_makes_kept_columns_read_again() {
+    let table = unique("ddl_tx_");
+    let pool = Pool::builder().pool_size(2).build(postgres()).unwrap();
+    let mut reader = pool.get().unwrap();
+    let mut writer = pool.get().unwrap();
+    writer
+        .execute(&format!("CREATE TABLE {table} (id INT, v INT)"), ())
+        .unwrap();
+    writer
+        .execute(&format!("INSERT INTO {table} VALUES (1, 7)"), ())
+        .unwrap();
+    let sql = format!("SELECT v FROM {table} WHERE id = ?");
+    let read = |conn: &mut JdbcConnection| conn.query_row(&sql, [1]).unwrap().unwrap()[0].clone();
+    assert_eq!(read(&mut reader), Value::Int(7));
+    {
+        let mut tx = writer.transaction().unwrap();
+        tx.execute(
+            &format!("ALTER TABLE {table} ALTER COLUMN v TYPE TEXT USING 'seven'"),
+            (),
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    assert_eq!(read(&mut reader), Value::Text("seven".into()));
+    writer.execute("BEGIN", ()).unwrap();
+    writer
+        .execute(
+            &format!("ALTER TABLE {table} ALTER COLUMN v TYPE BIGINT USING 8"),
+            (),
+        )
+        .unwrap();
+    writer.execute("COMMIT", ()).unwrap();
+    assert_eq!(read(&mut reader), Value::Int(8));
+    writer.execute(&format!("DROP TABLE {table}"), ()).unwrap();
+}

@@ -9,12 +9,20 @@ use super::error::Vendor;
 use super::jvm::{JavaRef, JvmOptions};
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESET_TIMEOUT};
 use crate::backends::redact::{Secret, redact_url};
-use crate::backends::url::{Unit, parse_positive_duration};
+use crate::backends::url::{Unit, parse_number, parse_positive_duration};
 use crate::error::ConfigError;
 
 /// The options millpond reads itself (in settings' OPTIONS, or in the query of a JDBC URL given
 /// to settings), in milliseconds; never handed to the driver.
-pub(crate) const OWN_OPTIONS: &[&str] = &["connect_timeout_ms", "reset_timeout_ms"];
+pub(crate) const OWN_OPTIONS: &[&str] = &[
+    "connect_timeout_ms",
+    "reset_timeout_ms",
+    "statement_cache_capacity",
+];
+
+/// The statements an Oracle (or OceanBase) connection keeps by default: each holds an open
+/// cursor, and `OPEN_CURSORS` is 50 by default.
+const ORACLE_STATEMENT_CACHE_CAPACITY: usize = 20;
 
 /// Opens JDBC connections: one URL, driver, user and password, for any database with a JDBC
 /// driver. Build it with a preset ([`postgresql`](super::postgresql), [`oracle`](super::oracle),
@@ -37,6 +45,8 @@ pub struct JdbcManager {
     pub(super) vendor: Vendor,
     pub(super) connect_timeout: Duration,
     pub(super) reset_timeout: Duration,
+    /// How many statements each connection keeps prepared; `None` for the vendor's default.
+    pub(super) statement_cache_capacity: Option<usize>,
     /// The driver, loaded once (a global reference to its instance).
     pub(super) driver: Arc<OnceLock<JavaRef>>,
 }
@@ -58,6 +68,7 @@ impl fmt::Debug for JdbcManager {
             .field("vendor", &self.vendor)
             .field("connect_timeout", &self.connect_timeout)
             .field("reset_timeout", &self.reset_timeout)
+            .field("statement_cache_capacity", &self.get_statement_cache_capacity())
             .finish_non_exhaustive()
     }
 }
@@ -88,6 +99,7 @@ impl JdbcManager {
             init: Vec::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             reset_timeout: DEFAULT_RESET_TIMEOUT,
+            statement_cache_capacity: None,
             driver: Arc::new(OnceLock::new()),
         }
     }
@@ -194,6 +206,32 @@ impl JdbcManager {
         self
     }
 
+    /// How many statements each connection keeps prepared for the SQL it runs (default 100; 20
+    /// for Oracle and OceanBase; 0 keeps none). `execute`, `query`, `query_each`, `query_row`
+    /// and `query_scalar` run the `PreparedStatement` kept for their SQL (once translated to
+    /// `?` placeholders), which binds and executes only, its result's columns read on its first
+    /// run; the least recently used is closed when the cache is full, and all of them when the
+    /// connection closes. DDL (`CREATE`, `ALTER`, `DROP`, `RENAME`) is not kept, and once it has
+    /// run (committed, in a transaction) every connection of the process reads its kept
+    /// statements' columns again; a result whose column count changed is read again too.
+    /// A kept statement whose run fails is closed and prepared afresh next time; one the driver
+    /// says is gone or stale (SQLState `26000`, PostgreSQL's "cached plan must not change
+    /// result type", a closed statement) is, outside a transaction, prepared again and run once
+    /// more. The same option as the PostgreSQL backend's
+    /// [`statement_cache_capacity`](crate::postgres::PostgresManager::statement_cache_capacity),
+    /// `statement_cache_capacity` in settings OPTIONS or a JDBC URL's query; HikariCP leaves
+    /// this to the driver (`prepStmtCacheSize` of MySQL Connector/J).
+    ///
+    /// Oracle's default is lower because each statement kept holds an open cursor on the server,
+    /// and a session may have `OPEN_CURSORS` of them (50 unless the DBA raised it); ojdbc's own
+    /// implicit statement cache counts against the same limit. PgJDBC prepares a statement on
+    /// the server after it ran five times (`prepareThreshold`), which it then keeps per
+    /// connection whatever millpond does.
+    pub fn statement_cache_capacity(mut self, capacity: usize) -> JdbcManager {
+        self.statement_cache_capacity = Some(capacity);
+        self
+    }
+
     /// Sets one of millpond's own options ([`OWN_OPTIONS`]) from its text: `origin` is where it
     /// was written (`url`, `OPTIONS`), for the error.
     pub(crate) fn own_option(
@@ -206,6 +244,12 @@ impl JdbcManager {
         Ok(match key {
             "connect_timeout_ms" => self.connect_timeout(duration()?),
             "reset_timeout_ms" => self.reset_timeout(duration()?),
+            "statement_cache_capacity" => self.statement_cache_capacity(parse_number(
+                origin,
+                key,
+                value.trim(),
+                "a whole number of statements, 0 or more (0 keeps none)",
+            )?),
             _ => {
                 return Err(ConfigError::new(
                     origin,
@@ -285,6 +329,15 @@ impl JdbcManager {
     pub fn get_reset_timeout(&self) -> Duration {
         self.reset_timeout
     }
+
+    /// How many statements each connection keeps prepared (see
+    /// [`JdbcManager::statement_cache_capacity`]): as set, else the vendor's default.
+    pub fn get_statement_cache_capacity(&self) -> usize {
+        self.statement_cache_capacity.unwrap_or(match self.vendor {
+            Vendor::Oracle | Vendor::OceanBase => ORACLE_STATEMENT_CACHE_CAPACITY,
+            _ => super::cache::DEFAULT_CAPACITY,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -336,6 +389,38 @@ mod tests {
         ] {
             let err = JdbcManager::from_settings_url(url).unwrap_err();
             assert!(err.to_string().contains(said), "{url}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_statement_cache_capacity_defaults_by_vendor_and_comes_from_settings() {
+        assert_eq!(
+            JdbcManager::new("jdbc:h2:mem:").get_statement_cache_capacity(),
+            100
+        );
+        assert_eq!(
+            JdbcManager::new("jdbc:oracle:thin:@//h/s").get_statement_cache_capacity(),
+            20
+        );
+        let m = JdbcManager::new("jdbc:h2:mem:").vendor(Vendor::OceanBase);
+        assert_eq!(m.get_statement_cache_capacity(), 20, "the vendor decides, as set");
+        assert_eq!(m.statement_cache_capacity(3).get_statement_cache_capacity(), 3);
+        let m = JdbcManager::from_settings_url(
+            "jdbc:postgresql://h/db?statement_cache_capacity=0&sslmode=disable",
+        )
+        .unwrap();
+        assert_eq!(m.url(), "jdbc:postgresql://h/db?sslmode=disable");
+        assert_eq!(m.get_statement_cache_capacity(), 0);
+        let m = JdbcManager::new("jdbc:h2:mem:")
+            .own_option("OPTIONS", "statement_cache_capacity", " 250 ")
+            .unwrap();
+        assert_eq!(m.get_statement_cache_capacity(), 250);
+        for bad in ["-1", "many", ""] {
+            let err = JdbcManager::new("jdbc:h2:mem:")
+                .own_option("OPTIONS", "statement_cache_capacity", bad)
+                .unwrap_err();
+            assert!(err.to_string().contains("statement_cache_capacity"), "{err}");
+            assert!(err.to_string().contains("0 keeps none"), "{err}");
         }
     }
 

@@ -1,19 +1,25 @@
 //! [`JdbcConnection`]: statements, queries, batches and transactions on one `java.sql.Connection`,
-//! with the transaction state kept for the pool.
+//! with the transaction state kept for the pool and the statements it ran kept prepared.
 
+use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::time::{Duration, Instant};
 
 use jni::JNIEnv;
-use jni::objects::{GlobalRef, JObject, JValue};
+use jni::objects::{GlobalRef, JObject};
 
-use super::error::{JavaResult, JdbcError, Vendor, is_lost_connection, take_exception};
-use super::jvm::{FRAME_CAPACITY, JavaRef, Jvm};
-use super::methods;
+use super::cache::StatementCache;
+use super::error::{
+    JavaResult, JdbcError, JdbcErrorKind, Vendor, is_lost_connection, is_statement_unusable, take_exception,
+};
+use super::jvm::{JavaRef, Jvm};
+use super::methods::{self, close_quietly};
+use super::rows::{Columns, ReadError, changes_schema, read_results, schema_may_have_changed};
 use super::statement::JdbcStatement;
-use super::values::{Reader, bind, read, rust_string};
+use super::values::{bind, binding_leaves_references};
 use crate::backends::txn::{Dialect, TxTracker};
 use crate::manage::{ResetAction, TransactionState};
 use crate::sql::{FromValue, Params, Row, Translated, Translator, Value};
@@ -24,10 +30,17 @@ use crate::sql::{FromValue, Params, Row, Translated, Translator, Value};
 /// [`crate::sql::translate`]); values are always bound, never spliced in. Rows come back as
 /// [`Row`]s of [`Value`]s.
 ///
+/// The statements it runs are kept prepared, up to
+/// [`statement_cache_capacity`](super::JdbcManager::statement_cache_capacity) of them: SQL run
+/// again on the same connection binds and executes only, and its result's columns are read
+/// once.
+///
 /// The transaction state is known without asking the server: with autocommit off, any
 /// statement since the last commit or rollback leaves a transaction open; with autocommit on,
 /// only an explicit `BEGIN` or `START TRANSACTION` does. The pool rolls back only connections
-/// with a transaction open, and puts autocommit back as the manager set it.
+/// with a transaction open, and puts autocommit back as the manager set it. Whether the
+/// connection is broken is known without asking either (see [`JdbcConnection::is_broken`]), so a
+/// connection given back clean costs no call into the JVM.
 pub struct JdbcConnection {
     pub(super) jvm: &'static Jvm,
     pub(super) conn: JavaRef,
@@ -41,13 +54,17 @@ pub struct JdbcConnection {
     tracker: TxTracker,
     /// The raw connection was lent out: nothing is certain.
     lost_track: bool,
-    /// An operation failed with a lost-connection error.
+    /// An operation failed in a way that leaves the connection unusable.
     broken: bool,
+    /// DDL ran inside the open transaction: other connections see it when it ends.
+    ddl_in_transaction: bool,
     /// The driver has `get`/`setNetworkTimeout` (until one fails: then it is not asked again).
     network_timeouts: bool,
     /// The network timeout as last set or read, while only this type can have changed it
     /// (`None` after [`JdbcConnection::raw`]): saves a `getNetworkTimeout` per bounded call.
     network_timeout: Option<i32>,
+    /// The prepared statements kept for the SQL this connection ran.
+    statements: StatementCache,
 }
 
 impl fmt::Debug for JdbcConnection {
@@ -57,15 +74,46 @@ impl fmt::Debug for JdbcConnection {
             .field("autocommit", &self.autocommit)
             .field("transaction_state", &self.transaction_state())
             .field("broken", &self.broken)
+            .field("cached_statements", &self.statements.len())
             .finish_non_exhaustive()
     }
 }
 
-/// Closes a JDBC resource, ignoring (and clearing) any exception: used on paths that already
-/// have a result or an error to report.
-pub(super) fn close_quietly(env: &mut JNIEnv<'_>, obj: &JObject<'_>) {
-    if !obj.is_null() && methods::close(env, obj).is_err() {
-        let _ = take_exception(env);
+/// Whether a failed operation leaves the connection unusable: a lost connection (see
+/// [`is_lost_connection`]), a failure of the JNI layer itself, or, when the driver threw
+/// anything else, a connection the driver says is closed (asked only then: `isClosed` is
+/// answered locally).
+fn breaks(env: &mut JNIEnv<'_>, conn: &JObject<'_>, err: &JdbcError, vendor: Vendor) -> bool {
+    if is_lost_connection(err, vendor) || err.is_jni_failure() {
+        return true;
+    }
+    matches!(err.kind(), JdbcErrorKind::Sql | JdbcErrorKind::Java)
+        && methods::is_closed(env, conn).unwrap_or(true)
+}
+
+/// SQL ready to run.
+struct Ready {
+    /// As the driver gets it.
+    translated: Arc<Translated>,
+    /// The values to bind, in order.
+    values: Vec<Value>,
+    /// Whether a statement is kept for it (so it is no DDL).
+    kept: bool,
+}
+
+/// How a run of a kept statement failed.
+enum Failure {
+    /// The driver says the statement can no longer be used: prepare it again.
+    Unusable(JdbcError),
+    /// Anything else.
+    Other(JdbcError),
+}
+
+impl Failure {
+    fn into_inner(self) -> JdbcError {
+        match self {
+            Failure::Unusable(err) | Failure::Other(err) => err,
+        }
     }
 }
 
@@ -76,6 +124,7 @@ impl JdbcConnection {
         translator: Translator,
         vendor: Vendor,
         autocommit: bool,
+        statement_cache_capacity: usize,
     ) -> JdbcConnection {
         JdbcConnection {
             jvm,
@@ -88,29 +137,45 @@ impl JdbcConnection {
             tracker: TxTracker::new(Dialect::MySql),
             lost_track: false,
             broken: false,
+            ddl_in_transaction: false,
             network_timeouts: true,
             network_timeout: None,
+            statements: StatementCache::new(statement_cache_capacity),
         }
     }
 
     /// Runs `f` with this thread's JNI environment and the `java.sql.Connection`, noting a
-    /// lost-connection error.
+    /// failure that leaves the connection unusable.
     pub(super) fn call<T>(
         &mut self,
         f: impl FnOnce(&mut JNIEnv<'_>, &JObject<'static>) -> Result<T, JdbcError>,
     ) -> Result<T, JdbcError> {
         let conn = self.conn.as_obj();
-        let result = self.jvm.with_env(|env| f(env, conn));
-        if let Err(err) = &result
-            && is_lost_connection(err, self.vendor)
-        {
+        let vendor = self.vendor;
+        let mut broken = false;
+        let result = self.jvm.with_env(|env| {
+            let result = f(env, conn);
+            if let Err(err) = &result {
+                broken = breaks(env, conn, err, vendor);
+            }
+            result
+        });
+        // A JNI failure outside `f` (attaching, a frame) leaves nothing certain either.
+        if broken || result.as_ref().is_err_and(JdbcError::is_jni_failure) {
             self.broken = true;
         }
         result
     }
 
-    /// Records that `sql` is about to run, for the transaction state.
-    pub(super) fn observe(&mut self, sql: &str) {
+    /// Records that `sql` is about to run, for the transaction state; says whether it may change
+    /// a table's shape (then [`JdbcConnection::ran`] must follow it).
+    pub(super) fn observe(&mut self, sql: &str) -> bool {
+        self.observe_transaction(sql);
+        changes_schema(sql)
+    }
+
+    /// Records that `sql` is about to run, for the transaction state only.
+    fn observe_transaction(&mut self, sql: &str) {
         if self.autocommit {
             self.tracker.observe(sql);
         } else {
@@ -118,49 +183,58 @@ impl JdbcConnection {
         }
     }
 
-    pub(super) fn translate(
-        &self,
-        sql: &str,
-        params: &Params,
-    ) -> Result<(Translated, Vec<Value>), JdbcError> {
-        let translated = self.translator.translate(sql)?;
+    /// Records that SQL [`observe`](JdbcConnection::observe)d ran (or failed): DDL, once
+    /// others can see it, makes every connection read the columns of its kept statements again.
+    pub(super) fn ran(&mut self, ddl: bool) {
+        let open = self.transaction_state() != TransactionState::Idle;
+        if ddl && open {
+            self.ddl_in_transaction = true;
+        } else if ddl || (self.ddl_in_transaction && !open) {
+            self.ddl_in_transaction = false;
+            schema_may_have_changed();
+        }
+    }
+
+    /// `sql` translated for the driver (as it was when its statement was kept, or now), with
+    /// the values to bind from `params`.
+    fn translate(&self, sql: &str, params: &Params) -> Result<Ready, JdbcError> {
+        let (translated, kept) = match self.statements.translation(sql) {
+            Some(translated) => (translated, true),
+            None => (Arc::new(self.translator.translate(sql)?), false),
+        };
         let values = translated.values(params)?;
-        Ok((translated, values))
+        Ok(Ready {
+            translated,
+            values,
+            kept,
+        })
     }
 
     /// Runs a statement that returns no rows (or whose rows are not wanted) and returns the
     /// number of rows it changed (0 when the driver does not say).
     pub fn execute(&mut self, sql: &str, params: impl Into<Params>) -> Result<u64, JdbcError> {
-        let (translated, values) = self.translate(sql, &params.into())?;
-        self.observe(sql);
-        self.call(|env, conn| {
-            let stmt = prepare(env, conn, translated.sql())?;
-            let result = bind_all(env, &stmt, &values).and_then(|()| execute_update(env, &stmt));
-            close_quietly(env, &stmt);
-            result
-        })
+        let ready = self.translate(sql, &params.into())?;
+        self.run_prepared(
+            sql,
+            &ready,
+            |env, stmt, _| execute_update(env, stmt).map_err(ReadError::Driver),
+            || true,
+        )
     }
 
     /// Runs SQL as it is, without placeholders or parameters, through a plain
     /// `java.sql.Statement` (for DDL, session settings, or SQL whose `?` must stay as is).
     pub fn execute_unprepared(&mut self, sql: &str) -> Result<u64, JdbcError> {
-        self.observe(sql);
-        self.call(|env, conn| {
-            let stmt = env
-                .call_method(conn, "createStatement", "()Ljava/sql/Statement;", &[])
-                .and_then(|v| v.l())
-                .or_throw(env)?;
-            let result = env
-                .new_string(sql)
-                .or_throw(env)
-                .and_then(|text| {
-                    env.call_method(&stmt, "execute", "(Ljava/lang/String;)Z", &[(&text).into()])
-                        .or_throw(env)
-                })
-                .and_then(|_| update_count(env, &stmt));
+        let ddl = self.observe(sql);
+        let result = self.call(|env, conn| {
+            let stmt = methods::create_statement(env, conn)?;
+            let result = methods::execute_sql(env, &stmt, sql).and_then(|_| update_count(env, &stmt));
             close_quietly(env, &stmt);
+            env.delete_local_ref(stmt).or_throw(env)?;
             result
-        })
+        });
+        self.ran(ddl);
+        result
     }
 
     /// Runs a query and returns all its rows (none when the statement returns no result set).
@@ -179,26 +253,159 @@ impl JdbcConnection {
         &mut self,
         sql: &str,
         params: impl Into<Params>,
-        f: impl FnMut(Row) -> Result<(), JdbcError>,
+        mut f: impl FnMut(Row) -> Result<(), JdbcError>,
     ) -> Result<(), JdbcError> {
-        let (translated, values) = self.translate(sql, &params.into())?;
-        self.observe(sql);
-        self.call(|env, conn| {
-            let stmt = prepare(env, conn, translated.sql())?;
-            let result = bind_all(env, &stmt, &values).and_then(|()| read_results(env, &stmt, f));
-            close_quietly(env, &stmt);
-            result
-        })
+        self.query_rows(sql, params.into(), |row| f(row).map(ControlFlow::Continue))
     }
 
-    /// The first row of a query, if there is one.
+    /// Runs a query and hands its rows to `f` until `f` breaks, an error, or the last row.
+    fn query_rows(
+        &mut self,
+        sql: &str,
+        params: Params,
+        mut f: impl FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
+    ) -> Result<(), JdbcError> {
+        let ready = self.translate(sql, &params)?;
+        // A row handed over must never be handed over again by a second run.
+        let delivered = Cell::new(false);
+        let mut deliver = |row| {
+            delivered.set(true);
+            f(row)
+        };
+        let prepared = ready.translated.sql();
+        self.run_prepared(
+            sql,
+            &ready,
+            |env, stmt, columns| read_results(env, stmt, prepared, columns, &mut deliver),
+            || !delivered.get(),
+        )
+    }
+
+    /// Runs `sql` (`ready`: translated for the driver, with its values) bound to its values, then
+    /// `run` on the statement: through the statement it was kept as, or one prepared now and
+    /// kept, when the cache is on and `sql` is not DDL; else through a statement of its own,
+    /// closed after.
+    ///
+    /// A kept statement that the driver says can no longer be used (see
+    /// [`is_statement_unusable`]) is forgotten and, outside a transaction and while `may_retry`
+    /// says so (no row reached the caller), prepared again and run once more; one whose run
+    /// failed any other way (but for the caller's own error) is forgotten and closed, so that
+    /// nothing of a failed run, a parameter or a result, is left for the next. A clean run
+    /// leaves nothing either: every run binds every parameter and closes its result set.
+    fn run_prepared<T>(
+        &mut self,
+        sql: &str,
+        ready: &Ready,
+        mut run: impl FnMut(&mut JNIEnv<'_>, &JObject<'_>, &mut Option<Columns>) -> Result<T, ReadError>,
+        may_retry: impl Fn() -> bool,
+    ) -> Result<T, JdbcError> {
+        let (prepared, values) = (ready.translated.sql(), &ready.values[..]);
+        let idle_before = self.transaction_state() == TransactionState::Idle;
+        self.observe_transaction(sql);
+        // DDL is never kept: SQL whose statement is kept is none.
+        let ddl = !ready.kept && changes_schema(sql);
+        if ddl || !self.statements.is_on() {
+            let result = self.call(|env, conn| {
+                let stmt = methods::prepare_statement(env, conn, prepared)?;
+                let result = bind_all(env, &stmt, values)
+                    .map_err(ReadError::Driver)
+                    .and_then(|()| run(env, &stmt, &mut None))
+                    .map_err(ReadError::into_inner);
+                close_quietly(env, &stmt);
+                env.delete_local_ref(stmt).or_throw(env)?;
+                result
+            });
+            self.ran(ddl);
+            return result;
+        }
+        let result = match self.run_kept(prepared, values, &mut run) {
+            Err(Failure::Unusable(err))
+                if idle_before && self.transaction_state() == TransactionState::Idle && may_retry() =>
+            {
+                log::debug!(target: "millpond::jdbc", "a kept statement can no longer be used ({err}); preparing it again");
+                self.run_kept(prepared, values, &mut run)
+            }
+            other => other,
+        };
+        if !ready.kept {
+            self.statements.remember(sql, &ready.translated);
+        }
+        // A COMMIT run here ends a transaction that may have run DDL.
+        self.ran(false);
+        result.map_err(Failure::into_inner)
+    }
+
+    /// One run of the statement kept for `sql` (prepared and kept now if there is none).
+    fn run_kept<T>(
+        &mut self,
+        sql: &str,
+        values: &[Value],
+        run: &mut impl FnMut(&mut JNIEnv<'_>, &JObject<'_>, &mut Option<Columns>) -> Result<T, ReadError>,
+    ) -> Result<T, Failure> {
+        let conn = self.conn.as_obj();
+        let (vendor, statements) = (self.vendor, &mut self.statements);
+        let mut broken = false;
+        let result = self.jvm.with_env(|env| {
+            let kept = statements.get_or_insert_with(sql, || {
+                let stmt = methods::prepare_statement(env, conn, sql)?;
+                let kept = JavaRef::new(env, &stmt);
+                env.delete_local_ref(stmt).or_throw(env)?;
+                kept
+            });
+            let (entry, evicted) = match kept {
+                Ok(kept) => kept,
+                Err(err) => {
+                    broken = breaks(env, conn, &err, vendor);
+                    return Ok(Err(Failure::Other(err)));
+                }
+            };
+            if let Some(evicted) = evicted {
+                close_quietly(env, evicted.as_obj());
+            }
+            let stmt = entry.statement.as_obj();
+            let result = bind_all(env, stmt, values)
+                .map_err(ReadError::Driver)
+                .and_then(|()| run(env, stmt, &mut entry.columns));
+            let err = match result {
+                Ok(value) => return Ok(Ok(value)),
+                Err(ReadError::Caller(err)) => return Ok(Err(Failure::Other(err))),
+                Err(ReadError::Driver(err)) => err,
+            };
+            // Nothing of a failed run (a parameter, a half-read result) may reach the next.
+            if let Some(forgotten) = statements.remove(sql) {
+                close_quietly(env, forgotten.as_obj());
+            }
+            broken = breaks(env, conn, &err, vendor);
+            Ok(Err(if is_statement_unusable(&err, vendor) {
+                Failure::Unusable(err)
+            } else {
+                Failure::Other(err)
+            }))
+        });
+        if broken || result.as_ref().is_err_and(JdbcError::is_jni_failure) {
+            self.broken = true;
+        }
+        result.map_err(Failure::Other)?
+    }
+
+    /// How many prepared statements this connection keeps now (see
+    /// [`JdbcManager::statement_cache_capacity`](super::JdbcManager::statement_cache_capacity)).
+    pub fn cached_statements(&self) -> usize {
+        self.statements.len()
+    }
+
+    /// The SQL of the statements this connection keeps prepared, as the driver was given it
+    /// (placeholders rewritten to `?`), least recently used first.
+    pub fn cached_statement_sql(&self) -> Vec<&str> {
+        self.statements.keys()
+    }
+
+    /// The first row of a query, if there is one (the others are not read).
     pub fn query_row(&mut self, sql: &str, params: impl Into<Params>) -> Result<Option<Row>, JdbcError> {
         let mut first = None;
-        self.query_each(sql, params, |row| {
-            if first.is_none() {
-                first = Some(row);
-            }
-            Ok(())
+        self.query_rows(sql, params.into(), |row| {
+            first = Some(row);
+            Ok(ControlFlow::Break(()))
         })?;
         Ok(first)
     }
@@ -213,7 +420,7 @@ impl JdbcConnection {
     ) -> Result<T, JdbcError> {
         let row = self
             .query_row(sql, params)?
-            .ok_or_else(|| JdbcError::new(super::JdbcErrorKind::Value, "the query returned no rows"))?;
+            .ok_or_else(|| JdbcError::new(JdbcErrorKind::Value, "the query returned no rows"))?;
         Ok(row.get(0)?)
     }
 
@@ -231,7 +438,8 @@ impl JdbcConnection {
         stmt.execute_batch()
     }
 
-    /// Prepares a statement to run many times, or to batch.
+    /// Prepares a statement to run many times, or to batch. It is the caller's own (closed when
+    /// dropped), apart from the statements the connection keeps.
     pub fn prepare(&mut self, sql: &str) -> Result<JdbcStatement<'_>, JdbcError> {
         JdbcStatement::new(self, sql)
     }
@@ -245,15 +453,12 @@ impl JdbcConnection {
     /// transaction, as JDBC says. The manager's setting is put back when the connection returns
     /// to the pool.
     pub fn set_autocommit(&mut self, on: bool) -> Result<(), JdbcError> {
-        self.call(|env, conn| {
-            env.call_method(conn, "setAutoCommit", "(Z)V", &[JValue::Bool(on.into())])
-                .or_throw(env)
-                .map(drop)
-        })?;
+        self.call(|env, conn| methods::set_auto_commit(env, conn, on))?;
         if on && !self.autocommit {
             self.dirty = false;
         }
         self.autocommit = on;
+        self.ran(false);
         Ok(())
     }
 
@@ -273,13 +478,15 @@ impl JdbcConnection {
             if self.tracker.state() != TransactionState::Idle || self.lost_track {
                 self.execute_unprepared(if commit { "COMMIT" } else { "ROLLBACK" })?;
             }
+        } else if commit {
+            self.call(methods::commit)?;
         } else {
-            let method = if commit { "commit" } else { "rollback" };
-            self.call(|env, conn| env.call_method(conn, method, "()V", &[]).or_throw(env).map(drop))?;
+            self.call(methods::rollback)?;
         }
         self.dirty = false;
         self.tracker.ended();
-        self.lost_track = false;
+        self.regain_track();
+        self.ran(false);
         Ok(())
     }
 
@@ -319,13 +526,7 @@ impl JdbcConnection {
         // KILL the session, which a silent network holds for a whole second.
         let bounded = self.bounded(
             timeout,
-            |conn| {
-                conn.call(|env, conn| {
-                    env.call_method(conn, "isValid", "(I)Z", &[JValue::Int(secs)])
-                        .and_then(|v| v.z())
-                        .or_throw(env)
-                })
-            },
+            |conn| conn.call(|env, conn| methods::is_valid(env, conn, secs)),
             // Drivers answer a read cut short by the network timeout with `false`.
             |result| matches!(result, Ok(true)),
         );
@@ -338,20 +539,26 @@ impl JdbcConnection {
     /// `Connection.isClosed`: whether the connection was closed (drivers answer from local
     /// state, without a round trip).
     pub fn is_closed(&mut self) -> Result<bool, JdbcError> {
-        self.call(|env, conn| {
-            env.call_method(conn, "isClosed", "()Z", &[])
-                .and_then(|v| v.z())
-                .or_throw(env)
-        })
+        self.call(methods::is_closed)
     }
 
-    /// Whether an operation failed with a lost-connection error, or the connection is closed.
+    /// Whether the connection is known to be unusable, without a call into the JVM: an
+    /// operation on it failed with a lost connection (SQLState class `08` or the vendor's codes,
+    /// see [`is_lost_connection`](super::is_lost_connection)), with a failure of the JNI layer,
+    /// or with any other exception after which the driver said it was closed; or a validation
+    /// or reset ran out of time. A connection closed behind millpond's back is found by the
+    /// next operation that fails on it (or by the pool's pre-ping). Only after
+    /// [`JdbcConnection::raw`], whose user may have closed it, is `Connection.isClosed` asked.
     pub fn is_broken(&mut self) -> bool {
-        self.broken || self.is_closed().unwrap_or(true)
+        if self.broken {
+            return true;
+        }
+        self.lost_track && self.is_closed().unwrap_or(true)
     }
 
     /// The database product and version (`DatabaseMetaData`), for example `H2 2.1.214 (2022-06-13)`.
     pub fn server_version(&mut self) -> Result<String, JdbcError> {
+        // Not a hot path: by name.
         self.call(|env, conn| {
             let meta = env
                 .call_method(conn, "getMetaData", "()Ljava/sql/DatabaseMetaData;", &[])
@@ -403,14 +610,7 @@ impl JdbcConnection {
         self.network_timeout = None;
         self.call(|env, conn| {
             let executor = common_pool(env)?;
-            env.call_method(
-                conn,
-                "setNetworkTimeout",
-                "(Ljava/util/concurrent/Executor;I)V",
-                &[executor.into(), JValue::Int(ms)],
-            )
-            .or_throw(env)
-            .map(drop)
+            methods::set_network_timeout(env, conn, executor, ms)
         })?;
         self.network_timeout = Some(ms);
         Ok(())
@@ -424,11 +624,7 @@ impl JdbcConnection {
         }
         let previous = match self.network_timeout.filter(|_| !self.lost_track) {
             Some(known) => Ok(known),
-            None => self.call(|env, conn| {
-                env.call_method(conn, "getNetworkTimeout", "()I", &[])
-                    .and_then(|v| v.i())
-                    .or_throw(env)
-            }),
+            None => self.call(methods::get_network_timeout),
         };
         let previous = previous.and_then(|previous| self.set_network_timeout(ms).map(|()| previous));
         // Drivers without them (embedded ones, pre-JDBC 4.1) throw each time: asked once.
@@ -485,7 +681,7 @@ impl JdbcConnection {
         match self.bounded(timeout, |conn| conn.reset_unbounded(action), Result::is_ok) {
             Bounded::Ended(result) => result,
             Bounded::TimedOut => Err(JdbcError::new(
-                super::JdbcErrorKind::Timeout,
+                JdbcErrorKind::Timeout,
                 format!(
                     "timed out after {} (reset_timeout): the reset on return did not finish, so the \
                      connection is closed",
@@ -500,11 +696,7 @@ impl JdbcConnection {
             // raw() may have changed autocommit behind our back: left off while the cached value
             // says on, the next borrower's writes would sit in a transaction a later return rolls
             // back. Ask the driver (drivers answer from local state).
-            self.autocommit = self.call(|env, conn| {
-                env.call_method(conn, "getAutoCommit", "()Z", &[])
-                    .and_then(|v| v.z())
-                    .or_throw(env)
-            })?;
+            self.autocommit = self.call(methods::get_auto_commit)?;
         }
         match action {
             ResetAction::Rollback => self.end(false)?,
@@ -518,8 +710,19 @@ impl JdbcConnection {
         }
         self.dirty = false;
         self.tracker.ended();
-        self.lost_track = false;
+        self.regain_track();
+        self.ran(false);
         Ok(())
+    }
+
+    /// Notes that the state is known again after [`JdbcConnection::raw`]: work done through the
+    /// raw connection may have changed a table's shape, so every kept statement's columns are
+    /// read again.
+    fn regain_track(&mut self) {
+        if self.lost_track {
+            self.lost_track = false;
+            schema_may_have_changed();
+        }
     }
 }
 
@@ -695,16 +898,7 @@ fn common_pool(env: &mut JNIEnv<'_>) -> Result<&'static JObject<'static>, JdbcEr
 
 /// `Connection.abort(ForkJoinPool.commonPool())`, ignoring drivers that do not have it.
 fn abort(env: &mut JNIEnv<'_>, conn: &JObject<'_>) {
-    let executor = common_pool(env);
-    let aborted = executor.and_then(|executor| {
-        env.call_method(
-            conn,
-            "abort",
-            "(Ljava/util/concurrent/Executor;)V",
-            &[executor.into()],
-        )
-        .or_throw(env)
-    });
+    let aborted = common_pool(env).and_then(|executor| methods::abort(env, conn, executor));
     if let Err(err) = aborted {
         log::debug!(target: "millpond::jdbc", "Connection.abort failed: {err}");
         let _ = take_exception(env);
@@ -712,10 +906,15 @@ fn abort(env: &mut JNIEnv<'_>, conn: &JObject<'_>) {
 }
 
 impl Drop for JdbcConnection {
-    /// Closes the Java connection (not in a forked child, where the JVM must not be touched).
+    /// Closes the kept statements and the Java connection (not in a forked child, where the JVM
+    /// must not be touched).
     fn drop(&mut self) {
+        let statements = self.statements.take_all();
         let conn = self.conn.as_obj();
         let _ = self.jvm.with_env(|env| {
+            for statement in &statements {
+                close_quietly(env, statement.as_obj());
+            }
             close_quietly(env, conn);
             Ok(())
         });
@@ -779,123 +978,35 @@ impl Drop for Transaction<'_> {
     }
 }
 
-pub(super) fn prepare<'local>(
-    env: &mut JNIEnv<'local>,
-    conn: &JObject<'_>,
-    sql: &str,
-) -> Result<JObject<'local>, JdbcError> {
-    methods::prepare_statement(env, conn, sql)
-}
-
+/// Binds every value, in order, to a `PreparedStatement`.
 pub(super) fn bind_all(env: &mut JNIEnv<'_>, stmt: &JObject<'_>, values: &[Value]) -> Result<(), JdbcError> {
     for (i, value) in values.iter().enumerate() {
-        let index = i32::try_from(i + 1)
-            .map_err(|_| JdbcError::new(super::JdbcErrorKind::Params, "too many parameters"))?;
-        // Each value's temporary Java objects are freed as soon as it is bound.
-        env.with_local_frame(16, |env| bind(env, stmt, index, value))?;
+        let index =
+            i32::try_from(i + 1).map_err(|_| JdbcError::new(JdbcErrorKind::Params, "too many parameters"))?;
+        if binding_leaves_references(value) {
+            // The value's temporary Java objects are freed as soon as it is bound.
+            env.with_local_frame(16, |env| bind(env, stmt, index, value))?;
+        } else {
+            bind(env, stmt, index, value)?;
+        }
     }
     Ok(())
 }
 
-/// `execute()` on a prepared statement, then its update count (result sets are closed unread).
+/// `execute()` on a `PreparedStatement`, then its update count. A result set is closed unread:
+/// a kept statement must hold no cursor (SQLite's would hold its lock on the database).
 pub(super) fn execute_update(env: &mut JNIEnv<'_>, stmt: &JObject<'_>) -> Result<u64, JdbcError> {
-    methods::execute(env, stmt)?;
+    if methods::execute(env, stmt)? {
+        let rs = methods::get_result_set(env, stmt)?;
+        close_quietly(env, &rs);
+        env.delete_local_ref(rs).or_throw(env)?;
+        return Ok(0);
+    }
+    update_count(env, stmt)
+}
+
+/// The update count of a `Statement` or `PreparedStatement` (0 when it has none).
+fn update_count(env: &mut JNIEnv<'_>, stmt: &JObject<'_>) -> Result<u64, JdbcError> {
     let count = methods::get_update_count(env, stmt)?;
     Ok(u64::try_from(count).unwrap_or(0))
-}
-
-/// The update count of a plain `java.sql.Statement`.
-fn update_count(env: &mut JNIEnv<'_>, stmt: &JObject<'_>) -> Result<u64, JdbcError> {
-    let count = env
-        .call_method(stmt, "getUpdateCount", "()I", &[])
-        .and_then(|v| v.i())
-        .or_throw(env)?;
-    Ok(u64::try_from(count).unwrap_or(0))
-}
-
-/// `execute()` on a prepared statement, then each row of its result set to `f`, one local
-/// frame per row.
-pub(super) fn read_results(
-    env: &mut JNIEnv<'_>,
-    stmt: &JObject<'_>,
-    mut f: impl FnMut(Row) -> Result<(), JdbcError>,
-) -> Result<(), JdbcError> {
-    if !methods::execute(env, stmt)? {
-        return Ok(());
-    }
-    let rs = methods::get_result_set(env, stmt)?;
-    let result = read_rows(env, &rs, &mut f);
-    close_quietly(env, &rs);
-    result
-}
-
-fn read_rows(
-    env: &mut JNIEnv<'_>,
-    rs: &JObject<'_>,
-    f: &mut impl FnMut(Row) -> Result<(), JdbcError>,
-) -> Result<(), JdbcError> {
-    let (columns, readers) = env.with_local_frame(FRAME_CAPACITY, |env| columns(env, rs))?;
-    let width = readers.len();
-    loop {
-        let row = env.with_local_frame(FRAME_CAPACITY, |env| {
-            let more = methods::next(env, rs)?;
-            if !more {
-                return Ok(None);
-            }
-            let mut values = Vec::with_capacity(width);
-            for (i, reader) in readers.iter().enumerate() {
-                // Each column in its own frame: a wide row never outgrows the capacity.
-                let index = i32::try_from(i + 1).unwrap_or(i32::MAX);
-                values.push(env.with_local_frame(16, |env| read(env, rs, index, *reader))?);
-            }
-            Ok::<_, JdbcError>(Some(values))
-        })?;
-        match row {
-            Some(values) => f(Row::new(Arc::clone(&columns), values))?,
-            None => return Ok(()),
-        }
-    }
-}
-
-/// The column labels and how to read each column.
-fn columns(env: &mut JNIEnv<'_>, rs: &JObject<'_>) -> Result<(Arc<[String]>, Vec<Reader>), JdbcError> {
-    let meta = methods::get_meta_data(env, rs)?;
-    let count = methods::get_column_count(env, &meta)?;
-    let mut names = Vec::new();
-    let mut readers = Vec::new();
-    for i in 1..=count {
-        let (name, reader) = env.with_local_frame(16, |env| {
-            let name = match methods::get_column_label(env, &meta, i)? {
-                Some(label) => rust_string(env, label)?,
-                None => String::new(),
-            };
-            let code = methods::get_column_type(env, &meta, i)?;
-            // The type's name is asked only where it can change the reader: integers that are
-            // dates (sqlite-jdbc) and pgjdbc's `timestamptz`.
-            let reader = match Reader::for_type(code) {
-                Reader::Int | Reader::Timestamp => {
-                    let type_name = env
-                        .call_method(
-                            &meta,
-                            "getColumnTypeName",
-                            "(I)Ljava/lang/String;",
-                            &[JValue::Int(i)],
-                        )
-                        .and_then(|v| v.l())
-                        .or_throw(env)?;
-                    let type_name = if type_name.is_null() {
-                        String::new()
-                    } else {
-                        rust_string(env, type_name)?
-                    };
-                    Reader::for_column(code, &type_name)
-                }
-                reader => reader,
-            };
-            Ok::<_, JdbcError>((name, reader))
-        })?;
-        names.push(name);
-        readers.push(reader);
-    }
-    Ok((Arc::from(names), readers))
 }

@@ -182,19 +182,22 @@ impl JdbcManager {
                     .and_then(|v| v.l())
                     .or_throw(env)?,
             };
-            let autocommit = JValue::Bool(self.autocommit.into());
-            if let Err(err) = env
-                .call_method(&conn, "setAutoCommit", "(Z)V", &[autocommit])
-                .or_throw(env)
-            {
-                super::conn::close_quietly(env, &conn);
+            if let Err(err) = super::methods::set_auto_commit(env, &conn, self.autocommit) {
+                super::methods::close_quietly(env, &conn);
                 return Err(err);
             }
             JavaRef::new(env, &conn)
         })?;
         let translator =
             Translator::new(Placeholder::Question).backslash_escapes(self.vendor.backslash_escapes());
-        let mut conn = JdbcConnection::new(jvm, conn, translator, self.vendor, self.autocommit);
+        let mut conn = JdbcConnection::new(
+            jvm,
+            conn,
+            translator,
+            self.vendor,
+            self.autocommit,
+            self.get_statement_cache_capacity(),
+        );
         for sql in &self.init {
             conn.execute_unprepared(sql)?;
         }

@@ -43,6 +43,8 @@ pub struct JdbcError {
     class: Option<String>,
     sql_state: Option<String>,
     vendor_code: i32,
+    /// The JNI layer itself failed (no Java exception): the connection's state is unknown.
+    jni_failure: bool,
 }
 
 impl JdbcError {
@@ -53,6 +55,7 @@ impl JdbcError {
             class: None,
             sql_state: None,
             vendor_code: 0,
+            jni_failure: false,
         }
     }
 
@@ -61,7 +64,16 @@ impl JdbcError {
     }
 
     pub(super) fn jni(err: jni::errors::Error) -> JdbcError {
-        JdbcError::new(JdbcErrorKind::Jni, format!("JNI call failed: {err}"))
+        JdbcError {
+            jni_failure: true,
+            ..JdbcError::new(JdbcErrorKind::Jni, format!("JNI call failed: {err}"))
+        }
+    }
+
+    /// Whether the JNI layer itself failed (rather than the driver throwing, or millpond
+    /// refusing something): what the connection is left in is unknown.
+    pub(super) fn is_jni_failure(&self) -> bool {
+        self.jni_failure
     }
 
     /// What kind of failure this is.
@@ -203,6 +215,7 @@ fn describe(env: &mut JNIEnv<'_>, throwable: &JObject<'_>) -> JdbcError {
         class,
         sql_state,
         vendor_code,
+        jni_failure: false,
     }
 }
 
@@ -320,6 +333,26 @@ pub fn is_lost_connection(err: &JdbcError, vendor: Vendor) -> bool {
         || (err.vendor_code != 0 && vendor.lost_codes().contains(&err.vendor_code))
 }
 
+/// Whether `err`, from running a kept `PreparedStatement`, says that statement can no longer
+/// be used, so that preparing it again fixes it: SQLState `26000` (the server no longer has it),
+/// PostgreSQL's `0A000` "cached plan must not change result type" (a table it reads changed
+/// shape under a server-side prepared statement), or the driver's "statement closed": H2 90007,
+/// Derby `XJ012`, Oracle 17009.
+pub(super) fn is_statement_unusable(err: &JdbcError, vendor: Vendor) -> bool {
+    if err.kind != JdbcErrorKind::Sql {
+        return false;
+    }
+    let state = err.sql_state().unwrap_or("");
+    state == "26000"
+        || (state == "0A000" && err.message.contains("cached plan must not change result type"))
+        || state == "XJ012"
+        || match vendor {
+            Vendor::H2 => err.vendor_code == 90007,
+            Vendor::Oracle => err.vendor_code == 17009,
+            _ => false,
+        }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -331,6 +364,7 @@ mod tests {
             class: Some("java.sql.SQLException".into()),
             sql_state: Some(state.into()),
             vendor_code: code,
+            jni_failure: false,
         }
     }
 
@@ -349,6 +383,20 @@ mod tests {
             &JdbcError::new(JdbcErrorKind::Config, "08006"),
             Vendor::Other
         ));
+    }
+
+    #[test]
+    fn unusable_statements_by_state_and_vendor_code() {
+        assert!(is_statement_unusable(&sql("26000", 0), Vendor::PostgreSql));
+        let mut stale = sql("0A000", 0);
+        stale.message = "ERROR: cached plan must not change result type".into();
+        assert!(is_statement_unusable(&stale, Vendor::PostgreSql));
+        assert!(!is_statement_unusable(&sql("0A000", 0), Vendor::PostgreSql));
+        assert!(is_statement_unusable(&sql("90007", 90007), Vendor::H2));
+        assert!(!is_statement_unusable(&sql("", 90007), Vendor::MySql));
+        assert!(is_statement_unusable(&sql("XJ012", 20000), Vendor::Derby));
+        assert!(is_statement_unusable(&sql("", 17009), Vendor::Oracle));
+        assert!(!is_statement_unusable(&sql("42S02", 42102), Vendor::H2));
     }
 
     #[test]

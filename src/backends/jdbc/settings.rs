@@ -7,8 +7,8 @@ use crate::error::ConfigError;
 
 /// The JDBC engines: the URL from `URL` or `NAME` (`jdbc:…`), else the engine's preset from
 /// HOST, PORT and NAME. OPTIONS: `jar` (paths separated by `:`), `driver_class`, `init`,
-/// `autocommit`, `connect_timeout_ms`, `reset_timeout_ms` (also read from the URL's query);
-/// any other is a driver property.
+/// `autocommit`, `connect_timeout_ms`, `reset_timeout_ms`, `statement_cache_capacity` (these
+/// three also read from the URL's query); any other is a driver property.
 impl FromSettings for JdbcManager {
     fn from_settings(settings: &DatabaseSettings) -> Result<Self, ConfigError> {
         check_engine(

@@ -1,21 +1,26 @@
 //! [`JdbcStatement`]: a prepared statement, run many times or batched.
 
 use std::fmt;
+use std::ops::ControlFlow;
 
 use jni::objects::JObject;
 
-use super::conn::{JdbcConnection, bind_all, close_quietly, execute_update, prepare, read_results};
+use super::conn::{JdbcConnection, bind_all, execute_update};
 use super::error::{JavaResult, JdbcError};
 use super::jvm::JavaRef;
+use super::methods::{self, close_quietly};
+use super::rows::{Columns, read_results};
 use crate::sql::{Params, Row, Translated};
 
-/// A `PreparedStatement` on a [`JdbcConnection`], closed when dropped.
+/// A `PreparedStatement` on a [`JdbcConnection`], closed when dropped. Its result's columns are
+/// read on its first run and kept for the next.
 pub struct JdbcStatement<'conn> {
     conn: &'conn mut JdbcConnection,
     stmt: JavaRef,
     translated: Translated,
     sql: String,
     batched: usize,
+    columns: Option<Columns>,
 }
 
 impl fmt::Debug for JdbcStatement<'_> {
@@ -31,8 +36,10 @@ impl<'conn> JdbcStatement<'conn> {
     pub(super) fn new(conn: &'conn mut JdbcConnection, sql: &str) -> Result<JdbcStatement<'conn>, JdbcError> {
         let translated = conn.translator.translate(sql)?;
         let stmt = conn.call(|env, c| {
-            let stmt = prepare(env, c, translated.sql())?;
-            JavaRef::new(env, &stmt)
+            let stmt = methods::prepare_statement(env, c, translated.sql())?;
+            let kept = JavaRef::new(env, &stmt);
+            env.delete_local_ref(stmt).or_throw(env)?;
+            kept
         })?;
         Ok(JdbcStatement {
             conn,
@@ -40,6 +47,7 @@ impl<'conn> JdbcStatement<'conn> {
             translated,
             sql: sql.to_owned(),
             batched: 0,
+            columns: None,
         })
     }
 
@@ -48,33 +56,44 @@ impl<'conn> JdbcStatement<'conn> {
         self.translated.sql()
     }
 
+    /// Binds `params`, then `f` runs the statement (given its SQL as the driver has it, and the
+    /// columns kept from its last run).
     fn run<T>(
         &mut self,
         params: Params,
-        f: impl FnOnce(&mut jni::JNIEnv<'_>, &JObject<'static>) -> Result<T, JdbcError>,
+        f: impl FnOnce(
+            &mut jni::JNIEnv<'_>,
+            &JObject<'static>,
+            &str,
+            &mut Option<Columns>,
+        ) -> Result<T, JdbcError>,
     ) -> Result<T, JdbcError> {
         let values = self.translated.values(&params)?;
-        self.conn.observe(&self.sql);
+        let ddl = self.conn.observe(&self.sql);
         let stmt = self.stmt.as_obj();
-        self.conn.call(|env, _| {
+        let (sql, columns) = (self.translated.sql(), &mut self.columns);
+        let result = self.conn.call(|env, _| {
             bind_all(env, stmt, &values)?;
-            f(env, stmt)
-        })
+            f(env, stmt, sql, columns)
+        });
+        self.conn.ran(ddl);
+        result
     }
 
     /// Runs the statement with `params`; returns the number of rows changed.
     pub fn execute(&mut self, params: impl Into<Params>) -> Result<u64, JdbcError> {
-        self.run(params.into(), |env, stmt| execute_update(env, stmt))
+        self.run(params.into(), |env, stmt, _, _| execute_update(env, stmt))
     }
 
     /// Runs the statement as a query with `params`; returns its rows.
     pub fn query(&mut self, params: impl Into<Params>) -> Result<Vec<Row>, JdbcError> {
         let mut rows = Vec::new();
-        self.run(params.into(), |env, stmt| {
-            read_results(env, stmt, |row| {
+        self.run(params.into(), |env, stmt, sql, columns| {
+            read_results(env, stmt, sql, columns, &mut |row| {
                 rows.push(row);
-                Ok(())
+                Ok(ControlFlow::Continue(()))
             })
+            .map_err(|err| err.into_inner())
         })?;
         Ok(rows)
     }
@@ -85,8 +104,7 @@ impl<'conn> JdbcStatement<'conn> {
         let stmt = self.stmt.as_obj();
         self.conn.call(|env, _| {
             bind_all(env, stmt, &values)?;
-            env.call_method(stmt, "addBatch", "()V", &[]).or_throw(env)?;
-            Ok(())
+            methods::add_batch(env, stmt)
         })?;
         self.batched += 1;
         Ok(())
@@ -95,19 +113,11 @@ impl<'conn> JdbcStatement<'conn> {
     /// Sends the batch (`executeBatch`) and returns each entry's update count (`-2` when the
     /// driver does not say).
     pub fn execute_batch(&mut self) -> Result<Vec<i64>, JdbcError> {
-        self.conn.observe(&self.sql);
+        let ddl = self.conn.observe(&self.sql);
         let stmt = self.stmt.as_obj();
-        let counts = self.conn.call(|env, _| {
-            let array = env
-                .call_method(stmt, "executeBatch", "()[I", &[])
-                .and_then(|v| v.l())
-                .or_throw(env)?;
-            let array = jni::objects::JIntArray::from(array);
-            let len = env.get_array_length(&array).or_throw(env)?;
-            let mut counts = vec![0i32; usize::try_from(len).unwrap_or(0)];
-            env.get_int_array_region(&array, 0, &mut counts).or_throw(env)?;
-            Ok(counts)
-        })?;
+        let counts = self.conn.call(|env, _| methods::execute_batch(env, stmt));
+        self.conn.ran(ddl);
+        let counts = counts?;
         self.batched = 0;
         Ok(counts.into_iter().map(i64::from).collect())
     }

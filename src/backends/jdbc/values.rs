@@ -2,11 +2,10 @@
 //! a `ResultSet` column as one, chosen by the column's `java.sql.Types` code.
 
 use jni::JNIEnv;
-use jni::objects::{JByteArray, JObject, JString, JValue};
+use jni::objects::JObject;
 
-use super::error::{JavaResult, JdbcError, take_exception};
-use super::methods as result_set;
-use super::methods::{self, ObjectGetter};
+use super::error::{JavaResult, JdbcError};
+use super::methods;
 use crate::sql::{Date, Time, Timestamp, TimestampTz, Value};
 
 /// `java.sql.Types` codes, the ones read specially.
@@ -92,147 +91,95 @@ impl Reader {
     }
 }
 
-/// Reads column `index` (from 1) of the current row.
+/// Reads column `index` (from 1) of the current row. Text, bytes, decimals and the primitives
+/// leave no local reference behind; dates and times leave a few (read them in a frame).
 pub(super) fn read(
     env: &mut JNIEnv<'_>,
     rs: &JObject<'_>,
     index: i32,
     reader: Reader,
 ) -> Result<Value, JdbcError> {
-    let col = JValue::Int(index);
     let value = match reader {
         Reader::Null => Value::Null,
         Reader::Bool => {
-            let b = result_set::get_boolean(env, rs, index)?;
-            if result_set::was_null(env, rs)? {
+            let b = methods::get_boolean(env, rs, index)?;
+            if methods::was_null(env, rs)? {
                 Value::Null
             } else {
                 Value::Bool(b)
             }
         }
         Reader::Int => {
-            let n = result_set::get_long(env, rs, index)?;
-            if result_set::was_null(env, rs)? {
+            let n = methods::get_long(env, rs, index)?;
+            if methods::was_null(env, rs)? {
                 Value::Null
             } else {
                 Value::Int(n)
             }
         }
         Reader::Float => {
-            let x = result_set::get_double(env, rs, index)?;
-            if result_set::was_null(env, rs)? {
+            let x = methods::get_double(env, rs, index)?;
+            if methods::was_null(env, rs)? {
                 Value::Null
             } else {
                 Value::Float(x)
             }
         }
-        Reader::Decimal => match result_set::get_object(env, rs, index, ObjectGetter::BigDecimal)? {
-            None => Value::Null,
-            Some(big) => Value::Decimal(string_call(env, &big, "toPlainString")?),
-        },
-        Reader::Text => match result_set::get_object(env, rs, index, ObjectGetter::String)? {
-            None => Value::Null,
-            Some(s) => Value::Text(rust_string(env, s)?),
-        },
-        Reader::Bytes => match result_set::get_object(env, rs, index, ObjectGetter::Bytes)? {
-            None => Value::Null,
-            Some(bytes) => Value::Bytes(env.convert_byte_array(JByteArray::from(bytes)).or_throw(env)?),
-        },
-        Reader::Date => match object(env, rs, "getDate", "(I)Ljava/sql/Date;", col)? {
+        Reader::Decimal => methods::get_decimal(env, rs, index)?.map_or(Value::Null, Value::Decimal),
+        Reader::Text => methods::get_string(env, rs, index)?.map_or(Value::Null, Value::Text),
+        Reader::Bytes => methods::get_bytes(env, rs, index)?.map_or(Value::Null, Value::Bytes),
+        Reader::Date => match methods::get_date(env, rs, index)? {
             None => Value::Null,
             Some(date) => {
-                let local = call_object(env, &date, "toLocalDate", "()Ljava/time/LocalDate;")?;
+                let local = methods::sql_date_to_local_date(env, &date)?;
                 Value::Date(local_date(env, &local)?)
             }
         },
-        Reader::Time => match object(env, rs, "getTime", "(I)Ljava/sql/Time;", col)? {
+        Reader::Time => match methods::get_time(env, rs, index)? {
             None => Value::Null,
             Some(time) => {
-                let local = call_object(env, &time, "toLocalTime", "()Ljava/time/LocalTime;")?;
+                let local = methods::sql_time_to_local_time(env, &time)?;
                 Value::Time(local_time(env, &local)?)
             }
         },
-        Reader::Timestamp => match object(env, rs, "getTimestamp", "(I)Ljava/sql/Timestamp;", col)? {
+        Reader::Timestamp => match methods::get_timestamp(env, rs, index)? {
             None => Value::Null,
             Some(ts) => {
-                let local = call_object(env, &ts, "toLocalDateTime", "()Ljava/time/LocalDateTime;")?;
-                let date = call_object(env, &local, "toLocalDate", "()Ljava/time/LocalDate;")?;
-                let time = call_object(env, &local, "toLocalTime", "()Ljava/time/LocalTime;")?;
-                Value::Timestamp(Timestamp::new(local_date(env, &date)?, local_time(env, &time)?))
+                let local = methods::sql_timestamp_to_local_date_time(env, &ts)?;
+                Value::Timestamp(local_date_time(env, &local)?)
             }
         },
-        Reader::TimestampTz => {
-            let class = env.find_class("java/time/OffsetDateTime").or_throw(env)?;
-            let obj = env
-                .call_method(
-                    rs,
-                    "getObject",
-                    "(ILjava/lang/Class;)Ljava/lang/Object;",
-                    &[col, JValue::Object(&class)],
-                )
-                .and_then(|v| v.l())
-                .or_throw(env)?;
-            if obj.is_null() {
-                Value::Null
-            } else {
-                let local = call_object(env, &obj, "toLocalDateTime", "()Ljava/time/LocalDateTime;")?;
-                let date = call_object(env, &local, "toLocalDate", "()Ljava/time/LocalDate;")?;
-                let time = call_object(env, &local, "toLocalTime", "()Ljava/time/LocalTime;")?;
-                let offset = call_object(env, &obj, "getOffset", "()Ljava/time/ZoneOffset;")?;
-                let offset_seconds = int_call(env, &offset, "getTotalSeconds")?;
-                let timestamp = Timestamp::new(local_date(env, &date)?, local_time(env, &time)?);
+        Reader::TimestampTz => match methods::get_offset_date_time(env, rs, index)? {
+            None => Value::Null,
+            Some(odt) => {
+                let (local, offset_seconds) = methods::offset_date_time_parts(env, &odt)?;
+                let timestamp = local_date_time(env, &local)?;
                 Value::TimestampTz(TimestampTz::new(timestamp, offset_seconds)?)
             }
-        }
+        },
     };
     Ok(value)
 }
 
-/// A getter taking a column index and returning an object; `None` for SQL NULL.
-fn object<'local>(
-    env: &mut JNIEnv<'local>,
-    rs: &JObject<'_>,
-    name: &str,
-    sig: &str,
-    col: JValue<'_, '_>,
-) -> Result<Option<JObject<'local>>, JdbcError> {
-    let obj = env
-        .call_method(rs, name, sig, &[col])
+/// Whether [`read`] leaves local references behind for this reader.
+pub(super) fn leaves_references(reader: Reader) -> bool {
+    matches!(
+        reader,
+        Reader::Date | Reader::Time | Reader::Timestamp | Reader::TimestampTz
+    )
+}
+
+/// Calls a no-argument method returning a `String`, by name, as Rust text (empty for null): for
+/// the calls off the hot paths.
+pub(super) fn string_call(env: &mut JNIEnv<'_>, obj: &JObject<'_>, name: &str) -> Result<String, JdbcError> {
+    let s = env
+        .call_method(obj, name, "()Ljava/lang/String;", &[])
         .and_then(|v| v.l())
         .or_throw(env)?;
-    Ok((!obj.is_null()).then_some(obj))
-}
-
-fn call_object<'local>(
-    env: &mut JNIEnv<'local>,
-    obj: &JObject<'_>,
-    name: &str,
-    sig: &str,
-) -> Result<JObject<'local>, JdbcError> {
-    env.call_method(obj, name, sig, &[])
-        .and_then(|v| v.l())
-        .or_throw(env)
-}
-
-fn int_call(env: &mut JNIEnv<'_>, obj: &JObject<'_>, name: &str) -> Result<i32, JdbcError> {
-    env.call_method(obj, name, "()I", &[])
-        .and_then(|v| v.i())
-        .or_throw(env)
-}
-
-/// Calls a no-argument method returning a `String`, as Rust text (empty for null).
-pub(super) fn string_call(env: &mut JNIEnv<'_>, obj: &JObject<'_>, name: &str) -> Result<String, JdbcError> {
-    let s = call_object(env, obj, name, "()Ljava/lang/String;")?;
     if s.is_null() {
         return Ok(String::new());
     }
-    rust_string(env, s)
-}
-
-pub(super) fn rust_string(env: &mut JNIEnv<'_>, s: JObject<'_>) -> Result<String, JdbcError> {
-    let s = JString::from(s);
-    let text = env.get_string(&s).or_throw(env)?;
-    Ok(text.into())
+    methods::string(env, &s)
 }
 
 fn small(n: i32, what: &str) -> Result<u8, JdbcError> {
@@ -241,182 +188,101 @@ fn small(n: i32, what: &str) -> Result<u8, JdbcError> {
 }
 
 fn local_date(env: &mut JNIEnv<'_>, date: &JObject<'_>) -> Result<Date, JdbcError> {
-    let year = int_call(env, date, "getYear")?;
-    let month = small(int_call(env, date, "getMonthValue")?, "month")?;
-    let day = small(int_call(env, date, "getDayOfMonth")?, "day")?;
-    Ok(Date::new(year, month, day)?)
+    let [year, month, day] = methods::local_date_parts(env, date)?;
+    Ok(Date::new(year, small(month, "month")?, small(day, "day")?)?)
 }
 
 fn local_time(env: &mut JNIEnv<'_>, time: &JObject<'_>) -> Result<Time, JdbcError> {
-    let hour = small(int_call(env, time, "getHour")?, "hour")?;
-    let minute = small(int_call(env, time, "getMinute")?, "minute")?;
-    let second = small(int_call(env, time, "getSecond")?, "second")?;
-    let nano = u32::try_from(int_call(env, time, "getNano")?).unwrap_or(0);
-    Ok(Time::new(hour, minute, second, nano)?)
+    let [hour, minute, second, nano] = methods::local_time_parts(env, time)?;
+    Ok(Time::new(
+        small(hour, "hour")?,
+        small(minute, "minute")?,
+        small(second, "second")?,
+        u32::try_from(nano).unwrap_or(0),
+    )?)
 }
 
-/// Binds `value` to parameter `index` (from 1) of a `PreparedStatement`.
+fn local_date_time(env: &mut JNIEnv<'_>, local: &JObject<'_>) -> Result<Timestamp, JdbcError> {
+    let (date, time) = methods::local_date_time_parts(env, local)?;
+    Ok(Timestamp::new(local_date(env, &date)?, local_time(env, &time)?))
+}
+
+/// Binds `value` to parameter `index` (from 1) of a `PreparedStatement`. Dates and times leave
+/// a few local references behind (bind them in a frame); every other value none.
 pub(super) fn bind(
     env: &mut JNIEnv<'_>,
     stmt: &JObject<'_>,
     index: i32,
     value: &Value,
 ) -> Result<(), JdbcError> {
-    let at = JValue::Int(index);
     match value {
-        Value::Null => return bind_null(env, stmt, index),
-        Value::Bool(b) => env.call_method(stmt, "setBoolean", "(IZ)V", &[at, JValue::Bool((*b).into())]),
-        Value::Int(n) => return methods::set_long(env, stmt, index, *n),
-        Value::Float(x) => env.call_method(stmt, "setDouble", "(ID)V", &[at, JValue::Double(*x)]),
-        Value::Decimal(d) => {
-            let text = env.new_string(d).or_throw(env)?;
-            let big = env
-                .new_object("java/math/BigDecimal", "(Ljava/lang/String;)V", &[(&text).into()])
-                .or_throw(env)?;
-            env.call_method(
-                stmt,
-                "setBigDecimal",
-                "(ILjava/math/BigDecimal;)V",
-                &[at, (&big).into()],
-            )
-        }
-        Value::Text(s) => return methods::set_string(env, stmt, index, s),
-        Value::Bytes(bytes) => {
-            let array = env.byte_array_from_slice(bytes).or_throw(env)?;
-            env.call_method(stmt, "setBytes", "(I[B)V", &[at, (&array).into()])
-        }
+        Value::Null => bind_null(env, stmt, index),
+        Value::Bool(b) => methods::set_boolean(env, stmt, index, *b),
+        Value::Int(n) => methods::set_long(env, stmt, index, *n),
+        Value::Float(x) => methods::set_double(env, stmt, index, *x),
+        Value::Decimal(d) => methods::set_big_decimal(env, stmt, index, d),
+        Value::Text(s) => methods::set_string(env, stmt, index, s),
+        Value::Bytes(bytes) => methods::set_bytes(env, stmt, index, bytes),
         Value::Date(d) => {
             let local = new_local_date(env, d)?;
-            let date = env
-                .call_static_method(
-                    "java/sql/Date",
-                    "valueOf",
-                    "(Ljava/time/LocalDate;)Ljava/sql/Date;",
-                    &[(&local).into()],
-                )
-                .and_then(|v| v.l())
-                .or_throw(env)?;
-            env.call_method(stmt, "setDate", "(ILjava/sql/Date;)V", &[at, (&date).into()])
+            let date = methods::sql_date_value_of(env, &local)?;
+            methods::set_date(env, stmt, index, &date)
         }
         Value::Time(t) => {
             let local = new_local_time(env, t)?;
-            let time = env
-                .call_static_method(
-                    "java/sql/Time",
-                    "valueOf",
-                    "(Ljava/time/LocalTime;)Ljava/sql/Time;",
-                    &[(&local).into()],
-                )
-                .and_then(|v| v.l())
-                .or_throw(env)?;
-            env.call_method(stmt, "setTime", "(ILjava/sql/Time;)V", &[at, (&time).into()])
+            let time = methods::sql_time_value_of(env, &local)?;
+            methods::set_time(env, stmt, index, &time)
         }
         Value::Timestamp(ts) => {
             let local = new_local_date_time(env, ts)?;
-            let stamp = env
-                .call_static_method(
-                    "java/sql/Timestamp",
-                    "valueOf",
-                    "(Ljava/time/LocalDateTime;)Ljava/sql/Timestamp;",
-                    &[(&local).into()],
-                )
-                .and_then(|v| v.l())
-                .or_throw(env)?;
-            env.call_method(
-                stmt,
-                "setTimestamp",
-                "(ILjava/sql/Timestamp;)V",
-                &[at, (&stamp).into()],
-            )
+            let stamp = methods::sql_timestamp_value_of(env, &local)?;
+            methods::set_timestamp(env, stmt, index, &stamp)
         }
         // JDBC 4.2's type for TIMESTAMP WITH TIME ZONE, taken by setObject.
         Value::TimestampTz(ts) => {
             let local = new_local_date_time(env, &ts.timestamp)?;
-            let offset = env
-                .call_static_method(
-                    "java/time/ZoneOffset",
-                    "ofTotalSeconds",
-                    "(I)Ljava/time/ZoneOffset;",
-                    &[JValue::Int(ts.offset_seconds)],
-                )
-                .and_then(|v| v.l())
-                .or_throw(env)?;
-            let stamp = env
-                .call_static_method(
-                    "java/time/OffsetDateTime",
-                    "of",
-                    "(Ljava/time/LocalDateTime;Ljava/time/ZoneOffset;)Ljava/time/OffsetDateTime;",
-                    &[(&local).into(), (&offset).into()],
-                )
-                .and_then(|v| v.l())
-                .or_throw(env)?;
-            env.call_method(
-                stmt,
-                "setObject",
-                "(ILjava/lang/Object;)V",
-                &[at, (&stamp).into()],
-            )
+            let stamp = methods::new_offset_date_time(env, &local, ts.offset_seconds)?;
+            methods::set_object(env, stmt, index, &stamp)
         }
-        Value::Array(_) => {
-            return Err(JdbcError::new(
-                super::JdbcErrorKind::Value,
-                "arrays cannot be sent through JDBC yet; send the elements as parameters of their own",
-            ));
-        }
+        Value::Array(_) => Err(JdbcError::new(
+            super::JdbcErrorKind::Value,
+            "arrays cannot be sent through JDBC yet; send the elements as parameters of their own",
+        )),
     }
-    .or_throw(env)?;
-    Ok(())
+}
+
+/// Whether [`bind`] leaves local references behind for this value.
+pub(super) fn binding_leaves_references(value: &Value) -> bool {
+    matches!(
+        value,
+        Value::Date(_) | Value::Time(_) | Value::Timestamp(_) | Value::TimestampTz(_)
+    )
 }
 
 /// `setNull` with `Types.NULL`, which most drivers accept for any column; for those that want
 /// the column's type (Derby, HSQLDB), that type from the parameter metadata, else `VARCHAR`.
 fn bind_null(env: &mut JNIEnv<'_>, stmt: &JObject<'_>, index: i32) -> Result<(), JdbcError> {
-    let at = JValue::Int(index);
-    let set_null = |env: &mut JNIEnv<'_>, code: i32| {
-        env.call_method(stmt, "setNull", "(II)V", &[at, JValue::Int(code)])
-            .or_throw(env)
-            .map(drop)
-    };
-    if set_null(env, types::NULL).is_ok() {
+    if methods::set_null(env, stmt, index, types::NULL).is_ok() {
         return Ok(());
     }
-    let declared = declared_type(env, stmt, index);
-    let code = match declared {
-        Ok(code) => code,
-        Err(_) => {
-            let _ = take_exception(env);
-            types::VARCHAR
-        }
-    };
-    set_null(env, code)
-}
-
-fn declared_type(env: &mut JNIEnv<'_>, stmt: &JObject<'_>, index: i32) -> jni::errors::Result<i32> {
-    let meta = env
-        .call_method(
-            stmt,
-            "getParameterMetaData",
-            "()Ljava/sql/ParameterMetaData;",
-            &[],
-        )?
-        .l()?;
-    env.call_method(&meta, "getParameterType", "(I)I", &[JValue::Int(index)])?
-        .i()
+    let code = methods::parameter_type(env, stmt, index).unwrap_or(types::VARCHAR);
+    methods::set_null(env, stmt, index, code)
 }
 
 fn new_local_date<'local>(env: &mut JNIEnv<'local>, d: &Date) -> Result<JObject<'local>, JdbcError> {
-    env.call_static_method(
-        "java/time/LocalDate",
-        "of",
-        "(III)Ljava/time/LocalDate;",
-        &[
-            JValue::Int(d.year),
-            JValue::Int(i32::from(d.month)),
-            JValue::Int(i32::from(d.day)),
+    methods::new_local_date(env, d.year, i32::from(d.month), i32::from(d.day))
+}
+
+fn new_local_time<'local>(env: &mut JNIEnv<'local>, t: &Time) -> Result<JObject<'local>, JdbcError> {
+    methods::new_local_time(
+        env,
+        [
+            i32::from(t.hour),
+            i32::from(t.minute),
+            i32::from(t.second),
+            i32::try_from(t.nanosecond).unwrap_or(0),
         ],
     )
-    .and_then(|v| v.l())
-    .or_throw(env)
 }
 
 fn new_local_date_time<'local>(
@@ -425,28 +291,5 @@ fn new_local_date_time<'local>(
 ) -> Result<JObject<'local>, JdbcError> {
     let date = new_local_date(env, &ts.date)?;
     let time = new_local_time(env, &ts.time)?;
-    env.call_static_method(
-        "java/time/LocalDateTime",
-        "of",
-        "(Ljava/time/LocalDate;Ljava/time/LocalTime;)Ljava/time/LocalDateTime;",
-        &[(&date).into(), (&time).into()],
-    )
-    .and_then(|v| v.l())
-    .or_throw(env)
-}
-
-fn new_local_time<'local>(env: &mut JNIEnv<'local>, t: &Time) -> Result<JObject<'local>, JdbcError> {
-    env.call_static_method(
-        "java/time/LocalTime",
-        "of",
-        "(IIII)Ljava/time/LocalTime;",
-        &[
-            JValue::Int(i32::from(t.hour)),
-            JValue::Int(i32::from(t.minute)),
-            JValue::Int(i32::from(t.second)),
-            JValue::Int(i32::try_from(t.nanosecond).unwrap_or(0)),
-        ],
-    )
-    .and_then(|v| v.l())
-    .or_throw(env)
+    methods::new_local_date_time(env, &date, &time)
 }

@@ -1,0 +1,218 @@
+// HikariCP on a real JDBC driver, for `cargo bench --features jdbc --bench jdbc`: the same loads
+// as benches/jdbc.rs runs through millpond's JDBC bridge, with the same driver jars, in ONE JVM
+// started for the whole run and driven over a pipe (as CycleBench is), so that HikariCP's rounds
+// alternate with millpond's while its JIT-compiled code stays warm.
+//
+//     java -cp <out>/hikari:HikariCP.jar:slf4j-api.jar[:slf4j-nop.jar] JdbcBench --serve
+//
+//     <- ready <hikaricp version> <java version>
+//     -> jar <path>                                       (a driver jar, loaded by a class loader
+//     <- ok                                                of its own, as millpond loads it)
+//     -> pool <id> <size> <driver class> <url> [user]     (a HikariDataSource, filled before use)
+//     <- ok
+//     -> exec <id> <sql…>                                 (one statement, on one connection)
+//     <- ok
+//     -> query <id> <threads> <millis> <rows> <table>     (the query load, see below)
+//     <- ops <ops per second>
+//     -> cycle <id> <threads> <millis>                    (checkout + return alone)
+//     <- ops <ops per second>
+//     -> close <id>
+//     <- ok
+//     -> quit
+//
+// The query load is what a JDBC application does per request: getConnection(),
+// prepareStatement("SELECT name FROM <table> WHERE id = ?"), setInt with an id that varies,
+// executeQuery(), next(), getString(1), then close the result set, the statement and the
+// connection. Each thread works in batches of 64 between looks at the stop flag, behind a start
+// barrier, and the round ends when the last thread has finished its batch: as the Rust peers do.
+//
+// Every HikariCP setting not given here is its default: minimumIdle = maximumPoolSize, no
+// connectionTestQuery (Connection.isValid, only for a connection unused for longer than its
+// 500 ms bypass window), autocommit on.
+
+import com.zaxxer.hikari.HikariConfig;
+import com.zaxxer.hikari.HikariDataSource;
+
+import java.io.BufferedReader;
+import java.io.File;
+import java.io.InputStreamReader;
+import java.net.URL;
+import java.net.URLClassLoader;
+import java.sql.Connection;
+import java.sql.PreparedStatement;
+import java.sql.ResultSet;
+import java.sql.Statement;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.atomic.AtomicReference;
+
+public final class JdbcBench {
+    /** The driver jars given with `jar`, behind one class loader (HikariCP loads its driver
+     *  class through the thread's context class loader). */
+    static final List<URL> JARS = new ArrayList<>();
+
+    static final Map<String, HikariDataSource> POOLS = new HashMap<>();
+
+    /** What one worker does per operation. */
+    interface Op {
+        void run(HikariDataSource ds, int n) throws Exception;
+    }
+
+    static final class Round {
+        volatile boolean stop;
+    }
+
+    static double run(HikariDataSource ds, int threads, long millis, Op op) throws Exception {
+        Round r = new Round();
+        CyclicBarrier startLine = new CyclicBarrier(threads + 1);
+        long[] counts = new long[threads];
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        Thread[] workers = new Thread[threads];
+        for (int t = 0; t < threads; t++) {
+            final int me = t;
+            workers[t] = new Thread(() -> {
+                try {
+                    startLine.await();
+                    long n = 0;
+                    // Each thread starts at its own place in the table.
+                    int k = me * 7919;
+                    while (!r.stop) {
+                        for (int i = 0; i < 64; i++) {
+                            op.run(ds, k++);
+                        }
+                        n += 64;
+                    }
+                    counts[me] = n;
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                    r.stop = true;
+                }
+            });
+            workers[t].start();
+        }
+        startLine.await();
+        long started = System.nanoTime();
+        Thread.sleep(millis);
+        r.stop = true;
+        for (Thread w : workers) {
+            w.join();
+        }
+        // Threads finish their last batch after `stop`; count the time they took to do so.
+        double seconds = (System.nanoTime() - started) / 1e9;
+        if (failure.get() != null) {
+            throw new RuntimeException("a worker failed", failure.get());
+        }
+        long total = 0;
+        for (long n : counts) {
+            total += n;
+        }
+        return total / seconds;
+    }
+
+    static HikariDataSource pool(String id, int size, String driverClass, String url, String user) {
+        HikariConfig config = new HikariConfig();
+        config.setPoolName(id);
+        config.setDriverClassName(driverClass);
+        config.setJdbcUrl(url);
+        if (user != null) {
+            config.setUsername(user);
+        }
+        config.setMaximumPoolSize(size);
+        config.setConnectionTimeout(8000);
+        return new HikariDataSource(config);
+    }
+
+    /** Waits until the pool has opened all its connections (HikariCP fills it in the background). */
+    static void fill(HikariDataSource ds, int size) throws Exception {
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (ds.getHikariPoolMXBean().getTotalConnections() < size) {
+            if (System.nanoTime() > deadline) {
+                throw new RuntimeException("the pool did not fill within 30 s");
+            }
+            Thread.sleep(5);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length != 1 || !args[0].equals("--serve")) {
+            System.err.println("usage: JdbcBench --serve (driven by benches/jdbc.rs)");
+            System.exit(2);
+        }
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+        System.out.println("ready " + Stubs.hikariVersion() + " " + System.getProperty("java.version"));
+        System.out.flush();
+        String line;
+        while ((line = in.readLine()) != null) {
+            String[] w = line.trim().split("\\s+");
+            switch (w[0]) {
+                case "quit":
+                    for (HikariDataSource ds : POOLS.values()) {
+                        ds.close();
+                    }
+                    return;
+                case "jar":
+                    JARS.add(new File(w[1]).toURI().toURL());
+                    Thread.currentThread().setContextClassLoader(
+                            new URLClassLoader(JARS.toArray(new URL[0]), JdbcBench.class.getClassLoader()));
+                    reply("ok");
+                    break;
+                case "pool": {
+                    int size = Integer.parseInt(w[2]);
+                    HikariDataSource ds = pool(w[1], size, w[3], w[4], w.length > 5 ? w[5] : null);
+                    fill(ds, size);
+                    POOLS.put(w[1], ds);
+                    reply("ok");
+                    break;
+                }
+                case "exec": {
+                    String sql = line.trim().split("\\s+", 3)[2];
+                    try (Connection c = POOLS.get(w[1]).getConnection(); Statement s = c.createStatement()) {
+                        s.execute(sql);
+                    }
+                    reply("ok");
+                    break;
+                }
+                case "query": {
+                    int rows = Integer.parseInt(w[4]);
+                    String sql = "SELECT name FROM " + w[5] + " WHERE id = ?";
+                    double ops = run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
+                        try (Connection c = ds.getConnection();
+                                PreparedStatement ps = c.prepareStatement(sql)) {
+                            ps.setInt(1, n % rows + 1);
+                            try (ResultSet rs = ps.executeQuery()) {
+                                if (!rs.next() || rs.getString(1) == null) {
+                                    throw new IllegalStateException("no name for id " + (n % rows + 1));
+                                }
+                            }
+                        }
+                    });
+                    reply(String.format(Locale.ROOT, "ops %.1f", ops));
+                    break;
+                }
+                case "cycle": {
+                    double ops = run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
+                        ds.getConnection().close();
+                    });
+                    reply(String.format(Locale.ROOT, "ops %.1f", ops));
+                    break;
+                }
+                case "close":
+                    POOLS.remove(w[1]).close();
+                    reply("ok");
+                    break;
+                default:
+                    System.err.println("JdbcBench: unknown command: " + line);
+                    System.exit(2);
+            }
+        }
+    }
+
+    static void reply(String text) {
+        System.out.println(text);
+        System.out.flush();
+    }
+}

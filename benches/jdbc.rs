@@ -1,0 +1,398 @@
+//! The JDBC bridge against HikariCP on the same driver jar: how much the bridge (JNI calls,
+//! values across it, the pool around it) costs next to a Java application that pools the same
+//! driver with HikariCP. Loads, each at 1 and 8 threads on a pool of 8 (no overflow, timeout
+//! 8 s):
+//!
+//! - `jdbc-h2-query`: H2 in memory, a checkout per query: `SELECT name FROM t WHERE id = ?` with
+//!   an id that varies over the table's 1,000 rows, the one row read, the connection given back;
+//! - `jdbc-h2-checkout`: checkout + return alone, on real H2 connections;
+//! - `jdbc-postgres-query`: the query load through PgJDBC against the local PostgreSQL
+//!   (127.0.0.1:5432, user `postgres`, database `test`, no TLS).
+//!
+//! Peers, alternated round by round (the order rotates each round):
+//!
+//! - `millpond`: the JDBC manager with its defaults (pre-ping on, with its 500 ms bypass window,
+//!   a statement cache of 100 per connection), in a JVM started in this process with the driver
+//!   jars on its class path;
+//! - `millpond-no-cache` (query loads): the same with `statement_cache_capacity(0)`, each query
+//!   prepared afresh and its columns read again, as HikariCP's application does;
+//! - `hikaricp`: HikariCP (Debian's libhikaricp-java) in one JVM started for the whole run and
+//!   driven over a pipe (benches/hikari/JdbcBench.java, compiled here with `javac` into
+//!   `DIR/hikari/`), with the same driver jars; per query it does what a JDBC application does:
+//!   `getConnection`, `prepareStatement`, `setInt`, `executeQuery`, `next`, `getString`, and
+//!   closes the three.
+//!
+//! Both JVMs run the driver's code, so both get warmed up before anything is measured (one
+//! unmeasured round per peer and thread count); each peer keeps its pool for the whole load.
+//! The figure is the median of the rounds in operations per second, and the ratio millpond /
+//! HikariCP is of the medians. Both JVMs share the machine's cores with the database (and with
+//! anything else running): read the ratios, not the absolute figures.
+//!
+//! ```text
+//! cargo bench --features jdbc --bench jdbc                  # 5 rounds of 0.5 s per peer and point
+//! cargo bench --features jdbc --bench jdbc -- --quick       # 3 rounds of 0.3 s
+//! cargo bench --features jdbc --bench jdbc -- --out DIR     # DIR/jdbc.tsv (default target/bench)
+//! cargo bench --features jdbc --bench jdbc -- --no-hikari   # without HikariCP (no javac needed)
+//! cargo bench --features jdbc --bench jdbc -- --no-postgres # H2 only (no server needed)
+//! ```
+//!
+//! Needs a JDK (`java`, `javac`), HikariCP's jar and slf4j-api's, and the driver jars
+//! `/usr/share/java/h2.jar` and `/usr/share/java/postgresql.jar` (Debian: `apt-get install -y
+//! default-jdk-headless libhikaricp-java libh2-java libpostgresql-jdbc-java`).
+//!
+//! Rows of `DIR/jdbc.tsv` (loads above; peers `millpond`, `millpond-no-cache`, `hikaricp`):
+//! `ops_per_s` (median),
+//! `ops_per_s_min`, `ops_per_s_max` in `ops/s`; for peer `millpond` also `ratio_vs_hikaricp`
+//! in `x`.
+
+#[path = "common/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use common::{Jvm, Tsv, median, ops};
+use millpond::jdbc::{self, JdbcManager, JvmOptions};
+use millpond::{Pool, sql::Value};
+
+const THREADS: [usize; 2] = [1, 8];
+const POOL: usize = 8;
+const TIMEOUT: Duration = Duration::from_secs(8);
+/// Rows in the table the query loads read.
+const ROWS: u64 = 1000;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Load {
+    H2Query,
+    H2Checkout,
+    PostgresQuery,
+}
+
+impl Load {
+    /// The load's name in the TSV file.
+    fn id(self) -> &'static str {
+        match self {
+            Load::H2Query => "jdbc-h2-query",
+            Load::H2Checkout => "jdbc-h2-checkout",
+            Load::PostgresQuery => "jdbc-postgres-query",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Load::H2Query => "H2 in memory, `SELECT name FROM t WHERE id = ?`, a checkout per query",
+            Load::H2Checkout => "H2 in memory, checkout + return alone",
+            Load::PostgresQuery => {
+                "PostgreSQL through PgJDBC, `SELECT name FROM t WHERE id = ?`, a checkout per query"
+            }
+        }
+    }
+
+    fn queries(self) -> bool {
+        self != Load::H2Checkout
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Peer {
+    Millpond,
+    MillpondNoCache,
+    Hikari,
+}
+
+impl Peer {
+    fn id(self) -> &'static str {
+        match self {
+            Peer::Millpond => "millpond",
+            Peer::MillpondNoCache => "millpond-no-cache",
+            Peer::Hikari => "hikaricp",
+        }
+    }
+
+    fn title(self, hikari: Option<&Jvm>) -> String {
+        match self {
+            Peer::Millpond => "millpond".into(),
+            Peer::MillpondNoCache => "millpond, statement cache off".into(),
+            Peer::Hikari => format!("HikariCP {}", hikari.map_or("?", |h| h.hikari_version.as_str())),
+        }
+    }
+}
+
+/// A Debian driver jar; exits with a message when it is missing.
+fn jar(name: &str) -> PathBuf {
+    let path = PathBuf::from("/usr/share/java").join(name);
+    if !path.is_file() {
+        eprintln!(
+            "jdbc: {} is missing (Debian: apt-get install -y libh2-java libpostgresql-jdbc-java)",
+            path.display()
+        );
+        std::process::exit(1);
+    }
+    path
+}
+
+/// Runs `threads` threads doing `op(n)` (n counting up from a place of the thread's own) for
+/// `duration`; returns operations per second.
+fn run(threads: usize, duration: Duration, op: impl Fn(u64) + Sync) -> f64 {
+    let stop = AtomicBool::new(false);
+    let total = AtomicU64::new(0);
+    let start_line = Barrier::new(threads + 1);
+    let started = std::thread::scope(|scope| {
+        for t in 0..threads {
+            let (stop, total, start_line, op) = (&stop, &total, &start_line, &op);
+            scope.spawn(move || {
+                start_line.wait();
+                let mut k = t as u64 * 7919;
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for _ in 0..64 {
+                        op(k);
+                        k += 1;
+                    }
+                    n += 64;
+                }
+                total.fetch_add(n, Ordering::Relaxed);
+            });
+        }
+        start_line.wait();
+        let started = Instant::now();
+        std::thread::sleep(duration);
+        stop.store(true, Ordering::Relaxed);
+        started
+    });
+    // Threads finish their last batch after `stop`; count the time they took to do so.
+    let seconds = started.elapsed().as_secs_f64();
+    total.load(Ordering::Relaxed) as f64 / seconds
+}
+
+/// millpond's pool for a load, filled (every connection opened) before it is measured.
+fn millpond_pool(manager: JdbcManager) -> Pool<JdbcManager> {
+    let pool = Pool::builder()
+        .pool_size(POOL)
+        .max_overflow(0)
+        .timeout(TIMEOUT)
+        .build(manager)
+        .expect("pool");
+    let held: Vec<_> = (0..POOL).map(|_| pool.get().expect("connect")).collect();
+    drop(held);
+    pool
+}
+
+/// One round of `load` through millpond's pool.
+fn millpond_round(
+    pool: &Pool<JdbcManager>,
+    load: Load,
+    table: &str,
+    threads: usize,
+    duration: Duration,
+) -> f64 {
+    let sql = format!("SELECT name FROM {table} WHERE id = ?");
+    if load.queries() {
+        run(threads, duration, |n| {
+            let id = (n % ROWS + 1) as i64;
+            let mut conn = pool.get().expect("checkout");
+            let row = conn.query_row(&sql, [id]).expect("query").expect("a row");
+            assert!(matches!(row[0], Value::Text(_)), "no name for id {id}");
+        })
+    } else {
+        run(threads, duration, |_| drop(pool.get().expect("checkout")))
+    }
+}
+
+/// One round of `load` in the HikariCP JVM, on its pool `id`.
+fn hikari_round(jvm: &mut Jvm, load: Load, id: &str, table: &str, threads: usize, duration: Duration) -> f64 {
+    let millis = duration.as_millis();
+    if load.queries() {
+        jvm.send(&format!("query {id} {threads} {millis} {ROWS} {table}"));
+    } else {
+        jvm.send(&format!("cycle {id} {threads} {millis}"));
+    }
+    let reply = jvm.reply("ops");
+    reply
+        .parse::<f64>()
+        .unwrap_or_else(|_| panic!("unexpected reply from the HikariCP JVM: `ops {reply}`"))
+}
+
+/// The table the query loads read: `ROWS` rows of (id, name).
+fn create_table(pool: &Pool<JdbcManager>, table: &str, postgres: bool) {
+    let mut conn = pool.get().expect("checkout");
+    conn.execute_unprepared(&format!("DROP TABLE IF EXISTS {table}"))
+        .expect("drop");
+    conn.execute_unprepared(&format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, name VARCHAR(20))"
+    ))
+    .expect("create");
+    let fill = if postgres {
+        format!("INSERT INTO {table} SELECT g, 'name ' || g FROM generate_series(1, {ROWS}) g")
+    } else {
+        format!("INSERT INTO {table} SELECT x, 'name ' || x FROM SYSTEM_RANGE(1, {ROWS})")
+    };
+    conn.execute_unprepared(&fill).expect("fill");
+}
+
+fn main() {
+    let args = common::args("jdbc", &["--no-hikari", "--no-postgres"]);
+    let quick = args.quick;
+    let rounds = if quick { 3 } else { 5 };
+    let duration = Duration::from_millis(if quick { 300 } else { 500 });
+    let (h2_jar, pg_jar) = (jar("h2.jar"), jar("postgresql.jar"));
+    let with_postgres = !args.has("--no-postgres");
+
+    // Both driver jars on the class path from the start, as the HikariCP JVM has them.
+    jdbc::start_jvm(&JvmOptions::new().jar(&h2_jar).jar(&pg_jar)).expect("start the JVM");
+    let mut hikari = common::hikari(&args, "jdbc", "JdbcBench");
+    if let Some(h) = &mut hikari {
+        for jar in [&h2_jar, &pg_jar] {
+            h.send(&format!("jar {}", jar.display()));
+            h.reply("ok");
+        }
+    }
+    println!(
+        "JDBC: median ops/s of {rounds} alternated rounds of {} ms, pool {POOL} (no overflow), one pool per \
+         peer and load, every JVM warmed up by an unmeasured round per peer and thread count.",
+        duration.as_millis()
+    );
+    if let Some(h) = &hikari {
+        println!(
+            "HikariCP {} on Java {} in a JVM of its own, with the same driver jars.",
+            h.hikari_version, h.java_version
+        );
+    }
+
+    let table = format!("millpond_jdbc_bench_{}", std::process::id());
+    let h2_url = format!("mem:millpond_jdbc_bench_{};DB_CLOSE_DELAY=-1", std::process::id());
+    let pg_url = "jdbc:postgresql://127.0.0.1:5432/test?sslmode=disable";
+    let mut loads = vec![Load::H2Query, Load::H2Checkout];
+    if with_postgres {
+        loads.push(Load::PostgresQuery);
+    }
+    let mut tsv = Tsv::new("jdbc");
+    for load in loads {
+        let postgres = load == Load::PostgresQuery;
+        let manager = if postgres {
+            jdbc::postgresql("127.0.0.1", 5432, "test")
+                .user("postgres")
+                .property("sslmode", "disable")
+        } else {
+            jdbc::h2(&h2_url)
+        };
+        let pool = millpond_pool(manager.clone());
+        create_table(&pool, &table, postgres);
+        let peers: Vec<Peer> = [Peer::Millpond, Peer::MillpondNoCache, Peer::Hikari]
+            .into_iter()
+            .filter(|&peer| peer != Peer::Hikari || hikari.is_some())
+            .filter(|&peer| peer != Peer::MillpondNoCache || load.queries())
+            .collect();
+        let no_cache = load
+            .queries()
+            .then(|| millpond_pool(manager.statement_cache_capacity(0)));
+        let hikari_id = load.id();
+        if let Some(h) = &mut hikari {
+            if postgres {
+                h.send(&format!(
+                    "pool {hikari_id} {POOL} org.postgresql.Driver {pg_url} postgres"
+                ));
+            } else {
+                let url = format!(
+                    "jdbc:h2:mem:hikari_jdbc_bench_{};DB_CLOSE_DELAY=-1",
+                    std::process::id()
+                );
+                h.send(&format!("pool {hikari_id} {POOL} org.h2.Driver {url}"));
+            }
+            h.reply("ok");
+            if !postgres {
+                // Its own in-memory database, with the same table (PostgreSQL's is shared).
+                for sql in [
+                    format!("DROP TABLE IF EXISTS {table}"),
+                    format!("CREATE TABLE {table} (id INT PRIMARY KEY, name VARCHAR(20))"),
+                    format!("INSERT INTO {table} SELECT x, 'name ' || x FROM SYSTEM_RANGE(1, {ROWS})"),
+                ] {
+                    h.send(&format!("exec {hikari_id} {sql}"));
+                    h.reply("ok");
+                }
+            }
+        }
+
+        println!("\n{}:\n", load.title());
+        let titles: Vec<String> = peers.iter().map(|p| p.title(hikari.as_ref())).collect();
+        let ratio_title = if hikari.is_some() {
+            " millpond / HikariCP |"
+        } else {
+            ""
+        };
+        println!("| threads | {} |{ratio_title}", titles.join(" | "));
+        println!(
+            "|---:|{}{}",
+            "---:|".repeat(peers.len()),
+            if hikari.is_some() { "---:|" } else { "" }
+        );
+        let mut measure = |peer: Peer, threads: usize, duration: Duration| match peer {
+            Peer::Millpond => millpond_round(&pool, load, &table, threads, duration),
+            Peer::MillpondNoCache => millpond_round(
+                no_cache.as_ref().expect("a query load"),
+                load,
+                &table,
+                threads,
+                duration,
+            ),
+            Peer::Hikari => hikari_round(
+                hikari.as_mut().expect("HikariCP is running"),
+                load,
+                hikari_id,
+                &table,
+                threads,
+                duration,
+            ),
+        };
+        for threads in THREADS {
+            // Warm-up: the driver's code runs in both JVMs, and both JIT it.
+            for &peer in &peers {
+                measure(peer, threads, duration);
+            }
+            let mut samples = vec![Vec::new(); peers.len()];
+            for round in 0..rounds {
+                for k in 0..peers.len() {
+                    let i = (k + round) % peers.len();
+                    samples[i].push(measure(peers[i], threads, duration));
+                }
+            }
+            let medians: Vec<f64> = samples.iter().map(|s| median(s)).collect();
+            let mut row = |peer: Peer, metric: &str, value: f64, unit: &str| {
+                tsv.row(load.id(), peer.id(), threads, POOL, metric, value, unit);
+            };
+            for (i, &peer) in peers.iter().enumerate() {
+                let min = samples[i].iter().copied().fold(f64::INFINITY, f64::min);
+                let max = samples[i].iter().copied().fold(0.0, f64::max);
+                row(peer, "ops_per_s", medians[i].round(), "ops/s");
+                row(peer, "ops_per_s_min", min.round(), "ops/s");
+                row(peer, "ops_per_s_max", max.round(), "ops/s");
+            }
+            let mut ratio_cell = String::new();
+            if let Some(h) = peers.iter().position(|&p| p == Peer::Hikari) {
+                let ratio = medians[0] / medians[h];
+                row(
+                    Peer::Millpond,
+                    "ratio_vs_hikaricp",
+                    (ratio * 1000.0).round() / 1000.0,
+                    "x",
+                );
+                ratio_cell = format!(" {ratio:.2}× |");
+            }
+            let cells: Vec<String> = medians.iter().map(|&m| ops(m)).collect();
+            println!("| {threads} | {} |{ratio_cell}", cells.join(" | "));
+        }
+        if let Some(h) = &mut hikari {
+            h.send(&format!("close {hikari_id}"));
+            h.reply("ok");
+        }
+        if postgres {
+            let mut conn = pool.get().expect("checkout");
+            conn.execute_unprepared(&format!("DROP TABLE {table}"))
+                .expect("drop the table");
+        }
+    }
+    drop(hikari);
+    tsv.write(&args);
+}
