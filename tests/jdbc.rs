@@ -2027,3 +2027,48 @@ fn ddl_committed_in_a_transaction_makes_kept_columns_read_again() {
     assert_eq!(read(&mut reader), Value::Int(8));
     writer.execute(&format!("DROP TABLE {table}"), ()).unwrap();
 }
+
+#[test]
+fn a_credentials_provider_is_asked_at_each_connect_and_its_secrets_never_show() {
+    use std::sync::{Arc, RwLock};
+    let secret = Arc::new(RwLock::new(String::from("first-s3cret")));
+    let provider_secret = Arc::clone(&secret);
+    // An H2 database in memory takes the first connect's user and password as its own.
+    let manager = h2().user("nobody").credentials_provider(move || {
+        Ok(jdbc::Credentials::password(provider_secret.read().unwrap().clone()).with_user("sa"))
+    });
+    assert!(!format!("{manager:?}").contains("first-s3cret"), "{manager:?}");
+    let pool = Pool::builder()
+        .pool_size(2)
+        .max_overflow(0)
+        .build(manager)
+        .unwrap();
+    let mut first = pool.get().unwrap();
+    let user: String = first.query_scalar("SELECT CURRENT_USER", ()).unwrap();
+    assert_eq!(user.to_uppercase(), "SA", "the provider's user");
+
+    // Rotated to a password the database does not know: a new connect fails, with no secret in
+    // the error; the open connection keeps working.
+    *secret.write().unwrap() = String::from("wrong-s3cret");
+    let err = pool.get().expect_err("the database refuses the rotated password");
+    let printed = format!("{err} {err:?} {}", millpond_chain(&err));
+    assert!(!printed.contains("s3cret"), "{printed}");
+    let one: i64 = first.query_scalar("SELECT 1", ()).unwrap();
+    assert_eq!(one, 1);
+    *secret.write().unwrap() = String::from("first-s3cret");
+    let mut second = pool.get().unwrap();
+    let one: i64 = second.query_scalar("SELECT 1", ()).unwrap();
+    assert_eq!(one, 1);
+}
+
+/// An error and its causes on one line.
+fn millpond_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -4,7 +4,7 @@
 //! not in errors, not in log lines.
 
 #![cfg_attr(
-    not(all(feature = "postgres", feature = "mysql", feature = "oracle")),
+    not(all(feature = "postgres", feature = "mysql", feature = "oracle", feature = "jdbc")),
     allow(dead_code)
 )]
 

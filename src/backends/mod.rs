@@ -1,6 +1,6 @@
 //! Backends, one per Cargo feature.
 
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "oracle"))]
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "oracle", feature = "jdbc"))]
 pub(crate) mod credentials;
 #[cfg(feature = "jdbc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "jdbc")))]

@@ -8,9 +8,10 @@ use std::time::Duration;
 use super::error::Vendor;
 use super::jvm::{JavaRef, JvmOptions};
 use super::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_RESET_TIMEOUT};
+use crate::backends::credentials::{Credentials, CredentialsProvider};
 use crate::backends::redact::{Secret, redact_url};
 use crate::backends::url::{Unit, parse_number, parse_positive_duration};
-use crate::error::ConfigError;
+use crate::error::{BoxError, ConfigError};
 
 /// The options millpond reads itself (in settings' OPTIONS, or in the query of a JDBC URL given
 /// to settings), in milliseconds; never handed to the driver.
@@ -49,6 +50,8 @@ pub struct JdbcManager {
     pub(super) statement_cache_capacity: Option<usize>,
     /// The driver, loaded once (a global reference to its instance).
     pub(super) driver: Arc<OnceLock<JavaRef>>,
+    /// Asked for the password (and maybe the user) of every new connection.
+    pub(super) credentials: Option<CredentialsProvider>,
 }
 
 impl fmt::Debug for JdbcManager {
@@ -58,6 +61,7 @@ impl fmt::Debug for JdbcManager {
             .field("driver_class", &self.driver_class)
             .field("user", &self.user)
             .field("password", &self.password)
+            .field("credentials_provider", &self.credentials.is_some())
             .field(
                 "properties",
                 &self.properties.iter().map(|(k, v)| (k, v)).collect::<Vec<_>>(),
@@ -101,6 +105,7 @@ impl JdbcManager {
             reset_timeout: DEFAULT_RESET_TIMEOUT,
             statement_cache_capacity: None,
             driver: Arc::new(OnceLock::new()),
+            credentials: None,
         }
     }
 
@@ -115,6 +120,21 @@ impl JdbcManager {
     /// The user, sent as the `user` property.
     pub fn user(mut self, user: impl Into<String>) -> JdbcManager {
         self.user = Some(user.into());
+        self
+    }
+
+    /// Asks `provider` for the password (a token, a rotated secret from a vault) of every new
+    /// connection, and for the user when it names one, sent as the `password` and `user`
+    /// properties in place of [`JdbcManager::password`] and [`JdbcManager::user`]. Rotating a
+    /// secret then needs no new pool: connections already open keep working until recycled
+    /// (or [`Pool::invalidate`](crate::Pool::invalidate)). A provider that fails fails that
+    /// connect ([`JdbcErrorKind::Config`](super::JdbcErrorKind::Config), with its error in the
+    /// message). What it returns never appears in `Debug` output, errors or logs.
+    pub fn credentials_provider(
+        mut self,
+        provider: impl Fn() -> Result<Credentials, BoxError> + Send + Sync + 'static,
+    ) -> JdbcManager {
+        self.credentials = Some(CredentialsProvider::new(provider));
         self
     }
 

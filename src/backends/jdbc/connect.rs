@@ -69,6 +69,19 @@ impl JdbcManager {
     /// whose credentials could be read two ways is refused before a driver sees it: a driver's
     /// message could quote the part of the password it took for a host or a path.
     pub(super) fn open(&self) -> Result<JdbcConnection, JdbcError> {
+        if let Some(provider) = &self.credentials {
+            // This connect's credentials in place of the manager's own.
+            let credentials = provider
+                .fetch()
+                .map_err(|failed| JdbcError::config(crate::error::chain(&failed)))?;
+            let mut manager = self.clone();
+            manager.credentials = None;
+            manager.password = credentials.password.clone();
+            if let Some(user) = credentials.user() {
+                manager.user = Some(user.to_owned());
+            }
+            return manager.open();
+        }
         check_url(&self.url).map_err(|err| JdbcError::config(err.message))?;
         let redacted = redact_url(&self.url);
         self.open_bounded().map_err(|err| {

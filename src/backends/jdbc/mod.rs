@@ -92,6 +92,7 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The default [`JdbcManager::reset_timeout`].
 pub const DEFAULT_RESET_TIMEOUT: Duration = Duration::from_secs(10);
 
+pub use crate::backends::credentials::Credentials;
 pub use config::JdbcManager;
 pub(crate) use config::OWN_OPTIONS;
 pub use conn::{JdbcConnection, Transaction};
