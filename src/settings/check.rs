@@ -2,7 +2,14 @@
 //! made from its settings and its pool options settled and checked, without connecting, so a
 //! deploy sees every problem of every alias before it starts its workers.
 
-use crate::databases::{DatabaseSettings, Databases, Engine, FromSettings, Problems, SettingsError};
+#[cfg(any(
+    feature = "postgres",
+    feature = "mysql",
+    feature = "oracle",
+    feature = "sqlite"
+))]
+use crate::databases::Engine;
+use crate::databases::{DatabaseSettings, Databases, FromSettings, Problems, SettingsError};
 use crate::error::ConfigError;
 use crate::options::PoolOptions;
 
@@ -63,6 +70,17 @@ fn check_alias(alias: &str, settings: &DatabaseSettings) -> Vec<ConfigError> {
             None
         }
     };
+    // Unused in a build with no engine at all.
+    #[cfg_attr(
+        not(any(
+            feature = "postgres",
+            feature = "mysql",
+            feature = "oracle",
+            feature = "sqlite",
+            feature = "jdbc"
+        )),
+        allow(unused_variables)
+    )]
     let options = options.as_ref();
     match settings.engine() {
         #[cfg(feature = "postgres")]
