@@ -22,11 +22,14 @@
 //!   `getConnection`, `prepareStatement`, `setInt`, `executeQuery`, `next`, `getString`, and
 //!   closes the three.
 //!
-//! Both JVMs run the driver's code, so both get warmed up before anything is measured (one
-//! unmeasured round per peer and thread count); each peer keeps its pool for the whole load.
+//! Both JVMs run the driver's code, so both get warmed up before anything is measured (an
+//! unmeasured round of four times a round's length per peer and thread count: with 8 threads a
+//! JVM's compiler takes seconds to settle); each peer keeps its pool for the whole load.
 //! The figure is the median of the rounds in operations per second, and the ratio millpond /
 //! HikariCP is of the medians. Both JVMs share the machine's cores with the database (and with
-//! anything else running): read the ratios, not the absolute figures.
+//! anything else running): read the ratios, not the absolute figures. Beside the rates, each
+//! process's CPU time per operation (all its threads, the JVM's compiler and collector
+//! included, from `/proc/self/stat`; the database's excluded) moves less with what else runs.
 //!
 //! ```text
 //! cargo bench --features jdbc --bench jdbc                  # 5 rounds of 0.5 s per peer and point
@@ -41,9 +44,10 @@
 //! default-jdk-headless libhikaricp-java libh2-java libpostgresql-jdbc-java`).
 //!
 //! Rows of `DIR/jdbc.tsv` (loads above; peers `millpond`, `millpond-no-cache`, `hikaricp`):
-//! `ops_per_s` (median),
-//! `ops_per_s_min`, `ops_per_s_max` in `ops/s`; for peer `millpond` also `ratio_vs_hikaricp`
-//! in `x`.
+//! `ops_per_s` (median), `ops_per_s_min`, `ops_per_s_max` in `ops/s`, `cpu_us_per_op` (median)
+//! in `us`; for peer `millpond` also `ratio_vs_hikaricp` (of the rates) and
+//! `cpu_ratio_vs_hikaricp` (HikariCP's CPU per operation over millpond's, so that above 1 is
+//! better as for the rates) in `x`.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -133,9 +137,34 @@ fn jar(name: &str) -> PathBuf {
     path
 }
 
+/// What a round measured.
+#[derive(Clone, Copy, Debug)]
+struct Round {
+    ops_per_s: f64,
+    /// CPU time of the whole process (every thread, the JVM's own included) per operation, in
+    /// microseconds: steadier than the rate on a shared machine.
+    cpu_us_per_op: f64,
+}
+
+/// This process's CPU time (user and system, every thread, exited ones included), from
+/// `/proc/self/stat` in clock ticks of 10 ms.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 /// Runs `threads` threads doing `op(n)` (n counting up from a place of the thread's own) for
-/// `duration`; returns operations per second.
-fn run(threads: usize, duration: Duration, op: impl Fn(u64) + Sync) -> f64 {
+/// `duration`.
+fn run(threads: usize, duration: Duration, op: impl Fn(u64) + Sync) -> Round {
+    let cpu_before = process_cpu();
     let stop = AtomicBool::new(false);
     let total = AtomicU64::new(0);
     let start_line = Barrier::new(threads + 1);
@@ -164,7 +193,11 @@ fn run(threads: usize, duration: Duration, op: impl Fn(u64) + Sync) -> f64 {
     });
     // Threads finish their last batch after `stop`; count the time they took to do so.
     let seconds = started.elapsed().as_secs_f64();
-    total.load(Ordering::Relaxed) as f64 / seconds
+    let ops = total.load(Ordering::Relaxed) as f64;
+    Round {
+        ops_per_s: ops / seconds,
+        cpu_us_per_op: process_cpu().saturating_sub(cpu_before).as_secs_f64() * 1e6 / ops.max(1.0),
+    }
 }
 
 /// millpond's pool for a load, filled (every connection opened) before it is measured.
@@ -187,7 +220,7 @@ fn millpond_round(
     table: &str,
     threads: usize,
     duration: Duration,
-) -> f64 {
+) -> Round {
     let sql = format!("SELECT name FROM {table} WHERE id = ?");
     if load.queries() {
         run(threads, duration, |n| {
@@ -202,7 +235,14 @@ fn millpond_round(
 }
 
 /// One round of `load` in the HikariCP JVM, on its pool `id`.
-fn hikari_round(jvm: &mut Jvm, load: Load, id: &str, table: &str, threads: usize, duration: Duration) -> f64 {
+fn hikari_round(
+    jvm: &mut Jvm,
+    load: Load,
+    id: &str,
+    table: &str,
+    threads: usize,
+    duration: Duration,
+) -> Round {
     let millis = duration.as_millis();
     if load.queries() {
         jvm.send(&format!("query {id} {threads} {millis} {ROWS} {table}"));
@@ -210,9 +250,14 @@ fn hikari_round(jvm: &mut Jvm, load: Load, id: &str, table: &str, threads: usize
         jvm.send(&format!("cycle {id} {threads} {millis}"));
     }
     let reply = jvm.reply("ops");
-    reply
-        .parse::<f64>()
-        .unwrap_or_else(|_| panic!("unexpected reply from the HikariCP JVM: `ops {reply}`"))
+    let numbers: Vec<f64> = reply.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    match numbers[..] {
+        [ops_per_s, cpu_us_per_op] => Round {
+            ops_per_s,
+            cpu_us_per_op,
+        },
+        _ => panic!("unexpected reply from the HikariCP JVM: `ops {reply}`"),
+    }
 }
 
 /// The table the query loads read: `ROWS` rows of (id, name).
@@ -237,6 +282,7 @@ fn main() {
     let quick = args.quick;
     let rounds = if quick { 3 } else { 5 };
     let duration = Duration::from_millis(if quick { 300 } else { 500 });
+    let warm_up = duration * 4;
     let (h2_jar, pg_jar) = (jar("h2.jar"), jar("postgresql.jar"));
     let with_postgres = !args.has("--no-postgres");
 
@@ -251,8 +297,9 @@ fn main() {
     }
     println!(
         "JDBC: median ops/s of {rounds} alternated rounds of {} ms, pool {POOL} (no overflow), one pool per \
-         peer and load, every JVM warmed up by an unmeasured round per peer and thread count.",
-        duration.as_millis()
+         peer and load, every JVM warmed up by an unmeasured round of {} ms per peer and thread count.",
+        duration.as_millis(),
+        warm_up.as_millis()
     );
     if let Some(h) = &hikari {
         println!(
@@ -346,30 +393,41 @@ fn main() {
                 duration,
             ),
         };
+        let mut cpu_lines = Vec::new();
         for threads in THREADS {
             // Warm-up: the driver's code runs in both JVMs, and both JIT it.
             for &peer in &peers {
-                measure(peer, threads, duration);
+                measure(peer, threads, warm_up);
             }
-            let mut samples = vec![Vec::new(); peers.len()];
+            let mut samples: Vec<Vec<Round>> = vec![Vec::new(); peers.len()];
             for round in 0..rounds {
                 for k in 0..peers.len() {
                     let i = (k + round) % peers.len();
                     samples[i].push(measure(peers[i], threads, duration));
                 }
             }
-            let medians: Vec<f64> = samples.iter().map(|s| median(s)).collect();
+            let rates: Vec<Vec<f64>> = samples
+                .iter()
+                .map(|s| s.iter().map(|r| r.ops_per_s).collect())
+                .collect();
+            let medians: Vec<f64> = rates.iter().map(|s| median(s)).collect();
+            let cpu: Vec<f64> = samples
+                .iter()
+                .map(|s| median(&s.iter().map(|r| r.cpu_us_per_op).collect::<Vec<_>>()))
+                .collect();
             let mut row = |peer: Peer, metric: &str, value: f64, unit: &str| {
                 tsv.row(load.id(), peer.id(), threads, POOL, metric, value, unit);
             };
             for (i, &peer) in peers.iter().enumerate() {
-                let min = samples[i].iter().copied().fold(f64::INFINITY, f64::min);
-                let max = samples[i].iter().copied().fold(0.0, f64::max);
+                let min = rates[i].iter().copied().fold(f64::INFINITY, f64::min);
+                let max = rates[i].iter().copied().fold(0.0, f64::max);
                 row(peer, "ops_per_s", medians[i].round(), "ops/s");
                 row(peer, "ops_per_s_min", min.round(), "ops/s");
                 row(peer, "ops_per_s_max", max.round(), "ops/s");
+                row(peer, "cpu_us_per_op", (cpu[i] * 1000.0).round() / 1000.0, "us");
             }
             let mut ratio_cell = String::new();
+            let mut cpu_ratio_cell = String::new();
             if let Some(h) = peers.iter().position(|&p| p == Peer::Hikari) {
                 let ratio = medians[0] / medians[h];
                 row(
@@ -379,9 +437,41 @@ fn main() {
                     "x",
                 );
                 ratio_cell = format!(" {ratio:.2}× |");
+                // As the rate ratio reads: above 1, millpond spends less CPU per operation.
+                let cpu_ratio = cpu[h] / cpu[0];
+                row(
+                    Peer::Millpond,
+                    "cpu_ratio_vs_hikaricp",
+                    (cpu_ratio * 1000.0).round() / 1000.0,
+                    "x",
+                );
+                cpu_ratio_cell = format!(" {cpu_ratio:.2}× |");
             }
             let cells: Vec<String> = medians.iter().map(|&m| ops(m)).collect();
             println!("| {threads} | {} |{ratio_cell}", cells.join(" | "));
+            let cpu_cells: Vec<String> = cpu.iter().map(|&c| format!("{c:.2} µs")).collect();
+            cpu_lines.push(format!(
+                "| {threads} | {} |{cpu_ratio_cell}",
+                cpu_cells.join(" | ")
+            ));
+        }
+        println!("\nCPU time per operation (the whole process, every thread):\n");
+        println!(
+            "| threads | {} |{}",
+            titles.join(" | "),
+            if hikari.is_some() {
+                " HikariCP / millpond |"
+            } else {
+                ""
+            }
+        );
+        println!(
+            "|---:|{}{}",
+            "---:|".repeat(peers.len()),
+            if hikari.is_some() { "---:|" } else { "" }
+        );
+        for line in cpu_lines {
+            println!("{line}");
         }
         if let Some(h) = &mut hikari {
             h.send(&format!("close {hikari_id}"));

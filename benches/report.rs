@@ -609,7 +609,8 @@ fn jdbc(r: &Results, md: &mut String) {
         "Pool 8, no overflow; HikariCP 2.7.9 in a JVM of its own with the same driver jars, doing per \
          query what a JDBC application does (`prepareStatement`, `setInt`, `executeQuery`, `next`, \
          `getString`, three closes); millpond's JVM runs in its process. Both warmed up; median of \
-         alternated rounds, operations per second.\n"
+         alternated rounds, operations per second, and each process's CPU time per operation (every \
+         thread, the database's excluded), which moves less with what else runs on the machine.\n"
     )
     .unwrap();
     let mut goals = Vec::new();
@@ -627,8 +628,13 @@ fn jdbc(r: &Results, md: &mut String) {
         threads.sort_by_key(|t| t.parse::<usize>().unwrap_or(0));
         threads.dedup();
         writeln!(md, "{what}:\n").unwrap();
-        writeln!(md, "| threads | {} | millpond / HikariCP |", peers.join(" | ")).unwrap();
-        writeln!(md, "|---:|{}---:|", "---:|".repeat(peers.len())).unwrap();
+        writeln!(
+            md,
+            "| threads | {} | millpond / HikariCP | CPU per operation: HikariCP / millpond |",
+            peers.join(" | ")
+        )
+        .unwrap();
+        writeln!(md, "|---:|{}---:|---:|", "---:|".repeat(peers.len())).unwrap();
         let mut ratios = Vec::new();
         for t in &threads {
             let cells: Vec<String> = peers
@@ -640,7 +646,11 @@ fn jdbc(r: &Results, md: &mut String) {
                 r.get(load, "hikaricp", t, "8", "ops_per_s"),
             );
             ratios.push((t.clone(), vs));
-            writeln!(md, "| {t} | {} | {} |", cells.join(" | "), x(vs)).unwrap();
+            let cpu = ratio(
+                r.get(load, "hikaricp", t, "8", "cpu_us_per_op"),
+                r.get(load, "millpond", t, "8", "cpu_us_per_op"),
+            );
+            writeln!(md, "| {t} | {} | {} | {} |", cells.join(" | "), x(vs), x(cpu)).unwrap();
         }
         writeln!(md).unwrap();
         let at_one = ratios.iter().find(|(t, _)| t == "1").and_then(|(_, v)| *v);

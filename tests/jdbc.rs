@@ -1702,34 +1702,43 @@ fn a_statement_cache_of_zero_keeps_nothing() {
 
 /// The columns of a kept statement's result are read on its first run only: rows of later runs
 /// share the first run's column names (the same allocation). DDL through millpond, on any
-/// connection, makes every kept statement read them again.
+/// connection, makes every kept statement read them again. (In a process of its own: the other
+/// tests' DDL would make them read again at any time.)
 #[test]
 fn result_columns_are_read_once_per_kept_statement_until_ddl_runs() {
-    let pool = Pool::builder().pool_size(2).build(h2()).unwrap();
-    let mut conn = pool.get().unwrap();
-    conn.execute("CREATE TABLE shape (id INT PRIMARY KEY, name VARCHAR(10))", ())
-        .unwrap();
-    conn.execute("INSERT INTO shape VALUES (1, 'one'), (2, 'two')", ())
-        .unwrap();
-    let sql = "SELECT * FROM shape WHERE id = ?";
-    let first = conn.query_row(sql, [1]).unwrap().unwrap();
-    let second = conn.query_row(sql, [2]).unwrap().unwrap();
-    assert_eq!(second.get::<String>("name").unwrap(), "two");
-    assert_eq!(
-        first.columns().as_ptr(),
-        second.columns().as_ptr(),
-        "the second run read the columns again"
-    );
-    // Another connection of the pool changes the table's shape.
-    pool.get()
-        .unwrap()
-        .execute("ALTER TABLE shape ADD COLUMN note VARCHAR(10) DEFAULT 'new'", ())
-        .unwrap();
-    let third = conn.query_row(sql, [2]).unwrap().unwrap();
-    assert_eq!(third.columns(), ["ID", "NAME", "NOTE"]);
-    assert_eq!(third.get::<String>("note").unwrap(), "new");
-    let fourth = conn.query_row(sql, [1]).unwrap().unwrap();
-    assert_eq!(third.columns().as_ptr(), fourth.columns().as_ptr());
+    const TEST: &str = "result_columns_are_read_once_per_kept_statement_until_ddl_runs";
+    if in_child(TEST) {
+        let pool = Pool::builder().pool_size(2).build(h2()).unwrap();
+        let mut conn = pool.get().unwrap();
+        conn.execute("CREATE TABLE shape (id INT PRIMARY KEY, name VARCHAR(10))", ())
+            .unwrap();
+        conn.execute("INSERT INTO shape VALUES (1, 'one'), (2, 'two')", ())
+            .unwrap();
+        let sql = "SELECT * FROM shape WHERE id = ?";
+        let first = conn.query_row(sql, [1]).unwrap().unwrap();
+        let second = conn.query_row(sql, [2]).unwrap().unwrap();
+        assert_eq!(second.get::<String>("name").unwrap(), "two");
+        assert_eq!(
+            first.columns().as_ptr(),
+            second.columns().as_ptr(),
+            "the second run read the columns again"
+        );
+        // Another connection of the pool changes the table's shape.
+        pool.get()
+            .unwrap()
+            .execute("ALTER TABLE shape ADD COLUMN note VARCHAR(10) DEFAULT 'new'", ())
+            .unwrap();
+        let third = conn.query_row(sql, [2]).unwrap().unwrap();
+        assert_eq!(third.columns(), ["ID", "NAME", "NOTE"]);
+        assert_eq!(third.get::<String>("note").unwrap(), "new");
+        let fourth = conn.query_row(sql, [1]).unwrap().unwrap();
+        assert_eq!(third.columns().as_ptr(), fourth.columns().as_ptr());
+        println!("columns read once");
+        return;
+    }
+    let out = run_child(TEST, &[]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("columns read once"));
 }
 
 /// A kept statement whose table was dropped fails (the driver says so) and is forgotten; once

@@ -13,9 +13,9 @@
 //     -> exec <id> <sql…>                                 (one statement, on one connection)
 //     <- ok
 //     -> query <id> <threads> <millis> <rows> <table>     (the query load, see below)
-//     <- ops <ops per second>
+//     <- ops <ops per second> <process CPU µs per op>
 //     -> cycle <id> <threads> <millis>                    (checkout + return alone)
-//     <- ops <ops per second>
+//     <- ops <ops per second> <process CPU µs per op>
 //     -> close <id>
 //     <- ok
 //     -> quit
@@ -34,6 +34,7 @@ import com.zaxxer.hikari.HikariConfig;
 import com.zaxxer.hikari.HikariDataSource;
 
 import java.io.BufferedReader;
+import java.lang.management.ManagementFactory;
 import java.io.File;
 import java.io.InputStreamReader;
 import java.net.URL;
@@ -66,7 +67,15 @@ public final class JdbcBench {
         volatile boolean stop;
     }
 
-    static double run(HikariDataSource ds, int threads, long millis, Op op) throws Exception {
+    /** The JVM's CPU time, every thread (the compiler and the collector included), in ns. */
+    static long processCpu() {
+        return ((com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean())
+                .getProcessCpuTime();
+    }
+
+    /** One round: "ops/s CPU-µs-per-op". */
+    static String run(HikariDataSource ds, int threads, long millis, Op op) throws Exception {
+        long cpuBefore = processCpu();
         Round r = new Round();
         CyclicBarrier startLine = new CyclicBarrier(threads + 1);
         long[] counts = new long[threads];
@@ -110,7 +119,8 @@ public final class JdbcBench {
         for (long n : counts) {
             total += n;
         }
-        return total / seconds;
+        double cpuMicros = (processCpu() - cpuBefore) / 1e3;
+        return String.format(Locale.ROOT, "%.1f %.3f", total / seconds, cpuMicros / Math.max(total, 1));
     }
 
     static HikariDataSource pool(String id, int size, String driverClass, String url, String user) {
@@ -179,7 +189,7 @@ public final class JdbcBench {
                 case "query": {
                     int rows = Integer.parseInt(w[4]);
                     String sql = "SELECT name FROM " + w[5] + " WHERE id = ?";
-                    double ops = run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
+                    String ops = run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
                         try (Connection c = ds.getConnection();
                                 PreparedStatement ps = c.prepareStatement(sql)) {
                             ps.setInt(1, n % rows + 1);
@@ -190,14 +200,14 @@ public final class JdbcBench {
                             }
                         }
                     });
-                    reply(String.format(Locale.ROOT, "ops %.1f", ops));
+                    reply("ops " + ops);
                     break;
                 }
                 case "cycle": {
-                    double ops = run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
+                    String ops = run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
                         ds.getConnection().close();
                     });
-                    reply(String.format(Locale.ROOT, "ops %.1f", ops));
+                    reply("ops " + ops);
                     break;
                 }
                 case "close":

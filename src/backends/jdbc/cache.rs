@@ -7,6 +7,7 @@
 //! gives up is the caller's (it needs the JVM).
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 use super::jvm::JavaRef;
@@ -16,16 +17,53 @@ use crate::sql::Translated;
 /// How many statements a connection keeps by default (as the PostgreSQL backend).
 pub(super) const DEFAULT_CAPACITY: usize = 100;
 
+/// Hashes SQL texts a word at a time, as rustc's FxHasher does: the keys are the application's
+/// own SQL, not an attacker's, and the default SipHash costs more than the rest of a lookup.
+#[derive(Debug, Default, Clone, Copy)]
+struct SqlHasher(u64);
+
+impl SqlHasher {
+    fn add(&mut self, word: u64) {
+        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for SqlHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut words = bytes.chunks_exact(8);
+        for word in &mut words {
+            self.add(u64::from_le_bytes(word.try_into().expect("eight bytes")));
+        }
+        let mut last = [0u8; 8];
+        let rest = words.remainder();
+        last[..rest.len()].copy_from_slice(rest);
+        // The length of the tail is mixed in, so "a" and "a\0" differ.
+        self.add(u64::from_le_bytes(last) ^ ((rest.len() as u64) << 56));
+    }
+
+    fn write_u8(&mut self, byte: u8) {
+        self.add(u64::from(byte));
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// A map keyed by SQL text.
+type BySql<V> = HashMap<Box<str>, V, BuildHasherDefault<SqlHasher>>;
+
 /// The prepared statements of one connection, by the SQL the driver was given. (`S` is the
 /// statement: a global reference, or anything in the unit tests.)
 #[derive(Debug)]
 pub(super) struct StatementCache<S = JavaRef> {
     capacity: usize,
     /// Where each SQL text's entry is in `entries` (one hash per lookup).
-    slots: HashMap<Box<str>, usize>,
+    slots: BySql<usize>,
     entries: Vec<Entry<S>>,
-    /// The translation of each text as written whose statement is kept.
-    translations: HashMap<Box<str>, Arc<Translated>>,
+    /// The translation of each text as written whose statement is kept, and where that
+    /// statement is in `entries` (so a query run again costs one lookup).
+    translations: BySql<(Arc<Translated>, usize)>,
     /// Bumped on every use; an entry's `used` is the tick of its last.
     clock: u64,
 }
@@ -48,9 +86,9 @@ impl<S> StatementCache<S> {
     pub(super) fn new(capacity: usize) -> StatementCache<S> {
         StatementCache {
             capacity,
-            slots: HashMap::new(),
+            slots: BySql::default(),
             entries: Vec::new(),
-            translations: HashMap::new(),
+            translations: BySql::default(),
             clock: 0,
         }
     }
@@ -76,9 +114,11 @@ impl<S> StatementCache<S> {
     }
 
     /// The translation of `written` (SQL as the caller wrote it), when a statement is kept for
-    /// it.
-    pub(super) fn translation(&self, written: &str) -> Option<Arc<Translated>> {
-        self.translations.get(written).cloned()
+    /// it, and where that statement is (for [`StatementCache::get_or_insert_with`]).
+    pub(super) fn translation(&self, written: &str) -> Option<(Arc<Translated>, usize)> {
+        self.translations
+            .get(written)
+            .map(|(translated, slot)| (Arc::clone(translated), *slot))
     }
 
     /// Notes that `written` translates to `translated`, whose statement is kept (see
@@ -89,19 +129,25 @@ impl<S> StatementCache<S> {
         }
         if let Some(&slot) = self.slots.get(translated.sql()) {
             self.entries[slot].written.push(written.into());
-            self.translations.insert(written.into(), Arc::clone(translated));
+            self.translations
+                .insert(written.into(), (Arc::clone(translated), slot));
         }
     }
 
     /// The entry kept for `sql`, marked as just used; or, when there is none, the statement
     /// `make` makes, kept. The second value is the least recently used statement put out to
-    /// make room, which the caller must close.
+    /// make room, which the caller must close. `at` is where the entry was said to be by
+    /// [`StatementCache::translation`], if it was: then it is not looked up again.
     pub(super) fn get_or_insert_with<E>(
         &mut self,
         sql: &str,
+        at: Option<usize>,
         make: impl FnOnce() -> Result<S, E>,
     ) -> Result<(&mut Entry<S>, Option<S>), E> {
-        if let Some(&slot) = self.slots.get(sql) {
+        let found = at
+            .filter(|&slot| self.entries.get(slot).is_some_and(|entry| *entry.sql == *sql))
+            .or_else(|| self.slots.get(sql).copied());
+        if let Some(slot) = found {
             self.clock += 1;
             let entry = &mut self.entries[slot];
             entry.used = self.clock;
@@ -151,10 +197,15 @@ impl<S> StatementCache<S> {
         for written in &entry.written {
             self.translations.remove(written);
         }
-        if let Some(moved) = self.entries.get(slot)
-            && let Some(moved_slot) = self.slots.get_mut(&moved.sql)
-        {
-            *moved_slot = slot;
+        if let Some(moved) = self.entries.get(slot) {
+            if let Some(moved_slot) = self.slots.get_mut(&moved.sql) {
+                *moved_slot = slot;
+            }
+            for written in &moved.written {
+                if let Some((_, moved_slot)) = self.translations.get_mut(written) {
+                    *moved_slot = slot;
+                }
+            }
         }
         Some(entry.statement)
     }
@@ -204,6 +255,31 @@ mod tests {
     }
 
     #[test]
+    fn where_a_translation_says_its_statement_is_stays_true_as_others_go() {
+        let translator = crate::sql::Translator::new(crate::sql::Placeholder::Question);
+        let mut cache = cache(4, &["a", "b", "c"]);
+        let c = Arc::new(translator.translate("c").unwrap());
+        cache.remember("c", &c);
+        // `a` goes: `c`, the last, moves into its place.
+        assert_eq!(cache.remove("a").as_deref(), Some("stmt a"));
+        let (_, at) = cache.translation("c").unwrap();
+        let (entry, evicted) = cache
+            .get_or_insert_with("c", Some(at), || Err::<String, ()>(()))
+            .unwrap();
+        assert_eq!((entry.statement.as_str(), evicted), ("stmt c", None));
+        // A stale place is checked, and the entry looked up by its text.
+        let (entry, _) = cache
+            .get_or_insert_with("b", Some(at), || Err::<String, ()>(()))
+            .unwrap();
+        assert_eq!(entry.statement, "stmt b");
+        assert!(
+            cache
+                .get_or_insert_with("d", Some(7), || Err::<String, ()>(()))
+                .is_err()
+        );
+    }
+
+    #[test]
     fn removing_keeps_every_other_entry_findable() {
         let mut cache = cache(4, &["a", "b", "c", "d"]);
         assert_eq!(cache.remove("a").as_deref(), Some("stmt a"));
@@ -236,13 +312,42 @@ mod tests {
         let _ = cache.insert("SELECT ?", "stmt".into());
         cache.remember("SELECT :a", &named);
         cache.remember("SELECT ?", &positional);
-        assert_eq!(cache.translation("SELECT :a").as_deref(), Some(&*named));
-        assert_eq!(cache.translation("SELECT ?").as_deref(), Some(&*positional));
+        assert_eq!(
+            cache.translation("SELECT :a").map(|(t, _)| t),
+            Some(Arc::clone(&named))
+        );
+        assert_eq!(
+            cache.translation("SELECT ?").map(|(t, _)| t),
+            Some(Arc::clone(&positional))
+        );
         // Put out: both spellings go with it.
         let (_, evicted) = cache.insert("SELECT 2", "stmt 2".into());
         assert_eq!(evicted.as_deref(), Some("stmt"));
         assert!(cache.translation("SELECT :a").is_none());
         assert!(cache.translation("SELECT ?").is_none());
+    }
+
+    #[test]
+    fn sql_texts_hash_apart() {
+        let hash = |text: &str| {
+            let mut hasher = SqlHasher::default();
+            hasher.write(text.as_bytes());
+            hasher.finish()
+        };
+        let texts = [
+            "",
+            "a",
+            "a\0",
+            "SELECT 1",
+            "SELECT 2",
+            "SELECT 1 ",
+            "SELECT name FROM t WHERE id = ?",
+        ];
+        for (i, a) in texts.iter().enumerate() {
+            for b in &texts[i + 1..] {
+                assert_ne!(hash(a), hash(b), "{a:?} and {b:?}");
+            }
+        }
     }
 
     #[test]

@@ -97,8 +97,8 @@ struct Ready {
     translated: Arc<Translated>,
     /// The values to bind, in order.
     values: Vec<Value>,
-    /// Whether a statement is kept for it (so it is no DDL).
-    kept: bool,
+    /// Where its statement is in the cache, when one is kept for it (so it is no DDL).
+    kept_at: Option<usize>,
 }
 
 /// How a run of a kept statement failed.
@@ -197,23 +197,23 @@ impl JdbcConnection {
 
     /// `sql` translated for the driver (as it was when its statement was kept, or now), with
     /// the values to bind from `params`.
-    fn translate(&self, sql: &str, params: &Params) -> Result<Ready, JdbcError> {
-        let (translated, kept) = match self.statements.translation(sql) {
-            Some(translated) => (translated, true),
-            None => (Arc::new(self.translator.translate(sql)?), false),
+    fn translate(&self, sql: &str, params: Params) -> Result<Ready, JdbcError> {
+        let (translated, kept_at) = match self.statements.translation(sql) {
+            Some((translated, at)) => (translated, Some(at)),
+            None => (Arc::new(self.translator.translate(sql)?), None),
         };
-        let values = translated.values(params)?;
+        let values = values_to_bind(&translated, params)?;
         Ok(Ready {
             translated,
             values,
-            kept,
+            kept_at,
         })
     }
 
     /// Runs a statement that returns no rows (or whose rows are not wanted) and returns the
     /// number of rows it changed (0 when the driver does not say).
     pub fn execute(&mut self, sql: &str, params: impl Into<Params>) -> Result<u64, JdbcError> {
-        let ready = self.translate(sql, &params.into())?;
+        let ready = self.translate(sql, params.into())?;
         self.run_prepared(
             sql,
             &ready,
@@ -265,7 +265,7 @@ impl JdbcConnection {
         params: Params,
         mut f: impl FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
     ) -> Result<(), JdbcError> {
-        let ready = self.translate(sql, &params)?;
+        let ready = self.translate(sql, params)?;
         // A row handed over must never be handed over again by a second run.
         let delivered = Cell::new(false);
         let mut deliver = |row| {
@@ -303,7 +303,7 @@ impl JdbcConnection {
         let idle_before = self.transaction_state() == TransactionState::Idle;
         self.observe_transaction(sql);
         // DDL is never kept: SQL whose statement is kept is none.
-        let ddl = !ready.kept && changes_schema(sql);
+        let ddl = ready.kept_at.is_none() && changes_schema(sql);
         if ddl || !self.statements.is_on() {
             let result = self.call(|env, conn| {
                 let stmt = methods::prepare_statement(env, conn, prepared)?;
@@ -318,16 +318,16 @@ impl JdbcConnection {
             self.ran(ddl);
             return result;
         }
-        let result = match self.run_kept(prepared, values, &mut run) {
+        let result = match self.run_kept(prepared, ready.kept_at, values, &mut run) {
             Err(Failure::Unusable(err))
                 if idle_before && self.transaction_state() == TransactionState::Idle && may_retry() =>
             {
                 log::debug!(target: "millpond::jdbc", "a kept statement can no longer be used ({err}); preparing it again");
-                self.run_kept(prepared, values, &mut run)
+                self.run_kept(prepared, None, values, &mut run)
             }
             other => other,
         };
-        if !ready.kept {
+        if ready.kept_at.is_none() {
             self.statements.remember(sql, &ready.translated);
         }
         // A COMMIT run here ends a transaction that may have run DDL.
@@ -335,10 +335,12 @@ impl JdbcConnection {
         result.map_err(Failure::into_inner)
     }
 
-    /// One run of the statement kept for `sql` (prepared and kept now if there is none).
+    /// One run of the statement kept for `sql` (prepared and kept now if there is none), found
+    /// at `at` in the cache when that is known.
     fn run_kept<T>(
         &mut self,
         sql: &str,
+        at: Option<usize>,
         values: &[Value],
         run: &mut impl FnMut(&mut JNIEnv<'_>, &JObject<'_>, &mut Option<Columns>) -> Result<T, ReadError>,
     ) -> Result<T, Failure> {
@@ -346,7 +348,7 @@ impl JdbcConnection {
         let (vendor, statements) = (self.vendor, &mut self.statements);
         let mut broken = false;
         let result = self.jvm.with_env(|env| {
-            let kept = statements.get_or_insert_with(sql, || {
+            let kept = statements.get_or_insert_with(sql, at, || {
                 let stmt = methods::prepare_statement(env, conn, sql)?;
                 let kept = JavaRef::new(env, &stmt);
                 env.delete_local_ref(stmt).or_throw(env)?;
@@ -975,6 +977,17 @@ impl Drop for Transaction<'_> {
                 let _ = self.restore();
             }
         }
+    }
+}
+
+/// The values to bind for `translated`, in order: positional parameters that fit are taken as
+/// they are (not copied); anything else as [`Translated::values`] reads it, with its errors.
+pub(super) fn values_to_bind(translated: &Translated, params: Params) -> Result<Vec<Value>, JdbcError> {
+    match params {
+        Params::Positional(values) if !translated.is_named() && values.len() == translated.binds().len() => {
+            Ok(values)
+        }
+        params => Ok(translated.values(&params)?),
     }
 }
 

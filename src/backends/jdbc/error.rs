@@ -36,8 +36,13 @@ pub enum JdbcErrorKind {
 
 /// An error from the JDBC backend. For a Java exception it carries the exception's class,
 /// message, SQLState and vendor code; no password ever appears in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct JdbcError {
+// Boxed: a result passes through several layers per JNI call, and one pointer is cheaper to
+// move than five fields.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JdbcError(Box<Details>);
+
+#[derive(Clone, PartialEq, Eq)]
+struct Details {
     kind: JdbcErrorKind,
     message: String,
     class: Option<String>,
@@ -49,14 +54,14 @@ pub struct JdbcError {
 
 impl JdbcError {
     pub(crate) fn new(kind: JdbcErrorKind, message: impl Into<String>) -> JdbcError {
-        JdbcError {
+        JdbcError(Box::new(Details {
             kind,
             message: message.into(),
             class: None,
             sql_state: None,
             vendor_code: 0,
             jni_failure: false,
-        }
+        }))
     }
 
     pub(super) fn config(message: impl Into<String>) -> JdbcError {
@@ -64,64 +69,75 @@ impl JdbcError {
     }
 
     pub(super) fn jni(err: jni::errors::Error) -> JdbcError {
-        JdbcError {
-            jni_failure: true,
-            ..JdbcError::new(JdbcErrorKind::Jni, format!("JNI call failed: {err}"))
-        }
+        let mut error = JdbcError::new(JdbcErrorKind::Jni, format!("JNI call failed: {err}"));
+        error.0.jni_failure = true;
+        error
     }
 
     /// Whether the JNI layer itself failed (rather than the driver throwing, or millpond
     /// refusing something): what the connection is left in is unknown.
     pub(super) fn is_jni_failure(&self) -> bool {
-        self.jni_failure
+        self.0.jni_failure
     }
 
     /// What kind of failure this is.
     pub fn kind(&self) -> JdbcErrorKind {
-        self.kind
+        self.0.kind
     }
 
     /// The message (the exception's own, for a Java exception).
     pub fn message(&self) -> &str {
-        &self.message
+        &self.0.message
     }
 
     /// The Java exception's class name (`org.h2.jdbc.JdbcSQLSyntaxErrorException`), if this is
     /// one.
     pub fn java_class(&self) -> Option<&str> {
-        self.class.as_deref()
+        self.0.class.as_deref()
     }
 
     /// The SQLState (`42S02`, `23505`, `08006`, …) of an `SQLException`, when the driver set one.
     pub fn sql_state(&self) -> Option<&str> {
-        self.sql_state.as_deref()
+        self.0.sql_state.as_deref()
     }
 
     /// The vendor's error code of an `SQLException` (`SQLException.getErrorCode()`; 0 when
     /// there is none).
     pub fn vendor_code(&self) -> i32 {
-        self.vendor_code
+        self.0.vendor_code
     }
 
     /// Replaces `secret` (a password) wherever it appears in the message.
     pub(super) fn scrub(mut self, secret: &str, url: &str, redacted_url: &str) -> JdbcError {
         if !url.is_empty() && url != redacted_url {
-            self.message = self.message.replace(url, redacted_url);
+            self.0.message = self.0.message.replace(url, redacted_url);
         }
         if !secret.is_empty() {
-            self.message = self.message.replace(secret, "***");
+            self.0.message = self.0.message.replace(secret, "***");
         }
         self
     }
 }
 
+impl fmt::Debug for JdbcError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JdbcError")
+            .field("kind", &self.0.kind)
+            .field("message", &self.0.message)
+            .field("class", &self.0.class)
+            .field("sql_state", &self.0.sql_state)
+            .field("vendor_code", &self.0.vendor_code)
+            .finish()
+    }
+}
+
 impl fmt::Display for JdbcError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(class) = &self.class {
+        if let Some(class) = &self.0.class {
             write!(f, "{class}: ")?;
         }
-        f.write_str(&self.message)?;
-        match (&self.sql_state, self.vendor_code) {
+        f.write_str(&self.0.message)?;
+        match (&self.0.sql_state, self.0.vendor_code) {
             (Some(state), 0) => write!(f, " (SQLState {state})"),
             (Some(state), code) => write!(f, " (SQLState {state}, vendor code {code})"),
             (None, 0) => Ok(()),
@@ -159,12 +175,19 @@ pub(super) trait JavaResult<T> {
 }
 
 impl<T> JavaResult<T> for jni::errors::Result<T> {
+    #[inline]
     fn or_throw(self, env: &mut JNIEnv<'_>) -> Result<T, JdbcError> {
         match self {
             Ok(value) => Ok(value),
-            Err(err) => Err(take_exception(env).unwrap_or_else(|| JdbcError::jni(err))),
+            Err(err) => Err(thrown(env, err)),
         }
     }
+}
+
+/// The error behind a failed JNI call: the pending Java exception, else the JNI error.
+#[cold]
+fn thrown(env: &mut JNIEnv<'_>, err: jni::errors::Error) -> JdbcError {
+    take_exception(env).unwrap_or_else(|| JdbcError::jni(err))
 }
 
 /// The pending Java exception as a [`JdbcError`], cleared; `None` when none is pending.
@@ -180,8 +203,8 @@ pub(super) fn take_exception(env: &mut JNIEnv<'_>) -> Option<JdbcError> {
     if env.exception_check().unwrap_or(false) {
         let _ = env.exception_clear();
     }
-    if error.message.is_empty() {
-        error.message = "(no message)".to_owned();
+    if error.0.message.is_empty() {
+        error.0.message = "(no message)".to_owned();
     }
     Some(error)
 }
@@ -209,14 +232,14 @@ fn describe(env: &mut JNIEnv<'_>, throwable: &JObject<'_>) -> JdbcError {
     } else {
         (JdbcErrorKind::Java, None, 0)
     };
-    JdbcError {
+    JdbcError(Box::new(Details {
         kind,
         message,
         class,
         sql_state,
         vendor_code,
         jni_failure: false,
-    }
+    }))
 }
 
 /// Calls a no-argument method returning an object; `None` when it throws or returns null.
@@ -324,13 +347,13 @@ impl Vendor {
 /// exception), PostgreSQL's `57P01`–`57P03` (shut down, crashed, not yet accepting), or one of
 /// the vendor's codes for a lost session (MySQL 2006 and 2013, Oracle 17002 and ORA-03113, …).
 pub fn is_lost_connection(err: &JdbcError, vendor: Vendor) -> bool {
-    if err.kind != JdbcErrorKind::Sql {
+    if err.0.kind != JdbcErrorKind::Sql {
         return false;
     }
     let state = err.sql_state().unwrap_or("");
     state.starts_with("08")
         || matches!(state, "57P01" | "57P02" | "57P03")
-        || (err.vendor_code != 0 && vendor.lost_codes().contains(&err.vendor_code))
+        || (err.0.vendor_code != 0 && vendor.lost_codes().contains(&err.0.vendor_code))
 }
 
 /// Whether `err`, from running a kept `PreparedStatement`, says that statement can no longer
@@ -339,16 +362,16 @@ pub fn is_lost_connection(err: &JdbcError, vendor: Vendor) -> bool {
 /// shape under a server-side prepared statement), or the driver's "statement closed": H2 90007,
 /// Derby `XJ012`, Oracle 17009.
 pub(super) fn is_statement_unusable(err: &JdbcError, vendor: Vendor) -> bool {
-    if err.kind != JdbcErrorKind::Sql {
+    if err.0.kind != JdbcErrorKind::Sql {
         return false;
     }
     let state = err.sql_state().unwrap_or("");
     state == "26000"
-        || (state == "0A000" && err.message.contains("cached plan must not change result type"))
+        || (state == "0A000" && err.0.message.contains("cached plan must not change result type"))
         || state == "XJ012"
         || match vendor {
-            Vendor::H2 => err.vendor_code == 90007,
-            Vendor::Oracle => err.vendor_code == 17009,
+            Vendor::H2 => err.0.vendor_code == 90007,
+            Vendor::Oracle => err.0.vendor_code == 17009,
             _ => false,
         }
 }
@@ -358,14 +381,14 @@ mod tests {
     use super::*;
 
     fn sql(state: &str, code: i32) -> JdbcError {
-        JdbcError {
+        JdbcError(Box::new(Details {
             kind: JdbcErrorKind::Sql,
             message: "m".into(),
             class: Some("java.sql.SQLException".into()),
             sql_state: Some(state.into()),
             vendor_code: code,
             jni_failure: false,
-        }
+        }))
     }
 
     #[test]
@@ -389,7 +412,7 @@ mod tests {
     fn unusable_statements_by_state_and_vendor_code() {
         assert!(is_statement_unusable(&sql("26000", 0), Vendor::PostgreSql));
         let mut stale = sql("0A000", 0);
-        stale.message = "ERROR: cached plan must not change result type".into();
+        stale.0.message = "ERROR: cached plan must not change result type".into();
         assert!(is_statement_unusable(&stale, Vendor::PostgreSql));
         assert!(!is_statement_unusable(&sql("0A000", 0), Vendor::PostgreSql));
         assert!(is_statement_unusable(&sql("90007", 90007), Vendor::H2));

@@ -402,7 +402,8 @@ fn reference(obj: &JObject<'_>) -> jvalue {
     jvalue { l: obj.as_raw() }
 }
 
-/// A Java `String`, as Rust text.
+/// A Java `String`, as Rust text. `s` must be a non-null object that a method declared to
+/// return `java.lang.String` returned.
 #[allow(unsafe_code)]
 pub(super) fn string(env: &mut JNIEnv<'_>, s: &JObject<'_>) -> Result<String, JdbcError> {
     let s: &JString<'_> = s.into();

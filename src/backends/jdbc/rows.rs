@@ -56,11 +56,15 @@ pub(super) struct Columns {
     readers: Box<[Reader]>,
     /// The schema generation when they were read.
     generation: u64,
+    /// The SQL has a `*`: its columns may follow a table's definition (see [`read_results`]).
+    star: bool,
+    /// The SQL is one statement: it may run with `executeQuery`.
+    single: bool,
 }
 
 impl Columns {
-    /// Reads them from `meta`, a `ResultSetMetaData` of `count` columns.
-    fn read(env: &mut JNIEnv<'_>, meta: &JObject<'_>, count: i32) -> Result<Columns, JdbcError> {
+    /// Reads them from `meta`, a `ResultSetMetaData` of `count` columns, for `sql`.
+    fn read(env: &mut JNIEnv<'_>, meta: &JObject<'_>, count: i32, sql: &str) -> Result<Columns, JdbcError> {
         let generation = schema_generation();
         let mut names = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
         let mut readers = Vec::with_capacity(names.capacity());
@@ -81,6 +85,8 @@ impl Columns {
             names: Arc::from(names),
             readers: readers.into_boxed_slice(),
             generation,
+            star: sql.contains('*'),
+            single: !sql.contains(';'),
         })
     }
 
@@ -133,15 +139,14 @@ pub(super) fn read_results(
     columns: &mut Option<Columns>,
     f: &mut dyn FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
 ) -> Result<(), ReadError> {
-    let star = sql.contains('*');
-    let rs = if columns.is_some() && !sql.contains(';') {
+    let rs = if columns.as_ref().is_some_and(|columns| columns.single) {
         methods::execute_query(env, stmt)?
     } else if methods::execute(env, stmt)? {
         methods::get_result_set(env, stmt)?
     } else {
         return Ok(());
     };
-    let result = read_columns(env, &rs, columns, star).and_then(|columns| read_rows(env, &rs, columns, f));
+    let result = read_columns(env, &rs, sql, columns).and_then(|columns| read_rows(env, &rs, columns, f));
     close_quietly(env, &rs);
     env.delete_local_ref(rs).map_err(JdbcError::jni)?;
     result
@@ -152,12 +157,12 @@ pub(super) fn read_results(
 fn read_columns<'c>(
     env: &mut JNIEnv<'_>,
     rs: &JObject<'_>,
+    sql: &str,
     kept: &'c mut Option<Columns>,
-    star: bool,
 ) -> Result<&'c Columns, ReadError> {
     let holds = match kept {
         Some(columns) if columns.generation == schema_generation() => {
-            !star || {
+            !columns.star || {
                 let count = env.with_local_frame(FRAME_CAPACITY, |env| {
                     let meta = methods::get_meta_data(env, rs)?;
                     methods::get_column_count(env, &meta)
@@ -171,7 +176,7 @@ fn read_columns<'c>(
         let read = env.with_local_frame(FRAME_CAPACITY, |env| {
             let meta = methods::get_meta_data(env, rs)?;
             let count = methods::get_column_count(env, &meta)?;
-            Columns::read(env, &meta, count)
+            Columns::read(env, &meta, count, sql)
         })?;
         *kept = Some(read);
     }

@@ -5,7 +5,7 @@ use std::ops::ControlFlow;
 
 use jni::objects::JObject;
 
-use super::conn::{JdbcConnection, bind_all, execute_update};
+use super::conn::{JdbcConnection, bind_all, execute_update, values_to_bind};
 use super::error::{JavaResult, JdbcError};
 use super::jvm::JavaRef;
 use super::methods::{self, close_quietly};
@@ -68,7 +68,7 @@ impl<'conn> JdbcStatement<'conn> {
             &mut Option<Columns>,
         ) -> Result<T, JdbcError>,
     ) -> Result<T, JdbcError> {
-        let values = self.translated.values(&params)?;
+        let values = values_to_bind(&self.translated, params)?;
         let ddl = self.conn.observe(&self.sql);
         let stmt = self.stmt.as_obj();
         let (sql, columns) = (self.translated.sql(), &mut self.columns);
@@ -100,7 +100,7 @@ impl<'conn> JdbcStatement<'conn> {
 
     /// Adds one set of parameters to the batch (`addBatch`).
     pub fn add_batch(&mut self, params: impl Into<Params>) -> Result<(), JdbcError> {
-        let values = self.translated.values(&params.into())?;
+        let values = values_to_bind(&self.translated, params.into())?;
         let stmt = self.stmt.as_obj();
         self.conn.call(|env, _| {
             bind_all(env, stmt, &values)?;
