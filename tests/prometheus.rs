@@ -136,8 +136,14 @@ fn scrape_until(addr: SocketAddr, what: &str, mut good: impl FnMut(&Scrape) -> b
 
 #[test]
 fn scraped_figures_move_under_load_and_then_agree_with_state_and_stats() {
-    let addr = free_address();
-    example::install_exporter(addr).expect("the exporter starts");
+    // A free port can be taken by another test between the probe and the exporter's bind;
+    // a failed bind sets no recorder, so another port can be tried.
+    let addr = (0..5)
+        .find_map(|_| {
+            let addr = free_address();
+            example::install_exporter(addr).ok().map(|()| addr)
+        })
+        .expect("the exporter starts on one of five free ports");
     let path = std::env::temp_dir().join(format!("millpond-prometheus-test-{}.db", std::process::id()));
     // Both connections opened at build: every wait under the load is one for another thread's
     // connection, so the wait histogram is exactly `Stats`'s.
