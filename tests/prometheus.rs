@@ -178,7 +178,11 @@ fn scraped_figures_move_under_load_and_then_agree_with_state_and_stats() {
 
     let (state, stats) = (pool.state(), pool.stats());
     let agreed = scrape_until(addr, "the figures agreeing with state() and stats()", |s| {
+        // Every published counter, not one of them only: a round can publish the last
+        // checkout before the last wait is counted.
         s.count("millpond_connection_checkouts") == stats.checkouts
+            && s.count("millpond_connection_waits") == stats.waits
+            && s.count("db_client_connection_timeouts") == stats.timeouts
             && s.get("db_client_connection_wait_time_count", &[]) == Some(stats.waits as f64)
             && s.get(
                 "db_client_connection_count",

@@ -220,12 +220,7 @@ impl ManageConnection for SqliteManager {
             // WAL is a property of the file: once set, later connections only read it. Setting it
             // again would wait for the writers' lock, which made opening a connection under load
             // take up to hundreds of milliseconds.
-            let current: String = conn.query_row("PRAGMA journal_mode", [], |row| row.get(0))?;
-            let mode = if current.eq_ignore_ascii_case("wal") {
-                current
-            } else {
-                conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))?
-            };
+            let mode = switch_to_wal(&conn, self.busy_timeout)?;
             if !mode.eq_ignore_ascii_case("wal") {
                 log::debug!(target: "millpond::sqlite", "journal_mode stays {mode} (WAL not available here)");
             }
@@ -261,6 +256,35 @@ impl ManageConnection for SqliteManager {
             ResetAction::Rollback => conn.execute_batch("ROLLBACK"),
             ResetAction::Commit => conn.execute_batch("COMMIT"),
             ResetAction::Statement(sql) => conn.execute_batch(sql),
+        }
+    }
+}
+
+/// Puts a file database in WAL mode unless it is already, and says the mode it is in. Two
+/// connections opening a new file at once can each hold the lock the other needs to switch;
+/// SQLite then answers "busy" at once, without waiting in its busy handler (waiting could
+/// deadlock). The loser looks again (the winner may have switched the file already) and tries
+/// again, for at most `limit` (the busy timeout), as the busy handler would have.
+fn switch_to_wal(conn: &Connection, limit: Duration) -> Result<String, rusqlite::Error> {
+    let started = std::time::Instant::now();
+    loop {
+        let attempt = conn
+            .query_row("PRAGMA journal_mode", [], |row| row.get::<_, String>(0))
+            .and_then(|current| {
+                if current.eq_ignore_ascii_case("wal") {
+                    Ok(current)
+                } else {
+                    conn.query_row("PRAGMA journal_mode = WAL", [], |row| row.get::<_, String>(0))
+                }
+            });
+        match attempt {
+            Err(rusqlite::Error::SqliteFailure(err, _))
+                if err.code == rusqlite::ErrorCode::DatabaseBusy && started.elapsed() < limit =>
+            {
+                // Backs off as SQLite's own busy handler does, briefly.
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            other => return other,
         }
     }
 }
