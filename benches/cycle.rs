@@ -1,10 +1,14 @@
 //! Connection cycle, the load of HikariCP's own benchmark: each thread loops `get` + drop
 //! against a stub that does no I/O, so the pool's own cost is all that is measured. Grid:
-//! threads 1, 8, 32 × pool 8, 16, 32; no overflow, min idle 0, timeout 8 s.
+//! threads 1, 8, 32, 64 × pool 8, 16, 32; no overflow, min idle 0, timeout 8 s.
 //!
 //! Peers, alternated round by round (the order rotates each round, so no peer always runs on a
 //! warmer or quieter machine):
-//! - `millpond`: defaults otherwise (pre-ping on, with its 500 ms bypass window);
+//! - `millpond`: defaults otherwise (pre-ping on, with its 500 ms bypass window), on a stub
+//!   manager that says its connections are idle (`TransactionState::Idle`), as the crate's
+//!   backends do;
+//! - `millpond-unknown-state`: the same on a stub with the trait's default `transaction_state`
+//!   (`Unknown`), as r2d2-adapted managers have: every return goes through `reset`;
 //! - `hikaricp`: HikariCP (Debian's libhikaricp-java) in one JVM started for the whole run and
 //!   driven over a pipe (benches/hikari/CycleBench.java, compiled here with `javac` into
 //!   `DIR/hikari/`). Its JIT is warmed before anything is measured (a round at pool 16 for each
@@ -38,7 +42,7 @@
 //!
 //! ```text
 //! cargo bench --bench cycle                    # 5 rounds of 0.5 s per peer and grid point
-//! cargo bench --bench cycle -- --quick         # pool 16 only, 3 rounds of 0.3 s
+//! cargo bench --bench cycle -- --quick         # pools 8 and 16, 3 rounds of 0.3 s
 //! cargo bench --bench cycle -- --out DIR       # DIR/cycle.tsv (default target/bench)
 //! cargo bench --bench cycle -- --no-hikari     # without HikariCP (no Java needed)
 //! ```
@@ -57,18 +61,20 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Barrier, OnceLock};
 use std::time::{Duration, Instant};
 
-use common::{Jvm, Stub, Tsv, median, ops};
+use common::{Jvm, Stub, Tsv, UnknownStateStub, median, ops};
 
-const THREADS: [usize; 3] = [1, 8, 32];
+const THREADS: [usize; 4] = [1, 8, 32, 64];
 const TIMEOUT: Duration = Duration::from_secs(8);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Peer {
     Millpond,
+    /// millpond on a manager with the trait's default `transaction_state` (`Unknown`).
+    MillpondUnknownState,
     Hikari,
     R2d2NoTest,
     R2d2Default,
@@ -123,6 +129,7 @@ impl Peer {
     fn id(self) -> &'static str {
         match self {
             Peer::Millpond => "millpond",
+            Peer::MillpondUnknownState => "millpond-unknown-state",
             Peer::Hikari => "hikaricp",
             Peer::R2d2NoTest => "r2d2-no-test",
             Peer::R2d2Default => "r2d2-default",
@@ -134,6 +141,7 @@ impl Peer {
     fn title(self, hikari: Option<&Jvm>) -> String {
         match self {
             Peer::Millpond => "millpond".into(),
+            Peer::MillpondUnknownState => "millpond (state `Unknown`)".into(),
             Peer::Hikari => format!("HikariCP {}", hikari.map_or("?", |h| h.hikari_version.as_str())),
             Peer::R2d2NoTest => "r2d2 (no checkout test)".into(),
             Peer::R2d2Default => "r2d2 (defaults)".into(),
@@ -143,14 +151,21 @@ impl Peer {
 }
 
 /// Runs `threads` threads doing `cycle` for `duration`; returns operations per second.
+///
+/// The clock starts when the first thread, worker or not, passes the start line: with more
+/// threads than cores the main thread may be scheduled long after the workers began, and a
+/// clock started by it alone would leave their first operations untimed (at 64 threads on 2
+/// cores that once doubled the figure).
 fn run(threads: usize, duration: Duration, cycle: impl Fn() + Sync) -> f64 {
     let stop = AtomicBool::new(false);
     let total = AtomicU64::new(0);
     let start_line = Barrier::new(threads + 1);
-    let started = std::thread::scope(|scope| {
+    let started = OnceLock::new();
+    std::thread::scope(|scope| {
         for _ in 0..threads {
             scope.spawn(|| {
                 start_line.wait();
+                started.get_or_init(Instant::now);
                 let mut n = 0u64;
                 while !stop.load(Ordering::Relaxed) {
                     for _ in 0..64 {
@@ -162,13 +177,12 @@ fn run(threads: usize, duration: Duration, cycle: impl Fn() + Sync) -> f64 {
             });
         }
         start_line.wait();
-        let started = Instant::now();
-        std::thread::sleep(duration);
+        let started = *started.get_or_init(Instant::now);
+        std::thread::sleep(duration.saturating_sub(started.elapsed()));
         stop.store(true, Ordering::Relaxed);
-        started
     });
     // Threads finish their last batch after `stop`; count the time they took to do so.
-    let seconds = started.elapsed().as_secs_f64();
+    let seconds = started.get().expect("the clock started").elapsed().as_secs_f64();
     total.load(Ordering::Relaxed) as f64 / seconds
 }
 
@@ -193,6 +207,16 @@ fn measure(
                 eprintln!("threads {threads} pool {pool_size}: {:?}", pool.stats());
             }
             ops
+        }
+        Peer::MillpondUnknownState => {
+            let pool = millpond::Pool::builder()
+                .pool_size(pool_size)
+                .max_overflow(0)
+                .min_idle(0)
+                .timeout(TIMEOUT)
+                .build(UnknownStateStub)
+                .expect("pool");
+            run(threads, duration, || drop(pool.get().expect("checkout")))
         }
         Peer::Hikari => hikari_round(hikari.expect("HikariCP is running"), pool_size, threads, duration),
         Peer::Features(feature) => features::measure(feature, threads, pool_size, duration),
@@ -223,16 +247,22 @@ fn hikari_round(jvm: &mut Jvm, pool_size: usize, threads: usize, duration: Durat
 fn main() {
     let args = common::args("cycle", &["--no-hikari"]);
     let quick = args.quick;
-    let pools: &[usize] = if quick { &[16] } else { &[8, 16, 32] };
+    let pools: &[usize] = if quick { &[8, 16] } else { &[8, 16, 32] };
     let rounds = if quick { 3 } else { 5 };
     let duration = Duration::from_millis(if quick { 300 } else { 500 });
 
     let mut hikari = common::hikari(&args, "cycle", "CycleBench");
-    let peers: Vec<Peer> = [Peer::Millpond, Peer::Hikari, Peer::R2d2NoTest, Peer::R2d2Default]
-        .into_iter()
-        .filter(|&peer| peer != Peer::Hikari || hikari.is_some())
-        .chain(Feature::compiled().into_iter().map(Peer::Features))
-        .collect();
+    let peers: Vec<Peer> = [
+        Peer::Millpond,
+        Peer::MillpondUnknownState,
+        Peer::Hikari,
+        Peer::R2d2NoTest,
+        Peer::R2d2Default,
+    ]
+    .into_iter()
+    .filter(|&peer| peer != Peer::Hikari || hikari.is_some())
+    .chain(Feature::compiled().into_iter().map(Peer::Features))
+    .collect();
     // The features' peers get a table of their own.
     let headline = peers.iter().filter(|p| !matches!(p, Peer::Features(_))).count();
 

@@ -10,22 +10,75 @@
 //! valgrind --tool=callgrind --callgrind-out-file=/dev/null target/release/deps/hotpath-* 200000
 //! ```
 //! Each run prints "Collected : <instructions>" on stderr (valgrind's summary).
+//!
+//! For a sampling profiler (`perf record -e cpu-clock`), the same cycle on more threads:
+//! `hotpath N --threads T --pool P --overflow O [--unknown-state]` runs T threads of N cycles
+//! each on a pool of P (overflow O, default 10, as the pool's), on the stub whose manager reports its transaction state or (`--unknown-state`) on one
+//! with the trait's default, and prints the rate.
 
 #[path = "common/mod.rs"]
 mod common;
 
-use common::Stub;
-use millpond::Pool;
+use std::time::Instant;
+
+use common::{Stub, UnknownStateStub};
+use millpond::{ManageConnection, Pool};
 
 fn main() {
-    let cycles: u64 = std::env::args()
-        .nth(1)
-        .filter(|arg| !arg.starts_with('-'))
-        .map_or(100_000, |n| n.parse().expect("a number of cycles"));
-    let pool = Pool::builder().pool_size(8).build(Stub).expect("a stub pool");
-    drop(pool.get().expect("the first connection"));
-    for _ in 0..cycles {
-        drop(std::hint::black_box(pool.get().expect("an idle connection")));
+    let mut cycles: u64 = 100_000;
+    let mut threads = 1;
+    let mut pool_size = 8;
+    let mut max_overflow = 10;
+    let mut unknown_state = false;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut number = |what: &str| -> usize {
+            args.next()
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("{arg} needs a number of {what}"))
+        };
+        match arg.as_str() {
+            "--threads" => threads = number("threads"),
+            "--pool" => pool_size = number("connections"),
+            "--overflow" => max_overflow = number("connections"),
+            "--unknown-state" => unknown_state = true,
+            "--bench" => {}
+            n => cycles = n.parse().expect("a number of cycles"),
+        }
     }
-    println!("{cycles} cycles");
+    if unknown_state {
+        cycle(UnknownStateStub, cycles, threads, pool_size, max_overflow);
+    } else {
+        cycle(Stub, cycles, threads, pool_size, max_overflow);
+    }
+}
+
+fn cycle<M: ManageConnection>(
+    manager: M,
+    cycles: u64,
+    threads: usize,
+    pool_size: usize,
+    max_overflow: usize,
+) {
+    let pool = Pool::builder()
+        .pool_size(pool_size)
+        .max_overflow(max_overflow)
+        .build(manager)
+        .expect("a stub pool");
+    drop(pool.get().expect("the first connection"));
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                for _ in 0..cycles {
+                    drop(std::hint::black_box(pool.get().expect("a connection")));
+                }
+            });
+        }
+    });
+    let rate = (cycles * threads as u64) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "{cycles} cycles × {threads} threads, pool {pool_size} + {max_overflow}: {:.2} M/s",
+        rate / 1e6
+    );
 }

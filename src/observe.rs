@@ -288,7 +288,6 @@ pub(crate) struct Counters {
     pub(crate) connect_errors: AtomicU64,
     pub(crate) pings: AtomicU64,
     pub(crate) ping_failures: AtomicU64,
-    pub(crate) resets: AtomicU64,
     pub(crate) reset_failures: AtomicU64,
     pub(crate) leaks: AtomicU64,
     cap_waits: AtomicU64,
@@ -325,7 +324,6 @@ impl Counters {
         stats.connect_errors = get(&self.connect_errors);
         stats.pings = get(&self.pings);
         stats.ping_failures = get(&self.ping_failures);
-        stats.resets = get(&self.resets);
         stats.reset_failures = get(&self.reset_failures);
         stats.leaks = get(&self.leaks);
         stats.cap_waits = get(&self.cap_waits);

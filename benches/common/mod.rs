@@ -97,6 +97,25 @@ impl millpond::ManageConnection for Stub {
     }
 }
 
+/// The stub with the trait's default `transaction_state` (`Unknown`), as every r2d2-adapted and
+/// most hand-written managers have: each return goes through `reset`, which does nothing.
+#[derive(Clone, Copy)]
+pub struct UnknownStateStub;
+
+impl millpond::ManageConnection for UnknownStateStub {
+    type Connection = StubConnection;
+    type Error = Infallible;
+    fn connect(&self) -> Result<StubConnection, Infallible> {
+        Ok(StubConnection)
+    }
+    fn is_valid(&self, _: &mut StubConnection, _: Duration) -> Result<(), Infallible> {
+        Ok(())
+    }
+    fn has_broken(&self, _: &mut StubConnection) -> bool {
+        false
+    }
+}
+
 impl r2d2::ManageConnection for Stub {
     type Connection = StubConnection;
     type Error = Infallible;

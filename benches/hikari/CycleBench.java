@@ -30,6 +30,7 @@ import java.io.InputStreamReader;
 import java.sql.Connection;
 import java.util.Locale;
 import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 import javax.sql.DataSource;
 
@@ -53,6 +54,7 @@ public final class CycleBench {
         Round r = new Round();
         CyclicBarrier startLine = new CyclicBarrier(threads + 1);
         long[] counts = new long[threads];
+        AtomicLong started = new AtomicLong();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Thread[] workers = new Thread[threads];
         for (int t = 0; t < threads; t++) {
@@ -60,6 +62,7 @@ public final class CycleBench {
             workers[t] = new Thread(() -> {
                 try {
                     startLine.await();
+                    started.compareAndSet(0, System.nanoTime());
                     long n = 0;
                     while (!r.stop) {
                         for (int i = 0; i < 64; i++) {
@@ -77,14 +80,18 @@ public final class CycleBench {
             workers[t].start();
         }
         startLine.await();
-        long started = System.nanoTime();
-        Thread.sleep(millis);
+        // The clock starts when the first thread passes the start line (see cycle.rs's `run`).
+        started.compareAndSet(0, System.nanoTime());
+        long left = millis * 1_000_000 - (System.nanoTime() - started.get());
+        if (left > 0) {
+            Thread.sleep(left / 1_000_000, (int) (left % 1_000_000));
+        }
         r.stop = true;
         for (Thread w : workers) {
             w.join();
         }
         // Threads finish their last batch after `stop`; count the time they took to do so.
-        double seconds = (System.nanoTime() - started) / 1e9;
+        double seconds = (System.nanoTime() - started.get()) / 1e9;
         if (failure.get() != null) {
             throw new RuntimeException("a cycling thread failed", failure.get());
         }

@@ -8,6 +8,7 @@ use super::clock::{self, Nanos};
 use super::conn::Conn;
 use super::core::Core;
 use super::hooks::Verdict;
+use super::slots::Slot;
 use super::{CloseIn, Shared};
 use crate::manage::{ManageConnection, ResetAction, TransactionState};
 use crate::observe::{CloseReason, Counters, Event, InvalidateReason, spans};
@@ -16,12 +17,17 @@ use crate::options::ResetOnReturn;
 impl<M: ManageConnection> Shared<M> {
     /// Gives back the connection in slot `index`, which the caller owns: closes it (in the
     /// background) if it must not be reused, else hands it to a waiter or keeps it idle.
-    pub(crate) fn checkin(&self, core: &Core<M>, index: usize, invalidated: bool) {
-        // SAFETY: the guard that owned the slot is being dropped and hands it over here.
-        #[allow(unsafe_code)]
-        let conn = unsafe { self.conn_in(core, index) };
+    #[inline]
+    pub(crate) fn checkin(
+        &self,
+        core: &Core<M>,
+        slot: &Slot<M>,
+        index: usize,
+        conn: &mut Conn<M>,
+        invalidated: bool,
+    ) {
         self.meter.checked_in(&mut conn.lent);
-        let mut reason = self.verdict(conn, invalidated);
+        let mut reason = self.verdict(slot, conn, invalidated);
         let now = clock::now();
         if reason.is_none() {
             if conn.is_expired(now) {
@@ -38,7 +44,7 @@ impl<M: ManageConnection> Shared<M> {
             None => {
                 conn.last_used = now;
                 conn.alive_at = now;
-                self.put_back(core, index, CloseIn::Background);
+                self.put_claimed(core, slot, index, CloseIn::Background);
             }
         }
     }
@@ -97,7 +103,8 @@ impl<M: ManageConnection> Shared<M> {
 
     /// Why a connection given back must not be reused, if it must not: the checks of checkin,
     /// in order, including the reset.
-    fn verdict(&self, conn: &mut Conn<M>, invalidated: bool) -> Option<CloseReason> {
+    #[inline]
+    fn verdict(&self, slot: &Slot<M>, conn: &mut Conn<M>, invalidated: bool) -> Option<CloseReason> {
         if std::thread::panicking() {
             return Some(CloseReason::Panicked);
         }
@@ -118,8 +125,16 @@ impl<M: ManageConnection> Shared<M> {
             ResetOnReturn::Rollback => ResetAction::Rollback,
             ResetOnReturn::Commit => ResetAction::Commit,
         };
-        let core = self.core();
-        Counters::bump(&core.counters.resets);
+        self.reset(slot, conn, action)
+    }
+
+    /// Resets a connection given back: `None` keeps it, [`CloseReason::ResetFailed`] closes it.
+    /// Work outside the lock like any other, and counted in its slot, so that a manager that
+    /// cannot tell its transaction state (every return comes here) does not make returns
+    /// contend.
+    #[inline(never)]
+    fn reset(&self, slot: &Slot<M>, conn: &mut Conn<M>, action: ResetAction<'_>) -> Option<CloseReason> {
+        slot.count_reset();
         let span = spans::Reset::begin(&self.options.name, conn.id, &action);
         let result = self.manager.reset(&mut conn.raw, action);
         span.end(result.as_ref().map(drop));
@@ -130,7 +145,7 @@ impl<M: ManageConnection> Shared<M> {
         match result {
             Ok(()) => None,
             Err(err) => {
-                Counters::bump(&core.counters.reset_failures);
+                Counters::bump(&self.core().counters.reset_failures);
                 match self.verdict_on(&err) {
                     Verdict::Harmless if !self.manager.has_broken(&mut conn.raw) => {
                         log::debug!(target: "millpond::pool", "[{}] resetting connection {} failed with an error classified harmless; it is kept: {}", self.options.name, conn.id, crate::error::Chain(&err));

@@ -6,6 +6,7 @@ use std::ptr::NonNull;
 
 use super::conn::Conn;
 use super::core::Core;
+use super::slots::Slot;
 use super::{Shared, clock};
 use crate::fork;
 use crate::manage::ManageConnection;
@@ -18,6 +19,7 @@ pub struct PooledConnection<M: ManageConnection> {
     // touched per checkout.
     shared: NonNull<Shared<M>>,
     core: NonNull<Core<M>>,
+    slot: NonNull<Slot<M>>,
     index: usize,
     conn: NonNull<Conn<M>>,
     invalidated: bool,
@@ -34,10 +36,18 @@ unsafe impl<M: ManageConnection> Send for PooledConnection<M> {}
 unsafe impl<M: ManageConnection> Sync for PooledConnection<M> where M::Connection: Sync {}
 
 impl<M: ManageConnection> PooledConnection<M> {
-    pub(super) fn new(shared: &Shared<M>, core: &Core<M>, index: usize, conn: &mut Conn<M>) -> Self {
+    #[inline]
+    pub(super) fn new(
+        shared: &Shared<M>,
+        core: &Core<M>,
+        slot: &Slot<M>,
+        index: usize,
+        conn: &mut Conn<M>,
+    ) -> Self {
         PooledConnection {
             shared: NonNull::from(shared),
             core: NonNull::from(core),
+            slot: NonNull::from(slot),
             index,
             conn: NonNull::from(conn),
             invalidated: false,
@@ -105,20 +115,22 @@ impl<M: ManageConnection> Drop for PooledConnection<M> {
         }
         // SAFETY: see the struct's fields.
         #[allow(unsafe_code)]
-        let (shared, core) = unsafe { (self.shared.as_ref(), self.core.as_ref()) };
+        let (shared, core, slot) = unsafe { (self.shared.as_ref(), self.core.as_ref(), self.slot.as_ref()) };
         if self.conn().fork_generation != fork::generation() {
             // Borrowed before a fork and given back in the child: the connection is the
             // parent's, so the child neither closes it nor keeps it, nor lets go of the pool.
             // SAFETY: the slot is ours (in this process's copy of the parent's memory).
             #[allow(unsafe_code)]
             unsafe {
-                let slot = core.slots.get(self.index);
                 std::mem::forget(slot.conn().take());
                 std::mem::forget(slot.owner().take());
             }
             return;
         }
-        shared.checkin(core, self.index, self.invalidated);
+        // SAFETY: as in `conn`; the slot and its connection are handed over to the checkin.
+        #[allow(unsafe_code)]
+        let conn = unsafe { self.conn.as_mut() };
+        shared.checkin(core, slot, self.index, conn, self.invalidated);
     }
 }
 

@@ -28,6 +28,7 @@ use self::core::{Acquired, Core, Lease, Release, Returned, Sizes};
 pub use self::guard::PooledConnection;
 pub use self::hooks::ConnectionInfo;
 use self::hooks::{BeforeCheckout, HookError, Hooks, Verdict};
+use self::slots::Slot;
 use crate::error::{ConfigError, Error};
 use crate::fork;
 use crate::manage::{ErrorClass, ManageConnection};
@@ -97,6 +98,10 @@ pub(crate) struct Shared<M: ManageConnection> {
     core: AtomicPtr<Core<M>>,
     /// The invalidation generation: connections opened before the current one are replaced.
     pub(crate) generation: AtomicU64,
+    /// How long after it was last known to work an idle connection is pre-pinged, on the coarse
+    /// clock: `pre_ping_bypass`, or never (`u64::MAX`) without `pre_ping`. One comparison on
+    /// the hot path.
+    ping_after: Nanos,
     pub(crate) events: Option<Arc<dyn HandleEvent>>,
     /// The user's hooks and error classifier.
     pub(crate) hooks: Hooks<M>,
@@ -151,6 +156,11 @@ impl<M: ManageConnection> Pool<M> {
             options.metrics_interval,
             options.metrics_every_checkout,
         );
+        let ping_after = if options.pre_ping {
+            clock::nanos(options.pre_ping_bypass)
+        } else {
+            Nanos::MAX
+        };
         let shared = Arc::new_cyclic(|myself: &Weak<Shared<M>>| {
             let sizes = Sizes::of(&options);
             let core = Box::new(Core::new(
@@ -167,6 +177,7 @@ impl<M: ManageConnection> Pool<M> {
                 options,
                 core: AtomicPtr::new(Box::into_raw(core)),
                 generation: AtomicU64::new(0),
+                ping_after,
                 events,
                 hooks,
                 watched,
@@ -473,42 +484,81 @@ impl<M: ManageConnection> Shared<M> {
         core.counters.fill(&mut stats);
         core.wait_stats().fill(&mut stats);
         stats.checkouts = core.checkouts();
+        stats.resets = core.resets();
         stats
     }
 
+    /// A checkout: the hot path (an idle connection claimed without the lock, nothing expired,
+    /// the bypass window holding, nothing watching) here, all else in [`Shared::checkout_slow`].
     #[inline]
     fn checkout(&self, timeout: Duration, wait: bool) -> Result<Option<PooledConnection<M>>, Error> {
+        let core = self.core();
+        let mut claimed = None;
+        if let Some((index, slot)) = core.claim_fast() {
+            // The coarse clock serves the checks and marks when the call began.
+            let now = clock::now();
+            // SAFETY: the checkout owns the slot: it claimed it idle.
+            #[allow(unsafe_code)]
+            let conn = unsafe { slot.conn() }
+                .as_mut()
+                .expect("an idle slot holds a connection");
+            if !self.watched && self.is_fresh(conn, now) {
+                return Ok(Some(self.lend_claimed(core, slot, index, conn, Duration::ZERO)));
+            }
+            claimed = Some((index, now));
+        }
+        self.checkout_slow(core, claimed, timeout, wait)
+    }
+
+    /// Whether an idle connection may be handed out without a check: not past its lifetime,
+    /// not older than the last invalidation, used within the pre-ping bypass window (or no
+    /// pre-ping).
+    #[inline]
+    fn is_fresh(&self, conn: &Conn<M>, now: Nanos) -> bool {
+        !conn.is_expired(now)
+            && !self.predates_invalidation(conn)
+            && now.saturating_sub(conn.alive_at) < self.ping_after
+    }
+
+    /// The checkout off the hot path: `claimed` is the idle slot the hot path claimed and the
+    /// coarse clock's reading then, if it got that far.
+    #[inline(never)]
+    fn checkout_slow(
+        &self,
+        core: &Core<M>,
+        claimed: Option<(usize, Nanos)>,
+        timeout: Duration,
+        wait: bool,
+    ) -> Result<Option<PooledConnection<M>>, Error> {
         // A checkout that leaves the fast path is traced from there to its end.
         let mut span = spans::Checkout::default();
-        let result = self.take(timeout, wait, &mut span);
+        let result = self.take(core, claimed, timeout, wait, &mut span);
         if span.begun() {
             return span.end(result);
         }
         result
     }
 
-    // Always inlined into `checkout`: the result is built where the caller wants it.
-    #[inline(always)]
     fn take(
         &self,
+        core: &Core<M>,
+        claimed: Option<(usize, Nanos)>,
         timeout: Duration,
         wait: bool,
         span: &mut spans::Checkout,
     ) -> Result<Option<PooledConnection<M>>, Error> {
-        let core = self.core();
         // The coarse clock serves the checks and marks when the call began; the precise one is
         // read only once a bounded step (a wait, a connect, a pre-ping) needs the deadline,
         // which is then counted from that beginning, never from when it was first needed.
-        let entered = clock::now();
+        let entered = claimed.map_or_else(clock::now, |(_, now)| now);
         let mut now = entered;
         let mut deadline = None;
         // Its place in the queue, once it has queued: kept when it comes back (see `replace`).
         let mut place = None;
-        // The fast path first; then the queue. After a connection failed its checks, `next` is
-        // what the caller tries without going back to the queue: it keeps its turn.
-        let mut next = core
-            .claim_fast()
-            .map(|index| (Acquired::Idle(index), Duration::ZERO));
+        // What the hot path claimed first; then the queue. After a connection failed its
+        // checks, `next` is what the caller tries without going back to the queue: it keeps
+        // its turn.
+        let mut next = claimed.map(|(index, _)| (Acquired::Idle(index), Duration::ZERO));
         loop {
             let (acquired, waited) = match next.take() {
                 Some(next) => next,
@@ -799,7 +849,7 @@ impl<M: ManageConnection> Shared<M> {
         if self.predates_invalidation(conn) {
             return Err(Check::Failed(CloseReason::Invalidated));
         }
-        if self.options.pre_ping && clock::since(now, conn.alive_at) >= self.options.pre_ping_bypass {
+        if now.saturating_sub(conn.alive_at) >= self.ping_after {
             let bound = *deadline.get_or_insert_with(|| Deadline::new(entered, timeout));
             let remaining = bound.end.saturating_duration_since(Instant::now());
             if remaining.is_zero() {
@@ -890,7 +940,7 @@ impl<M: ManageConnection> Shared<M> {
                 Ok(None) => {}
                 Err(err) => break Err(Error::Connect(Box::new(err))),
             }
-            if let Some(index) = core.claim_fast() {
+            if let Some((index, _)) = core.claim_fast() {
                 break Ok(CapWait::Idle(index));
             }
             let now = Instant::now();
@@ -1075,15 +1125,28 @@ impl<M: ManageConnection> Shared<M> {
     }
 
     /// Lends the connection in slot `index`, which the checkout owns, to a guard.
-    #[inline]
     fn lend(&self, core: &Core<M>, index: usize, waited: Duration) -> PooledConnection<M> {
-        core.slots.get(index).count_checkout();
+        let slot = core.slots.get(index);
         // SAFETY: the checkout owns the slot, and lends it to the guard made below.
         #[allow(unsafe_code)]
         let conn = unsafe { self.conn_in(core, index) };
+        self.lend_claimed(core, slot, index, conn, waited)
+    }
+
+    /// As [`Shared::lend`], with the slot and its connection at hand.
+    #[inline]
+    fn lend_claimed(
+        &self,
+        core: &Core<M>,
+        slot: &Slot<M>,
+        index: usize,
+        conn: &mut Conn<M>,
+        waited: Duration,
+    ) -> PooledConnection<M> {
+        slot.count_checkout();
         // A wait-time sample for a checkout that waited (nothing without the `metrics` feature).
         self.meter.checked_out(waited, &mut conn.lent);
-        PooledConnection::new(self, core, index, conn)
+        PooledConnection::new(self, core, slot, index, conn)
     }
 
     /// As [`Shared::lend`], for a pool whose checkouts are watched (see `watched`): the lease
@@ -1116,7 +1179,7 @@ impl<M: ManageConnection> Shared<M> {
         if self.events.is_some() {
             self.emit(&Event::Checkout { id: conn.id, waited });
         }
-        PooledConnection::new(self, core, index, conn)
+        PooledConnection::new(self, core, slot, index, conn)
     }
 
     /// Closes the connection of a slot the caller owns (here or on a worker thread), then frees
@@ -1206,7 +1269,13 @@ impl<M: ManageConnection> Shared<M> {
     /// Gives back a slot the caller owns whose connection may be kept; closes it (here or in the
     /// background) if the queue will not keep it.
     pub(crate) fn put_back(&self, core: &Core<M>, index: usize, how: CloseIn) {
-        if let Returned::Close(reason) = core.put(index) {
+        self.put_claimed(core, core.slots.get(index), index, how);
+    }
+
+    /// As [`Shared::put_back`], with the slot at hand.
+    #[inline]
+    pub(crate) fn put_claimed(&self, core: &Core<M>, slot: &Slot<M>, index: usize, how: CloseIn) {
+        if let Returned::Close(reason) = core.put(slot, index) {
             self.close_counted(core, index, reason, how);
         }
     }

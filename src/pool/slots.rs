@@ -38,6 +38,10 @@ pub(crate) struct Slot<M: ManageConnection> {
     state: AtomicU8,
     /// Checkouts through this slot; written only by its owner, so never contended.
     checkouts: AtomicU64,
+    /// Resets of connections given back through this slot, counted as `checkouts` is: a
+    /// counter shared by the pool, bumped by every return of a manager that cannot tell its
+    /// transaction state, made that return contend on one cache line.
+    resets: AtomicU64,
     conn: UnsafeCell<Option<Conn<M>>>,
     /// The pool, kept alive while the slot is not `EMPTY`.
     owner: UnsafeCell<Option<Arc<Shared<M>>>>,
@@ -56,6 +60,7 @@ impl<M: ManageConnection> Slot<M> {
         Slot {
             state: AtomicU8::new(EMPTY),
             checkouts: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
             conn: UnsafeCell::new(None),
             owner: UnsafeCell::new(None),
         }
@@ -134,6 +139,18 @@ impl<M: ManageConnection> Slot<M> {
 
     pub(crate) fn checkouts(&self) -> u64 {
         self.checkouts.load(Ordering::Relaxed)
+    }
+
+    /// Counts a reset of the connection in this owned slot.
+    #[inline]
+    pub(crate) fn count_reset(&self) {
+        // As in `count_checkout`: only the owner writes.
+        let n = self.resets.load(Ordering::Relaxed);
+        self.resets.store(n + 1, Ordering::Relaxed);
+    }
+
+    pub(crate) fn resets(&self) -> u64 {
+        self.resets.load(Ordering::Relaxed)
     }
 }
 
