@@ -13,8 +13,9 @@ use crate::observe::Lent;
 pub(crate) struct Conn<M: ManageConnection> {
     pub(crate) raw: M::Connection,
     pub(crate) id: u64,
-    /// When it must be replaced (`recycle` less its jitter), if ever.
-    pub(crate) expires: Option<Nanos>,
+    /// When it must be replaced (`recycle` less its jitter); `Nanos::MAX` is never, so the hot
+    /// path tests it with one comparison.
+    pub(crate) expires: Nanos,
     /// The pool's invalidation generation when it was opened.
     pub(crate) generation: u64,
     /// The fork generation of the process that opened it.
@@ -51,7 +52,9 @@ impl<M: ManageConnection> Conn<M> {
         Conn {
             raw,
             id,
-            expires: recycle.map(|lifetime| opened.saturating_add(nanos(jittered(lifetime, id)))),
+            expires: recycle.map_or(Nanos::MAX, |lifetime| {
+                opened.saturating_add(nanos(jittered(lifetime, id)))
+            }),
             generation,
             fork_generation,
             opened,
@@ -64,7 +67,7 @@ impl<M: ManageConnection> Conn<M> {
     }
 
     pub(crate) fn is_expired(&self, now: Nanos) -> bool {
-        self.expires.is_some_and(|expires| now >= expires)
+        now >= self.expires
     }
 }
 

@@ -762,7 +762,7 @@ impl<M: ManageConnection> Core<M> {
     /// "its" connection, on a cache line no other thread writes), then the lowest, which keeps
     /// use on few connections and lets the others age out. Otherwise round robin, spreading
     /// use over every connection.
-    #[inline]
+    #[inline(always)]
     fn claim_any(&self) -> Option<(usize, &Slot<M>)> {
         if self.lifo {
             if let Some(index) = slots::recent(self.id) {
@@ -773,6 +773,12 @@ impl<M: ManageConnection> Core<M> {
             }
             return self.claim_lowest();
         }
+        self.claim_round_robin()
+    }
+
+    /// Claims the next idle slot after the last one claimed (see [`Core::claim_any`]).
+    #[inline(never)]
+    fn claim_round_robin(&self) -> Option<(usize, &Slot<M>)> {
         // Slots fill lowest first, so the open ones are (nearly) the first `open`.
         let allocated = self.slots.allocated();
         if allocated == 0 {

@@ -23,7 +23,6 @@ pub struct PooledConnection<M: ManageConnection> {
     index: usize,
     conn: NonNull<Conn<M>>,
     invalidated: bool,
-    detached: bool,
 }
 
 // SAFETY: the guard owns its slot and the connection in it exclusively; sending it sends that
@@ -51,7 +50,6 @@ impl<M: ManageConnection> PooledConnection<M> {
             index,
             conn: NonNull::from(conn),
             invalidated: false,
-            detached: false,
         }
     }
 
@@ -84,14 +82,15 @@ impl<M: ManageConnection> PooledConnection<M> {
 
     /// Takes the connection out of the pool for good: its slot is freed, and the pool forgets it.
     /// SQLAlchemy's `connection.detach()`.
-    pub fn detach(mut self) -> M::Connection {
-        self.detached = true;
+    pub fn detach(self) -> M::Connection {
+        // Not given back when this function is done with it: its connection is the caller's.
+        let this = std::mem::ManuallyDrop::new(self);
         // SAFETY: as in `conn`; the slot is ours until `closed_slot` below frees it.
         #[allow(unsafe_code)]
-        let (shared, core) = unsafe { (self.shared.as_ref(), self.core.as_ref()) };
+        let (shared, core, slot) = unsafe { (this.shared.as_ref(), this.core.as_ref(), this.slot.as_ref()) };
         // SAFETY: the slot is ours.
         #[allow(unsafe_code)]
-        let conn = unsafe { core.slots.get(self.index).conn() }
+        let conn = unsafe { slot.conn() }
             .take()
             .expect("a borrowed slot holds its connection");
         if shared.options.leak_threshold.is_some() {
@@ -99,7 +98,7 @@ impl<M: ManageConnection> PooledConnection<M> {
         }
         let release = (conn.fork_generation == core.fork_generation).then(|| {
             core.mark_closing();
-            core.closed_slot(&shared.options, self.index)
+            core.closed_slot(&shared.options, this.index)
         });
         // The pool may live on only through this reference: drop it when nothing borrows from
         // the pool any more.
@@ -110,9 +109,6 @@ impl<M: ManageConnection> PooledConnection<M> {
 
 impl<M: ManageConnection> Drop for PooledConnection<M> {
     fn drop(&mut self) {
-        if self.detached {
-            return;
-        }
         // SAFETY: see the struct's fields.
         #[allow(unsafe_code)]
         let (shared, core, slot) = unsafe { (self.shared.as_ref(), self.core.as_ref(), self.slot.as_ref()) };

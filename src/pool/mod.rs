@@ -207,9 +207,11 @@ impl<M: ManageConnection> Pool<M> {
     /// pre-ping. With `pre_ping` on, a zero timeout leaves no time to validate an idle
     /// connection outside the bypass window: such a call times out, and the connection stays.
     pub fn get_timeout(&self, timeout: Duration) -> Result<PooledConnection<M>, Error> {
-        self.shared()
-            .checkout(timeout, true)
-            .map(|conn| conn.expect("a waiting checkout returns a connection or an error"))
+        let shared = self.shared();
+        match shared.checkout_fast() {
+            Ok(conn) => Ok(conn),
+            Err((core, claimed)) => shared.get_slow(core, claimed, timeout),
+        }
     }
 
     /// Checks out a connection only if one is idle now: it never waits, neither for another
@@ -220,7 +222,11 @@ impl<M: ManageConnection> Pool<M> {
     /// `try_get` after a background connect it started failed returns that error (r2d2 only
     /// logs it).
     pub fn try_get(&self) -> Result<Option<PooledConnection<M>>, Error> {
-        self.shared().checkout(self.shared().options.timeout, false)
+        let shared = self.shared();
+        match shared.checkout_fast() {
+            Ok(conn) => Ok(Some(conn)),
+            Err((core, claimed)) => shared.checkout_slow(core, claimed, shared.options.timeout, false),
+        }
     }
 
     /// The pool's counts now, and its sizes (as built, or as last [resized](Pool::resize)).
@@ -488,10 +494,13 @@ impl<M: ManageConnection> Shared<M> {
         stats
     }
 
-    /// A checkout: the hot path (an idle connection claimed without the lock, nothing expired,
-    /// the bypass window holding, nothing watching) here, all else in [`Shared::checkout_slow`].
-    #[inline]
-    fn checkout(&self, timeout: Duration, wait: bool) -> Result<Option<PooledConnection<M>>, Error> {
+    /// The hot path of a checkout: an idle connection claimed without the lock, nothing expired,
+    /// the bypass window holding, nothing watching. Otherwise the core, and the idle slot
+    /// claimed with the coarse clock's reading then if it got that far, for
+    /// [`Shared::checkout_slow`].
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    fn checkout_fast(&self) -> Result<PooledConnection<M>, (&Core<M>, Option<(usize, Nanos)>)> {
         let core = self.core();
         let mut claimed = None;
         if let Some((index, slot)) = core.claim_fast() {
@@ -503,11 +512,24 @@ impl<M: ManageConnection> Shared<M> {
                 .as_mut()
                 .expect("an idle slot holds a connection");
             if !self.watched && self.is_fresh(conn, now) {
-                return Ok(Some(self.lend_claimed(core, slot, index, conn, Duration::ZERO)));
+                return Ok(self.lend_claimed(core, slot, index, conn, Duration::ZERO));
             }
             claimed = Some((index, now));
         }
-        self.checkout_slow(core, claimed, timeout, wait)
+        Err((core, claimed))
+    }
+
+    /// [`Shared::checkout_slow`] for a checkout that waits, and so ends with a connection or an
+    /// error: written where the caller wants the result, with no copy on the hot path.
+    #[inline(never)]
+    fn get_slow(
+        &self,
+        core: &Core<M>,
+        claimed: Option<(usize, Nanos)>,
+        timeout: Duration,
+    ) -> Result<PooledConnection<M>, Error> {
+        self.checkout_slow(core, claimed, timeout, true)
+            .map(|conn| conn.expect("a waiting checkout returns a connection or an error"))
     }
 
     /// Whether an idle connection may be handed out without a check: not past its lifetime,
@@ -522,7 +544,6 @@ impl<M: ManageConnection> Shared<M> {
 
     /// The checkout off the hot path: `claimed` is the idle slot the hot path claimed and the
     /// coarse clock's reading then, if it got that far.
-    #[inline(never)]
     fn checkout_slow(
         &self,
         core: &Core<M>,

@@ -154,8 +154,9 @@ impl<M: ManageConnection> Slot<M> {
     }
 }
 
-/// A run of slots, allocated when first needed.
-type Chunk<M> = OnceLock<Box<[Slot<M>]>>;
+/// A run of slots, allocated when first needed; a fixed-size array behind a thin pointer, so
+/// finding a slot in it takes no bounds check.
+type Chunk<M> = OnceLock<Box<[Slot<M>; CHUNK]>>;
 
 /// All the slots of one pool (of one process).
 pub(crate) struct Slots<M: ManageConnection> {
@@ -181,7 +182,7 @@ impl<M: ManageConnection> Slots<M> {
 
     /// The slot at `index`, allocating its chunk if needed.
     pub(crate) fn ensure(&self, index: usize) -> &Slot<M> {
-        let chunk = self.chunks[index / CHUNK].get_or_init(|| (0..CHUNK).map(|_| Slot::new()).collect());
+        let chunk = self.chunks[index / CHUNK].get_or_init(|| Box::new(std::array::from_fn(|_| Slot::new())));
         &chunk[index % CHUNK]
     }
 
