@@ -17,8 +17,9 @@
 //! - `r2d2-no-test`: r2d2 with `test_on_check_out(false)`;
 //! - `r2d2-default`: r2d2 with its defaults (`is_valid` on every checkout).
 //!
-//! Built with the `metrics` feature (`scripts/bench` builds with `metrics,tracing`), the cost of
-//! the features is measured too, by more peers in the same alternation: millpond with
+//! Built with the `metrics` feature, the cost of the features is measured too, by more peers in
+//! the same alternation (`scripts/bench` runs the headline peers from a default build, then only
+//! these from a build with `metrics,tracing`, `--features-only`): millpond with
 //! - `metrics-off`: `metrics_interval(None)`, the pool's metrics turned off at run time (the
 //!   baseline of the ratios below: the feature is compiled in, its emission points are not
 //!   called);
@@ -45,6 +46,9 @@
 //! cargo bench --bench cycle -- --quick         # pools 8 and 16, 3 rounds of 0.3 s
 //! cargo bench --bench cycle -- --out DIR       # DIR/cycle.tsv (default target/bench)
 //! cargo bench --bench cycle -- --no-hikari     # without HikariCP (no Java needed)
+//! cargo bench --features metrics,tracing --bench cycle -- --features-only
+//!                                              # only the features' peers, into
+//!                                              # DIR/cycle-features.tsv
 //! ```
 //!
 //! HikariCP needs `java`, `javac`, HikariCP's jar and slf4j-api's (Debian:
@@ -245,13 +249,24 @@ fn hikari_round(jvm: &mut Jvm, pool_size: usize, threads: usize, duration: Durat
 }
 
 fn main() {
-    let args = common::args("cycle", &["--no-hikari"]);
+    let args = common::args("cycle", &["--no-hikari", "--features-only"]);
+    // Only the features' peers: the headline table comes from a default build (see
+    // scripts/bench), this run adds the features' cost from a build with them.
+    let features_only = args.has("--features-only");
+    if features_only && Feature::compiled().is_empty() {
+        eprintln!("cycle: --features-only needs a build with `--features metrics` (and `tracing`)");
+        std::process::exit(2);
+    }
     let quick = args.quick;
     let pools: &[usize] = if quick { &[8, 16] } else { &[8, 16, 32] };
     let rounds = if quick { 3 } else { 5 };
     let duration = Duration::from_millis(if quick { 300 } else { 500 });
 
-    let mut hikari = common::hikari(&args, "cycle", "CycleBench");
+    let mut hikari = if features_only {
+        None
+    } else {
+        common::hikari(&args, "cycle", "CycleBench")
+    };
     let peers: Vec<Peer> = [
         Peer::Millpond,
         Peer::MillpondUnknownState,
@@ -260,6 +275,7 @@ fn main() {
         Peer::R2d2Default,
     ]
     .into_iter()
+    .filter(|_| !features_only)
     .filter(|&peer| peer != Peer::Hikari || hikari.is_some())
     .chain(Feature::compiled().into_iter().map(Peer::Features))
     .collect();
@@ -300,7 +316,7 @@ fn main() {
     );
     println!("|---:|---:|{}", "---:|".repeat(headline + ratio_titles.len()));
 
-    let mut tsv = Tsv::new("cycle");
+    let mut tsv = Tsv::new(if features_only { "cycle-features" } else { "cycle" });
     for &pool_size in pools {
         for threads in THREADS {
             if let Some(h) = &mut hikari {

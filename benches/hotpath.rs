@@ -13,8 +13,10 @@
 //!
 //! For a sampling profiler (`perf record -e cpu-clock`), the same cycle on more threads:
 //! `hotpath N --threads T --pool P --overflow O [--unknown-state]` runs T threads of N cycles
-//! each on a pool of P (overflow O, default 10, as the pool's), on the stub whose manager reports its transaction state or (`--unknown-state`) on one
-//! with the trait's default, and prints the rate.
+//! each on a pool of P (overflow O, default 10, as the pool's), on the stub whose manager reports
+//! its transaction state or (`--unknown-state`) on one with the trait's default, and prints the
+//! rate. `hotpath N --r2d2` runs the one-thread cycle through r2d2 (no checkout test), for its
+//! count beside millpond's. `scripts/bench` runs the counts and writes them to `hotpath.tsv`.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -30,6 +32,7 @@ fn main() {
     let mut pool_size = 8;
     let mut max_overflow = 10;
     let mut unknown_state = false;
+    let mut r2d2 = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut number = |what: &str| -> usize {
@@ -42,11 +45,14 @@ fn main() {
             "--pool" => pool_size = number("connections"),
             "--overflow" => max_overflow = number("connections"),
             "--unknown-state" => unknown_state = true,
+            "--r2d2" => r2d2 = true,
             "--bench" => {}
             n => cycles = n.parse().expect("a number of cycles"),
         }
     }
-    if unknown_state {
+    if r2d2 {
+        cycle_r2d2(cycles, pool_size);
+    } else if unknown_state {
         cycle(UnknownStateStub, cycles, threads, pool_size, max_overflow);
     } else {
         cycle(Stub, cycles, threads, pool_size, max_overflow);
@@ -77,8 +83,26 @@ fn cycle<M: ManageConnection>(
         }
     });
     let rate = (cycles * threads as u64) as f64 / started.elapsed().as_secs_f64();
+    let stats = pool.stats();
     println!(
-        "{cycles} cycles × {threads} threads, pool {pool_size} + {max_overflow}: {:.2} M/s",
-        rate / 1e6
+        "{cycles} cycles × {threads} threads, pool {pool_size} + {max_overflow}: {:.2} M/s \
+         ({} connects, {} waits)",
+        rate / 1e6,
+        stats.connects,
+        stats.waits
     );
+}
+
+/// The same cycle through r2d2 (its checkout test off), on one thread, for its instruction count.
+fn cycle_r2d2(cycles: u64, pool_size: usize) {
+    let pool = r2d2::Pool::builder()
+        .max_size(pool_size as u32)
+        .test_on_check_out(false)
+        .build(Stub)
+        .expect("a stub pool");
+    drop(pool.get().expect("the first connection"));
+    for _ in 0..cycles {
+        drop(std::hint::black_box(pool.get().expect("a connection")));
+    }
+    println!("{cycles} cycles through r2d2, pool {pool_size}");
 }

@@ -35,8 +35,9 @@ pub(crate) struct Core<M: ManageConnection> {
     /// Slots taken, mirrored from the queue for the fast path to read.
     open: CacheLine<AtomicUsize>,
     /// What the fast path must know of the queue, in one word read with one load: `pool_size`
-    /// (shifted by [`SIZE_SHIFT`]) and the flags [`CLOSED`], [`STRICT`] and [`SUSPENDED`]. Written
-    /// only under the lock, by [`Core::publish`].
+    /// (shifted by [`SIZE_SHIFT`]), the most connections the sizes allow (by [`CAP_SHIFT`]) and
+    /// the flags [`CLOSED`], [`STRICT`] and [`SUSPENDED`]. Written only under the lock, by
+    /// [`Core::publish`].
     gate: CacheLine<AtomicUsize>,
     /// A waiter was woken to look for an idle connection and has not looked yet (one such
     /// wake-up at a time is enough), or a quiet period runs: returns do not nudge.
@@ -186,6 +187,23 @@ const SUSPENDED: usize = 4;
 const DETOUR: usize = CLOSED | STRICT | SUSPENDED;
 /// Where `pool_size` sits in [`Core::gate`], above the flags.
 const SIZE_SHIFT: u32 = 3;
+/// Where the most connections the sizes allow sits in [`Core::gate`], above `pool_size`.
+const CAP_SHIFT: u32 = 16;
+/// `pool_size` and the cap each take this many bits of [`Core::gate`]: [`UNLIMITED`] fits.
+const SIZE_MASK: usize = (1 << (CAP_SHIFT - SIZE_SHIFT)) - 1;
+const _: () = assert!(UNLIMITED <= SIZE_MASK);
+
+/// `pool_size`, as [`Core::gate`] holds it.
+#[inline]
+fn gate_pool_size(gate: usize) -> usize {
+    (gate >> SIZE_SHIFT) & SIZE_MASK
+}
+
+/// The most connections the sizes allow, as [`Core::gate`] holds it.
+#[inline]
+fn gate_cap(gate: usize) -> usize {
+    gate >> CAP_SHIFT
+}
 
 /// The pool's sizes now: as built, or as last set by `Pool::resize`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -280,7 +298,8 @@ impl<M: ManageConnection> Core<M> {
 
     /// The word [`Core::gate`] holds for this state.
     fn gate_word(sizes: Sizes, closed: bool, strict: bool, suspended: bool) -> usize {
-        let mut gate = sizes.pool_size.min(UNLIMITED) << SIZE_SHIFT;
+        let mut gate =
+            (sizes.pool_size.min(UNLIMITED) << SIZE_SHIFT) | (sizes.max_connections() << CAP_SHIFT);
         if closed {
             gate |= CLOSED;
         }
@@ -887,17 +906,23 @@ impl<M: ManageConnection> Core<M> {
     /// allow) to be closed by the caller.
     #[inline]
     pub(crate) fn put(&self, slot: &Slot<M>, index: usize) -> Returned {
-        // The fast path: no waiter past the fairness window, no overflow to drain, neither
-        // closed nor suspended.
+        // The fast path: no waiter past the fairness window, no more open than the sizes allow,
+        // neither closed nor suspended, and no overflow to drain (no more than `pool_size` open,
+        // or fewer than `pool_size` idle).
         let gate = self.gate.load(Ordering::SeqCst);
         let open = self.open.load(Ordering::Acquire);
-        if gate & DETOUR == 0 && open <= gate >> SIZE_SHIFT {
+        if gate & DETOUR == 0 && open <= gate_cap(gate) {
             slot.set_pending();
             // Checked again after PENDING is visible: either this sees a waiter turn the queue
-            // strict (or `close`, `suspend`, a smaller `pool_size`), or that waiter (or `close`,
-            // or the look `resize` takes at the idle slots) sees this slot.
+            // strict (or `close`, `suspend`, smaller sizes), or that waiter (or `close`, or the
+            // look `resize` takes at the idle slots) sees this slot. Idle connections are
+            // counted after it too, as every return that keeps one does (`keep_idle_or_close`
+            // as well): of two returns racing to keep the last place, one sees the other.
             let gate = self.gate.load(Ordering::SeqCst);
-            if gate & DETOUR == 0 && open <= gate >> SIZE_SHIFT {
+            if gate & DETOUR == 0
+                && open <= gate_cap(gate)
+                && (open <= gate_pool_size(gate) || self.idle_besides(index) < gate_pool_size(gate))
+            {
                 // Looked at before it is swapped: while a wake-up is on its way (or a quiet
                 // period runs) every return would otherwise write the line, for nothing.
                 if self.waiting.load(Ordering::SeqCst) > 0
@@ -951,15 +976,16 @@ impl<M: ManageConnection> Core<M> {
     /// counted as closing, for the caller to close). Releases the lock.
     fn keep_idle_or_close(&self, mut inner: MutexGuard<'_, Inner>, index: usize) -> Returned {
         let slot = self.slots.get(index);
-        // Connections on their way to idle (PENDING) count too: a return that decided to keep
-        // its connection marks it PENDING before it lets the lock go, so the next return under
-        // the lock sees it, and no more than `pool_size` stay idle.
+        // Connections on their way to idle (PENDING) count too, and this one is marked PENDING
+        // before the others are counted, as the fast path of `put` does without the lock: of
+        // two returns racing to keep the last place, one sees the other, and no more than
+        // `pool_size` stay idle.
+        slot.set_pending();
         if inner.open > self.cap(&inner) || self.idle_besides(index) >= inner.sizes.pool_size {
             slot.set(TAKEN);
             inner.closing += 1;
             return Returned::Close(crate::observe::CloseReason::Overflow);
         }
-        slot.set_pending();
         drop(inner);
         // Let go only after the lock is released: from here on the slot is not ours.
         slot.set(IDLE);
@@ -967,7 +993,8 @@ impl<M: ManageConnection> Core<M> {
     }
 
     /// Connections idle or on their way to idle (PENDING), other than the one in `index`: what
-    /// a connection coming back is measured against `pool_size` with. Called under the lock.
+    /// a connection coming back is measured against `pool_size` with.
+    #[inline(never)]
     fn idle_besides(&self, index: usize) -> usize {
         self.slots
             .iter()
