@@ -309,12 +309,16 @@ fn main() {
         ratio_titles.push("millpond / HikariCP");
     }
     ratio_titles.push("millpond / r2d2 (no test)");
-    println!(
-        "| pool | threads | {} | {} |",
-        titles.join(" | "),
-        ratio_titles.join(" | ")
-    );
-    println!("|---:|---:|{}", "---:|".repeat(headline + ratio_titles.len()));
+    if features_only {
+        println!("| pool | threads | the features, vs metrics off |\n|---:|---:|---|");
+    } else {
+        println!(
+            "| pool | threads | {} | {} |",
+            titles.join(" | "),
+            ratio_titles.join(" | ")
+        );
+        println!("|---:|---:|{}", "---:|".repeat(headline + ratio_titles.len()));
+    }
 
     let mut tsv = Tsv::new(if features_only { "cycle-features" } else { "cycle" });
     for &pool_size in pools {
@@ -386,6 +390,10 @@ fn main() {
                     row(Peer::Millpond, &metric, (ratio * 1000.0).round() / 1000.0, "x");
                     ratios.push(format!("{ratio:.2}×"));
                 }
+            }
+            if features_only {
+                println!("| {pool_size} | {threads} | {} |", costs.join(", "));
+                continue;
             }
             let cells: Vec<String> = medians[..headline].iter().map(|&m| ops(m)).collect();
             println!(

@@ -60,13 +60,20 @@ impl Meter {
     /// A connection is handed out after `waited` (zero when one was ready): a sample if the
     /// checkout waited, or for every checkout with `metrics_every_checkout`, which also marks
     /// `lent` for the use time.
-    #[inline]
+    #[inline(always)]
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn checked_out(&self, waited: Duration, lent: &mut Lent) {
         #[cfg(feature = "metrics")]
-        if (self.every_checkout || !waited.is_zero())
-            && let Some(m) = &self.inner
-        {
+        if self.every_checkout || !waited.is_zero() {
+            self.sample_checkout(waited, lent);
+        }
+    }
+
+    /// The sample of [`Meter::checked_out`], out of the hot path's way.
+    #[cfg(feature = "metrics")]
+    #[inline(never)]
+    fn sample_checkout(&self, waited: Duration, lent: &mut Lent) {
+        if let Some(m) = &self.inner {
             if self.every_checkout {
                 lent.at = Some(std::time::Instant::now());
             }
@@ -75,7 +82,7 @@ impl Meter {
     }
 
     /// A connection marked by [`Meter::checked_out`] is given back: a use-time sample.
-    #[inline]
+    #[inline(always)]
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn checked_in(&self, lent: &mut Lent) {
         #[cfg(feature = "metrics")]

@@ -1155,7 +1155,7 @@ impl<M: ManageConnection> Shared<M> {
     }
 
     /// As [`Shared::lend`], with the slot and its connection at hand.
-    #[inline]
+    #[inline(always)]
     fn lend_claimed(
         &self,
         core: &Core<M>,
