@@ -210,7 +210,7 @@ impl<M: ManageConnection> Pool<M> {
         let shared = self.shared();
         match shared.checkout_fast() {
             Ok(conn) => Ok(conn),
-            Err((core, claimed)) => shared.get_slow(core, claimed, timeout),
+            Err((core, started)) => shared.get_slow(core, started, timeout),
         }
     }
 
@@ -225,7 +225,7 @@ impl<M: ManageConnection> Pool<M> {
         let shared = self.shared();
         match shared.checkout_fast() {
             Ok(conn) => Ok(Some(conn)),
-            Err((core, claimed)) => shared.checkout_slow(core, claimed, shared.options.timeout, false),
+            Err((core, started)) => shared.checkout_slow(core, started, shared.options.timeout, false),
         }
     }
 
@@ -378,6 +378,14 @@ impl Deadline {
     }
 }
 
+/// Where the hot path of a checkout left off: the idle slot it claimed, if it got that far, and
+/// the coarse clock's reading when the call began.
+#[derive(Debug, Clone, Copy)]
+struct Started {
+    claimed: Option<usize>,
+    entered: Nanos,
+}
+
 /// Why an idle connection was not handed out.
 enum Check {
     /// It failed a check and is replaced.
@@ -495,17 +503,17 @@ impl<M: ManageConnection> Shared<M> {
     }
 
     /// The hot path of a checkout: an idle connection claimed without the lock, nothing expired,
-    /// the bypass window holding, nothing watching. Otherwise the core, and the idle slot
-    /// claimed with the coarse clock's reading then if it got that far, for
-    /// [`Shared::checkout_slow`].
+    /// the bypass window holding, nothing watching. Otherwise the core, and where it left off,
+    /// for [`Shared::checkout_slow`].
     #[inline(always)]
     #[allow(clippy::type_complexity)]
-    fn checkout_fast(&self) -> Result<PooledConnection<M>, (&Core<M>, Option<(usize, Nanos)>)> {
+    fn checkout_fast(&self) -> Result<PooledConnection<M>, (&Core<M>, Started)> {
+        // The coarse clock serves the checks and marks when the call began. Read first, while
+        // little else is live: the call then saves fewer registers.
+        let now = clock::now();
         let core = self.core();
         let mut claimed = None;
         if let Some((index, slot)) = core.claim_fast() {
-            // The coarse clock serves the checks and marks when the call began.
-            let now = clock::now();
             // SAFETY: the checkout owns the slot: it claimed it idle.
             #[allow(unsafe_code)]
             let conn = unsafe { slot.conn() }
@@ -514,9 +522,15 @@ impl<M: ManageConnection> Shared<M> {
             if !self.watched && self.is_fresh(conn, now) {
                 return Ok(self.lend_claimed(core, slot, index, conn, Duration::ZERO));
             }
-            claimed = Some((index, now));
+            claimed = Some(index);
         }
-        Err((core, claimed))
+        Err((
+            core,
+            Started {
+                claimed,
+                entered: now,
+            },
+        ))
     }
 
     /// [`Shared::checkout_slow`] for a checkout that waits, and so ends with a connection or an
@@ -525,10 +539,10 @@ impl<M: ManageConnection> Shared<M> {
     fn get_slow(
         &self,
         core: &Core<M>,
-        claimed: Option<(usize, Nanos)>,
+        started: Started,
         timeout: Duration,
     ) -> Result<PooledConnection<M>, Error> {
-        self.checkout_slow(core, claimed, timeout, true)
+        self.checkout_slow(core, started, timeout, true)
             .map(|conn| conn.expect("a waiting checkout returns a connection or an error"))
     }
 
@@ -542,18 +556,17 @@ impl<M: ManageConnection> Shared<M> {
             && now.saturating_sub(conn.alive_at) < self.ping_after
     }
 
-    /// The checkout off the hot path: `claimed` is the idle slot the hot path claimed and the
-    /// coarse clock's reading then, if it got that far.
+    /// The checkout off the hot path, from where the hot path left off.
     fn checkout_slow(
         &self,
         core: &Core<M>,
-        claimed: Option<(usize, Nanos)>,
+        started: Started,
         timeout: Duration,
         wait: bool,
     ) -> Result<Option<PooledConnection<M>>, Error> {
         // A checkout that leaves the fast path is traced from there to its end.
         let mut span = spans::Checkout::default();
-        let result = self.take(core, claimed, timeout, wait, &mut span);
+        let result = self.take(core, started, timeout, wait, &mut span);
         if span.begun() {
             return span.end(result);
         }
@@ -563,7 +576,7 @@ impl<M: ManageConnection> Shared<M> {
     fn take(
         &self,
         core: &Core<M>,
-        claimed: Option<(usize, Nanos)>,
+        started: Started,
         timeout: Duration,
         wait: bool,
         span: &mut spans::Checkout,
@@ -571,7 +584,7 @@ impl<M: ManageConnection> Shared<M> {
         // The coarse clock serves the checks and marks when the call began; the precise one is
         // read only once a bounded step (a wait, a connect, a pre-ping) needs the deadline,
         // which is then counted from that beginning, never from when it was first needed.
-        let entered = claimed.map_or_else(clock::now, |(_, now)| now);
+        let entered = started.entered;
         let mut now = entered;
         let mut deadline = None;
         // Its place in the queue, once it has queued: kept when it comes back (see `replace`).
@@ -579,7 +592,9 @@ impl<M: ManageConnection> Shared<M> {
         // What the hot path claimed first; then the queue. After a connection failed its
         // checks, `next` is what the caller tries without going back to the queue: it keeps
         // its turn.
-        let mut next = claimed.map(|(index, _)| (Acquired::Idle(index), Duration::ZERO));
+        let mut next = started
+            .claimed
+            .map(|index| (Acquired::Idle(index), Duration::ZERO));
         loop {
             let (acquired, waited) = match next.take() {
                 Some(next) => next,

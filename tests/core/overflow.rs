@@ -226,3 +226,44 @@ fn unlimited_overflow_grows_past_pool_size_and_drains_back() {
     let stats = pool.stats();
     assert_eq!(stats.waits, 0, "{stats:?}");
 }
+
+/// Eight connections given back at once, six of them overflow: each return decides without the
+/// pool's lock whether to keep its connection (fewer than `pool_size` idle) or go to the lock to
+/// close it, counting the others after marking its own. However the returns interleave, exactly
+/// `pool_size` stay idle and the other six are closed as overflow.
+#[test]
+fn returns_racing_for_the_last_idle_places_keep_exactly_pool_size() {
+    const THREADS: usize = 8;
+    const KEPT: usize = 2;
+    const ROUNDS: usize = 100;
+    let fake = Fake::new();
+    let pool = Pool::builder()
+        .pool_size(KEPT)
+        .max_overflow(Some(THREADS - KEPT))
+        .timeout(Duration::from_secs(10))
+        .build(fake.clone())
+        .unwrap();
+    let all_held = Barrier::new(THREADS);
+    for round in 0..ROUNDS {
+        common::together(THREADS, |_| {
+            let conn = pool.get().expect("a slot is free for every thread");
+            // Every connection is out before any comes back: six of them are overflow.
+            all_held.wait();
+            drop(conn);
+        });
+        common::settle(&pool);
+        let s = pool.state();
+        assert_eq!(
+            (s.open, s.idle, s.in_use, s.overflow),
+            (KEPT, KEPT, 0, 0),
+            "round {round}: {s:?}"
+        );
+        assert_eq!(fake.state.live(), KEPT, "round {round}");
+    }
+    let stats = pool.stats();
+    assert_eq!(
+        stats.overflow_closes,
+        ((THREADS - KEPT) * ROUNDS) as u64,
+        "{stats:?}"
+    );
+}

@@ -25,6 +25,13 @@ use postgres::types::{ToSql, Type};
 use super::cache::{StatementCache, forgets_statements};
 use super::commit::{begins_transaction, ends_transaction};
 
+/// The parameter types of a statement that has none: one shared list, so that transaction
+/// control (`BEGIN`, `COMMIT`, run on every transaction behind PgBouncer) allocates nothing.
+fn no_params() -> Arc<[Type]> {
+    static NONE: std::sync::OnceLock<Arc<[Type]>> = std::sync::OnceLock::new();
+    Arc::clone(NONE.get_or_init(|| Arc::from([])))
+}
+
 /// The parameter types of `sql`: kept in `cache`, or learned now (see the module's doc).
 /// `own_transaction`: no transaction is open, so the learning runs in one of its own.
 pub(super) fn param_types(
@@ -34,7 +41,7 @@ pub(super) fn param_types(
     own_transaction: bool,
 ) -> Result<Arc<[Type]>, postgres::Error> {
     if !needs_description(sql) {
-        return Ok(Arc::from([]));
+        return Ok(no_params());
     }
     let mut found_custom = false;
     let types = cache.get_or_describe(sql, |sql| {
