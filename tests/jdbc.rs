@@ -1346,7 +1346,15 @@ fn a_query_may_run_longer_than_the_connect_timeout() {
                 // A first connect loads the driver's classes.
                 drop(manager.connect().unwrap());
                 let manager = manager.connect_timeout(Duration::from_secs(1));
-                let mut conn = manager.connect().unwrap();
+                // On a loaded machine a connect once took longer than the second it is given
+                // here; what this test is about is the query, so such a connect is tried again.
+                let mut conn = (0..3)
+                    .find_map(|_| match manager.connect() {
+                        Ok(conn) => Some(conn),
+                        Err(err) if err.kind() == JdbcErrorKind::Timeout => None,
+                        Err(err) => panic!("{name}: {err}"),
+                    })
+                    .unwrap_or_else(|| panic!("{name}: three connects in a row took over 1 s"));
                 let began = Instant::now();
                 let n: i64 = conn
                     .query_scalar(sql, ())
