@@ -68,6 +68,7 @@
 //! [`is_lost_connection`]: SQLState class `08`, PostgreSQL's `57P01`–`57P03`, and the vendor's
 //! codes (Oracle 17002, 17008, ORA-03113…; MySQL 2006, 2013…; H2 90067; Derby 40000).
 
+mod bridge;
 mod cache;
 mod config;
 mod conn;
