@@ -256,7 +256,8 @@ impl JdbcConnection {
     }
 
     /// Runs a query and hands each row to `f` as it is read, holding only one row at a time
-    /// (the driver may still fetch ahead). An error from `f` stops the query and is returned.
+    /// (the driver may still fetch ahead, and a kept statement's rows cross from the JVM about
+    /// 16 KB at a time). An error from `f` stops the query and is returned.
     pub fn query_each(
         &mut self,
         sql: &str,

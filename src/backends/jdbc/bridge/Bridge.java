@@ -52,6 +52,12 @@ public final class Bridge {
     /** The readers of the last query, kept while the next has the same (no copy per query). */
     private byte[] readers = new byte[0];
     private boolean moved;
+    /**
+     * What the driver threw while reading rows after some were written: those rows are answered
+     * first (with {@link #MORE}), and {@link #more} throws it, so that every row the driver gave
+     * reaches the caller before its error, as when reading call by call.
+     */
+    private Throwable failed;
 
     /**
      * Binds the parameters in the buffer to {@code ps}, runs it with {@code executeQuery} and
@@ -82,6 +88,15 @@ public final class Bridge {
 
     /** The next rows of the result set an answer with {@link #MORE} left open. */
     public int more(int maxRows) throws SQLException {
+        Throwable thrown = failed;
+        failed = null;
+        if (thrown instanceof SQLException) {
+            throw (SQLException) thrown;
+        } else if (thrown instanceof RuntimeException) {
+            throw (RuntimeException) thrown;
+        } else if (thrown != null) {
+            throw (Error) thrown;
+        }
         ResultSet rs = open;
         open = null;
         if (rs == null) {
@@ -119,6 +134,7 @@ public final class Bridge {
     }
 
     private void closeOpen() {
+        failed = null;
         ResultSet rs = open;
         open = null;
         if (rs != null) {
@@ -156,7 +172,12 @@ public final class Bridge {
             } catch (Exception ignored) {
                 // The first exception is the one to report.
             }
-            throw e;
+            if (rows == 0) {
+                throw e;
+            }
+            // The rows written so far go first; the next call throws.
+            failed = e;
+            return rows | MORE | (moved ? MOVED : 0);
         }
         rs.close();
         return rows | (moved ? MOVED : 0);
