@@ -2153,6 +2153,30 @@ fn the_bridge_reads_and_binds_every_value_type_as_the_first_run_does() {
             let found = conn.query_scalar::<i64>(&by_value, sample.clone());
             assert_eq!(found, Ok(1), "run {run}");
         }
+        // Updates through the bridge, every type bound: their counts, and rows a query sees.
+        let sets: Vec<String> = (0..sample.len()).map(|i| format!("c{i} = ?")).collect();
+        let update = format!("UPDATE {table} SET {} WHERE id >= ?", sets.join(", "));
+        let mut params = sample.clone();
+        params.push(Value::Int(1));
+        for _ in 0..3 {
+            assert_eq!(conn.execute(&update, params.clone()).unwrap(), 2);
+        }
+        let after = conn.query(&select, [0]).unwrap();
+        assert_eq!(
+            after[1].values()[1..],
+            first[0].values()[1..],
+            "the NULL row updated"
+        );
+        // A query run by `execute`: its result set closed unread, no count.
+        for _ in 0..3 {
+            assert_eq!(conn.execute(&select, [0]).unwrap(), 0);
+        }
+        params[sample.len()] = Value::Int(2);
+        params
+            .iter_mut()
+            .take(sample.len())
+            .for_each(|v| *v = Value::Null);
+        assert_eq!(conn.execute(&update, params).unwrap(), 1);
         // NULL as a parameter, through the bridge after the first run.
         let null_row = format!("SELECT id FROM {table} WHERE c5 IS NOT DISTINCT FROM ?");
         for _ in 0..3 {
@@ -2282,8 +2306,13 @@ fn the_bridge_stays_clean_under_check_jni_over_100_000_rows() {
         let sample = first[0].values()[1..].to_vec();
         let wheres: Vec<String> = (0..sample.len()).map(|i| format!("c{i} = ?")).collect();
         let by_value = format!("SELECT id FROM {table} WHERE {}", wheres.join(" AND "));
+        let sets: Vec<String> = (0..sample.len()).map(|i| format!("c{i} = ?")).collect();
+        let update = format!("UPDATE {table} SET {} WHERE id = ?", sets.join(", "));
+        let mut params = sample.clone();
+        params.push(Value::Int(1));
         for _ in 0..1000 {
             assert_eq!(conn.query_scalar::<i64>(&by_value, sample.clone()).unwrap(), 1);
+            assert_eq!(conn.execute(&update, params.clone()).unwrap(), 1);
         }
         println!("read 200000 rows");
         return;

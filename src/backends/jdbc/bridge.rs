@@ -1,5 +1,6 @@
 //! The Rust half of the query bridge: a kept statement's whole query (its binds, its
-//! `executeQuery`, every row and column read) runs in ONE call into the JVM, to
+//! `executeQuery`, every row and column read), or its whole update (binds, `execute`, update
+//! count), runs in ONE call into the JVM, to
 //! `millpond.jdbc.Bridge` (bridge/Bridge.java), where calling each JDBC method through JNI costs
 //! a crossing per bind, per row and per column (each ~60–90 ns of JNI transition, more than H2
 //! takes to find a row by its key).
@@ -8,9 +9,9 @@
 //! which Rust reads and writes in place: no JNI call per value either. The class is embedded
 //! compiled (Java 8's format) and defined in the system class loader on first use, so nothing
 //! is compiled where millpond runs. When it cannot be defined, every query takes the call-by-call
-//! path, as it does for what the bridge is not used for: statements not kept, a first run (which
-//! reads the result's columns), SQL with a `*` (whose columns are checked on each run), and SQL
-//! of several statements.
+//! path, as it does for what the bridge is not used for: statements not kept, a query's first
+//! run (which reads the result's columns), queries with a `*` (whose columns are checked on each
+//! run), and queries of several statements.
 
 use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
@@ -61,6 +62,7 @@ struct Class {
     new: JMethodID,
     query: JMethodID,
     more: JMethodID,
+    update: JMethodID,
     close: JMethodID,
     reserve: JMethodID,
     shrink: JMethodID,
@@ -99,6 +101,7 @@ fn define(env: &mut JNIEnv<'_>) -> Result<Class, JdbcError> {
     let new = method(env, "<init>", "()V")?;
     let query = method(env, "query", "(Ljava/sql/PreparedStatement;I)I")?;
     let more = method(env, "more", "(I)I")?;
+    let update = method(env, "update", "(Ljava/sql/PreparedStatement;)J")?;
     let close = method(env, "close", "()V")?;
     let reserve = method(env, "reserve", "(I)V")?;
     let shrink = method(env, "shrink", "()V")?;
@@ -110,6 +113,7 @@ fn define(env: &mut JNIEnv<'_>) -> Result<Class, JdbcError> {
         new,
         query,
         more,
+        update,
         close,
         reserve,
         shrink,
@@ -199,10 +203,58 @@ impl Bridge {
         f: &mut dyn FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
     ) -> Option<Result<(), ReadError>> {
         let class = CLASS.get()?.as_ref()?;
-        if !self.encode(values, columns.readers()) {
+        if !self.encode(values, Some(columns.readers())) {
             return None;
         }
         Some(self.run(env, class, stmt, columns, max_rows, f))
+    }
+
+    /// Runs `stmt` (a `PreparedStatement` from the same connection) through the bridge with
+    /// `values` bound, as `execute_update` does call by call: its update count,
+    /// 0 when it has none (a result set is closed unread). `None` when a value cannot be sent
+    /// this way (then nothing was run).
+    pub(super) fn update(
+        &mut self,
+        env: &mut JNIEnv<'_>,
+        stmt: &JObject<'_>,
+        values: &[Value],
+    ) -> Option<Result<u64, JdbcError>> {
+        let class = CLASS.get()?.as_ref()?;
+        if !self.encode(values, None) {
+            return None;
+        }
+        Some(self.send(env, class).and_then(|()| {
+            // SAFETY: `update` is the class's method taking a `PreparedStatement` and returning
+            // a `long`; the object is a `Bridge`.
+            #[allow(unsafe_code)]
+            let count = unsafe {
+                env.call_method_unchecked(
+                    self.obj.as_obj(),
+                    class.update,
+                    ReturnType::Primitive(Primitive::Long),
+                    &[jvalue { l: stmt.as_raw() }],
+                )
+            };
+            let count = count.and_then(|v| v.j()).or_throw(env)?;
+            Ok(u64::try_from(count).unwrap_or(0))
+        }))
+    }
+
+    /// Puts the request in the buffer, which grows first when it is too small.
+    fn send(&mut self, env: &mut JNIEnv<'_>, class: &Class) -> Result<(), JdbcError> {
+        if self.request.len() > self.capacity {
+            let size = i32::try_from(self.request.len())
+                .map_err(|_| JdbcError::new(JdbcErrorKind::Params, "parameters of more than 2 GiB"))?;
+            self.void(env, class.reserve, &[jvalue { i: size }])?;
+            self.locate(env, class)?;
+        }
+        // SAFETY: the buffer holds `capacity` bytes (see `bytes`), at least the request's, and
+        // nothing reads or writes it until the next call into the `Bridge`.
+        #[allow(unsafe_code)]
+        unsafe {
+            std::ptr::copy_nonoverlapping(self.request.as_ptr(), self.base as *mut u8, self.request.len());
+        }
+        Ok(())
     }
 
     fn run(
@@ -214,18 +266,7 @@ impl Bridge {
         max_rows: i32,
         f: &mut dyn FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
     ) -> Result<(), ReadError> {
-        if self.request.len() > self.capacity {
-            let size = i32::try_from(self.request.len())
-                .map_err(|_| JdbcError::new(JdbcErrorKind::Params, "parameters of more than 2 GiB"))?;
-            self.void(env, class.reserve, &[jvalue { i: size }])?;
-            self.locate(env, class)?;
-        }
-        // SAFETY: the buffer holds `capacity` bytes (see `bytes`), at least the request's, and
-        // nothing reads or writes it until the call below.
-        #[allow(unsafe_code)]
-        unsafe {
-            std::ptr::copy_nonoverlapping(self.request.as_ptr(), self.base as *mut u8, self.request.len());
-        }
+        self.send(env, class)?;
         let mut answer = self.int(
             env,
             class.query,
@@ -293,12 +334,13 @@ impl Bridge {
         value.map(drop).or_throw(env)
     }
 
-    /// Builds the request: the parameters and the columns' readers. False when a value cannot
-    /// be sent this way (an array, which JDBC binding refuses with its own error).
-    fn encode(&mut self, values: &[Value], readers: &[Reader]) -> bool {
+    /// Builds the request: the parameters, then (for a query) the columns' readers. False when
+    /// a value cannot be sent this way (an array, which JDBC binding refuses with its own
+    /// error).
+    fn encode(&mut self, values: &[Value], readers: Option<&[Reader]>) -> bool {
         let out = &mut self.request;
         out.clear();
-        let (Ok(count), Ok(columns)) = (i32::try_from(values.len()), i32::try_from(readers.len())) else {
+        let Ok(count) = i32::try_from(values.len()) else {
             return false;
         };
         out.extend_from_slice(&count.to_ne_bytes());
@@ -307,8 +349,13 @@ impl Bridge {
                 return false;
             }
         }
-        out.extend_from_slice(&columns.to_ne_bytes());
-        out.extend(readers.iter().map(|&reader| reader_code(reader)));
+        if let Some(readers) = readers {
+            let Ok(columns) = i32::try_from(readers.len()) else {
+                return false;
+            };
+            out.extend_from_slice(&columns.to_ne_bytes());
+            out.extend(readers.iter().map(|&reader| reader_code(reader)));
+        }
         true
     }
 

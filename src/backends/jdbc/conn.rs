@@ -221,7 +221,13 @@ impl JdbcConnection {
         self.run_prepared(
             sql,
             &ready,
-            |env, stmt, values, _, _| {
+            |env, stmt, values, _, bridge| {
+                // A kept statement's update is one call into the JVM through the bridge.
+                if let Some(bridge) = bridge.get(env)
+                    && let Some(count) = bridge.update(env, stmt, values)
+                {
+                    return count.map_err(ReadError::Driver);
+                }
                 bind_all(env, stmt, values)
                     .and_then(|()| execute_update(env, stmt))
                     .map_err(ReadError::Driver)

@@ -86,6 +86,34 @@ public final class Bridge {
         return rows(rs, kept, maxRows);
     }
 
+    /**
+     * Binds the parameters in the buffer to {@code ps} (as {@link #query} reads them, without
+     * the readers) and runs it with {@code execute}: answers its update count, 0 when it has
+     * none or returned a result set (closed unread).
+     */
+    public long update(PreparedStatement ps) throws SQLException {
+        closeOpen();
+        ByteBuffer b = buffer;
+        b.clear();
+        int params = b.getInt();
+        for (int i = 1; i <= params; i++) {
+            bind(ps, i, b);
+        }
+        if (ps.execute()) {
+            // Closed unread, and quietly: a kept statement must hold no cursor.
+            ResultSet rs = ps.getResultSet();
+            try {
+                if (rs != null) {
+                    rs.close();
+                }
+            } catch (Exception e) {
+                // The statement ran; a failed close does not change that.
+            }
+            return 0;
+        }
+        return Math.max(ps.getUpdateCount(), 0);
+    }
+
     /** The next rows of the result set an answer with {@link #MORE} left open. */
     public int more(int maxRows) throws SQLException {
         Throwable thrown = failed;
