@@ -189,10 +189,9 @@ impl Bridge {
     }
 
     /// Runs `stmt` (a kept `PreparedStatement` from the same connection) through the bridge:
-    /// binds `values` (or, for `None`, the values bound already), executes it as a query and
-    /// hands each row, read as `columns` says, to `f`, up to `max_rows`. The
-    /// result set is closed when this returns. `None` when a value cannot be sent this way
-    /// (then nothing was run).
+    /// binds `values`, executes it as a query and hands each row, read as `columns` says, to
+    /// `f`, up to `max_rows`. The result set is closed when this returns. `None` when a value
+    /// cannot be sent this way (then nothing was run).
     pub(super) fn query(
         &mut self,
         env: &mut JNIEnv<'_>,
@@ -236,6 +235,7 @@ impl Bridge {
                 )
             };
             let count = count.and_then(|v| v.j()).or_throw(env)?;
+            self.give_back_large(env, class)?;
             Ok(u64::try_from(count).unwrap_or(0))
         }))
     }
@@ -257,6 +257,8 @@ impl Bridge {
         Ok(())
     }
 
+    /// The query's call, then (while the answer says more rows are left) the calls for the
+    /// rest; the result set is closed early when `f` breaks or fails.
     fn run(
         &mut self,
         env: &mut JNIEnv<'_>,
@@ -298,7 +300,7 @@ impl Bridge {
         }
     }
 
-    /// After a call that needed a large buffer, a small one again.
+    /// After a call that needed a large buffer (a large row or parameter), a small one again.
     fn give_back_large(&mut self, env: &mut JNIEnv<'_>, class: &Class) -> Result<(), JdbcError> {
         if self.capacity > SHRINK_ABOVE {
             self.void(env, class.shrink, &[])?;
