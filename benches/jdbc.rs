@@ -13,9 +13,11 @@
 //!
 //! - `millpond`: the JDBC manager with its defaults (pre-ping on, with its 500 ms bypass window,
 //!   a statement cache of 100 per connection), in a JVM started in this process with the driver
-//!   jars on its class path;
+//!   jars on its class path; a query run again on a connection is one JNI call (the bridge class
+//!   binds, executes and reads the row in Java);
 //! - `millpond-no-cache` (query loads): the same with `statement_cache_capacity(0)`, each query
-//!   prepared afresh and its columns read again, as HikariCP's application does;
+//!   prepared afresh and its columns read again, as HikariCP's application does, and each bind,
+//!   `executeQuery`, `next` and column read a JNI call of its own;
 //! - `hikaricp`: HikariCP (Debian's libhikaricp-java) in one JVM started for the whole run and
 //!   driven over a pipe (benches/hikari/JdbcBench.java, compiled here with `javac` into
 //!   `DIR/hikari/`), with the same driver jars; per query it does what a JDBC application does:

@@ -2089,3 +2089,278 @@ fn millpond_chain(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+// ---------------------------------------------------------------------------------------------
+// The query bridge: a kept statement's query in one call into the JVM (src/backends/jdbc/bridge)
+
+/// A table of every value type (plus `id`), with the sample row at id 1 and NULLs at id 2, and
+/// the SQL that reads it by name (no `*`, so a kept statement's columns are trusted and its
+/// runs after the first go through the bridge).
+fn every_type_table(conn: &mut JdbcConnection, tz: bool) -> (String, String) {
+    let table = unique("bridge_");
+    let postgres = conn.server_version().unwrap().starts_with("PostgreSQL");
+    let mut types = STANDARD.types.to_vec();
+    if postgres {
+        types[6] = "BYTEA";
+    }
+    if tz {
+        types.push("TIMESTAMP WITH TIME ZONE");
+    }
+    let columns: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("c{i} {t}"))
+        .collect();
+    conn.execute(
+        &format!("CREATE TABLE {table} (id INTEGER, {})", columns.join(", ")),
+        (),
+    )
+    .unwrap();
+    let insert = format!(
+        "INSERT INTO {table} VALUES ({})",
+        vec!["?"; types.len() + 1].join(", ")
+    );
+    let mut values = vec![Value::Int(1)];
+    values.extend(sample_row());
+    if tz {
+        values.push(Value::TimestampTz(
+            "2024-07-01 12:00:00.25+00:00".parse().unwrap(),
+        ));
+    }
+    conn.execute(&insert, values).unwrap();
+    let mut nulls = vec![Value::Int(2)];
+    nulls.extend(std::iter::repeat_n(Value::Null, types.len()));
+    conn.execute(&insert, nulls).unwrap();
+    let names: Vec<String> = (0..types.len()).map(|i| format!("c{i}")).collect();
+    let select = format!(
+        "SELECT id, {} FROM {table} WHERE id >= ? ORDER BY id",
+        names.join(", ")
+    );
+    (table, select)
+}
+
+/// Every value type read and bound the same through the bridge (runs after the first) as call
+/// by call (the first run, which reads the columns): H2 and PostgreSQL (its `timestamptz` too).
+#[test]
+fn the_bridge_reads_and_binds_every_value_type_as_the_first_run_does() {
+    for (manager, tz) in [(h2(), false), (postgres(), true)] {
+        let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+        let mut conn = pool.get().unwrap();
+        let (table, select) = every_type_table(&mut conn, tz);
+        let first = conn.query(&select, [0]).unwrap();
+        assert_eq!(first.len(), 2);
+        for _ in 0..3 {
+            assert_eq!(conn.query(&select, [0]).unwrap(), first);
+            assert_eq!(conn.query_row(&select, [0]).unwrap().as_ref(), Some(&first[0]));
+        }
+        // Every type as a parameter: the sample row is found by each of its values.
+        let sample = first[0].values()[1..].to_vec();
+        let wheres: Vec<String> = (0..sample.len()).map(|i| format!("c{i} = ?")).collect();
+        let by_value = format!("SELECT id FROM {table} WHERE {}", wheres.join(" AND "));
+        for run in 0..3 {
+            let found = conn.query_scalar::<i64>(&by_value, sample.clone());
+            assert_eq!(found, Ok(1), "run {run}");
+        }
+        // Updates through the bridge, every type bound: their counts, and rows a query sees.
+        let sets: Vec<String> = (0..sample.len()).map(|i| format!("c{i} = ?")).collect();
+        let update = format!("UPDATE {table} SET {} WHERE id >= ?", sets.join(", "));
+        let mut params = sample.clone();
+        params.push(Value::Int(1));
+        for _ in 0..3 {
+            assert_eq!(conn.execute(&update, params.clone()).unwrap(), 2);
+        }
+        let after = conn.query(&select, [0]).unwrap();
+        assert_eq!(
+            after[1].values()[1..],
+            first[0].values()[1..],
+            "the NULL row updated"
+        );
+        // A query run by `execute`: its result set closed unread, no count.
+        for _ in 0..3 {
+            assert_eq!(conn.execute(&select, [0]).unwrap(), 0);
+        }
+        params[sample.len()] = Value::Int(2);
+        params
+            .iter_mut()
+            .take(sample.len())
+            .for_each(|v| *v = Value::Null);
+        assert_eq!(conn.execute(&update, params).unwrap(), 1);
+        // NULL as a parameter, through the bridge after the first run.
+        let null_row = format!("SELECT id FROM {table} WHERE c5 IS NOT DISTINCT FROM ?");
+        for _ in 0..3 {
+            assert_eq!(conn.query_scalar::<i64>(&null_row, [Value::Null]).unwrap(), 2);
+        }
+        conn.execute(&format!("DROP TABLE {table}"), ()).unwrap();
+    }
+}
+
+/// Results larger than one answer (many rows, rows of megabytes), a first row only, and a
+/// caller's error part way through: every row arrives once and in order, and the connection
+/// goes on as if nothing had been left open.
+#[test]
+fn the_bridge_reads_large_results_in_parts_and_stops_cleanly() {
+    let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+    let mut conn = pool.get().unwrap();
+    let many = "SELECT x, CAST(x AS VARCHAR) || ? FROM SYSTEM_RANGE(1, ?)";
+    for _ in 0..3 {
+        let rows = conn
+            .query(many, [Value::from(" é ✓"), Value::Int(20_000)])
+            .unwrap();
+        assert_eq!(rows.len(), 20_000);
+        for (i, row) in rows.iter().enumerate() {
+            let n = i as i64 + 1;
+            assert_eq!(row.get::<i64>(0).unwrap(), n);
+            assert_eq!(row.get::<String>(1).unwrap(), format!("{n} é ✓"));
+        }
+        // Only the first row is asked for.
+        let first = conn
+            .query_row(many, [Value::from("!"), Value::Int(20_000)])
+            .unwrap()
+            .unwrap();
+        assert_eq!(first.get::<String>(1).unwrap(), "1!");
+        // The caller's error stops the query; the next runs whole.
+        let mut seen = 0;
+        let err = conn
+            .query_each(many, [Value::from(""), Value::Int(20_000)], |_| {
+                seen += 1;
+                if seen == 5_000 {
+                    return Err(jdbc::JdbcError::from(millpond::sql::ValueError::Invalid {
+                        target: "row",
+                        reason: "enough rows".into(),
+                    }));
+                }
+                Ok(())
+            })
+            .unwrap_err();
+        assert_eq!(seen, 5_000, "{err}");
+    }
+    // A driver's error part way through (H2 computes rows as they are read when asked to):
+    // the rows before it arrive first, as call by call.
+    let lazy = jdbc::h2(&format!(
+        "mem:{};DB_CLOSE_DELAY=-1;LAZY_QUERY_EXECUTION=TRUE",
+        unique("lazy_")
+    ))
+    .jar(jar("h2.jar"));
+    let lazy_pool = Pool::builder().pool_size(1).build(lazy).unwrap();
+    let mut lazy = lazy_pool.get().unwrap();
+    let failing = "SELECT x, 10 / (x - ?) FROM SYSTEM_RANGE(1, 5)";
+    // Never the same divisor twice in a row: H2 may answer a repeated query from its last result.
+    for divisor in [100, 3, 101, 3, 102, 3] {
+        let mut seen = Vec::new();
+        let result = lazy.query_each(failing, [divisor], |row| {
+            seen.push(row.get::<i64>(0)?);
+            Ok(())
+        });
+        if divisor == 3 {
+            let err = result.unwrap_err();
+            assert_eq!(err.sql_state(), Some("22012"), "{err}");
+            assert_eq!(seen, [1, 2], "the rows before the division by zero");
+        } else {
+            result.unwrap();
+            assert_eq!(seen, [1, 2, 3, 4, 5]);
+        }
+    }
+    // Rows far larger than the bridge's buffer: it grows, then goes back to its size.
+    let big = "SELECT x, REPEAT(?, ?) FROM SYSTEM_RANGE(1, 3)";
+    for size in [3_000_000, 10, 3_000_000, 10] {
+        for _ in 0..2 {
+            let rows = conn.query(big, [Value::from("ü"), Value::Int(size)]).unwrap();
+            assert_eq!(rows.len(), 3);
+            for row in &rows {
+                let text = row.get::<String>(1).unwrap();
+                assert_eq!(text.chars().count(), size as usize);
+                assert!(text.chars().all(|c| c == 'ü'));
+            }
+        }
+    }
+    let bytes = "SELECT CAST(? AS VARBINARY(4000000)) FROM SYSTEM_RANGE(1, 2)";
+    let blob: Vec<u8> = (0..3_000_000u32).map(|i| i as u8).collect();
+    for _ in 0..3 {
+        let rows = conn.query(bytes, [Value::Bytes(blob.clone())]).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|row| row.get::<Vec<u8>>(0).unwrap() == blob));
+    }
+    assert!(!conn.is_broken());
+    let stats = pool.stats();
+    assert_eq!(stats.broken, 0, "{stats:?}");
+}
+
+/// 100 000 rows of every value type through the bridge (and parameters of every type), under
+/// `-Xcheck:jni`: no warning.
+#[test]
+fn the_bridge_stays_clean_under_check_jni_over_100_000_rows() {
+    const TEST: &str = "the_bridge_stays_clean_under_check_jni_over_100_000_rows";
+    if in_child(TEST) {
+        jdbc::start_jvm(&JvmOptions::new().option("-Xcheck:jni")).unwrap();
+        let pool = Pool::builder().pool_size(1).build(h2()).unwrap();
+        let mut conn = pool.get().unwrap();
+        let (table, select) = every_type_table(&mut conn, true);
+        let first = conn.query(&select, [0]).unwrap();
+        let wide = format!(
+            "SELECT x, {} FROM SYSTEM_RANGE(1, 100000) CROSS JOIN {table} WHERE id = ?",
+            (0..11).map(|i| format!("c{i}")).collect::<Vec<_>>().join(", ")
+        );
+        for run in 0..2 {
+            let mut n = 0i64;
+            conn.query_each(&wide, [1], |row| {
+                n += 1;
+                assert_eq!(row.get::<i64>(0)?, n);
+                assert_eq!(&row.values()[1..], &first[0].values()[1..]);
+                Ok(())
+            })
+            .unwrap();
+            assert_eq!(n, 100_000, "run {run}");
+        }
+        let sample = first[0].values()[1..].to_vec();
+        let wheres: Vec<String> = (0..sample.len()).map(|i| format!("c{i} = ?")).collect();
+        let by_value = format!("SELECT id FROM {table} WHERE {}", wheres.join(" AND "));
+        let sets: Vec<String> = (0..sample.len()).map(|i| format!("c{i} = ?")).collect();
+        let update = format!("UPDATE {table} SET {} WHERE id = ?", sets.join(", "));
+        let mut params = sample.clone();
+        params.push(Value::Int(1));
+        for _ in 0..1000 {
+            assert_eq!(conn.query_scalar::<i64>(&by_value, sample.clone()).unwrap(), 1);
+            assert_eq!(conn.execute(&update, params.clone()).unwrap(), 1);
+        }
+        println!("read 200000 rows");
+        return;
+    }
+    let out = run_child(TEST, &[]);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("read 200000 rows"), "the child ran");
+    assert!(!text.contains("WARNING"), "-Xcheck:jni warned: {text}");
+}
+
+/// The class millpond embeds is its source compiled (see the header of Bridge.java for how to
+/// compile it again). Needs `javac`; without one, says so and checks nothing.
+#[test]
+fn the_embedded_bridge_class_is_its_source_compiled() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/backends/jdbc/bridge");
+    let out = std::env::temp_dir().join(unique("bridge_class_"));
+    let compiled = Command::new("javac")
+        .args(["--release", "8", "-d"])
+        .arg(&out)
+        .arg(root.join("Bridge.java"))
+        .output();
+    let compiled = match compiled {
+        Ok(output) => output,
+        Err(err) => {
+            println!("no javac ({err}): the embedded class is not compared with its source");
+            return;
+        }
+    };
+    assert!(
+        compiled.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compiled.stderr)
+    );
+    let fresh = std::fs::read(out.join("millpond/jdbc/Bridge.class")).unwrap();
+    let _ = std::fs::remove_dir_all(&out);
+    let embedded = std::fs::read(root.join("Bridge.class")).unwrap();
+    assert!(
+        fresh == embedded,
+        "src/backends/jdbc/bridge/Bridge.class is not Bridge.java compiled: compile it again as \
+         the header of Bridge.java says"
+    );
+}

@@ -230,8 +230,9 @@ impl JdbcManager {
     /// for Oracle and OceanBase; 0 keeps none). `execute`, `query`, `query_each`, `query_row`
     /// and `query_scalar` run the `PreparedStatement` kept for their SQL (once translated to
     /// `?` placeholders), which binds and executes only, its result's columns read on its first
-    /// run; the least recently used is closed when the cache is full, and all of them when the
-    /// connection closes. DDL (`CREATE`, `ALTER`, `DROP`, `RENAME`) is not kept, and once it has
+    /// run, and from its second run on a query is one call into the JVM (see the module's
+    /// "Kept statements"); the least recently used is closed when the cache is full, and all of
+    /// them when the connection closes. DDL (`CREATE`, `ALTER`, `DROP`, `RENAME`) is not kept, and once it has
     /// run (committed, in a transaction) every connection of the process reads its kept
     /// statements' columns again; a result whose column count changed is read again too.
     /// A kept statement whose run fails is closed and prepared afresh next time; one the driver

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use jni::JNIEnv;
 use jni::objects::{GlobalRef, JObject};
 
+use super::bridge::BridgeSlot;
 use super::cache::StatementCache;
 use super::error::{
     JavaResult, JdbcError, JdbcErrorKind, Vendor, is_lost_connection, is_statement_unusable, take_exception,
@@ -65,6 +66,8 @@ pub struct JdbcConnection {
     network_timeout: Option<i32>,
     /// The prepared statements kept for the SQL this connection ran.
     statements: StatementCache,
+    /// What runs a kept statement's query in one call into the JVM, made on first use.
+    bridge: BridgeSlot,
 }
 
 impl fmt::Debug for JdbcConnection {
@@ -141,6 +144,7 @@ impl JdbcConnection {
             network_timeouts: true,
             network_timeout: None,
             statements: StatementCache::new(statement_cache_capacity),
+            bridge: BridgeSlot::default(),
         }
     }
 
@@ -217,7 +221,17 @@ impl JdbcConnection {
         self.run_prepared(
             sql,
             &ready,
-            |env, stmt, _| execute_update(env, stmt).map_err(ReadError::Driver),
+            |env, stmt, values, _, bridge| {
+                // A kept statement's update is one call into the JVM through the bridge.
+                if let Some(bridge) = bridge.get(env)
+                    && let Some(count) = bridge.update(env, stmt, values)
+                {
+                    return count.map_err(ReadError::Driver);
+                }
+                bind_all(env, stmt, values)
+                    .and_then(|()| execute_update(env, stmt))
+                    .map_err(ReadError::Driver)
+            },
             || true,
         )
     }
@@ -248,21 +262,26 @@ impl JdbcConnection {
     }
 
     /// Runs a query and hands each row to `f` as it is read, holding only one row at a time
-    /// (the driver may still fetch ahead). An error from `f` stops the query and is returned.
+    /// (the driver may still fetch ahead, and a kept statement's rows cross from the JVM about
+    /// 16 KB at a time). An error from `f` stops the query and is returned.
     pub fn query_each(
         &mut self,
         sql: &str,
         params: impl Into<Params>,
         mut f: impl FnMut(Row) -> Result<(), JdbcError>,
     ) -> Result<(), JdbcError> {
-        self.query_rows(sql, params.into(), |row| f(row).map(ControlFlow::Continue))
+        self.query_rows(sql, params.into(), i32::MAX, |row| {
+            f(row).map(ControlFlow::Continue)
+        })
     }
 
-    /// Runs a query and hands its rows to `f` until `f` breaks, an error, or the last row.
+    /// Runs a query and hands its rows to `f` until `f` breaks, an error, the last row, or
+    /// `max_rows` rows (past which the driver is not asked for more).
     fn query_rows(
         &mut self,
         sql: &str,
         params: Params,
+        max_rows: i32,
         mut f: impl FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
     ) -> Result<(), JdbcError> {
         let ready = self.translate(sql, params)?;
@@ -276,7 +295,18 @@ impl JdbcConnection {
         self.run_prepared(
             sql,
             &ready,
-            |env, stmt, columns| read_results(env, stmt, prepared, columns, &mut deliver),
+            |env, stmt, values, columns, bridge| {
+                query_bound(
+                    env,
+                    stmt,
+                    prepared,
+                    values,
+                    columns,
+                    bridge,
+                    max_rows,
+                    &mut deliver,
+                )
+            },
             || !delivered.get(),
         )
     }
@@ -296,7 +326,13 @@ impl JdbcConnection {
         &mut self,
         sql: &str,
         ready: &Ready,
-        mut run: impl FnMut(&mut JNIEnv<'_>, &JObject<'_>, &mut Option<Columns>) -> Result<T, ReadError>,
+        mut run: impl FnMut(
+            &mut JNIEnv<'_>,
+            &JObject<'_>,
+            &[Value],
+            &mut Option<Columns>,
+            &mut BridgeSlot,
+        ) -> Result<T, ReadError>,
         may_retry: impl Fn() -> bool,
     ) -> Result<T, JdbcError> {
         let (prepared, values) = (ready.translated.sql(), &ready.values[..]);
@@ -305,12 +341,12 @@ impl JdbcConnection {
         // DDL is never kept: SQL whose statement is kept is none.
         let ddl = ready.kept_at.is_none() && changes_schema(sql);
         if ddl || !self.statements.is_on() {
+            // Not through the bridge: a statement of its own has no columns known before it runs.
+            let mut no_bridge = BridgeSlot::Unavailable;
             let result = self.call(|env, conn| {
                 let stmt = methods::prepare_statement(env, conn, prepared)?;
-                let result = bind_all(env, &stmt, values)
-                    .map_err(ReadError::Driver)
-                    .and_then(|()| run(env, &stmt, &mut None))
-                    .map_err(ReadError::into_inner);
+                let result =
+                    run(env, &stmt, values, &mut None, &mut no_bridge).map_err(ReadError::into_inner);
                 close_quietly(env, &stmt);
                 env.delete_local_ref(stmt).or_throw(env)?;
                 result
@@ -342,10 +378,16 @@ impl JdbcConnection {
         sql: &str,
         at: Option<usize>,
         values: &[Value],
-        run: &mut impl FnMut(&mut JNIEnv<'_>, &JObject<'_>, &mut Option<Columns>) -> Result<T, ReadError>,
+        run: &mut impl FnMut(
+            &mut JNIEnv<'_>,
+            &JObject<'_>,
+            &[Value],
+            &mut Option<Columns>,
+            &mut BridgeSlot,
+        ) -> Result<T, ReadError>,
     ) -> Result<T, Failure> {
         let conn = self.conn.as_obj();
-        let (vendor, statements) = (self.vendor, &mut self.statements);
+        let (vendor, statements, bridge) = (self.vendor, &mut self.statements, &mut self.bridge);
         let mut broken = false;
         let result = self.jvm.with_env(|env| {
             let kept = statements.get_or_insert_with(sql, at, || {
@@ -365,9 +407,7 @@ impl JdbcConnection {
                 close_quietly(env, evicted.as_obj());
             }
             let stmt = entry.statement.as_obj();
-            let result = bind_all(env, stmt, values)
-                .map_err(ReadError::Driver)
-                .and_then(|()| run(env, stmt, &mut entry.columns));
+            let result = run(env, stmt, values, &mut entry.columns, bridge);
             let err = match result {
                 Ok(value) => return Ok(Ok(value)),
                 Err(ReadError::Caller(err)) => return Ok(Err(Failure::Other(err))),
@@ -405,7 +445,7 @@ impl JdbcConnection {
     /// The first row of a query, if there is one (the others are not read).
     pub fn query_row(&mut self, sql: &str, params: impl Into<Params>) -> Result<Option<Row>, JdbcError> {
         let mut first = None;
-        self.query_rows(sql, params.into(), |row| {
+        self.query_rows(sql, params.into(), 1, |row| {
             first = Some(row);
             Ok(ControlFlow::Break(()))
         })?;
@@ -989,6 +1029,32 @@ pub(super) fn values_to_bind(translated: &Translated, params: Params) -> Result<
         }
         params => Ok(translated.values(&params)?),
     }
+}
+
+/// Runs a `PreparedStatement` of `sql` (as the driver was given it) with `values` bound, and
+/// hands each row to `f`, up to `max_rows` (see [`read_results`]). With the result's columns
+/// known before it runs (`columns` kept, and trusted as they are), the whole query is one call
+/// into the JVM through the connection's bridge; else the values are bound and the rows read
+/// call by call.
+#[allow(clippy::too_many_arguments)]
+fn query_bound(
+    env: &mut JNIEnv<'_>,
+    stmt: &JObject<'_>,
+    sql: &str,
+    values: &[Value],
+    columns: &mut Option<Columns>,
+    bridge: &mut BridgeSlot,
+    max_rows: i32,
+    f: &mut dyn FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
+) -> Result<(), ReadError> {
+    if let Some(known) = columns.as_ref().filter(|columns| columns.hold_unchecked())
+        && let Some(bridge) = bridge.get(env)
+        && let Some(result) = bridge.query(env, stmt, values, known, max_rows, f)
+    {
+        return result;
+    }
+    bind_all(env, stmt, values)?;
+    read_results(env, stmt, sql, columns, f)
 }
 
 /// Binds every value, in order, to a `PreparedStatement`.

@@ -46,6 +46,14 @@
 //! binds and executes only, and reads its result's columns once. Every Java method the bridge
 //! calls on its hot paths is looked up once per process.
 //!
+//! A kept query run again is one call into the JVM, not one per parameter, row and column: a
+//! small class of millpond's (`millpond.jdbc.Bridge`, embedded compiled and defined in the
+//! system class loader on first use: no `javac` needed) binds the parameters, runs the query
+//! and reads the rows in Java, and the values cross through one direct buffer per connection,
+//! about 16 KB of rows at a time. Rows reach the caller as before, one at a time and each one
+//! once, those read before a driver's error ahead of it. SQL with a `*` (whose columns are
+//! checked on every run) and SQL of several statements are read call by call.
+//!
 //! # Values
 //!
 //! Columns are read by their `java.sql.Types`: booleans, integers (`getLong`), floats,
@@ -68,6 +76,7 @@
 //! [`is_lost_connection`]: SQLState class `08`, PostgreSQL's `57P01`–`57P03`, and the vendor's
 //! codes (Oracle 17002, 17008, ORA-03113…; MySQL 2006, 2013…; H2 90067; Derby 40000).
 
+mod bridge;
 mod cache;
 mod config;
 mod conn;

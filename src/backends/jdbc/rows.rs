@@ -94,6 +94,23 @@ impl Columns {
     pub(super) fn len(&self) -> usize {
         self.readers.len()
     }
+
+    /// Their labels.
+    pub(super) fn names(&self) -> &Arc<[String]> {
+        &self.names
+    }
+
+    /// How each is read.
+    pub(super) fn readers(&self) -> &[Reader] {
+        &self.readers
+    }
+
+    /// Whether they hold for the next run of their statement without a look at its result
+    /// (see [`read_results`]): no DDL ran since they were read, the SQL has no `*`, and it is
+    /// one statement (so it runs with `executeQuery`).
+    pub(super) fn hold_unchecked(&self) -> bool {
+        self.generation == schema_generation() && !self.star && self.single
+    }
 }
 
 /// How reading a result ended early.

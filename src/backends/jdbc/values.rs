@@ -188,12 +188,20 @@ fn small(n: i32, what: &str) -> Result<u8, JdbcError> {
 }
 
 fn local_date(env: &mut JNIEnv<'_>, date: &JObject<'_>) -> Result<Date, JdbcError> {
-    let [year, month, day] = methods::local_date_parts(env, date)?;
-    Ok(Date::new(year, small(month, "month")?, small(day, "day")?)?)
+    date_from_parts(methods::local_date_parts(env, date)?)
 }
 
 fn local_time(env: &mut JNIEnv<'_>, time: &JObject<'_>) -> Result<Time, JdbcError> {
-    let [hour, minute, second, nano] = methods::local_time_parts(env, time)?;
+    time_from_parts(methods::local_time_parts(env, time)?)
+}
+
+/// A date from a `java.time.LocalDate`'s year, month and day.
+pub(super) fn date_from_parts([year, month, day]: [i32; 3]) -> Result<Date, JdbcError> {
+    Ok(Date::new(year, small(month, "month")?, small(day, "day")?)?)
+}
+
+/// A time from a `java.time.LocalTime`'s hour, minute, second and nanosecond.
+pub(super) fn time_from_parts([hour, minute, second, nano]: [i32; 4]) -> Result<Time, JdbcError> {
     Ok(Time::new(
         small(hour, "hour")?,
         small(minute, "minute")?,
