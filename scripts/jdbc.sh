@@ -38,6 +38,10 @@ ensure_jdbc_drivers() {
   if ! jdbc_find_libjvm >/dev/null && ! command -v java >/dev/null; then
     missing+=("default-jre-headless")
   fi
+  # The test that compares the embedded Bridge.class with its source compiles it.
+  if ! command -v javac >/dev/null; then
+    missing+=("default-jdk-headless")
+  fi
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing JDBC test dependencies: ${missing[*]}"
     local sudo=""

@@ -2333,7 +2333,7 @@ fn the_bridge_stays_clean_under_check_jni_over_100_000_rows() {
 }
 
 /// The class millpond embeds is its source compiled (see the header of Bridge.java for how to
-/// compile it again). Needs `javac`; without one, says so and checks nothing.
+/// compile it again). Needs `javac` (scripts/test installs a JDK where there is none).
 #[test]
 fn the_embedded_bridge_class_is_its_source_compiled() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/backends/jdbc/bridge");
@@ -2343,13 +2343,9 @@ fn the_embedded_bridge_class_is_its_source_compiled() {
         .arg(&out)
         .arg(root.join("Bridge.java"))
         .output();
-    let compiled = match compiled {
-        Ok(output) => output,
-        Err(err) => {
-            println!("no javac ({err}): the embedded class is not compared with its source");
-            return;
-        }
-    };
+    let compiled = compiled.unwrap_or_else(|err| {
+        panic!("cannot run javac ({err}): install a JDK (Debian: default-jdk-headless) to compare the embedded class with its source")
+    });
     assert!(
         compiled.status.success(),
         "{}",
