@@ -214,3 +214,41 @@ mod throwaway_mariadb {
         assert_cleaned_up_after_kill("mariadb", port, child);
     }
 }
+
+/// A start whose port turns out taken is tried again on another free port, up to
+/// `PORT_ATTEMPTS` ports; then it fails with what the server said and the ports it tried. Any
+/// other failure ends it at once.
+#[test]
+fn a_start_whose_port_is_taken_tries_another_port() {
+    use common::throwaway::{PORT_ATTEMPTS, Refused, start_on_free_port};
+
+    let mut ports = Vec::new();
+    let (tries, port) = start_on_free_port(|port| {
+        ports.push(port);
+        if ports.len() < 3 {
+            Err(Refused::PortTaken("could not bind".into()))
+        } else {
+            Ok(ports.len())
+        }
+    })
+    .unwrap();
+    assert_eq!((tries, port), (3, ports[2]));
+
+    let mut attempts = 0;
+    let err = start_on_free_port(|_| {
+        attempts += 1;
+        Err::<(), _>(Refused::PortTaken("Address already in use".into()))
+    })
+    .unwrap_err();
+    assert_eq!(attempts, PORT_ATTEMPTS);
+    assert!(err.contains("Address already in use") && err.contains("ports tried"), "{err}");
+
+    let mut attempts = 0;
+    let err = start_on_free_port(|_| {
+        attempts += 1;
+        Err::<(), _>(Refused::Failed("initdb failed".into()))
+    })
+    .unwrap_err();
+    assert_eq!(attempts, 1);
+    assert!(err.contains("initdb failed"), "{err}");
+}

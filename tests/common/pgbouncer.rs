@@ -13,13 +13,13 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use postgres::{NoTls, SimpleQueryMessage, SimpleQueryRow};
 
 use super::throwaway::{
-    KILL_AND_REMOVE, PORT_ATTEMPTS, command_as, finish_watcher, free_port, log_tail, server_user,
-    spawn_watcher, temp_dir,
+    KILL_AND_REMOVE, Refused, Start, command_as, finish_watcher, log_tail, server_user, spawn_watcher,
+    start_on_free_port, temp_dir, wait_until_ready,
 };
 
 /// How long a start may take before the test fails.
@@ -130,70 +130,51 @@ impl PgBouncer {
         // `trust` still wants the user in the auth file; no password is asked.
         std::fs::write(dir.join("userlist.txt"), "\"postgres\" \"\"\n").unwrap();
         let ini = dir.join("pgbouncer.ini");
-        let mut tried = Vec::new();
-        loop {
-            let port = free_port();
+        let started = start_on_free_port(|port| {
             std::fs::write(&ini, ini_text(&dir, port, &config)).unwrap();
             let stderr = std::fs::File::create(dir.join("stderr.log")).unwrap();
-            let spawned = command_as(user, program())
+            let mut server = command_as(user, program())
                 .arg(&ini)
                 .stdout(Stdio::null())
                 .stderr(stderr)
                 // Not in the test's process group: a Ctrl-C is the watcher's to handle.
                 .process_group(0)
-                .spawn();
-            let mut server = match spawned {
-                Ok(server) => server,
-                Err(err) => {
-                    finish_watcher(&mut watcher, Some(pipe));
-                    panic!(
+                .spawn()
+                .map_err(|err| {
+                    Refused::Failed(format!(
                         "cannot run {}: {err} (scripts/pgbouncer.sh installs it)",
                         program().display()
-                    );
-                }
-            };
+                    ))
+                })?;
             writeln!(pipe, "server {}", server.id()).expect("the watcher is alive");
-            let deadline = Instant::now() + START_LIMIT;
-            let exited = loop {
-                if let Some(status) = server.try_wait().unwrap() {
-                    break Some(status);
-                }
-                if admin_client(port).is_ok() {
-                    break None;
-                }
-                if Instant::now() > deadline {
-                    let _ = server.kill();
-                    let _ = server.wait();
-                    let _ = writeln!(pipe, "stopped");
-                    let why = failure_text(&dir);
-                    finish_watcher(&mut watcher, Some(pipe));
-                    panic!(
-                        "the test's PgBouncer did not accept connections on port {port} within {START_LIMIT:?}:\n{why}"
-                    );
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            };
-            let Some(status) = exited else {
-                return PgBouncer {
-                    dir,
-                    port,
-                    config,
-                    server,
-                    watcher,
-                    pipe: Some(pipe),
-                };
-            };
+            let start = wait_until_ready(&mut server, START_LIMIT, || admin_client(port).is_ok());
+            if let Start::Ready = start {
+                return Ok(server);
+            }
             writeln!(pipe, "stopped").expect("the watcher is alive");
             let why = failure_text(&dir);
-            // Someone took the port between our check and PgBouncer's bind: another.
-            if why.contains("Address already in use") && tried.len() + 1 < PORT_ATTEMPTS {
-                tried.push(port);
-                continue;
+            match start {
+                // Someone took the port between our check and PgBouncer's bind.
+                Start::Exited(_) if why.contains("Address already in use") => Err(Refused::PortTaken(why)),
+                Start::Exited(status) => Err(Refused::Failed(format!("exited at start ({status}):\n{why}"))),
+                _ => Err(Refused::Failed(format!(
+                    "no connection accepted within {START_LIMIT:?}:\n{why}"
+                ))),
             }
-            finish_watcher(&mut watcher, Some(pipe));
-            panic!(
-                "the test's PgBouncer exited at start ({status}; ports tried: {tried:?} and {port}):\n{why}"
-            );
+        });
+        match started {
+            Ok((server, port)) => PgBouncer {
+                dir,
+                port,
+                config,
+                server,
+                watcher,
+                pipe: Some(pipe),
+            },
+            Err(why) => {
+                finish_watcher(&mut watcher, Some(pipe));
+                panic!("the test's PgBouncer did not start ({why})");
+            }
         }
     }
 

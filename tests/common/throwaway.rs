@@ -120,6 +120,69 @@ pub(crate) fn free_port() -> u16 {
         .expect("a free port on 127.0.0.1")
 }
 
+/// Why a server did not start on the port it was given.
+pub(crate) enum Refused {
+    /// Something else bound the port between `free_port`'s look and the server's own bind: the
+    /// server said this.
+    PortTaken(String),
+    /// Anything else: what went wrong.
+    Failed(String),
+}
+
+/// Starts a server with `start` on one free port after another while the port it was given
+/// turns out taken, up to [`PORT_ATTEMPTS`] ports: what `start` returned and the port, or why
+/// it failed, with the ports tried, for the test's panic.
+pub(crate) fn start_on_free_port<T>(
+    mut start: impl FnMut(u16) -> Result<T, Refused>,
+) -> Result<(T, u16), String> {
+    let mut tried = Vec::new();
+    loop {
+        let port = free_port();
+        match start(port) {
+            Ok(started) => return Ok((started, port)),
+            Err(Refused::PortTaken(_)) if tried.len() + 1 < PORT_ATTEMPTS => tried.push(port),
+            Err(Refused::PortTaken(why) | Refused::Failed(why)) => {
+                return Err(format!("ports tried: {tried:?} and {port}:\n{why}"));
+            }
+        }
+    }
+}
+
+/// What became of a server process waited for by [`wait_until_ready`].
+pub(crate) enum Start {
+    /// `ready` said yes.
+    Ready,
+    /// The process ended first, with this status.
+    Exited(std::process::ExitStatus),
+    /// Neither within the limit; the process was killed.
+    TooSlow,
+}
+
+/// Waits until `ready` says the server process `server` accepts connections, it exits, or
+/// `limit` passes (then it is killed and reaped).
+pub(crate) fn wait_until_ready(
+    server: &mut Child,
+    limit: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> Start {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = server.try_wait().unwrap() {
+            return Start::Exited(status);
+        }
+        if ready() {
+            return Start::Ready;
+        }
+        if Instant::now() > deadline {
+            let _ = server.kill();
+            let _ = server.wait();
+            return Start::TooSlow;
+        }
+        // A process starting up: nothing to be woken by, so it is looked at again.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// The last `lines` lines of a log file, for failure messages.
 pub(crate) fn log_tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -275,21 +338,15 @@ mod postgres_server {
             .unwrap();
             drop(conf);
 
-            let mut tried = Vec::new();
-            loop {
-                server.port = free_port();
+            start_on_free_port(|port| {
+                server.port = port;
                 match server.pg_ctl(&["-w", "-t", "60", "start"]) {
-                    Ok(()) => break,
-                    // Someone took the port between our check and the server's bind: another.
-                    Err(log) if log.contains("could not bind") && tried.len() + 1 < PORT_ATTEMPTS => {
-                        tried.push(server.port)
-                    }
-                    Err(log) => panic!(
-                        "the throwaway PostgreSQL did not start (ports tried: {tried:?} and {}):\n{log}",
-                        server.port
-                    ),
+                    Ok(()) => Ok(()),
+                    Err(log) if log.contains("could not bind") => Err(Refused::PortTaken(log)),
+                    Err(log) => Err(Refused::Failed(log)),
                 }
-            }
+            })
+            .unwrap_or_else(|why| panic!("the throwaway PostgreSQL did not start ({why})"));
             let mut admin = server.connect_db("postgres");
             // Two statements: CREATE DATABASE cannot run in the implicit transaction of a batch.
             admin.batch_execute("CREATE DATABASE test").unwrap();
@@ -465,9 +522,7 @@ mod mariadb_server {
                 "mariadb-install-db",
             );
             let log = dir.join("error.log");
-            let mut tried = Vec::new();
-            loop {
-                let port = free_port();
+            let started = start_on_free_port(|port| {
                 let mut server = command_as(user, program("mariadbd"))
                     .arg("--no-defaults")
                     .arg(format!("--datadir={}", data.display()))
@@ -486,51 +541,50 @@ mod mariadb_server {
                     // Not in the test's process group: a Ctrl-C is the watcher's to handle.
                     .process_group(0)
                     .spawn()
-                    .expect("mariadbd runs (install mariadb-server)");
+                    .map_err(|err| {
+                        Refused::Failed(format!("mariadbd does not run (install mariadb-server): {err}"))
+                    })?;
                 writeln!(pipe, "server {}", server.id()).expect("the watcher is alive");
                 let url = format!("mysql://root@127.0.0.1:{port}/");
-                let deadline = Instant::now() + Duration::from_secs(60);
-                let exited = loop {
-                    if let Some(status) = server.try_wait().unwrap() {
-                        break Some(status);
-                    }
-                    if let Ok(mut conn) = mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()) {
+                let ready = || match mysql::Conn::new(mysql::Opts::from_url(&url).unwrap()) {
+                    Ok(mut conn) => {
                         use mysql::prelude::Queryable;
                         conn.query_drop("CREATE DATABASE test").unwrap();
-                        break None;
+                        true
                     }
-                    if Instant::now() > deadline {
-                        let _ = server.kill();
-                        let _ = server.wait();
-                        let _ = writeln!(pipe, "stopped");
-                        finish_watcher(&mut watcher, Some(pipe));
-                        panic!(
-                            "the throwaway MariaDB did not accept connections on port {port} within 60 s:\n{}",
-                            log_tail(&log, 20)
-                        );
-                    }
-                    std::thread::sleep(Duration::from_millis(20));
+                    Err(_) => false,
                 };
-                let Some(status) = exited else {
-                    return MariaDb {
-                        dir,
-                        port,
-                        server,
-                        watcher,
-                        pipe: Some(pipe),
-                    };
-                };
+                let start = wait_until_ready(&mut server, Duration::from_secs(60), ready);
+                if let Start::Ready = start {
+                    return Ok(server);
+                }
                 writeln!(pipe, "stopped").expect("the watcher is alive");
                 let why = log_tail(&log, 20);
-                // Someone took the port between our check and the server's bind: another.
-                if why.contains("Address already in use") && tried.len() + 1 < PORT_ATTEMPTS {
-                    tried.push(port);
-                    continue;
+                match start {
+                    // Someone took the port between our check and the server's bind.
+                    Start::Exited(_) if why.contains("Address already in use") => {
+                        Err(Refused::PortTaken(why))
+                    }
+                    Start::Exited(status) => {
+                        Err(Refused::Failed(format!("exited at start ({status}):\n{why}")))
+                    }
+                    _ => Err(Refused::Failed(format!(
+                        "no connection accepted within 60 s:\n{why}"
+                    ))),
                 }
-                finish_watcher(&mut watcher, Some(pipe));
-                panic!(
-                    "the throwaway MariaDB exited at start ({status}; ports tried: {tried:?} and {port}):\n{why}"
-                );
+            });
+            match started {
+                Ok((server, port)) => MariaDb {
+                    dir,
+                    port,
+                    server,
+                    watcher,
+                    pipe: Some(pipe),
+                },
+                Err(why) => {
+                    finish_watcher(&mut watcher, Some(pipe));
+                    panic!("the throwaway MariaDB did not start ({why})");
+                }
             }
         }
 
