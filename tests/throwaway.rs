@@ -241,7 +241,10 @@ fn a_start_whose_port_is_taken_tries_another_port() {
     })
     .unwrap_err();
     assert_eq!(attempts, PORT_ATTEMPTS);
-    assert!(err.contains("Address already in use") && err.contains("ports tried"), "{err}");
+    assert!(
+        err.contains("Address already in use") && err.contains("ports tried"),
+        "{err}"
+    );
 
     let mut attempts = 0;
     let err = start_on_free_port(|_| {
