@@ -319,3 +319,24 @@ fn a_panicking_event_handler_and_panicking_borrowers_lose_nothing() {
     assert_eq!(fake.state.live(), s.open);
     assert_eq!(pool.stats().checkouts, (THREADS * ROUNDS) as u64);
 }
+
+/// Resets are counted where each connection lives, by the thread that owns it, and summed by
+/// `stats()`: eight threads returning connections with a transaction open through a pool of
+/// four lose no count.
+#[test]
+fn resets_from_many_threads_are_all_counted() {
+    const THREADS: usize = 8;
+    const RETURNS: usize = 500;
+    let (fake, pool) = fake_pool(|b| b.pool_size(4).max_overflow(0).timeout(Duration::from_secs(10)));
+    common::together(THREADS, |_| {
+        for _ in 0..RETURNS {
+            let mut conn = pool.get().unwrap();
+            conn.in_transaction = true;
+            drop(conn);
+        }
+    });
+    let stats = pool.stats();
+    assert_eq!(stats.resets, (THREADS * RETURNS) as u64, "{stats:?}");
+    assert_eq!(fake.state.resets(), THREADS * RETURNS);
+    assert_eq!(stats.reset_failures, 0);
+}
