@@ -65,9 +65,7 @@
 #[path = "common/mod.rs"]
 mod common;
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Barrier, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Jvm, Stub, Tsv, UnknownStateStub, median, ops};
 
@@ -155,39 +153,9 @@ impl Peer {
 }
 
 /// Runs `threads` threads doing `cycle` for `duration`; returns operations per second.
-///
-/// The clock starts when the first thread, worker or not, passes the start line: with more
-/// threads than cores the main thread may be scheduled long after the workers began, and a
-/// clock started by it alone would leave their first operations untimed (at 64 threads on 2
-/// cores that once doubled the figure).
 fn run(threads: usize, duration: Duration, cycle: impl Fn() + Sync) -> f64 {
-    let stop = AtomicBool::new(false);
-    let total = AtomicU64::new(0);
-    let start_line = Barrier::new(threads + 1);
-    let started = OnceLock::new();
-    std::thread::scope(|scope| {
-        for _ in 0..threads {
-            scope.spawn(|| {
-                start_line.wait();
-                started.get_or_init(Instant::now);
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..64 {
-                        cycle();
-                    }
-                    n += 64;
-                }
-                total.fetch_add(n, Ordering::Relaxed);
-            });
-        }
-        start_line.wait();
-        let started = *started.get_or_init(Instant::now);
-        std::thread::sleep(duration.saturating_sub(started.elapsed()));
-        stop.store(true, Ordering::Relaxed);
-    });
-    // Threads finish their last batch after `stop`; count the time they took to do so.
-    let seconds = started.get().expect("the clock started").elapsed().as_secs_f64();
-    total.load(Ordering::Relaxed) as f64 / seconds
+    let (ops, seconds) = common::run_for(threads, duration, |_, _| cycle());
+    ops as f64 / seconds
 }
 
 fn measure(

@@ -55,9 +55,7 @@
 mod common;
 
 use std::path::PathBuf;
-use std::sync::Barrier;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::{Jvm, Tsv, median, ops};
 use millpond::jdbc::{self, JdbcManager, JvmOptions};
@@ -167,35 +165,9 @@ fn process_cpu() -> Duration {
 /// `duration`.
 fn run(threads: usize, duration: Duration, op: impl Fn(u64) + Sync) -> Round {
     let cpu_before = process_cpu();
-    let stop = AtomicBool::new(false);
-    let total = AtomicU64::new(0);
-    let start_line = Barrier::new(threads + 1);
-    let started = std::thread::scope(|scope| {
-        for t in 0..threads {
-            let (stop, total, start_line, op) = (&stop, &total, &start_line, &op);
-            scope.spawn(move || {
-                start_line.wait();
-                let mut k = t as u64 * 7919;
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..64 {
-                        op(k);
-                        k += 1;
-                    }
-                    n += 64;
-                }
-                total.fetch_add(n, Ordering::Relaxed);
-            });
-        }
-        start_line.wait();
-        let started = Instant::now();
-        std::thread::sleep(duration);
-        stop.store(true, Ordering::Relaxed);
-        started
-    });
-    // Threads finish their last batch after `stop`; count the time they took to do so.
-    let seconds = started.elapsed().as_secs_f64();
-    let ops = total.load(Ordering::Relaxed) as f64;
+    // Each thread starts at its own place in the table.
+    let (ops, seconds) = common::run_for(threads, duration, |thread, n| op(thread as u64 * 7919 + n));
+    let ops = ops as f64;
     Round {
         ops_per_s: ops / seconds,
         cpu_us_per_op: process_cpu().saturating_sub(cpu_before).as_secs_f64() * 1e6 / ops.max(1.0),

@@ -1,6 +1,6 @@
-//! Helpers shared by the benchmark programs `cycle`, `spike` and `oversubscription`: their
-//! command line, the stub manager that does no I/O, medians and percentiles, and the TSV file
-//! every program writes for the report.
+//! Helpers shared by the benchmark programs: their command line, the measuring loop of `cycle`
+//! and `jdbc`, the stub manager that does no I/O, medians and percentiles, the HikariCP JVM, and
+//! the TSV file every program writes for the report.
 //!
 //! The TSV format (one header line, then one row per figure, tab-separated, `-` where a column
 //! does not apply):
@@ -16,7 +16,9 @@
 use std::convert::Infallible;
 use std::fmt::{self, Display, Write as _};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Barrier, OnceLock};
+use std::time::{Duration, Instant};
 
 /// What every program accepts.
 pub struct Args {
@@ -70,6 +72,45 @@ fn usage(program: &str, extra: &[&str], problem: &str) -> ! {
     let extra: String = extra.iter().map(|flag| format!(" [{flag}]")).collect();
     eprintln!("{program}: {problem}\nusage: cargo bench --bench {program} -- [--quick] [--out DIR]{extra}");
     std::process::exit(2);
+}
+
+/// Runs `threads` threads doing `op(thread, n)` (`n` counting that thread's operations from 0),
+/// in batches of 64 between looks at the stop flag, for `duration`; returns how many operations
+/// were done and the seconds they took, the last batches after the stop included.
+///
+/// The clock starts when the first thread, worker or not, passes the start line: with more
+/// threads than cores the main thread may be scheduled long after the workers began, and a
+/// clock started by it alone would leave their first operations untimed (at 64 threads on 2
+/// cores that once doubled the figure). The Java harnesses measure the same way
+/// (CycleBench.java, JdbcBench.java).
+pub fn run_for(threads: usize, duration: Duration, op: impl Fn(usize, u64) + Sync) -> (u64, f64) {
+    let stop = AtomicBool::new(false);
+    let total = AtomicU64::new(0);
+    let start_line = Barrier::new(threads + 1);
+    let started = OnceLock::new();
+    std::thread::scope(|scope| {
+        for thread in 0..threads {
+            let (stop, total, start_line, started, op) = (&stop, &total, &start_line, &started, &op);
+            scope.spawn(move || {
+                start_line.wait();
+                started.get_or_init(Instant::now);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    for i in 0..64 {
+                        op(thread, n + i);
+                    }
+                    n += 64;
+                }
+                total.fetch_add(n, Ordering::Relaxed);
+            });
+        }
+        start_line.wait();
+        let started = *started.get_or_init(Instant::now);
+        std::thread::sleep(duration.saturating_sub(started.elapsed()));
+        stop.store(true, Ordering::Relaxed);
+    });
+    let seconds = started.get().expect("the clock started").elapsed().as_secs_f64();
+    (total.load(Ordering::Relaxed), seconds)
 }
 
 /// A connection that is nothing at all: the pool's own cost is all that is measured.

@@ -80,7 +80,7 @@ public final class CycleBench {
             workers[t].start();
         }
         startLine.await();
-        // The clock starts when the first thread passes the start line (see cycle.rs's `run`).
+        // The clock starts when the first thread passes the start line (see `run_for` in benches/common/mod.rs).
         started.compareAndSet(0, System.nanoTime());
         long left = millis * 1_000_000 - (System.nanoTime() - started.get());
         if (left > 0) {

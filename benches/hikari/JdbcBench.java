@@ -49,6 +49,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CyclicBarrier;
+import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 public final class JdbcBench {
@@ -79,6 +80,7 @@ public final class JdbcBench {
         Round r = new Round();
         CyclicBarrier startLine = new CyclicBarrier(threads + 1);
         long[] counts = new long[threads];
+        AtomicLong started = new AtomicLong();
         AtomicReference<Throwable> failure = new AtomicReference<>();
         Thread[] workers = new Thread[threads];
         for (int t = 0; t < threads; t++) {
@@ -86,6 +88,7 @@ public final class JdbcBench {
             workers[t] = new Thread(() -> {
                 try {
                     startLine.await();
+                    started.compareAndSet(0, System.nanoTime());
                     long n = 0;
                     // Each thread starts at its own place in the table.
                     int k = me * 7919;
@@ -104,14 +107,19 @@ public final class JdbcBench {
             workers[t].start();
         }
         startLine.await();
-        long started = System.nanoTime();
-        Thread.sleep(millis);
+        // The clock starts when the first thread passes the start line (see `run_for` in
+        // benches/common/mod.rs).
+        started.compareAndSet(0, System.nanoTime());
+        long left = millis * 1_000_000 - (System.nanoTime() - started.get());
+        if (left > 0) {
+            Thread.sleep(left / 1_000_000, (int) (left % 1_000_000));
+        }
         r.stop = true;
         for (Thread w : workers) {
             w.join();
         }
         // Threads finish their last batch after `stop`; count the time they took to do so.
-        double seconds = (System.nanoTime() - started) / 1e9;
+        double seconds = (System.nanoTime() - started.get()) / 1e9;
         if (failure.get() != null) {
             throw new RuntimeException("a worker failed", failure.get());
         }
