@@ -81,13 +81,14 @@ pub struct TimeoutDetails {
     pub pool: String,
     /// How long the call took, from its start to the error.
     pub waited: Duration,
-    /// The pool's `pool_size`.
+    /// The pool's `pool_size` in force.
     pub pool_size: usize,
-    /// The pool's `max_overflow` (`None` when unlimited).
+    /// The pool's `max_overflow` in force (`None` when unlimited).
     pub max_overflow: Option<usize>,
     /// Connections checked out when the wait ended.
     pub in_use: usize,
-    /// Idle connections when the wait ended (non-zero only in a race with a return).
+    /// Idle connections when the wait ended (non-zero in a race with a return, or while the
+    /// pool is suspended).
     pub idle: usize,
     /// Other threads still waiting.
     pub waiting: usize,

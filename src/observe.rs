@@ -41,12 +41,13 @@ pub(crate) use meter::{Lent, Meter};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct State {
-    /// The pool's `pool_size`.
+    /// The pool's `pool_size` in force (as built, or as last [resized](crate::Pool::resize)).
     pub pool_size: usize,
-    /// The pool's `max_overflow` (`None` when unlimited).
+    /// The pool's `max_overflow` in force (`None` when unlimited).
     pub max_overflow: Option<usize>,
     /// Connections that exist, counting those being opened and closed: never more than
-    /// `pool_size + max_overflow`.
+    /// `pool_size + max_overflow`, except just after a smaller `resize`, until the surplus
+    /// has come back and been closed.
     pub open: usize,
     /// Connections idle in the pool.
     pub idle: usize,

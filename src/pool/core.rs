@@ -296,6 +296,13 @@ impl<M: ManageConnection> Core<M> {
         inner.sizes.max_connections().min(self.slots.capacity())
     }
 
+    /// Whether no more connections stay than the sizes allow: those being closed do not count,
+    /// so that after a smaller `resize` the returns close only as many as it takes (with the
+    /// closes slow, counting them closed every connection that came back meanwhile).
+    fn within_cap(&self, inner: &Inner) -> bool {
+        inner.open.saturating_sub(inner.closing) <= self.cap(inner)
+    }
+
     /// The word [`Core::gate`] holds for this state.
     fn gate_word(sizes: Sizes, closed: bool, strict: bool, suspended: bool) -> usize {
         let mut gate =
@@ -317,7 +324,11 @@ impl<M: ManageConnection> Core<M> {
     fn publish(&self, inner: &Inner, strict: Option<bool>) {
         let strict = strict.unwrap_or_else(|| self.gate.load(Ordering::Relaxed) & STRICT != 0);
         let gate = Self::gate_word(inner.sizes, inner.closed, strict, inner.suspended);
-        self.gate.store(gate, Ordering::SeqCst);
+        // Written only when it changes: every checkout and return reads this line, and waiters
+        // refresh it on every turn of their loop.
+        if self.gate.load(Ordering::Relaxed) != gate {
+            self.gate.store(gate, Ordering::SeqCst);
+        }
     }
 
     /// The fast path: claims an idle slot without the lock, unless a waiter has waited past the
@@ -836,7 +847,9 @@ impl<M: ManageConnection> Core<M> {
         slot.set(TAKEN);
         inner.open += 1;
         inner.opening += 1;
-        self.open.store(inner.open, Ordering::Release);
+        // Sequentially consistent, as the return's read of it after marking its slot PENDING:
+        // see `put`.
+        self.open.store(inner.open, Ordering::SeqCst);
         Some(index)
     }
 
@@ -849,7 +862,7 @@ impl<M: ManageConnection> Core<M> {
         let owner = unsafe { slot.owner().take() };
         slot.set(EMPTY);
         inner.open -= 1;
-        self.open.store(inner.open, Ordering::Release);
+        self.open.store(inner.open, Ordering::SeqCst);
         owner
     }
 
@@ -909,16 +922,18 @@ impl<M: ManageConnection> Core<M> {
         // The fast path: no waiter past the fairness window, no more open than the sizes allow,
         // neither closed nor suspended, and no overflow to drain (no more than `pool_size` open,
         // or fewer than `pool_size` idle).
-        let gate = self.gate.load(Ordering::SeqCst);
-        let open = self.open.load(Ordering::Acquire);
-        if gate & DETOUR == 0 && open <= gate_cap(gate) {
+        if self.gate.load(Ordering::SeqCst) & DETOUR == 0 {
             slot.set_pending();
             // Checked again after PENDING is visible: either this sees a waiter turn the queue
             // strict (or `close`, `suspend`, smaller sizes), or that waiter (or `close`, or the
             // look `resize` takes at the idle slots) sees this slot. Idle connections are
             // counted after it too, as every return that keeps one does (`keep_idle_or_close`
             // as well): of two returns racing to keep the last place, one sees the other.
+            // `open` too is read after PENDING is visible: a connection opened meanwhile (whose
+            // return then counts this slot) is seen here, or its return sees this slot PENDING;
+            // read before, a stale count could keep this one idle without counting the others.
             let gate = self.gate.load(Ordering::SeqCst);
+            let open = self.open.load(Ordering::SeqCst);
             if gate & DETOUR == 0
                 && open <= gate_cap(gate)
                 && (open <= gate_pool_size(gate) || self.idle_besides(index) < gate_pool_size(gate))
@@ -953,7 +968,7 @@ impl<M: ManageConnection> Core<M> {
         // Handed on only while no more are open than the sizes allow (a smaller `resize` can
         // leave more): otherwise it goes, and the waiters wait for what the sizes allow.
         if !inner.suspended
-            && inner.open <= self.cap(&inner)
+            && self.within_cap(&inner)
             && let Some(waiter) = inner.waiters.pop_front()
         {
             slot.set(TAKEN);
@@ -981,7 +996,7 @@ impl<M: ManageConnection> Core<M> {
         // two returns racing to keep the last place, one sees the other, and no more than
         // `pool_size` stay idle.
         slot.set_pending();
-        if inner.open > self.cap(&inner) || self.idle_besides(index) >= inner.sizes.pool_size {
+        if !self.within_cap(&inner) || self.idle_besides(index) >= inner.sizes.pool_size {
             slot.set(TAKEN);
             inner.closing += 1;
             return Returned::Close(crate::observe::CloseReason::Overflow);
@@ -1036,7 +1051,7 @@ impl<M: ManageConnection> Core<M> {
         // `resize` can leave more), and not while suspended.
         if !inner.closed
             && !inner.suspended
-            && inner.open <= self.cap(inner)
+            && self.within_cap(inner)
             && inner.opening < options.connect_concurrency
             && let Some(at) = Self::first_opener(inner)
         {
@@ -1074,7 +1089,7 @@ impl<M: ManageConnection> Core<M> {
         // A connection arrived: a try_get's older failure is no news any more.
         inner.unreported = None;
         // Handed out only while no more are open than the sizes allow, and not while suspended.
-        let may_hand_out = !inner.suspended && inner.open <= self.cap(&inner);
+        let may_hand_out = !inner.suspended && self.within_cap(&inner);
         if may_hand_out && let Some((front, hedging)) = inner.waiters.front().map(|w| (w.ticket, w.hedging)) {
             // To a waiter with a connect of its own in flight, it is as good as that connect:
             // it waited for the database, not for the pool. To a waiter queued with none (the

@@ -149,8 +149,7 @@ impl<M: ManageConnection> Pool<M> {
         let watched = options.leak_threshold.is_some()
             || events.is_some()
             || hooks.before_checkout.is_some()
-            || hooks.after_checkin.is_some()
-            || options.metrics_every_checkout;
+            || hooks.after_checkin.is_some();
         let meter = Meter::new(
             &options.name,
             options.metrics_interval,
@@ -1319,11 +1318,15 @@ impl<M: ManageConnection> Shared<M> {
     /// New sizes (see [`Pool::resize`]). A smaller pool's idle connections are given back one
     /// by one through the queue, which closes those beyond the new sizes.
     fn resize(&self, sizes: Sizes) {
+        // The core first: in a forked child its first use makes a fresh one from `control`,
+        // which must not be locked by this thread then.
+        let core = self.core();
         let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
         let before = control.sizes;
         control.sizes = sizes;
-        let core = self.core();
         core.resize(&self.options, sizes);
+        // Closing the idle connections beyond the new sizes is I/O: not under `control`.
+        drop(control);
         log::info!(target: "millpond::pool", "[{}] resized from pool_size {}, max_overflow {} to pool_size {}, max_overflow {}", self.options.name, before.pool_size, Overflow(before.max_overflow), sizes.pool_size, Overflow(sizes.max_overflow));
         if sizes.pool_size < before.pool_size || sizes.max_connections() < before.max_connections() {
             // One at a time, each claimed only while it is given back: the others stay free
@@ -1338,12 +1341,13 @@ impl<M: ManageConnection> Shared<M> {
 
     /// Suspends or resumes checkouts (see [`Pool::suspend`]).
     fn set_suspended(&self, suspended: bool) {
+        // The core first, as in `resize`.
+        let core = self.core();
         let mut control = self.control.lock().unwrap_or_else(PoisonError::into_inner);
         if control.suspended == suspended {
             return;
         }
         control.suspended = suspended;
-        let core = self.core();
         if suspended {
             core.suspend();
             log::info!(target: "millpond::pool", "[{}] suspended: checkouts wait until it is resumed", self.options.name);

@@ -284,3 +284,22 @@ fn a_pool_resized_below_min_idle_keeps_pool_size_idle() {
     assert_eq!(pool.state().idle, 3, "{:?}", pool.state());
     assert_eq!(fake.state.opens(), opens + 1);
 }
+
+/// After a smaller `resize`, connections coming back while the surplus is still being closed
+/// close only the surplus: those being closed already count as gone. (Counting them as open,
+/// every return during slow closes closed its connection too, and the pool fell to none.)
+#[test]
+fn shrinking_with_slow_closes_closes_only_the_surplus() {
+    let fake = Fake::new();
+    fake.state.close_delay_ms.store(200, SeqCst);
+    let pool = pool(&fake, 6, Some(0));
+    let held: Vec<_> = (0..6).map(|_| pool.get().unwrap()).collect();
+    pool.resize(3, 0).unwrap();
+    // All back within far less than one close takes.
+    drop(held);
+    common::settle(&pool);
+    let s = pool.state();
+    assert_eq!((s.open, s.idle, s.in_use), (3, 3, 0), "{s:?}");
+    assert_eq!(pool.stats().overflow_closes, 3, "{:?}", pool.stats());
+    assert_eq!(fake.state.live(), 3);
+}

@@ -128,6 +128,10 @@ pub(super) struct Bridge {
     /// The buffer's address and size, as read after the last call that moved it.
     base: usize,
     capacity: usize,
+    /// A call into the `Bridge` failed: it may have replaced the buffer before it threw (a
+    /// large value grows it, and an exception then leaves no answer to say MOVED), so `base`
+    /// is read again before the buffer is next used.
+    stale: bool,
     /// The request, built here first (its size decides whether the buffer must grow).
     request: Vec<u8>,
 }
@@ -145,6 +149,7 @@ impl Bridge {
                 obj: JavaRef::new(env, &obj)?,
                 base: 0,
                 capacity: 0,
+                stale: false,
                 request: Vec::with_capacity(256),
             };
             bridge.locate(env, class)?;
@@ -171,6 +176,7 @@ impl Bridge {
         env.delete_local_ref(buffer).map_err(JdbcError::jni)?;
         self.base = base as usize;
         self.capacity = capacity;
+        self.stale = false;
         Ok(())
     }
 
@@ -234,7 +240,9 @@ impl Bridge {
                     &[jvalue { l: stmt.as_raw() }],
                 )
             };
-            let count = count.and_then(|v| v.j()).or_throw(env)?;
+            let count = count.and_then(|v| v.j()).or_throw(env);
+            self.stale |= count.is_err();
+            let count = count?;
             self.give_back_large(env, class)?;
             Ok(u64::try_from(count).unwrap_or(0))
         }))
@@ -242,6 +250,9 @@ impl Bridge {
 
     /// Puts the request in the buffer, which grows first when it is too small.
     fn send(&mut self, env: &mut JNIEnv<'_>, class: &Class) -> Result<(), JdbcError> {
+        if self.stale {
+            self.locate(env, class)?;
+        }
         if self.request.len() > self.capacity {
             let size = i32::try_from(self.request.len())
                 .map_err(|_| JdbcError::new(JdbcErrorKind::Params, "parameters of more than 2 GiB"))?;
@@ -310,18 +321,20 @@ impl Bridge {
     }
 
     /// Calls a method of the `Bridge` returning an `int`.
-    fn int(&self, env: &mut JNIEnv<'_>, id: JMethodID, args: &[jvalue]) -> Result<i32, JdbcError> {
+    fn int(&mut self, env: &mut JNIEnv<'_>, id: JMethodID, args: &[jvalue]) -> Result<i32, JdbcError> {
         // SAFETY: every caller passes the ID of one of the class's methods returning an `int`,
         // with arguments matching its parameters; the object is a `Bridge`.
         #[allow(unsafe_code)]
         let value = unsafe {
             env.call_method_unchecked(self.obj.as_obj(), id, ReturnType::Primitive(Primitive::Int), args)
         };
-        value.and_then(|v| v.i()).or_throw(env)
+        let value = value.and_then(|v| v.i()).or_throw(env);
+        self.stale |= value.is_err();
+        value
     }
 
     /// Calls a method of the `Bridge` returning nothing.
-    fn void(&self, env: &mut JNIEnv<'_>, id: JMethodID, args: &[jvalue]) -> Result<(), JdbcError> {
+    fn void(&mut self, env: &mut JNIEnv<'_>, id: JMethodID, args: &[jvalue]) -> Result<(), JdbcError> {
         // SAFETY: every caller passes the ID of one of the class's `void` methods, with
         // arguments matching its parameters; the object is a `Bridge`.
         #[allow(unsafe_code)]
@@ -333,7 +346,9 @@ impl Bridge {
                 args,
             )
         };
-        value.map(drop).or_throw(env)
+        let value = value.map(drop).or_throw(env);
+        self.stale |= value.is_err();
+        value
     }
 
     /// Builds the request: the parameters, then (for a query) the columns' readers. False when
