@@ -31,7 +31,10 @@
 //! HikariCP is of the medians. Both JVMs share the machine's cores with the database (and with
 //! anything else running): read the ratios, not the absolute figures. Beside the rates, each
 //! process's CPU time per operation (all its threads, the JVM's compiler and collector
-//! included, from `/proc/self/stat`; the database's excluded) moves less with what else runs.
+//! included, from `getrusage`; the database's excluded) moves less with what else runs. For the
+//! PostgreSQL load, the server's CPU time per operation is given too (every `postgres` process,
+//! from `/proc/<pid>/schedstat`, over each peer's rounds): the same queries cost the server more
+//! or less depending on how its client drives it.
 //!
 //! ```text
 //! cargo bench --features jdbc --bench jdbc                  # 5 rounds of 0.5 s per peer and point
@@ -39,15 +42,17 @@
 //! cargo bench --features jdbc --bench jdbc -- --out DIR     # DIR/jdbc.tsv (default target/bench)
 //! cargo bench --features jdbc --bench jdbc -- --no-hikari   # without HikariCP (no javac needed)
 //! cargo bench --features jdbc --bench jdbc -- --no-postgres # H2 only (no server needed)
+//! cargo bench --features jdbc --bench jdbc -- --no-h2       # PostgreSQL only
 //! ```
 //!
 //! Needs a JDK (`java`, `javac`), HikariCP's jar and slf4j-api's, and the driver jars
-//! `/usr/share/java/h2.jar` and `/usr/share/java/postgresql.jar` (Debian: `apt-get install -y
-//! default-jdk-headless libhikaricp-java libh2-java libpostgresql-jdbc-java`).
+//! `/usr/share/java/h2.jar` and `/usr/share/java/postgresql.jar`, each only for its loads
+//! (Debian: `apt-get install -y default-jdk-headless libhikaricp-java libh2-java
+//! libpostgresql-jdbc-java`).
 //!
 //! Rows of `DIR/jdbc.tsv` (loads above; peers `millpond`, `millpond-no-cache`, `hikaricp`):
 //! `ops_per_s` (median), `ops_per_s_min`, `ops_per_s_max` in `ops/s`, `cpu_us_per_op` (median)
-//! in `us`; for peer `millpond` also `ratio_vs_hikaricp` (of the rates) and
+//! in `us`, and for `jdbc-postgres-query` `db_cpu_us_per_op` (median, the server's) in `us`; for peer `millpond` also `ratio_vs_hikaricp` (of the rates) and
 //! `cpu_ratio_vs_hikaricp` (HikariCP's CPU per operation over millpond's, so that above 1 is
 //! better as for the rates) in `x`.
 
@@ -141,24 +146,44 @@ fn jar(name: &str) -> PathBuf {
 #[derive(Clone, Copy, Debug)]
 struct Round {
     ops_per_s: f64,
+    /// Operations done.
+    ops: f64,
     /// CPU time of the whole process (every thread, the JVM's own included) per operation, in
     /// microseconds: steadier than the rate on a shared machine.
     cpu_us_per_op: f64,
+    /// The local PostgreSQL server's CPU time per operation, in microseconds (0 for H2).
+    db_us_per_op: f64,
 }
 
-/// This process's CPU time (user and system, every thread, exited ones included), from
-/// `/proc/self/stat` in clock ticks of 10 ms.
+/// CPU time of every process named `postgres` (the server and its backends), from
+/// `/proc/<pid>/schedstat` (nanoseconds): what the database spent, whoever its client was.
+fn postgres_cpu() -> Duration {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    let nanos = processes
+        .flatten()
+        .filter(|entry| {
+            std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim_end() == "postgres")
+        })
+        .filter_map(|entry| std::fs::read_to_string(entry.path().join("schedstat")).ok())
+        .filter_map(|schedstat| schedstat.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
+/// This process's CPU time, user and system, of every thread, those that ended included
+/// (`getrusage`, which the kernel keeps to the nanosecond, where `/proc/self/stat` rounds to
+/// 10 ms ticks).
 fn process_cpu() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name, which is in parentheses and may hold spaces.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
-    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
 }
 
 /// Runs `threads` threads doing `op(n)` (n counting up from a place of the thread's own) for
@@ -170,7 +195,9 @@ fn run(threads: usize, duration: Duration, op: impl Fn(u64) + Sync) -> Round {
     let ops = ops as f64;
     Round {
         ops_per_s: ops / seconds,
+        ops,
         cpu_us_per_op: process_cpu().saturating_sub(cpu_before).as_secs_f64() * 1e6 / ops.max(1.0),
+        db_us_per_op: 0.0,
     }
 }
 
@@ -226,9 +253,11 @@ fn hikari_round(
     let reply = jvm.reply("ops");
     let numbers: Vec<f64> = reply.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     match numbers[..] {
-        [ops_per_s, cpu_us_per_op] => Round {
+        [ops_per_s, cpu_us_per_op, ops] => Round {
             ops_per_s,
+            ops,
             cpu_us_per_op,
+            db_us_per_op: 0.0,
         },
         _ => panic!("unexpected reply from the HikariCP JVM: `ops {reply}`"),
     }
@@ -252,19 +281,28 @@ fn create_table(pool: &Pool<JdbcManager>, table: &str, postgres: bool) {
 }
 
 fn main() {
-    let args = common::args("jdbc", &["--no-hikari", "--no-postgres"]);
+    let args = common::args("jdbc", &["--no-hikari", "--no-postgres", "--no-h2"]);
     let quick = args.quick;
     let rounds = if quick { 3 } else { 5 };
     let duration = Duration::from_millis(if quick { 300 } else { 500 });
     let warm_up = duration * 4;
-    let (h2_jar, pg_jar) = (jar("h2.jar"), jar("postgresql.jar"));
+    let with_h2 = !args.has("--no-h2");
     let with_postgres = !args.has("--no-postgres");
+    // Only the jars of the drivers this run uses, so that each side can run without the other's.
+    let jars: Vec<PathBuf> = [(with_h2, "h2.jar"), (with_postgres, "postgresql.jar")]
+        .into_iter()
+        .filter(|(wanted, _)| *wanted)
+        .map(|(_, name)| jar(name))
+        .collect();
 
-    // Both driver jars on the class path from the start, as the HikariCP JVM has them.
-    jdbc::start_jvm(&JvmOptions::new().jar(&h2_jar).jar(&pg_jar)).expect("start the JVM");
+    // The driver jars on the class path from the start, as the HikariCP JVM has them.
+    let options = jars
+        .iter()
+        .fold(JvmOptions::new(), |options, jar| options.jar(jar));
+    jdbc::start_jvm(&options).expect("start the JVM");
     let mut hikari = common::hikari(&args, "jdbc", "JdbcBench");
     if let Some(h) = &mut hikari {
-        for jar in [&h2_jar, &pg_jar] {
+        for jar in &jars {
             h.send(&format!("jar {}", jar.display()));
             h.reply("ok");
         }
@@ -285,7 +323,10 @@ fn main() {
     let table = format!("millpond_jdbc_bench_{}", std::process::id());
     let h2_url = format!("mem:millpond_jdbc_bench_{};DB_CLOSE_DELAY=-1", std::process::id());
     let pg_url = "jdbc:postgresql://127.0.0.1:5432/test?sslmode=disable";
-    let mut loads = vec![Load::H2Query, Load::H2Checkout];
+    let mut loads = Vec::new();
+    if with_h2 {
+        loads.extend([Load::H2Query, Load::H2Checkout]);
+    }
     if with_postgres {
         loads.push(Load::PostgresQuery);
     }
@@ -349,7 +390,7 @@ fn main() {
             "---:|".repeat(peers.len()),
             if hikari.is_some() { "---:|" } else { "" }
         );
-        let mut measure = |peer: Peer, threads: usize, duration: Duration| match peer {
+        let mut measure_peer = |peer: Peer, threads: usize, duration: Duration| match peer {
             Peer::Millpond => millpond_round(&pool, load, &table, threads, duration),
             Peer::MillpondNoCache => millpond_round(
                 no_cache.as_ref().expect("a query load"),
@@ -367,7 +408,19 @@ fn main() {
                 duration,
             ),
         };
+        // The database's CPU over the whole round, the peer's threads starting and ending
+        // included, as the process CPU is.
+        let mut measure = |peer: Peer, threads: usize, duration: Duration| {
+            let db_before = postgres.then(postgres_cpu);
+            let mut round = measure_peer(peer, threads, duration);
+            if let Some(before) = db_before {
+                let spent = postgres_cpu().saturating_sub(before);
+                round.db_us_per_op = spent.as_secs_f64() * 1e6 / round.ops.max(1.0);
+            }
+            round
+        };
         let mut cpu_lines = Vec::new();
+        let mut db_lines = Vec::new();
         for threads in THREADS {
             // Warm-up: the driver's code runs in both JVMs, and both JIT it.
             for &peer in &peers {
@@ -389,6 +442,10 @@ fn main() {
                 .iter()
                 .map(|s| median(&s.iter().map(|r| r.cpu_us_per_op).collect::<Vec<_>>()))
                 .collect();
+            let db: Vec<f64> = samples
+                .iter()
+                .map(|s| median(&s.iter().map(|r| r.db_us_per_op).collect::<Vec<_>>()))
+                .collect();
             let mut row = |peer: Peer, metric: &str, value: f64, unit: &str| {
                 tsv.row(load.id(), peer.id(), threads, POOL, metric, value, unit);
             };
@@ -399,6 +456,9 @@ fn main() {
                 row(peer, "ops_per_s_min", min.round(), "ops/s");
                 row(peer, "ops_per_s_max", max.round(), "ops/s");
                 row(peer, "cpu_us_per_op", (cpu[i] * 1000.0).round() / 1000.0, "us");
+                if postgres {
+                    row(peer, "db_cpu_us_per_op", (db[i] * 1000.0).round() / 1000.0, "us");
+                }
             }
             let mut ratio_cell = String::new();
             let mut cpu_ratio_cell = String::new();
@@ -428,6 +488,8 @@ fn main() {
                 "| {threads} | {} |{cpu_ratio_cell}",
                 cpu_cells.join(" | ")
             ));
+            let db_cells: Vec<String> = db.iter().map(|&c| format!("{c:.2} µs")).collect();
+            db_lines.push(format!("| {threads} | {} |", db_cells.join(" | ")));
         }
         println!("\nCPU time per operation (the whole process, every thread):\n");
         println!(
@@ -446,6 +508,14 @@ fn main() {
         );
         for line in cpu_lines {
             println!("{line}");
+        }
+        if postgres {
+            println!("\nThe database's CPU time per operation (every `postgres` process):\n");
+            println!("| threads | {} |", titles.join(" | "));
+            println!("|---:|{}", "---:|".repeat(peers.len()));
+            for line in db_lines {
+                println!("{line}");
+            }
         }
         if let Some(h) = &mut hikari {
             h.send(&format!("close {hikari_id}"));

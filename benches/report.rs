@@ -659,10 +659,12 @@ fn jdbc(r: &Results, md: &mut String) {
     writeln!(
         md,
         "Pool 8, no overflow; HikariCP 2.7.9 in a JVM of its own with the same driver jars, doing per \
-         query what a JDBC application does (`prepareStatement`, `setInt`, `executeQuery`, `next`, \
+         query what a JDBC application does (`prepareStatement`, `setLong`, `executeQuery`, `next`, \
          `getString`, three closes); millpond's JVM runs in its process. Both warmed up; median of \
          alternated rounds, operations per second, and each process's CPU time per operation (every \
-         thread, the database's excluded), which moves less with what else runs on the machine.\n"
+         thread, the database's excluded), which moves less with what else runs on the machine. \
+         Through PgJDBC, the server's CPU time per operation too (every `postgres` process), for the \
+         same queries.\n"
     )
     .unwrap();
     let mut goals = Vec::new();
@@ -679,14 +681,29 @@ fn jdbc(r: &Results, md: &mut String) {
             .collect();
         threads.sort_by_key(|t| t.parse::<usize>().unwrap_or(0));
         threads.dedup();
+        // The server's CPU, measured where the database is a server of its own.
+        let with_db = threads
+            .iter()
+            .any(|t| r.get(load, "millpond", t, "8", "db_cpu_us_per_op").is_some());
         writeln!(md, "{what}:\n").unwrap();
         writeln!(
             md,
-            "| threads | {} | millpond / HikariCP | CPU per operation: HikariCP / millpond |",
-            peers.join(" | ")
+            "| threads | {} | millpond / HikariCP | CPU per operation: HikariCP / millpond |{}",
+            peers.join(" | "),
+            if with_db {
+                " server CPU per operation: HikariCP / millpond |"
+            } else {
+                ""
+            }
         )
         .unwrap();
-        writeln!(md, "|---:|{}---:|---:|", "---:|".repeat(peers.len())).unwrap();
+        writeln!(
+            md,
+            "|---:|{}---:|---:|{}",
+            "---:|".repeat(peers.len()),
+            if with_db { "---:|" } else { "" }
+        )
+        .unwrap();
         let mut ratios = Vec::new();
         for t in &threads {
             let cells: Vec<String> = peers
@@ -702,7 +719,23 @@ fn jdbc(r: &Results, md: &mut String) {
                 r.get(load, "hikaricp", t, "8", "cpu_us_per_op"),
                 r.get(load, "millpond", t, "8", "cpu_us_per_op"),
             );
-            writeln!(md, "| {t} | {} | {} | {} |", cells.join(" | "), x(vs), x(cpu)).unwrap();
+            let db_cell = if with_db {
+                let db = ratio(
+                    r.get(load, "hikaricp", t, "8", "db_cpu_us_per_op"),
+                    r.get(load, "millpond", t, "8", "db_cpu_us_per_op"),
+                );
+                format!(" {} |", x(db))
+            } else {
+                String::new()
+            };
+            writeln!(
+                md,
+                "| {t} | {} | {} | {} |{db_cell}",
+                cells.join(" | "),
+                x(vs),
+                x(cpu)
+            )
+            .unwrap();
         }
         writeln!(md).unwrap();
         let at_one = ratios.iter().find(|(t, _)| t == "1").and_then(|(_, v)| *v);

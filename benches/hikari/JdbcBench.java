@@ -13,15 +13,16 @@
 //     -> exec <id> <sql…>                                 (one statement, on one connection)
 //     <- ok
 //     -> query <id> <threads> <millis> <rows> <table>     (the query load, see below)
-//     <- ops <ops per second> <process CPU µs per op>
+//     <- ops <ops per second> <process CPU µs per op> <operations>
 //     -> cycle <id> <threads> <millis>                    (checkout + return alone)
-//     <- ops <ops per second> <process CPU µs per op>
+//     <- ops <ops per second> <process CPU µs per op> <operations>
 //     -> close <id>
 //     <- ok
 //     -> quit
 //
 // The query load is what a JDBC application does per request: getConnection(),
-// prepareStatement("SELECT name FROM <table> WHERE id = ?"), setInt with an id that varies,
+// prepareStatement("SELECT name FROM <table> WHERE id = ?"), setLong with an id that varies (the
+// BIGINT millpond binds its integers as: the same parameter type on both sides),
 // executeQuery(), next(), getString(1), then close the result set, the statement and the
 // connection. Each thread works in batches of 64 between looks at the stop flag, behind a start
 // barrier, and the round ends when the last thread has finished its batch: as the Rust peers do.
@@ -74,7 +75,7 @@ public final class JdbcBench {
                 .getProcessCpuTime();
     }
 
-    /** One round: "ops/s CPU-µs-per-op". */
+    /** One round: "ops/s CPU-µs-per-op operations". */
     static String run(HikariDataSource ds, int threads, long millis, Op op) throws Exception {
         long cpuBefore = processCpu();
         Round r = new Round();
@@ -128,7 +129,7 @@ public final class JdbcBench {
             total += n;
         }
         double cpuMicros = (processCpu() - cpuBefore) / 1e3;
-        return String.format(Locale.ROOT, "%.1f %.3f", total / seconds, cpuMicros / Math.max(total, 1));
+        return String.format(Locale.ROOT, "%.1f %.3f %d", total / seconds, cpuMicros / Math.max(total, 1), total);
     }
 
     static HikariDataSource pool(String id, int size, String driverClass, String url, String user) {
@@ -200,7 +201,7 @@ public final class JdbcBench {
                     String ops = run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
                         try (Connection c = ds.getConnection();
                                 PreparedStatement ps = c.prepareStatement(sql)) {
-                            ps.setInt(1, n % rows + 1);
+                            ps.setLong(1, n % rows + 1);
                             try (ResultSet rs = ps.executeQuery()) {
                                 if (!rs.next() || rs.getString(1) == null) {
                                     throw new IllegalStateException("no name for id " + (n % rows + 1));
