@@ -2285,6 +2285,118 @@ fn the_bridge_reads_large_results_in_parts_and_stops_cleanly() {
     assert_eq!(stats.broken, 0, "{stats:?}");
 }
 
+/// A `SELECT *` goes through the bridge with its column count checked there: a table changed
+/// behind millpond's back (H2 prepares the statement again without a word) gives a result of
+/// another count, which is read call by call, its columns read again and kept; a count that
+/// did not change is read through the bridge again. On PostgreSQL, an `INSERT … RETURNING *`
+/// whose columns changed is read from its one run: the row is inserted once.
+#[test]
+fn a_select_star_through_the_bridge_reads_its_columns_again_when_the_count_changes() {
+    // H2 names columns in capitals.
+    let names = |row: &millpond::sql::Row| -> Vec<String> {
+        row.columns().iter().map(|c| c.to_lowercase()).collect()
+    };
+    for manager in [h2(), postgres().property("prepareThreshold", "1")] {
+        let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+        let mut conn = pool.get().unwrap();
+        let postgres = conn.server_version().unwrap().starts_with("PostgreSQL");
+        let table = unique("star_");
+        conn.execute(&format!("CREATE TABLE {table} (id INT)"), ())
+            .unwrap();
+        conn.execute(&format!("INSERT INTO {table} VALUES (1), (2)"), ())
+            .unwrap();
+        let sql = format!("SELECT * FROM {table} WHERE id >= ? ORDER BY id");
+        for _ in 0..3 {
+            let rows = conn.query(&sql, [1]).unwrap();
+            assert_eq!(rows.len(), 2);
+            assert_eq!(names(&rows[0]), ["id"]);
+        }
+        behind_millponds_back(
+            &mut conn,
+            &format!("ALTER TABLE {table} ADD COLUMN extra VARCHAR(10) DEFAULT 'x'"),
+        );
+        for run in 0..3 {
+            let rows = conn.query(&sql, [1]).unwrap();
+            assert_eq!(rows.len(), 2, "run {run}");
+            assert_eq!(names(&rows[1]), ["id", "extra"], "run {run}");
+            assert_eq!(rows[1].get::<String>(1).unwrap(), "x", "run {run}");
+            assert_eq!(rows[1].get::<i64>(0).unwrap(), 2, "run {run}");
+        }
+        behind_millponds_back(&mut conn, &format!("ALTER TABLE {table} DROP COLUMN extra"));
+        assert_eq!(names(&conn.query(&sql, [1]).unwrap()[0]), ["id"]);
+        if postgres {
+            let insert = format!("INSERT INTO {table} VALUES (?) RETURNING *");
+            for id in 10..13 {
+                assert_eq!(names(&conn.query(&insert, [id]).unwrap()[0]), ["id"]);
+            }
+            behind_millponds_back(
+                &mut conn,
+                &format!("ALTER TABLE {table} ADD COLUMN extra VARCHAR(10) DEFAULT 'y'"),
+            );
+            let rows = conn.query(&insert, [20]).unwrap();
+            assert_eq!(names(&rows[0]), ["id", "extra"]);
+            assert_eq!(rows[0].get::<String>(1).unwrap(), "y");
+            let inserted: i64 = conn
+                .query_scalar(&format!("SELECT count(*) FROM {table} WHERE id = 20"), ())
+                .unwrap();
+            assert_eq!(inserted, 1, "run once, not again for its new columns");
+        }
+        assert_eq!(pool.state().open, 1);
+        conn.execute(&format!("DROP TABLE {table}"), ()).unwrap();
+    }
+}
+
+/// A `JdbcStatement` run again (a query, an update, each entry of a batch) goes through the
+/// bridge, with every value type bound and read as its first run does.
+#[test]
+fn a_prepared_statement_runs_through_the_bridge_as_its_first_run_does() {
+    for (manager, tz) in [(h2(), false), (postgres(), true)] {
+        let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+        let mut conn = pool.get().unwrap();
+        let (table, select) = every_type_table(&mut conn, tz);
+        let mut query = conn.prepare(&select).unwrap();
+        let first = query.query([0]).unwrap();
+        assert_eq!(first.len(), 2);
+        for run in 0..3 {
+            assert_eq!(query.query([0]).unwrap(), first, "run {run}");
+        }
+        drop(query);
+        let sample = first[0].values()[1..].to_vec();
+        // Every type bound in a batch, added through the bridge.
+        let places = vec!["?"; sample.len() + 1].join(", ");
+        let mut insert = conn
+            .prepare(&format!("INSERT INTO {table} VALUES ({places})"))
+            .unwrap();
+        for id in 10..14 {
+            let mut row = vec![Value::Int(id)];
+            row.extend(sample.iter().cloned());
+            insert.add_batch(row).unwrap();
+        }
+        let counts = insert.execute_batch().unwrap();
+        assert_eq!(counts.len(), 4);
+        assert!(counts.iter().all(|&c| c == 1 || c == -2), "{counts:?}");
+        drop(insert);
+        let batched = conn.query(&select, [10]).unwrap();
+        assert_eq!(batched.len(), 4);
+        for row in &batched {
+            assert_eq!(row.values()[1..], sample[..]);
+        }
+        // Every type bound in an update run again.
+        let sets: Vec<String> = (0..sample.len()).map(|i| format!("c{i} = ?")).collect();
+        let mut update = conn
+            .prepare(&format!("UPDATE {table} SET {} WHERE id = ?", sets.join(", ")))
+            .unwrap();
+        let mut params = sample.clone();
+        params.push(Value::Int(2));
+        for run in 0..3 {
+            assert_eq!(update.execute(params.clone()).unwrap(), 1, "run {run}");
+        }
+        drop(update);
+        assert_eq!(conn.query(&select, [0]).unwrap()[1].values()[1..], sample[..]);
+        conn.execute(&format!("DROP TABLE {table}"), ()).unwrap();
+    }
+}
+
 /// 100 000 rows of every value type through the bridge (and parameters of every type), under
 /// `-Xcheck:jni`: no warning.
 #[test]
@@ -2322,6 +2434,26 @@ fn the_bridge_stays_clean_under_check_jni_over_100_000_rows() {
             assert_eq!(conn.query_scalar::<i64>(&by_value, sample.clone()).unwrap(), 1);
             assert_eq!(conn.execute(&update, params.clone()).unwrap(), 1);
         }
+        // A `*` whose column count changes (the result detached and read call by call), and a
+        // batch added through the bridge.
+        let star = format!("SELECT * FROM {table} WHERE id = ?");
+        for _ in 0..2 {
+            conn.query(&star, [1]).unwrap();
+        }
+        behind_millponds_back(&mut conn, &format!("ALTER TABLE {table} ADD COLUMN extra INT"));
+        assert_eq!(conn.query(&star, [1]).unwrap()[0].len(), sample.len() + 2);
+        let places = vec!["?"; sample.len() + 2].join(", ");
+        let mut insert = conn
+            .prepare(&format!("INSERT INTO {table} VALUES ({places})"))
+            .unwrap();
+        for id in 10..110 {
+            let mut row = vec![Value::Int(id)];
+            row.extend(sample.iter().cloned());
+            row.push(Value::Int(id));
+            insert.add_batch(row).unwrap();
+        }
+        assert_eq!(insert.execute_batch().unwrap().len(), 100);
+        drop(insert);
         println!("read 200000 rows");
         return;
     }

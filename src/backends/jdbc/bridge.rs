@@ -9,9 +9,10 @@
 //! which Rust reads and writes in place: no JNI call per value either. The class is embedded
 //! compiled (Java 8's format) and defined in the system class loader on first use, so nothing
 //! is compiled where millpond runs. When it cannot be defined, every query takes the call-by-call
-//! path, as it does for what the bridge is not used for: statements not kept, a query's first
-//! run (which reads the result's columns), queries with a `*` (whose columns are checked on each
-//! run), and queries of several statements.
+//! path, as it does for what the bridge is not used for: statements prepared for one run (the
+//! cache off, DDL), a query's first run (which reads the result's columns), and queries of
+//! several statements. A query with a `*` goes through it with its column count checked in
+//! Java; when the count changed, its result is read call by call, its columns first.
 
 use std::ops::ControlFlow;
 use std::sync::{Arc, OnceLock};
@@ -23,7 +24,7 @@ use jni::sys::jvalue;
 
 use super::error::{JavaResult, JdbcError, JdbcErrorKind, take_exception};
 use super::jvm::{JavaRef, system_class_loader};
-use super::rows::{Columns, ReadError};
+use super::rows::{Columns, ReadError, read_result_set};
 use super::values::{Reader, date_from_parts, time_from_parts};
 use crate::sql::{Row, Timestamp, TimestampTz, Value};
 
@@ -37,6 +38,9 @@ const CLASS_NAME: &str = "millpond/jdbc/Bridge";
 const MORE: i32 = 1 << 30;
 /// Set in an answer: the buffer was replaced by a larger one (see `Bridge.MOVED`).
 const MOVED: i32 = 1 << 29;
+/// A query's whole answer: the result has another column count than the request's, and is left
+/// open to be detached (see `Bridge.STALE`).
+const STALE: i32 = 1 << 28;
 /// A buffer larger than this after a call is given back for a small one (a huge row once should
 /// not hold its memory for the connection's life).
 const SHRINK_ABOVE: usize = 1 << 20;
@@ -63,6 +67,8 @@ struct Class {
     query: JMethodID,
     more: JMethodID,
     update: JMethodID,
+    add_batch: JMethodID,
+    detach: JMethodID,
     close: JMethodID,
     reserve: JMethodID,
     shrink: JMethodID,
@@ -102,6 +108,8 @@ fn define(env: &mut JNIEnv<'_>) -> Result<Class, JdbcError> {
     let query = method(env, "query", "(Ljava/sql/PreparedStatement;I)I")?;
     let more = method(env, "more", "(I)I")?;
     let update = method(env, "update", "(Ljava/sql/PreparedStatement;)J")?;
+    let add_batch = method(env, "addBatch", "(Ljava/sql/PreparedStatement;)V")?;
+    let detach = method(env, "detach", "()Ljava/sql/ResultSet;")?;
     let close = method(env, "close", "()V")?;
     let reserve = method(env, "reserve", "(I)V")?;
     let shrink = method(env, "shrink", "()V")?;
@@ -114,6 +122,8 @@ fn define(env: &mut JNIEnv<'_>) -> Result<Class, JdbcError> {
         query,
         more,
         update,
+        add_batch,
+        detach,
         close,
         reserve,
         shrink,
@@ -194,24 +204,50 @@ impl Bridge {
         }
     }
 
-    /// Runs `stmt` (a kept `PreparedStatement` from the same connection) through the bridge:
-    /// binds `values`, executes it as a query and hands each row, read as `columns` says, to
-    /// `f`, up to `max_rows`. The result set is closed when this returns. `None` when a value
-    /// cannot be sent this way (then nothing was run).
+    /// Runs `stmt` (a `PreparedStatement` of `sql` from the same connection) through the
+    /// bridge: binds `values`, executes it as a query and hands each row, read as `columns` (kept
+    /// from an earlier run) says, to `f`, up to `max_rows`. For SQL with a `*` the result's
+    /// column count is checked first: when it changed, the columns are read again (and kept in
+    /// `columns`) and the rows read call by call. The result set is closed when this returns.
+    /// `None` when `columns` holds none or a value cannot be sent this way (then nothing was
+    /// run).
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn query(
         &mut self,
         env: &mut JNIEnv<'_>,
         stmt: &JObject<'_>,
+        sql: &str,
         values: &[Value],
-        columns: &Columns,
+        columns: &mut Option<Columns>,
         max_rows: i32,
         f: &mut dyn FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
     ) -> Option<Result<(), ReadError>> {
         let class = CLASS.get()?.as_ref()?;
-        if !self.encode(values, Some(columns.readers())) {
+        let known = columns.as_ref()?;
+        if !self.encode(values, Some((known.readers(), known.checked()))) {
             return None;
         }
-        Some(self.run(env, class, stmt, columns, max_rows, f))
+        Some(self.run(env, class, stmt, sql, columns, max_rows, f))
+    }
+
+    /// Binds `values` to `stmt` (a `PreparedStatement` from the same connection) and adds them
+    /// to its batch, in one call. `None` when a value cannot be sent this way (then nothing was
+    /// bound).
+    pub(super) fn add_batch(
+        &mut self,
+        env: &mut JNIEnv<'_>,
+        stmt: &JObject<'_>,
+        values: &[Value],
+    ) -> Option<Result<(), JdbcError>> {
+        let class = CLASS.get()?.as_ref()?;
+        if !self.encode(values, None) {
+            return None;
+        }
+        Some(
+            self.send(env, class)
+                .and_then(|()| self.void(env, class.add_batch, &[jvalue { l: stmt.as_raw() }]))
+                .and_then(|()| self.give_back_large(env, class)),
+        )
     }
 
     /// Runs `stmt` (a `PreparedStatement` from the same connection) through the bridge with
@@ -270,12 +306,14 @@ impl Bridge {
 
     /// The query's call, then (while the answer says more rows are left) the calls for the
     /// rest; the result set is closed early when `f` breaks or fails.
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
         env: &mut JNIEnv<'_>,
         class: &Class,
         stmt: &JObject<'_>,
-        columns: &Columns,
+        sql: &str,
+        kept: &mut Option<Columns>,
         max_rows: i32,
         f: &mut dyn FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
     ) -> Result<(), ReadError> {
@@ -285,6 +323,13 @@ impl Bridge {
             class.query,
             &[jvalue { l: stmt.as_raw() }, jvalue { i: max_rows }],
         )?;
+        if answer == STALE {
+            let rs = self.detach(env, class)?;
+            // Not the columns kept: they are read again, from this result.
+            *kept = None;
+            return read_result_set(env, rs, sql, kept, f);
+        }
+        let columns = kept.as_ref().expect("a query through the bridge has its columns");
         loop {
             if answer & MOVED != 0 {
                 self.locate(env, class)?;
@@ -333,6 +378,22 @@ impl Bridge {
         value
     }
 
+    /// The result set a STALE answer left open, handed over.
+    fn detach<'local>(
+        &mut self,
+        env: &mut JNIEnv<'local>,
+        class: &Class,
+    ) -> Result<JObject<'local>, JdbcError> {
+        // SAFETY: `detach` is the class's method taking nothing and returning a `ResultSet`;
+        // the object is a `Bridge`.
+        #[allow(unsafe_code)]
+        let rs =
+            unsafe { env.call_method_unchecked(self.obj.as_obj(), class.detach, ReturnType::Object, &[]) };
+        let rs = rs.and_then(JValueOwned::l).or_throw(env);
+        self.stale |= rs.is_err();
+        rs
+    }
+
     /// Calls a method of the `Bridge` returning nothing.
     fn void(&mut self, env: &mut JNIEnv<'_>, id: JMethodID, args: &[jvalue]) -> Result<(), JdbcError> {
         // SAFETY: every caller passes the ID of one of the class's `void` methods, with
@@ -351,10 +412,10 @@ impl Bridge {
         value
     }
 
-    /// Builds the request: the parameters, then (for a query) the columns' readers. False when
-    /// a value cannot be sent this way (an array, which JDBC binding refuses with its own
-    /// error).
-    fn encode(&mut self, values: &[Value], readers: Option<&[Reader]>) -> bool {
+    /// Builds the request: the parameters, then (for a query) whether to check the result's
+    /// column count, and the columns' readers. False when a value cannot be sent this way (an
+    /// array, which JDBC binding refuses with its own error).
+    fn encode(&mut self, values: &[Value], readers: Option<(&[Reader], bool)>) -> bool {
         let out = &mut self.request;
         out.clear();
         let Ok(count) = i32::try_from(values.len()) else {
@@ -366,10 +427,11 @@ impl Bridge {
                 return false;
             }
         }
-        if let Some(readers) = readers {
+        if let Some((readers, check)) = readers {
             let Ok(columns) = i32::try_from(readers.len()) else {
                 return false;
             };
+            out.push(u8::from(check));
             out.extend_from_slice(&columns.to_ne_bytes());
             out.extend(readers.iter().map(|&reader| reader_code(reader)));
         }

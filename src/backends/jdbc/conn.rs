@@ -154,11 +154,19 @@ impl JdbcConnection {
         &mut self,
         f: impl FnOnce(&mut JNIEnv<'_>, &JObject<'static>) -> Result<T, JdbcError>,
     ) -> Result<T, JdbcError> {
+        self.call_bridged(|env, conn, _| f(env, conn))
+    }
+
+    /// [`JdbcConnection::call`], `f` given the connection's bridge too.
+    pub(super) fn call_bridged<T>(
+        &mut self,
+        f: impl FnOnce(&mut JNIEnv<'_>, &JObject<'static>, &mut BridgeSlot) -> Result<T, JdbcError>,
+    ) -> Result<T, JdbcError> {
         let conn = self.conn.as_obj();
-        let vendor = self.vendor;
+        let (vendor, bridge) = (self.vendor, &mut self.bridge);
         let mut broken = false;
         let result = self.jvm.with_env(|env| {
-            let result = f(env, conn);
+            let result = f(env, conn, bridge);
             if let Err(err) = &result {
                 broken = breaks(env, conn, err, vendor);
             }
@@ -221,17 +229,8 @@ impl JdbcConnection {
         self.run_prepared(
             sql,
             &ready,
-            |env, stmt, values, _, bridge| {
-                // A kept statement's update is one call into the JVM through the bridge.
-                if let Some(bridge) = bridge.get(env)
-                    && let Some(count) = bridge.update(env, stmt, values)
-                {
-                    return count.map_err(ReadError::Driver);
-                }
-                bind_all(env, stmt, values)
-                    .and_then(|()| execute_update(env, stmt))
-                    .map_err(ReadError::Driver)
-            },
+            // A kept statement's update is one call into the JVM through the bridge.
+            |env, stmt, values, _, bridge| update_bound(env, stmt, values, bridge).map_err(ReadError::Driver),
             || true,
         )
     }
@@ -1033,11 +1032,11 @@ pub(super) fn values_to_bind(translated: &Translated, params: Params) -> Result<
 
 /// Runs a `PreparedStatement` of `sql` (as the driver was given it) with `values` bound, and
 /// hands each row to `f`, up to `max_rows` (see [`read_results`]). With the result's columns
-/// known before it runs (`columns` kept, and trusted as they are), the whole query is one call
-/// into the JVM through the connection's bridge; else the values are bound and the rows read
-/// call by call.
+/// kept from an earlier run (see [`Columns::through_bridge`]), the whole query is one call into
+/// the JVM through the connection's bridge; else the values are bound and the rows read call
+/// by call.
 #[allow(clippy::too_many_arguments)]
-fn query_bound(
+pub(super) fn query_bound(
     env: &mut JNIEnv<'_>,
     stmt: &JObject<'_>,
     sql: &str,
@@ -1047,14 +1046,48 @@ fn query_bound(
     max_rows: i32,
     f: &mut dyn FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
 ) -> Result<(), ReadError> {
-    if let Some(known) = columns.as_ref().filter(|columns| columns.hold_unchecked())
+    if columns.as_ref().is_some_and(Columns::through_bridge)
         && let Some(bridge) = bridge.get(env)
-        && let Some(result) = bridge.query(env, stmt, values, known, max_rows, f)
+        && let Some(result) = bridge.query(env, stmt, sql, values, columns, max_rows, f)
     {
         return result;
     }
     bind_all(env, stmt, values)?;
     read_results(env, stmt, sql, columns, f)
+}
+
+/// Runs a `PreparedStatement` with `values` bound as an update: its update count (see
+/// [`execute_update`]), in one call into the JVM through the connection's bridge when it has one.
+pub(super) fn update_bound(
+    env: &mut JNIEnv<'_>,
+    stmt: &JObject<'_>,
+    values: &[Value],
+    bridge: &mut BridgeSlot,
+) -> Result<u64, JdbcError> {
+    if let Some(bridge) = bridge.get(env)
+        && let Some(count) = bridge.update(env, stmt, values)
+    {
+        return count;
+    }
+    bind_all(env, stmt, values)?;
+    execute_update(env, stmt)
+}
+
+/// Binds `values` to a `PreparedStatement` and adds them to its batch, in one call into the JVM
+/// through the connection's bridge when it has one.
+pub(super) fn add_batch_bound(
+    env: &mut JNIEnv<'_>,
+    stmt: &JObject<'_>,
+    values: &[Value],
+    bridge: &mut BridgeSlot,
+) -> Result<(), JdbcError> {
+    if let Some(bridge) = bridge.get(env)
+        && let Some(added) = bridge.add_batch(env, stmt, values)
+    {
+        return added;
+    }
+    bind_all(env, stmt, values)?;
+    methods::add_batch(env, stmt)
 }
 
 /// Binds every value, in order, to a `PreparedStatement`.

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use jni::JNIEnv;
 use jni::objects::JObject;
 
-use super::error::JdbcError;
+use super::error::{JdbcError, JdbcErrorKind};
 use super::jvm::FRAME_CAPACITY;
 use super::methods::{self, close_quietly};
 use super::values::{Reader, leaves_references, read};
@@ -105,11 +105,17 @@ impl Columns {
         &self.readers
     }
 
-    /// Whether they hold for the next run of their statement without a look at its result
-    /// (see [`read_results`]): no DDL ran since they were read, the SQL has no `*`, and it is
-    /// one statement (so it runs with `executeQuery`).
-    pub(super) fn hold_unchecked(&self) -> bool {
-        self.generation == schema_generation() && !self.star && self.single
+    /// Whether the next run of their statement may go through the bridge, read as they say
+    /// (see [`read_results`]): no DDL ran since they were read, and the SQL is one statement
+    /// (so it runs with `executeQuery`). SQL with a `*` goes too, its column count
+    /// [checked](Columns::checked).
+    pub(super) fn through_bridge(&self) -> bool {
+        self.generation == schema_generation() && self.single
+    }
+
+    /// Whether the result's column count is to be checked on each run: the SQL has a `*`.
+    pub(super) fn checked(&self) -> bool {
+        self.star
     }
 }
 
@@ -163,6 +169,22 @@ pub(super) fn read_results(
     } else {
         return Ok(());
     };
+    read_result_set(env, rs, sql, columns, f)
+}
+
+/// Hands each row of `rs`, a result of `sql`, to `f`, its columns those kept in `columns` while
+/// they hold (see [`read_results`]), else read now and kept; then closes `rs` and frees its
+/// local reference.
+pub(super) fn read_result_set(
+    env: &mut JNIEnv<'_>,
+    rs: JObject<'_>,
+    sql: &str,
+    columns: &mut Option<Columns>,
+    f: &mut dyn FnMut(Row) -> Result<ControlFlow<()>, JdbcError>,
+) -> Result<(), ReadError> {
+    if rs.is_null() {
+        return Err(JdbcError::new(JdbcErrorKind::Jni, "the driver gave no result set").into());
+    }
     let result = read_columns(env, &rs, sql, columns).and_then(|columns| read_rows(env, &rs, columns, f));
     close_quietly(env, &rs);
     env.delete_local_ref(rs).map_err(JdbcError::jni)?;

@@ -5,15 +5,17 @@ use std::ops::ControlFlow;
 
 use jni::objects::JObject;
 
-use super::conn::{JdbcConnection, bind_all, execute_update, values_to_bind};
+use super::bridge::BridgeSlot;
+use super::conn::{JdbcConnection, add_batch_bound, query_bound, update_bound, values_to_bind};
 use super::error::{JavaResult, JdbcError};
 use super::jvm::JavaRef;
 use super::methods::{self, close_quietly};
-use super::rows::{Columns, read_results};
-use crate::sql::{Params, Row, Translated};
+use super::rows::Columns;
+use crate::sql::{Params, Row, Translated, Value};
 
 /// A `PreparedStatement` on a [`JdbcConnection`], closed when dropped. Its result's columns are
-/// read on its first run and kept for the next.
+/// read on its first run and kept for the next, which (as each update and each batch entry)
+/// binds, runs and reads in one call into the JVM through the connection's query bridge.
 pub struct JdbcStatement<'conn> {
     conn: &'conn mut JdbcConnection,
     stmt: JavaRef,
@@ -56,8 +58,8 @@ impl<'conn> JdbcStatement<'conn> {
         self.translated.sql()
     }
 
-    /// Binds `params`, then `f` runs the statement (given its SQL as the driver has it, and the
-    /// columns kept from its last run).
+    /// `f` runs the statement with `params` as its values (given its SQL as the driver has
+    /// it, the columns kept from its last run and the connection's bridge).
     fn run<T>(
         &mut self,
         params: Params,
@@ -65,35 +67,39 @@ impl<'conn> JdbcStatement<'conn> {
             &mut jni::JNIEnv<'_>,
             &JObject<'static>,
             &str,
+            &[Value],
             &mut Option<Columns>,
+            &mut BridgeSlot,
         ) -> Result<T, JdbcError>,
     ) -> Result<T, JdbcError> {
         let values = values_to_bind(&self.translated, params)?;
         let ddl = self.conn.observe(&self.sql);
         let stmt = self.stmt.as_obj();
         let (sql, columns) = (self.translated.sql(), &mut self.columns);
-        let result = self.conn.call(|env, _| {
-            bind_all(env, stmt, &values)?;
-            f(env, stmt, sql, columns)
-        });
+        let result = self
+            .conn
+            .call_bridged(|env, _, bridge| f(env, stmt, sql, &values, columns, bridge));
         self.conn.ran(ddl);
         result
     }
 
     /// Runs the statement with `params`; returns the number of rows changed.
     pub fn execute(&mut self, params: impl Into<Params>) -> Result<u64, JdbcError> {
-        self.run(params.into(), |env, stmt, _, _| execute_update(env, stmt))
+        self.run(params.into(), |env, stmt, _, values, _, bridge| {
+            update_bound(env, stmt, values, bridge)
+        })
     }
 
     /// Runs the statement as a query with `params`; returns its rows.
     pub fn query(&mut self, params: impl Into<Params>) -> Result<Vec<Row>, JdbcError> {
         let mut rows = Vec::new();
-        self.run(params.into(), |env, stmt, sql, columns| {
-            read_results(env, stmt, sql, columns, &mut |row| {
+        self.run(params.into(), |env, stmt, sql, values, columns, bridge| {
+            let mut push = |row| {
                 rows.push(row);
                 Ok(ControlFlow::Continue(()))
-            })
-            .map_err(|err| err.into_inner())
+            };
+            query_bound(env, stmt, sql, values, columns, bridge, i32::MAX, &mut push)
+                .map_err(|err| err.into_inner())
         })?;
         Ok(rows)
     }
@@ -102,10 +108,8 @@ impl<'conn> JdbcStatement<'conn> {
     pub fn add_batch(&mut self, params: impl Into<Params>) -> Result<(), JdbcError> {
         let values = values_to_bind(&self.translated, params.into())?;
         let stmt = self.stmt.as_obj();
-        self.conn.call(|env, _| {
-            bind_all(env, stmt, &values)?;
-            methods::add_batch(env, stmt)
-        })?;
+        self.conn
+            .call_bridged(|env, _, bridge| add_batch_bound(env, stmt, &values, bridge))?;
         self.batched += 1;
         Ok(())
     }

@@ -39,6 +39,12 @@ public final class Bridge {
     public static final int MORE = 1 << 30;
     /** Set in a call's answer: {@link #buffer} is a new one (the old was too small). */
     public static final int MOVED = 1 << 29;
+    /**
+     * A query's whole answer when the request asked for its column count to be checked and the
+     * result has another (a table changed under a {@code *}): no row was read, and the result
+     * set is left open for {@link #detach}.
+     */
+    public static final int STALE = 1 << 28;
 
     /** A new buffer's size; rows stop being added to an answer past it (a row always fits). */
     static final int SIZE = 16 * 1024;
@@ -62,19 +68,18 @@ public final class Bridge {
     /**
      * Binds the parameters in the buffer to {@code ps}, runs it with {@code executeQuery} and
      * writes up to {@code maxRows} of its rows into the buffer. The request: the number of
-     * parameters (-1: bound already) and each one's tag and value, then the number of columns
-     * and each one's reader. Answers the number of rows written, with {@link #MORE} and
-     * {@link #MOVED} as they apply. The result set is closed, unless {@link #MORE} says
+     * parameters and each one's tag and value, then whether the result's column count is to be
+     * checked (a byte, 1 for SQL with a {@code *}), the number of columns and each one's reader.
+     * Answers the number of rows written, with {@link #MORE} and {@link #MOVED} as they apply,
+     * or {@link #STALE}. The result set is closed, unless {@link #MORE} or {@link #STALE} says
      * otherwise; on an exception too.
      */
     public int query(PreparedStatement ps, int maxRows) throws SQLException {
         closeOpen();
         ByteBuffer b = buffer;
         b.clear();
-        int params = b.getInt();
-        for (int i = 1; i <= params; i++) {
-            bind(ps, i, b);
-        }
+        bindAll(ps, b);
+        boolean check = b.get() != 0;
         int columns = b.getInt();
         byte[] kept = readers;
         if (kept.length != columns || !sameReaders(b, kept)) {
@@ -83,7 +88,43 @@ public final class Bridge {
             readers = kept;
         }
         ResultSet rs = ps.executeQuery();
+        if (check) {
+            int count;
+            try {
+                count = rs.getMetaData().getColumnCount();
+            } catch (SQLException | RuntimeException | Error e) {
+                closeQuietly(rs);
+                throw e;
+            }
+            if (count != columns) {
+                open = rs;
+                openReaders = null;
+                return STALE;
+            }
+        }
         return rows(rs, kept, maxRows);
+    }
+
+    /**
+     * The result set a {@link #STALE} answer left open, handed over (the caller reads and
+     * closes it); null when there is none.
+     */
+    public ResultSet detach() {
+        failed = null;
+        ResultSet rs = open;
+        open = null;
+        openReaders = null;
+        return rs;
+    }
+
+    /** Binds the parameters in the buffer to {@code ps} (as {@link #update} reads them), then
+     * adds them to its batch. */
+    public void addBatch(PreparedStatement ps) throws SQLException {
+        closeOpen();
+        ByteBuffer b = buffer;
+        b.clear();
+        bindAll(ps, b);
+        ps.addBatch();
     }
 
     /**
@@ -95,19 +136,13 @@ public final class Bridge {
         closeOpen();
         ByteBuffer b = buffer;
         b.clear();
-        int params = b.getInt();
-        for (int i = 1; i <= params; i++) {
-            bind(ps, i, b);
-        }
+        bindAll(ps, b);
         if (ps.execute()) {
-            // Closed unread, and quietly: a kept statement must hold no cursor.
+            // Closed unread, and quietly (the statement ran; a failed close does not change
+            // that): a kept statement must hold no cursor.
             ResultSet rs = ps.getResultSet();
-            try {
-                if (rs != null) {
-                    rs.close();
-                }
-            } catch (Exception e) {
-                // The statement ran; a failed close does not change that.
+            if (rs != null) {
+                closeQuietly(rs);
             }
             return 0;
         }
@@ -166,11 +201,16 @@ public final class Bridge {
         ResultSet rs = open;
         open = null;
         if (rs != null) {
-            try {
-                rs.close();
-            } catch (Exception e) {
-                // Closing quietly, as the Rust side does: what failed was the read before.
-            }
+            closeQuietly(rs);
+        }
+    }
+
+    /** Closes without a word: what failed, if anything, was before, and is what is reported. */
+    private static void closeQuietly(ResultSet rs) {
+        try {
+            rs.close();
+        } catch (Exception e) {
+            // Nothing to add to what went wrong before.
         }
     }
 
@@ -195,11 +235,8 @@ public final class Bridge {
             }
         } catch (SQLException | RuntimeException | Error e) {
             open = null;
-            try {
-                rs.close();
-            } catch (Exception ignored) {
-                // The first exception is the one to report.
-            }
+            // The first exception is the one to report.
+            closeQuietly(rs);
             if (rows == 0) {
                 throw e;
             }
@@ -213,6 +250,14 @@ public final class Bridge {
 
     // ---------------------------------------------------------------------------------------
     // Parameters
+
+    /** The parameters in the buffer (their number, then each one's tag and value), bound. */
+    private static void bindAll(PreparedStatement ps, ByteBuffer b) throws SQLException {
+        int params = b.getInt();
+        for (int i = 1; i <= params; i++) {
+            bind(ps, i, b);
+        }
+    }
 
     private static void bind(PreparedStatement ps, int i, ByteBuffer b) throws SQLException {
         byte tag = b.get();
