@@ -58,9 +58,40 @@ pub struct FakeState {
     /// The budget every ping was given, in order.
     pub ping_budgets: Mutex<Vec<Duration>>,
     pub connect_delay_ms: AtomicU64,
+    /// While held, connects wait (counted in `connecting`) until it is released: a connect
+    /// under way for exactly as long as a test needs, however slow the machine.
+    pub connect_gate: Gate,
     pub close_delay_ms: AtomicU64,
     /// The thread of every connect attempt, in order.
     pub connect_threads: Mutex<Vec<std::thread::ThreadId>>,
+}
+
+/// A gate threads wait at while it is held (see [`FakeState::connect_gate`]).
+#[derive(Default)]
+pub struct Gate {
+    held: Mutex<bool>,
+    opened: std::sync::Condvar,
+}
+
+impl Gate {
+    /// From now on, threads passing wait.
+    pub fn hold(&self) {
+        *self.held.lock().unwrap() = true;
+    }
+
+    /// Lets every waiting thread through, and those that come after.
+    pub fn release(&self) {
+        *self.held.lock().unwrap() = false;
+        self.opened.notify_all();
+    }
+
+    /// Returns once the gate is not held.
+    fn pass(&self) {
+        let mut held = self.held.lock().unwrap();
+        while *held {
+            held = self.opened.wait(held).unwrap();
+        }
+    }
 }
 
 impl FakeState {
@@ -168,6 +199,7 @@ impl ManageConnection for Fake {
         if delay > 0 {
             std::thread::sleep(Duration::from_millis(delay));
         }
+        s.connect_gate.pass();
         s.connecting.fetch_sub(1, SeqCst);
         if s.fail_connect.load(SeqCst) {
             s.live.fetch_sub(1, SeqCst);

@@ -112,7 +112,7 @@ fn nothing_given_back_or_opened_is_handed_out_while_suspended() {
     let fake = Fake::new();
     let pool = pool(&fake, 2);
     let held = pool.get().unwrap();
-    fake.state.connect_delay_ms.store(100, SeqCst);
+    fake.state.connect_gate.hold();
     thread::scope(|scope| {
         // A checkout whose connect is under way when the pool is suspended.
         let opener = scope.spawn(|| pool.get().map(|conn| conn.serial));
@@ -130,6 +130,7 @@ fn nothing_given_back_or_opened_is_handed_out_while_suspended() {
             pool.state()
         );
         // The connect finishes: its connection stays idle.
+        fake.state.connect_gate.release();
         assert!(
             eventually(LIMIT, || pool.state().opening == 0),
             "{:?}",
@@ -148,8 +149,10 @@ fn nothing_given_back_or_opened_is_handed_out_while_suspended() {
 }
 
 /// Threads hammer the pool with a short timeout while it is suspended and resumed again and
-/// again: every checkout comes back by its deadline (measured from its call), the timeouts
-/// say the pool was suspended, and after each resume checkouts are served again.
+/// again: every checkout comes back by its deadline (measured from its call), a timeout within
+/// a suspension says the pool was suspended, and after each resume checkouts are served again.
+/// (Outside a suspension a checkout may time out too, when the machine keeps a holder off its
+/// core past the timeout: that is the pool doing its job.)
 #[test]
 fn suspend_under_load_holds_no_caller_past_its_timeout() {
     const THREADS: usize = 8;
@@ -158,17 +161,24 @@ fn suspend_under_load_holds_no_caller_past_its_timeout() {
     let fake = Fake::new();
     let pool = pool(&fake, 3);
     let stop = AtomicBool::new(false);
+    // Odd from just after `suspend` until just before `resume`: a call that began and ended in
+    // the same odd phase ran wholly within a suspension.
+    let phase = AtomicUsize::new(0);
+    let timeouts = AtomicUsize::new(0);
     let suspended_timeouts = AtomicUsize::new(0);
     let latest = Mutex::new(Duration::ZERO);
 
     thread::scope(|scope| {
         for t in 0..THREADS {
-            let (pool, stop, suspended_timeouts, latest) = (&pool, &stop, &suspended_timeouts, &latest);
+            let (pool, stop, phase, timeouts, suspended_timeouts, latest) =
+                (&pool, &stop, &phase, &timeouts, &suspended_timeouts, &latest);
             scope.spawn(move || {
                 while !stop.load(SeqCst) {
+                    let phase_before = phase.load(SeqCst);
                     let started = Instant::now();
                     let result = pool.get_timeout(timeout);
                     let elapsed = started.elapsed();
+                    let within_suspension = phase_before % 2 == 1 && phase.load(SeqCst) == phase_before;
                     {
                         let mut latest = latest.lock().unwrap();
                         *latest = (*latest).max(elapsed);
@@ -179,13 +189,19 @@ fn suspend_under_load_holds_no_caller_past_its_timeout() {
                     );
                     match result {
                         Ok(conn) => {
+                            assert!(!within_suspension, "thread {t}: served while suspended");
                             thread::yield_now();
                             drop(conn);
                         }
                         Err(Error::Timeout(details)) => {
                             assert!(elapsed >= timeout, "thread {t}: timed out early: {elapsed:?}");
-                            assert!(details.suspended, "thread {t}: {details:?}");
-                            suspended_timeouts.fetch_add(1, SeqCst);
+                            if within_suspension {
+                                assert!(details.suspended, "thread {t}: {details:?}");
+                            }
+                            timeouts.fetch_add(1, SeqCst);
+                            if details.suspended {
+                                suspended_timeouts.fetch_add(1, SeqCst);
+                            }
                         }
                         Err(err) => panic!("thread {t}: {err}"),
                     }
@@ -200,25 +216,28 @@ fn suspend_under_load_holds_no_caller_past_its_timeout() {
                 pool.state()
             );
             pool.suspend();
+            phase.fetch_add(1, SeqCst);
             let timed_out = suspended_timeouts.load(SeqCst);
             assert!(
                 eventually(LIMIT, || suspended_timeouts.load(SeqCst) >= timed_out + THREADS),
                 "cycle {cycle}: {:?}",
                 pool.state()
             );
+            phase.fetch_add(1, SeqCst);
             pool.resume();
         }
         stop.store(true, SeqCst);
     });
     println!(
-        "{} timeouts while suspended; the longest checkout took {:?} of {timeout:?}",
+        "{} timeouts, {} of them while suspended; the longest checkout took {:?} of {timeout:?}",
+        timeouts.load(SeqCst),
         suspended_timeouts.load(SeqCst),
         latest.lock().unwrap()
     );
     common::settle(&pool);
     let s = pool.state();
     assert_eq!((s.in_use, s.waiting, s.open), (0, 0, s.idle), "{s:?}");
-    assert_eq!(pool.stats().timeouts as usize, suspended_timeouts.load(SeqCst));
+    assert_eq!(pool.stats().timeouts as usize, timeouts.load(SeqCst));
     assert_eq!(fake.state.live(), s.open);
 }
 
