@@ -409,20 +409,22 @@ impl Stats {
 /// connections were closed. Durations are rounded (`850 µs`, `12 ms`, `2.0 s`).
 ///
 /// ```text
-/// checkouts 5000, waits 312 (mean 1 ms, max 8 ms), timeouts 0; connects 12 (errors 0); pings 3 (failed 0), resets 1 (failed 0); closed: recycled 0, invalidated 0, broken 0, overflow 4, idle 0, pool closed 0; leaks 0; cap waits 0 (total 0 µs)
+/// checkouts 5000, waits 312 (mean 1 ms, max 8 ms), timeouts 0, queue full 0; connects 12 (errors 0); pings 3 (failed 0), resets 1 (failed 0); closed: recycled 0, invalidated 0, broken 0, overflow 4, idle 0, discarded 0, pool closed 0; leaks 0; cap waits 0 (total 0 µs)
 /// ```
 impl fmt::Display for Stats {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "checkouts {}, waits {} (mean {}, max {}), timeouts {}; connects {} (errors {}); \
-             pings {} (failed {}), resets {} (failed {}); closed: recycled {}, invalidated {}, \
-             broken {}, overflow {}, idle {}, pool closed {}; leaks {}; cap waits {} (total {})",
+            "checkouts {}, waits {} (mean {}, max {}), timeouts {}, queue full {}; connects {} \
+             (errors {}); pings {} (failed {}), resets {} (failed {}); closed: recycled {}, \
+             invalidated {}, broken {}, overflow {}, idle {}, discarded {}, pool closed {}; \
+             leaks {}; cap waits {} (total {})",
             self.checkouts,
             self.waits,
             Rounded(self.mean_wait()),
             Rounded(self.wait_time_max),
             self.timeouts,
+            self.queue_full,
             self.connects,
             self.connect_errors,
             self.pings,
@@ -434,6 +436,7 @@ impl fmt::Display for Stats {
             self.broken,
             self.overflow_closes,
             self.idle_closes,
+            self.discarded,
             self.pool_closes,
             self.leaks,
             self.cap_waits,
@@ -471,13 +474,16 @@ mod tests {
             ..Stats::default()
         };
         stats.overflow_closes = 4;
+        stats.queue_full = 2;
+        stats.discarded = 3;
         let line = stats.to_string();
         assert!(!line.contains('\n'), "{line}");
         for part in [
             "checkouts 5000",
             "waits 4 (mean 2 ms, max 3 ms)",
             "connects 12 (errors 0)",
-            "overflow 4",
+            "timeouts 0, queue full 2",
+            "overflow 4, idle 0, discarded 3, pool closed 0",
             "cap waits 0 (total 0 µs)",
         ] {
             assert!(line.contains(part), "{part:?} not in {line}");
