@@ -141,8 +141,9 @@ pub struct QueueFullDetails {
     pub pool: String,
     /// The pool's `max_waiting`.
     pub max_waiting: usize,
-    /// Checkouts waiting (as many as `max_waiting`, or more: checkouts that wait beside a
-    /// connect of their own are not refused).
+    /// Checkouts waiting: as many as `max_waiting`, or more, for only a checkout joining the
+    /// queue afresh is refused; one that waits beside a connect of its own, or comes back to
+    /// its place after the connection it was handed failed its checks, is not.
     pub waiting: usize,
     /// The pool's `pool_size` in force.
     pub pool_size: usize,
