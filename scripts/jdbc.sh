@@ -3,6 +3,8 @@
 #
 #   . scripts/jdbc.sh && ensure_jdbc_drivers
 
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 # The jars the tests load, from /usr/share/java, and the package that provides each.
 JDBC_JARS=(
   "h2.jar:libh2-java"
@@ -44,13 +46,8 @@ ensure_jdbc_drivers() {
   fi
   if [ "${#missing[@]}" -gt 0 ]; then
     echo "installing JDBC test dependencies: ${missing[*]}"
-    local sudo=""
-    if [ "$(id -u)" -ne 0 ]; then
-      sudo="sudo"
-    fi
-    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq \
-      libh2-java libhsqldb1.8.0-java libderby-java libxerial-sqlite-jdbc-java \
-      libpostgresql-jdbc-java libmariadb-java "${missing[@]}"; }; then
+    if ! apt_install libh2-java libhsqldb1.8.0-java libderby-java libxerial-sqlite-jdbc-java \
+      libpostgresql-jdbc-java libmariadb-java "${missing[@]}"; then
       echo "error: could not install the JDBC driver packages (${missing[*]}): the jdbc tests need them" >&2
       return 1
     fi

@@ -6,6 +6,8 @@
 # The tests start PgBouncers of their own (tests/common/pgbouncer.rs), never a system-wide one:
 # the package's service is left stopped and disabled, as the machine was before.
 
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 # Where Debian puts the program (/usr/sbin is not on every user's PATH), else PATH.
 pgbouncer_find() {
   if [ -x /usr/sbin/pgbouncer ]; then
@@ -28,7 +30,7 @@ ensure_pgbouncer() {
     if pgrep -x pgbouncer >/dev/null 2>&1; then
       was_running=1
     fi
-    if ! { $sudo apt-get update -qq && DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq pgbouncer; }; then
+    if ! apt_install pgbouncer; then
       echo "error: could not install the pgbouncer package: the pgbouncer tests need it" >&2
       return 1
     fi
