@@ -778,9 +778,10 @@ fn colour(peer: &str) -> RGBColor {
 }
 
 fn plot(r: &Results, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
-    let root = SVGBackend::new(path, (1200, 800)).into_drawing_area();
+    let root = SVGBackend::new(path, (1200, 1150)).into_drawing_area();
     root.fill(&WHITE)?;
-    let areas = root.split_evenly((2, 2));
+    let (upper, lower) = root.split_vertically(800);
+    let areas = upper.split_evenly((2, 2));
     let peers = r.peers("cycle").to_vec();
     let threads = [1.0, 8.0, 32.0];
     for (area, pool) in areas.iter().zip(["8", "16", "32"]) {
@@ -853,7 +854,80 @@ fn plot(r: &Results, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
             .border_style(BLACK)
             .draw()?;
     }
+    plot_jdbc(r, &lower)?;
     root.present()?;
+    Ok(())
+}
+
+/// The JDBC panel: millpond's rate over HikariCP's on the same driver, per load and thread
+/// count, beside each load's goal from issue 17.
+fn plot_jdbc<DB: DrawingBackend>(
+    r: &Results,
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+) -> Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    // (load, label, goal)
+    let loads = [
+        ("jdbc-h2-query", "H2 query", 0.6),
+        ("jdbc-h2-checkout", "H2 checkout + return", 0.5),
+        ("jdbc-postgres-query", "PgJDBC query", 0.9),
+    ];
+    let bars: Vec<(String, f64, f64)> = loads
+        .iter()
+        .flat_map(|&(load, label, goal)| {
+            ["1", "8"].into_iter().filter_map(move |t| {
+                let ratio = ratio(
+                    r.get(load, "millpond", t, "8", "ops_per_s"),
+                    r.get(load, "hikaricp", t, "8", "ops_per_s"),
+                )?;
+                Some((format!("{label}, {t} thr."), ratio, goal))
+            })
+        })
+        .collect();
+    if bars.is_empty() {
+        return Ok(());
+    }
+    let top = bars.iter().map(|b| b.1).fold(1.0f64, f64::max);
+    let mut chart = ChartBuilder::on(area)
+        .caption(
+            "JDBC: millpond / HikariCP on the same driver (rate ratio; black: the goal)",
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(30)
+        .y_label_area_size(40)
+        .build_cartesian_2d(-0.5f64..bars.len() as f64 - 0.5, 0.0f64..top * 1.15)?;
+    let labels: Vec<String> = bars.iter().map(|b| b.0.clone()).collect();
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(bars.len())
+        .x_label_formatter(&|v| {
+            let i = v.round();
+            if (v - i).abs() < 0.01 && i >= 0.0 {
+                labels.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        })
+        .draw()?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+        let x = i as f64;
+        Rectangle::new([(x - 0.3, 0.0), (x + 0.3, b.1)], RED.filled())
+    }))?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+        let x = i as f64;
+        PathElement::new(vec![(x - 0.4, b.2), (x + 0.4, b.2)], BLACK.stroke_width(2))
+    }))?;
+    chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
+        Text::new(
+            format!("{:.2}×", b.1),
+            (i as f64 - 0.12, b.1 + top * 0.03),
+            ("sans-serif", 14),
+        )
+    }))?;
     Ok(())
 }
 
