@@ -21,8 +21,14 @@
 //! - `hikaricp`: HikariCP (Debian's libhikaricp-java) in one JVM started for the whole run and
 //!   driven over a pipe (benches/hikari/JdbcBench.java, compiled here with `javac` into
 //!   `DIR/hikari/`), with the same driver jars; per query it does what a JDBC application does:
-//!   `getConnection`, `prepareStatement`, `setInt`, `executeQuery`, `next`, `getString`, and
-//!   closes the three.
+//!   `getConnection`, `prepareStatement`, `setLong`, `executeQuery`, `next`, `getString`, and
+//!   closes the three;
+//! - `hikaricp-same-jvm`: the same harness loaded into millpond's JVM (its class path given
+//!   when the JVM starts) and run through JNI, its threads Java's: HikariCP and millpond then
+//!   share the process, the JVM, its collector and compiler, so that what differs between the
+//!   two is the bridge and the pool, not the process around them. Between two processes the
+//!   ratio moves by ±15% from one run to the next on a shared 2-core machine with the database
+//!   on it; within one it moves less.
 //!
 //! Both JVMs run the driver's code, so both get warmed up before anything is measured (an
 //! unmeasured round of four times a round's length per peer and thread count: with 8 threads a
@@ -50,11 +56,12 @@
 //! (Debian: `apt-get install -y default-jdk-headless libhikaricp-java libh2-java
 //! libpostgresql-jdbc-java`).
 //!
-//! Rows of `DIR/jdbc.tsv` (loads above; peers `millpond`, `millpond-no-cache`, `hikaricp`):
+//! Rows of `DIR/jdbc.tsv` (loads above; peers `millpond`, `millpond-no-cache`, `hikaricp`,
+//! `hikaricp-same-jvm`):
 //! `ops_per_s` (median), `ops_per_s_min`, `ops_per_s_max` in `ops/s`, `cpu_us_per_op` (median)
 //! in `us`, and for `jdbc-postgres-query` `db_cpu_us_per_op` (median, the server's) in `us`; for peer `millpond` also `ratio_vs_hikaricp` (of the rates) and
 //! `cpu_ratio_vs_hikaricp` (HikariCP's CPU per operation over millpond's, so that above 1 is
-//! better as for the rates) in `x`.
+//! better as for the rates) and `ratio_vs_hikaricp_same_jvm` in `x`.
 
 #[path = "common/mod.rs"]
 mod common;
@@ -109,6 +116,7 @@ enum Peer {
     Millpond,
     MillpondNoCache,
     Hikari,
+    HikariSameJvm,
 }
 
 impl Peer {
@@ -117,16 +125,70 @@ impl Peer {
             Peer::Millpond => "millpond",
             Peer::MillpondNoCache => "millpond-no-cache",
             Peer::Hikari => "hikaricp",
+            Peer::HikariSameJvm => "hikaricp-same-jvm",
         }
     }
 
     fn title(self, hikari: Option<&Jvm>) -> String {
+        let version = hikari.map_or("?", |h| h.hikari_version.as_str());
         match self {
             Peer::Millpond => "millpond".into(),
             Peer::MillpondNoCache => "millpond, statement cache off".into(),
-            Peer::Hikari => format!("HikariCP {}", hikari.map_or("?", |h| h.hikari_version.as_str())),
+            Peer::Hikari => format!("HikariCP {version}"),
+            Peer::HikariSameJvm => format!("HikariCP {version} in millpond's JVM"),
         }
     }
+}
+
+/// Where a HikariCP peer runs the harness (benches/hikari/JdbcBench.java): in a JVM of its
+/// own, over a pipe, or in millpond's, through JNI on the thread that drives the rounds.
+enum Harness<'a> {
+    Own(&'a mut Jvm),
+    SameJvm,
+}
+
+impl Harness<'_> {
+    /// Carries out one harness command; returns the rest of its answer after `word`.
+    fn ask(&mut self, command: &str, word: &str) -> String {
+        match self {
+            Harness::Own(jvm) => {
+                jvm.send(command);
+                jvm.reply(word)
+            }
+            Harness::SameJvm => {
+                let answer = same_jvm_command(command);
+                match answer.strip_prefix(word) {
+                    Some(rest) => rest.trim().to_string(),
+                    None => panic!("unexpected answer from the harness in millpond's JVM: `{answer}`"),
+                }
+            }
+        }
+    }
+}
+
+/// `JdbcBench.command(command)` in millpond's JVM.
+fn same_jvm_command(command: &str) -> String {
+    let vm = jdbc::java_vm().expect("millpond's JVM");
+    let mut env = vm
+        .attach_current_thread_permanently()
+        .expect("attach to millpond's JVM");
+    let answer = env.with_local_frame(8, |env| {
+        let line = env.new_string(command)?;
+        let answer = env
+            .call_static_method(
+                "JdbcBench",
+                "command",
+                "(Ljava/lang/String;)Ljava/lang/String;",
+                &[(&line).into()],
+            )?
+            .l()?;
+        let answer: String = env.get_string(&answer.into())?.into();
+        Ok::<_, jdbc::jni::errors::Error>(answer)
+    });
+    answer.unwrap_or_else(|err| {
+        let _ = env.exception_describe();
+        panic!("`{command}` failed in millpond's JVM: {err}")
+    })
 }
 
 /// A Debian driver jar; exits with a message when it is missing.
@@ -235,9 +297,9 @@ fn millpond_round(
     }
 }
 
-/// One round of `load` in the HikariCP JVM, on its pool `id`.
+/// One round of `load` in a HikariCP harness, on its pool `id`.
 fn hikari_round(
-    jvm: &mut Jvm,
+    mut harness: Harness<'_>,
     load: Load,
     id: &str,
     table: &str,
@@ -245,12 +307,12 @@ fn hikari_round(
     duration: Duration,
 ) -> Round {
     let millis = duration.as_millis();
-    if load.queries() {
-        jvm.send(&format!("query {id} {threads} {millis} {ROWS} {table}"));
+    let command = if load.queries() {
+        format!("query {id} {threads} {millis} {ROWS} {table}")
     } else {
-        jvm.send(&format!("cycle {id} {threads} {millis}"));
-    }
-    let reply = jvm.reply("ops");
+        format!("cycle {id} {threads} {millis}")
+    };
+    let reply = harness.ask(&command, "ops");
     let numbers: Vec<f64> = reply.split_whitespace().filter_map(|w| w.parse().ok()).collect();
     match numbers[..] {
         [ops_per_s, cpu_us_per_op, ops] => Round {
@@ -259,7 +321,7 @@ fn hikari_round(
             cpu_us_per_op,
             db_us_per_op: 0.0,
         },
-        _ => panic!("unexpected reply from the HikariCP JVM: `ops {reply}`"),
+        _ => panic!("unexpected reply from the HikariCP harness: `ops {reply}`"),
     }
 }
 
@@ -295,11 +357,6 @@ fn main() {
         .map(|(_, name)| jar(name))
         .collect();
 
-    // The driver jars on the class path from the start, as the HikariCP JVM has them.
-    let options = jars
-        .iter()
-        .fold(JvmOptions::new(), |options, jar| options.jar(jar));
-    jdbc::start_jvm(&options).expect("start the JVM");
     let mut hikari = common::hikari(&args, "jdbc", "JdbcBench");
     if let Some(h) = &mut hikari {
         for jar in &jars {
@@ -307,6 +364,14 @@ fn main() {
             h.reply("ok");
         }
     }
+    // The driver jars on the class path from the start, as the HikariCP JVM has them; and the
+    // harness, for HikariCP in millpond's JVM.
+    let harness = hikari.iter().flat_map(|h| h.classpath.iter());
+    let options = jars
+        .iter()
+        .chain(harness)
+        .fold(JvmOptions::new(), |options, jar| options.jar(jar));
+    jdbc::start_jvm(&options).expect("start the JVM");
     println!(
         "JDBC: median ops/s of {rounds} alternated rounds of {} ms, pool {POOL} (no overflow), one pool per \
          peer and load, every JVM warmed up by an unmeasured round of {} ms per peer and thread count.",
@@ -315,7 +380,8 @@ fn main() {
     );
     if let Some(h) = &hikari {
         println!(
-            "HikariCP {} on Java {} in a JVM of its own, with the same driver jars.",
+            "HikariCP {} on Java {} in a JVM of its own, with the same driver jars; and the same \
+             harness in millpond's JVM, its threads Java's, as a second peer.",
             h.hikari_version, h.java_version
         );
     }
@@ -342,37 +408,42 @@ fn main() {
         };
         let pool = millpond_pool(manager.clone());
         create_table(&pool, &table, postgres);
-        let peers: Vec<Peer> = [Peer::Millpond, Peer::MillpondNoCache, Peer::Hikari]
-            .into_iter()
-            .filter(|&peer| peer != Peer::Hikari || hikari.is_some())
-            .filter(|&peer| peer != Peer::MillpondNoCache || load.queries())
-            .collect();
+        let peers: Vec<Peer> = [
+            Peer::Millpond,
+            Peer::MillpondNoCache,
+            Peer::Hikari,
+            Peer::HikariSameJvm,
+        ]
+        .into_iter()
+        .filter(|&peer| !matches!(peer, Peer::Hikari | Peer::HikariSameJvm) || hikari.is_some())
+        .filter(|&peer| peer != Peer::MillpondNoCache || load.queries())
+        .collect();
         let no_cache = load
             .queries()
             .then(|| millpond_pool(manager.statement_cache_capacity(0)));
         let hikari_id = load.id();
         if let Some(h) = &mut hikari {
-            if postgres {
-                h.send(&format!(
-                    "pool {hikari_id} {POOL} org.postgresql.Driver {pg_url} postgres"
-                ));
-            } else {
-                let url = format!(
-                    "jdbc:h2:mem:hikari_jdbc_bench_{};DB_CLOSE_DELAY=-1",
-                    std::process::id()
-                );
-                h.send(&format!("pool {hikari_id} {POOL} org.h2.Driver {url}"));
-            }
-            h.reply("ok");
-            if !postgres {
-                // Its own in-memory database, with the same table (PostgreSQL's is shared).
-                for sql in [
-                    format!("DROP TABLE IF EXISTS {table}"),
-                    format!("CREATE TABLE {table} (id INT PRIMARY KEY, name VARCHAR(20))"),
-                    format!("INSERT INTO {table} SELECT x, 'name ' || x FROM SYSTEM_RANGE(1, {ROWS})"),
-                ] {
-                    h.send(&format!("exec {hikari_id} {sql}"));
-                    h.reply("ok");
+            for mut harness in [Harness::Own(h), Harness::SameJvm] {
+                let pool = if postgres {
+                    format!("pool {hikari_id} {POOL} org.postgresql.Driver {pg_url} postgres")
+                } else {
+                    // An in-memory database of its own, apart from millpond's in the same JVM.
+                    let url = format!(
+                        "jdbc:h2:mem:hikari_jdbc_bench_{};DB_CLOSE_DELAY=-1",
+                        std::process::id()
+                    );
+                    format!("pool {hikari_id} {POOL} org.h2.Driver {url}")
+                };
+                harness.ask(&pool, "ok");
+                if !postgres {
+                    // With the same table (PostgreSQL's is shared).
+                    for sql in [
+                        format!("DROP TABLE IF EXISTS {table}"),
+                        format!("CREATE TABLE {table} (id INT PRIMARY KEY, name VARCHAR(20))"),
+                        format!("INSERT INTO {table} SELECT x, 'name ' || x FROM SYSTEM_RANGE(1, {ROWS})"),
+                    ] {
+                        harness.ask(&format!("exec {hikari_id} {sql}"), "ok");
+                    }
                 }
             }
         }
@@ -380,7 +451,7 @@ fn main() {
         println!("\n{}:\n", load.title());
         let titles: Vec<String> = peers.iter().map(|p| p.title(hikari.as_ref())).collect();
         let ratio_title = if hikari.is_some() {
-            " millpond / HikariCP |"
+            " millpond / HikariCP | millpond / HikariCP in millpond's JVM |"
         } else {
             ""
         };
@@ -388,7 +459,7 @@ fn main() {
         println!(
             "|---:|{}{}",
             "---:|".repeat(peers.len()),
-            if hikari.is_some() { "---:|" } else { "" }
+            if hikari.is_some() { "---:|---:|" } else { "" }
         );
         let mut measure_peer = |peer: Peer, threads: usize, duration: Duration| match peer {
             Peer::Millpond => millpond_round(&pool, load, &table, threads, duration),
@@ -400,13 +471,14 @@ fn main() {
                 duration,
             ),
             Peer::Hikari => hikari_round(
-                hikari.as_mut().expect("HikariCP is running"),
+                Harness::Own(hikari.as_mut().expect("HikariCP is running")),
                 load,
                 hikari_id,
                 &table,
                 threads,
                 duration,
             ),
+            Peer::HikariSameJvm => hikari_round(Harness::SameJvm, load, hikari_id, &table, threads, duration),
         };
         // The database's CPU over the whole round, the peer's threads starting and ending
         // included, as the process CPU is.
@@ -481,6 +553,16 @@ fn main() {
                 );
                 cpu_ratio_cell = format!(" {cpu_ratio:.2}× |");
             }
+            if let Some(same) = peers.iter().position(|&p| p == Peer::HikariSameJvm) {
+                let ratio = medians[0] / medians[same];
+                row(
+                    Peer::Millpond,
+                    "ratio_vs_hikaricp_same_jvm",
+                    (ratio * 1000.0).round() / 1000.0,
+                    "x",
+                );
+                ratio_cell.push_str(&format!(" {ratio:.2}× |"));
+            }
             let cells: Vec<String> = medians.iter().map(|&m| ops(m)).collect();
             println!("| {threads} | {} |{ratio_cell}", cells.join(" | "));
             let cpu_cells: Vec<String> = cpu.iter().map(|&c| format!("{c:.2} µs")).collect();
@@ -518,8 +600,9 @@ fn main() {
             }
         }
         if let Some(h) = &mut hikari {
-            h.send(&format!("close {hikari_id}"));
-            h.reply("ok");
+            for mut harness in [Harness::Own(h), Harness::SameJvm] {
+                harness.ask(&format!("close {hikari_id}"), "ok");
+            }
         }
         if postgres {
             let mut conn = pool.get().expect("checkout");

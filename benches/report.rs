@@ -664,7 +664,9 @@ fn jdbc(r: &Results, md: &mut String) {
          alternated rounds, operations per second, and each process's CPU time per operation (every \
          thread, the database's excluded), which moves less with what else runs on the machine. \
          Through PgJDBC, the server's CPU time per operation too (every `postgres` process), for the \
-         same queries.\n"
+         same queries. `hikaricp-same-jvm` is the same harness loaded into millpond's JVM and run \
+         through JNI: the two then share the process and the JVM, and what differs is the bridge \
+         and the pool; between two processes the ratio moves by ±15% from run to run here.\n"
     )
     .unwrap();
     let mut goals = Vec::new();
@@ -686,10 +688,16 @@ fn jdbc(r: &Results, md: &mut String) {
             .iter()
             .any(|t| r.get(load, "millpond", t, "8", "db_cpu_us_per_op").is_some());
         writeln!(md, "{what}:\n").unwrap();
+        let with_same_jvm = peers.iter().any(|p| p == "hikaricp-same-jvm");
         writeln!(
             md,
-            "| threads | {} | millpond / HikariCP | CPU per operation: HikariCP / millpond |{}",
+            "| threads | {} | millpond / HikariCP |{} CPU per operation: HikariCP / millpond |{}",
             peers.join(" | "),
+            if with_same_jvm {
+                " millpond / HikariCP in millpond's JVM |"
+            } else {
+                ""
+            },
             if with_db {
                 " server CPU per operation: HikariCP / millpond |"
             } else {
@@ -699,8 +707,9 @@ fn jdbc(r: &Results, md: &mut String) {
         .unwrap();
         writeln!(
             md,
-            "|---:|{}---:|---:|{}",
+            "|---:|{}---:|{}---:|{}",
             "---:|".repeat(peers.len()),
+            if with_same_jvm { "---:|" } else { "" },
             if with_db { "---:|" } else { "" }
         )
         .unwrap();
@@ -728,9 +737,18 @@ fn jdbc(r: &Results, md: &mut String) {
             } else {
                 String::new()
             };
+            let same_jvm_cell = if with_same_jvm {
+                let same = ratio(
+                    r.get(load, "millpond", t, "8", "ops_per_s"),
+                    r.get(load, "hikaricp-same-jvm", t, "8", "ops_per_s"),
+                );
+                format!(" {} |", x(same))
+            } else {
+                String::new()
+            };
             writeln!(
                 md,
-                "| {t} | {} | {} | {} |{db_cell}",
+                "| {t} | {} | {} |{same_jvm_cell} {} |{db_cell}",
                 cells.join(" | "),
                 x(vs),
                 x(cpu)
@@ -860,7 +878,8 @@ fn plot(r: &Results, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The JDBC panel: millpond's rate over HikariCP's on the same driver, per load and thread
-/// count, beside each load's goal from issue 17.
+/// count (HikariCP in a JVM of its own, and in millpond's), beside each load's goal from issue
+/// 17.
 fn plot_jdbc<DB: DrawingBackend>(
     r: &Results,
     area: &DrawingArea<DB, plotters::coord::Shift>,
@@ -874,22 +893,35 @@ where
         ("jdbc-h2-checkout", "H2 checkout + return", 0.5),
         ("jdbc-postgres-query", "PgJDBC query", 0.9),
     ];
-    let bars: Vec<(String, f64, f64)> = loads
+    let versus = |load: &str, t: &str, peer: &str| {
+        ratio(
+            r.get(load, "millpond", t, "8", "ops_per_s"),
+            r.get(load, peer, t, "8", "ops_per_s"),
+        )
+    };
+    // (label, vs its own JVM, vs millpond's JVM, goal)
+    let bars: Vec<(String, Option<f64>, Option<f64>, f64)> = loads
         .iter()
         .flat_map(|&(load, label, goal)| {
-            ["1", "8"].into_iter().filter_map(move |t| {
-                let ratio = ratio(
-                    r.get(load, "millpond", t, "8", "ops_per_s"),
-                    r.get(load, "hikaricp", t, "8", "ops_per_s"),
-                )?;
-                Some((format!("{label}, {t} thr."), ratio, goal))
+            ["1", "8"].into_iter().map(move |t| {
+                (
+                    format!("{label}, {t} thr."),
+                    versus(load, t, "hikaricp"),
+                    versus(load, t, "hikaricp-same-jvm"),
+                    goal,
+                )
             })
         })
+        .filter(|bar| bar.1.is_some() || bar.2.is_some())
         .collect();
     if bars.is_empty() {
         return Ok(());
     }
-    let top = bars.iter().map(|b| b.1).fold(1.0f64, f64::max);
+    let top = bars
+        .iter()
+        .flat_map(|b| [b.1, b.2])
+        .flatten()
+        .fold(1.0f64, f64::max);
     let mut chart = ChartBuilder::on(area)
         .caption(
             "JDBC: millpond / HikariCP on the same driver (rate ratio; black: the goal)",
@@ -913,21 +945,41 @@ where
             }
         })
         .draw()?;
+    let same_colour = RGBColor(230, 140, 0);
+    for (offset, colour, label, pick) in [
+        (-0.2, RED, "HikariCP in its own JVM", 1),
+        (0.2, same_colour, "HikariCP in millpond's JVM", 2),
+    ] {
+        let value = |b: &(String, Option<f64>, Option<f64>, f64)| if pick == 1 { b.1 } else { b.2 };
+        let points: Vec<(f64, f64)> = bars
+            .iter()
+            .enumerate()
+            .filter_map(|(i, b)| value(b).map(|v| (i as f64 + offset, v)))
+            .collect();
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|&(x, v)| Rectangle::new([(x - 0.17, 0.0), (x + 0.17, v)], colour.filled())),
+            )?
+            .label(label)
+            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], colour.filled()));
+        chart.draw_series(
+            points
+                .iter()
+                .map(|&(x, v)| Text::new(format!("{v:.2}×"), (x - 0.15, v + top * 0.04), ("sans-serif", 13))),
+        )?;
+    }
     chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
         let x = i as f64;
-        Rectangle::new([(x - 0.3, 0.0), (x + 0.3, b.1)], RED.filled())
+        PathElement::new(vec![(x - 0.45, b.3), (x + 0.45, b.3)], BLACK.stroke_width(2))
     }))?;
-    chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
-        let x = i as f64;
-        PathElement::new(vec![(x - 0.4, b.2), (x + 0.4, b.2)], BLACK.stroke_width(2))
-    }))?;
-    chart.draw_series(bars.iter().enumerate().map(|(i, b)| {
-        Text::new(
-            format!("{:.2}×", b.1),
-            (i as f64 - 0.12, b.1 + top * 0.03),
-            ("sans-serif", 14),
-        )
-    }))?;
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()?;
     Ok(())
 }
 

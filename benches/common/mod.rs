@@ -307,6 +307,9 @@ pub struct Jvm {
     pub hikari_version: String,
     /// The JVM's `java.version`.
     pub java_version: String,
+    /// Its class path: the compiled harness, HikariCP's and slf4j's jars (what another JVM needs
+    /// to run the harness too).
+    pub classpath: Vec<PathBuf>,
 }
 
 impl Jvm {
@@ -386,6 +389,7 @@ impl Jvm {
             output,
             hikari_version: String::new(),
             java_version: String::new(),
+            classpath,
         };
         let ready = jvm.reply("ready");
         let mut words = ready.split_whitespace();

@@ -1,7 +1,8 @@
 // HikariCP on a real JDBC driver, for `cargo bench --features jdbc --bench jdbc`: the same loads
 // as benches/jdbc.rs runs through millpond's JDBC bridge, with the same driver jars, in ONE JVM
 // started for the whole run and driven over a pipe (as CycleBench is), so that HikariCP's rounds
-// alternate with millpond's while its JIT-compiled code stays warm.
+// alternate with millpond's while its JIT-compiled code stays warm. The same commands are taken
+// through JNI too (`JdbcBench.command`), by HikariCP loaded into millpond's own JVM.
 //
 //     java -cp <out>/hikari:HikariCP.jar:slf4j-api.jar[:slf4j-nop.jar] JdbcBench --serve
 //
@@ -162,71 +163,74 @@ public final class JdbcBench {
             System.exit(2);
         }
         BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
-        System.out.println("ready " + Stubs.hikariVersion() + " " + System.getProperty("java.version"));
-        System.out.flush();
+        reply("ready " + Stubs.hikariVersion() + " " + System.getProperty("java.version"));
         String line;
         while ((line = in.readLine()) != null) {
-            String[] w = line.trim().split("\\s+");
-            switch (w[0]) {
-                case "quit":
-                    for (HikariDataSource ds : POOLS.values()) {
-                        ds.close();
-                    }
-                    return;
-                case "jar":
-                    JARS.add(new File(w[1]).toURI().toURL());
-                    Thread.currentThread().setContextClassLoader(
-                            new URLClassLoader(JARS.toArray(new URL[0]), JdbcBench.class.getClassLoader()));
-                    reply("ok");
-                    break;
-                case "pool": {
-                    int size = Integer.parseInt(w[2]);
-                    HikariDataSource ds = pool(w[1], size, w[3], w[4], w.length > 5 ? w[5] : null);
-                    fill(ds, size);
-                    POOLS.put(w[1], ds);
-                    reply("ok");
-                    break;
+            String answer = command(line);
+            if (answer == null) {
+                return;
+            }
+            reply(answer);
+        }
+    }
+
+    /**
+     * Carries out one command line (see the top of this file) and returns the answer, null
+     * after {@code quit}. Called by {@link #main} for the JVM of its own, and through JNI by
+     * benches/jdbc.rs for HikariCP in millpond's JVM (its driver jars on the class path there).
+     */
+    public static String command(String line) throws Exception {
+        String[] w = line.trim().split("\\s+");
+        switch (w[0]) {
+            case "quit":
+                for (HikariDataSource ds : POOLS.values()) {
+                    ds.close();
                 }
-                case "exec": {
-                    String sql = line.trim().split("\\s+", 3)[2];
-                    try (Connection c = POOLS.get(w[1]).getConnection(); Statement s = c.createStatement()) {
-                        s.execute(sql);
-                    }
-                    reply("ok");
-                    break;
+                POOLS.clear();
+                return null;
+            case "jar":
+                JARS.add(new File(w[1]).toURI().toURL());
+                Thread.currentThread().setContextClassLoader(
+                        new URLClassLoader(JARS.toArray(new URL[0]), JdbcBench.class.getClassLoader()));
+                return "ok";
+            case "pool": {
+                int size = Integer.parseInt(w[2]);
+                HikariDataSource ds = pool(w[1], size, w[3], w[4], w.length > 5 ? w[5] : null);
+                fill(ds, size);
+                POOLS.put(w[1], ds);
+                return "ok";
+            }
+            case "exec": {
+                String sql = line.trim().split("\\s+", 3)[2];
+                try (Connection c = POOLS.get(w[1]).getConnection(); Statement s = c.createStatement()) {
+                    s.execute(sql);
                 }
-                case "query": {
-                    int rows = Integer.parseInt(w[4]);
-                    String sql = "SELECT name FROM " + w[5] + " WHERE id = ?";
-                    String ops = run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
-                        try (Connection c = ds.getConnection();
-                                PreparedStatement ps = c.prepareStatement(sql)) {
-                            ps.setLong(1, n % rows + 1);
-                            try (ResultSet rs = ps.executeQuery()) {
-                                if (!rs.next() || rs.getString(1) == null) {
-                                    throw new IllegalStateException("no name for id " + (n % rows + 1));
-                                }
+                return "ok";
+            }
+            case "query": {
+                int rows = Integer.parseInt(w[4]);
+                String sql = "SELECT name FROM " + w[5] + " WHERE id = ?";
+                return "ops " + run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
+                    try (Connection c = ds.getConnection();
+                            PreparedStatement ps = c.prepareStatement(sql)) {
+                        ps.setLong(1, n % rows + 1);
+                        try (ResultSet rs = ps.executeQuery()) {
+                            if (!rs.next() || rs.getString(1) == null) {
+                                throw new IllegalStateException("no name for id " + (n % rows + 1));
                             }
                         }
-                    });
-                    reply("ops " + ops);
-                    break;
-                }
-                case "cycle": {
-                    String ops = run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
-                        ds.getConnection().close();
-                    });
-                    reply("ops " + ops);
-                    break;
-                }
-                case "close":
-                    POOLS.remove(w[1]).close();
-                    reply("ok");
-                    break;
-                default:
-                    System.err.println("JdbcBench: unknown command: " + line);
-                    System.exit(2);
+                    }
+                });
             }
+            case "cycle":
+                return "ops " + run(POOLS.get(w[1]), Integer.parseInt(w[2]), Long.parseLong(w[3]), (ds, n) -> {
+                    ds.getConnection().close();
+                });
+            case "close":
+                POOLS.remove(w[1]).close();
+                return "ok";
+            default:
+                throw new IllegalArgumentException("JdbcBench: unknown command: " + line);
         }
     }
 
