@@ -23,12 +23,13 @@
 //!   `DIR/hikari/`), with the same driver jars; per query it does what a JDBC application does:
 //!   `getConnection`, `prepareStatement`, `setLong`, `executeQuery`, `next`, `getString`, and
 //!   closes the three;
-//! - `hikaricp-same-jvm`: the same harness loaded into millpond's JVM (its class path given
-//!   when the JVM starts) and run through JNI, its threads Java's: HikariCP and millpond then
-//!   share the process, the JVM, its collector and compiler, so that what differs between the
-//!   two is the bridge and the pool, not the process around them. Between two processes the
-//!   ratio moves by ±15% from one run to the next on a shared 2-core machine with the database
-//!   on it; within one it moves less.
+//! - `hikaricp-same-jvm` (PostgreSQL only): the same harness loaded into millpond's JVM (its
+//!   class path given when the JVM starts) and run through JNI, its threads Java's: HikariCP and
+//!   millpond then share the process, the JVM, its collector and compiler, so that what differs
+//!   between the two is the bridge and the pool, not the process around them. Between two
+//!   processes the ratio moves by ±15% from one run to the next on a shared 2-core machine with
+//!   the database on it. Not for H2, which runs inside the JVM: HikariCP's H2 rounds there would
+//!   share the JIT's profile of H2's code with millpond's.
 //!
 //! Both JVMs run the driver's code, so both get warmed up before anything is measured (an
 //! unmeasured round of four times a round's length per peer and thread count: with 8 threads a
@@ -164,6 +165,15 @@ impl Harness<'_> {
             }
         }
     }
+}
+
+/// The harnesses of a load's HikariCP peers: its own JVM, and millpond's for PostgreSQL.
+fn harnesses(own: &mut Jvm, postgres: bool) -> Vec<Harness<'_>> {
+    let mut harnesses = vec![Harness::Own(own)];
+    if postgres {
+        harnesses.push(Harness::SameJvm);
+    }
+    harnesses
 }
 
 /// `JdbcBench.command(command)` in millpond's JVM.
@@ -417,17 +427,19 @@ fn main() {
         .into_iter()
         .filter(|&peer| !matches!(peer, Peer::Hikari | Peer::HikariSameJvm) || hikari.is_some())
         .filter(|&peer| peer != Peer::MillpondNoCache || load.queries())
+        // Only where the database is a server (see the top of this file).
+        .filter(|&peer| peer != Peer::HikariSameJvm || postgres)
         .collect();
         let no_cache = load
             .queries()
             .then(|| millpond_pool(manager.statement_cache_capacity(0)));
         let hikari_id = load.id();
         if let Some(h) = &mut hikari {
-            for mut harness in [Harness::Own(h), Harness::SameJvm] {
+            for mut harness in harnesses(h, postgres) {
                 let pool = if postgres {
                     format!("pool {hikari_id} {POOL} org.postgresql.Driver {pg_url} postgres")
                 } else {
-                    // An in-memory database of its own, apart from millpond's in the same JVM.
+                    // An in-memory database of its own.
                     let url = format!(
                         "jdbc:h2:mem:hikari_jdbc_bench_{};DB_CLOSE_DELAY=-1",
                         std::process::id()
@@ -600,7 +612,7 @@ fn main() {
             }
         }
         if let Some(h) = &mut hikari {
-            for mut harness in [Harness::Own(h), Harness::SameJvm] {
+            for mut harness in harnesses(h, postgres) {
                 harness.ask(&format!("close {hikari_id}"), "ok");
             }
         }

@@ -664,8 +664,8 @@ fn jdbc(r: &Results, md: &mut String) {
          alternated rounds, operations per second, and each process's CPU time per operation (every \
          thread, the database's excluded), which moves less with what else runs on the machine. \
          Through PgJDBC, the server's CPU time per operation too (every `postgres` process), for the \
-         same queries. `hikaricp-same-jvm` is the same harness loaded into millpond's JVM and run \
-         through JNI: the two then share the process and the JVM, and what differs is the bridge \
+         same queries. `hikaricp-same-jvm` (PostgreSQL only) is the same harness loaded into millpond's \
+         JVM and run through JNI: the two then share the process and the JVM, and what differs is the bridge \
          and the pool; between two processes the ratio moves by ±15% from run to run here.\n"
     )
     .unwrap();
