@@ -185,12 +185,9 @@ fn sample_row() -> Vec<Value> {
     ]
 }
 
-fn round_trip(manager: JdbcManager, dialect: &Dialect) {
-    let table = unique("rt_");
-    let pool = Pool::builder().pool_size(1).build(manager).unwrap();
-    let mut conn = pool.get().unwrap();
-    let columns: Vec<String> = dialect
-        .types
+/// `CREATE TABLE table (id INTEGER, c0 types[0], c1 types[1], …)`.
+fn create_typed_table(conn: &mut JdbcConnection, table: &str, types: &[&str]) {
+    let columns: Vec<String> = types
         .iter()
         .enumerate()
         .map(|(i, t)| format!("c{i} {t}"))
@@ -200,6 +197,13 @@ fn round_trip(manager: JdbcManager, dialect: &Dialect) {
         (),
     )
     .unwrap();
+}
+
+fn round_trip(manager: JdbcManager, dialect: &Dialect) {
+    let table = unique("rt_");
+    let pool = Pool::builder().pool_size(1).build(manager).unwrap();
+    let mut conn = pool.get().unwrap();
+    create_typed_table(&mut conn, &table, &dialect.types);
     let placeholders = ["?"; 11].join(", ");
     let insert = format!("INSERT INTO {table} VALUES ({placeholders})");
     let mut values = vec![Value::Int(1)];
@@ -2106,16 +2110,7 @@ fn every_type_table(conn: &mut JdbcConnection, tz: bool) -> (String, String) {
     if tz {
         types.push("TIMESTAMP WITH TIME ZONE");
     }
-    let columns: Vec<String> = types
-        .iter()
-        .enumerate()
-        .map(|(i, t)| format!("c{i} {t}"))
-        .collect();
-    conn.execute(
-        &format!("CREATE TABLE {table} (id INTEGER, {})", columns.join(", ")),
-        (),
-    )
-    .unwrap();
+    create_typed_table(conn, &table, &types);
     let insert = format!(
         "INSERT INTO {table} VALUES ({})",
         vec!["?"; types.len() + 1].join(", ")

@@ -74,13 +74,16 @@ pub struct Gate {
 }
 
 impl Gate {
-    /// From now on, threads passing wait.
-    pub fn hold(&self) {
+    /// From now on, threads passing wait, until the returned guard is dropped (so that a test
+    /// that fails while holding it never leaves a thread waiting, and its scope joined forever).
+    #[must_use = "the gate opens again when the guard is dropped"]
+    pub fn hold(&self) -> GateHeld<'_> {
         *self.held.lock().unwrap() = true;
+        GateHeld(self)
     }
 
     /// Lets every waiting thread through, and those that come after.
-    pub fn release(&self) {
+    fn release(&self) {
         *self.held.lock().unwrap() = false;
         self.opened.notify_all();
     }
@@ -91,6 +94,15 @@ impl Gate {
         while *held {
             held = self.opened.wait(held).unwrap();
         }
+    }
+}
+
+/// A held [`Gate`]; dropping it releases the gate.
+pub struct GateHeld<'a>(&'a Gate);
+
+impl Drop for GateHeld<'_> {
+    fn drop(&mut self) {
+        self.0.release();
     }
 }
 

@@ -112,8 +112,9 @@ fn nothing_given_back_or_opened_is_handed_out_while_suspended() {
     let fake = Fake::new();
     let pool = pool(&fake, 2);
     let held = pool.get().unwrap();
-    fake.state.connect_gate.hold();
     thread::scope(|scope| {
+        // Held in the scope: a failing assertion releases it before the scope joins the opener.
+        let gate = fake.state.connect_gate.hold();
         // A checkout whose connect is under way when the pool is suspended.
         let opener = scope.spawn(|| pool.get().map(|conn| conn.serial));
         assert!(
@@ -130,7 +131,7 @@ fn nothing_given_back_or_opened_is_handed_out_while_suspended() {
             pool.state()
         );
         // The connect finishes: its connection stays idle.
-        fake.state.connect_gate.release();
+        drop(gate);
         assert!(
             eventually(LIMIT, || pool.state().opening == 0),
             "{:?}",

@@ -325,13 +325,7 @@ impl JdbcConnection {
         &mut self,
         sql: &str,
         ready: &Ready,
-        mut run: impl FnMut(
-            &mut JNIEnv<'_>,
-            &JObject<'_>,
-            &[Value],
-            &mut Option<Columns>,
-            &mut BridgeSlot,
-        ) -> Result<T, ReadError>,
+        mut run: impl RunStatement<T>,
         may_retry: impl Fn() -> bool,
     ) -> Result<T, JdbcError> {
         let (prepared, values) = (ready.translated.sql(), &ready.values[..]);
@@ -377,13 +371,7 @@ impl JdbcConnection {
         sql: &str,
         at: Option<usize>,
         values: &[Value],
-        run: &mut impl FnMut(
-            &mut JNIEnv<'_>,
-            &JObject<'_>,
-            &[Value],
-            &mut Option<Columns>,
-            &mut BridgeSlot,
-        ) -> Result<T, ReadError>,
+        run: &mut impl RunStatement<T>,
     ) -> Result<T, Failure> {
         let conn = self.conn.as_obj();
         let (vendor, statements, bridge) = (self.vendor, &mut self.statements, &mut self.bridge);
@@ -1028,6 +1016,24 @@ pub(super) fn values_to_bind(translated: &Translated, params: Params) -> Result<
         }
         params => Ok(translated.values(&params)?),
     }
+}
+
+/// What [`JdbcConnection::run_prepared`] does with a statement: given the statement, the values
+/// to bind, the columns kept for it and the connection's bridge.
+trait RunStatement<T>:
+    FnMut(&mut JNIEnv<'_>, &JObject<'_>, &[Value], &mut Option<Columns>, &mut BridgeSlot) -> Result<T, ReadError>
+{
+}
+
+impl<T, F> RunStatement<T> for F where
+    F: FnMut(
+        &mut JNIEnv<'_>,
+        &JObject<'_>,
+        &[Value],
+        &mut Option<Columns>,
+        &mut BridgeSlot,
+    ) -> Result<T, ReadError>
+{
 }
 
 /// Runs a `PreparedStatement` of `sql` (as the driver was given it) with `values` bound, and
